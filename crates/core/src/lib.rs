@@ -1,0 +1,18 @@
+//! Tessera's rules: who users are, how passwords, tokens, sessions and throttles behave.
+//!
+//! Nothing here speaks HTTP or SQL. Time is passed in (`Timestamp`, read at the edge through a
+//! [`Clock`]); storage is reached through the [`store`] traits, implemented by `tessera-store`.
+
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod email;
+pub mod model;
+pub mod password;
+pub mod store;
+pub mod throttle;
+pub mod time;
+pub mod validate;
+
+pub use config::SecurityPolicy;
+pub use time::{Clock, Timestamp};

@@ -1,0 +1,232 @@
+//! The things Tessera keeps: accounts (teams), users, sessions and security events.
+
+use crate::Timestamp;
+use crate::email::Email;
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A new, time-ordered id (UUIDv7).
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// Identifies an account (a team, the tenant).
+    AccountId
+);
+id_type!(
+    /// Identifies a user.
+    UserId
+);
+id_type!(
+    /// Identifies a session (not its token: the id may be shown, the token never).
+    SessionId
+);
+
+/// A text column held a value the code does not know: the database was written by something
+/// else, or by a newer version.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {what} {value:?}")]
+pub struct UnknownValue {
+    pub what: &'static str,
+    pub value: String,
+}
+
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident, $what:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(UnknownValue { what: $what, value: other.to_owned() }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// A user's role within their account.
+    Role, "role" { Owner => "owner", Admin => "admin", Member => "member" }
+);
+text_enum!(
+    /// How a user proves who they are at the first step.
+    AuthSource, "auth source" { Password => "password", Sso => "sso" }
+);
+text_enum!(
+    /// What a session may do: everything, or only set up 2FA (an account requiring 2FA,
+    /// past its grace period, for a user who has none).
+    SessionKind, "session kind" { Full => "full", SetupOnly => "setup_only" }
+);
+text_enum!(
+    /// What happened, in the audit log.
+    EventKind, "event kind" {
+        Signup => "signup",
+        SignIn => "sign_in",
+        SignInFailed => "sign_in_failed",
+        PasswordLocked => "password_locked",
+        SignOut => "sign_out",
+    }
+);
+
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    /// Whether every user of the account must have 2FA.
+    pub two_factor_required: bool,
+    /// Until when users without 2FA may still skip setting it up.
+    pub grace_period_until: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: UserId,
+    pub account_id: AccountId,
+    pub email: Email,
+    pub name: String,
+    pub role: Role,
+    pub auth_source: AuthSource,
+    pub created_at: Timestamp,
+}
+
+/// A stored session, found by the hash of its token.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub kind: SessionKind,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Where a request came from, for the audit log and the per-IP throttle.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// One entry of the audit log.
+#[derive(Clone, Debug)]
+pub struct SecurityEvent {
+    pub id: i64,
+    pub account_id: Option<AccountId>,
+    pub user_id: Option<UserId>,
+    /// The user's email at the time, so the entry stays readable after the user is deleted.
+    pub email: Option<String>,
+    pub kind: EventKind,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Extra facts as a JSON object (never a secret).
+    pub detail: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+/// An event about to be recorded.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub account_id: Option<AccountId>,
+    pub user_id: Option<UserId>,
+    pub email: Option<String>,
+    pub kind: EventKind,
+    pub meta: RequestMeta,
+    pub detail: serde_json::Value,
+    pub at: Timestamp,
+}
+
+impl NewEvent {
+    pub fn for_user(user: &User, kind: EventKind, meta: &RequestMeta, at: Timestamp) -> Self {
+        Self {
+            account_id: Some(user.account_id),
+            user_id: Some(user.id),
+            email: Some(user.email.as_str().to_owned()),
+            kind,
+            meta: meta.clone(),
+            detail: serde_json::Value::Object(Default::default()),
+            at,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_enums_round_trip() {
+        for role in [Role::Owner, Role::Admin, Role::Member] {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+        assert!("superuser".parse::<Role>().is_err());
+        assert_eq!(
+            "setup_only".parse::<SessionKind>().unwrap(),
+            SessionKind::SetupOnly
+        );
+    }
+
+    #[test]
+    fn ids_parse_and_print() {
+        let id = UserId::new();
+        assert_eq!(id.to_string().parse::<UserId>().unwrap(), id);
+        assert!("not-a-uuid".parse::<UserId>().is_err());
+    }
+}

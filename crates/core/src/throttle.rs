@@ -1,0 +1,186 @@
+//! Throttles: the state machines that slow down guessing.
+//!
+//! Each throttle is one row of [`ThrottleState`] per key, changed only inside a store
+//! transaction ([`crate::store::ThrottleStore::update_throttle`]) by the pure functions here,
+//! so concurrent requests see each other's counts.
+//!
+//! ## Password sign-in, per email (SPEC §3: 10 failures, 15 min)
+//! Keyed by the normalized email whether or not a user has it, so a lock says nothing about
+//! which addresses exist.
+//! - `Open(n)` (n attempts counted since the last success, n < max):
+//!   [`password_admit`] counts the attempt *before* the password is checked → `Open(n+1)`.
+//!   Counting first means concurrent guesses cannot slip past the limit.
+//! - A correct password → `Open(0)` ([`password_success`]).
+//! - A wrong password with n ≥ max → `Locked(now + lockout)`; the caller that makes this
+//!   transition (and only that one) emails the user ([`password_failure`]).
+//! - `Locked(t)`: every attempt is refused until t without checking the password; once t
+//!   has passed the next attempt starts again from `Open(0)`.
+//!
+//! ## Failed sign-ins, per IP address (SPEC §3: 50 in 10 min)
+//! A fixed window starting at the first failure: [`ip_check`] refuses while the window holds
+//! `max` failures; [`ip_failure`] counts one, opening a new window when the old one is over.
+
+use crate::{SecurityPolicy, Timestamp};
+
+/// The stored state of one throttle key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThrottleState {
+    pub failures: i64,
+    pub window_start: Timestamp,
+    pub locked_until: Option<Timestamp>,
+}
+
+/// Refused: try again at this time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryAt(pub Timestamp);
+
+/// Counts a password attempt before it is checked, or refuses it while locked.
+pub fn password_admit(
+    state: ThrottleState,
+    now: Timestamp,
+    policy: &SecurityPolicy,
+) -> (ThrottleState, Result<(), RetryAt>) {
+    let state = match state.locked_until {
+        Some(until) if until > now => return (state, Err(RetryAt(until))),
+        Some(_) => ThrottleState::default(),
+        None => state,
+    };
+    if state.failures >= policy.password_max_failures {
+        // Every allowed attempt is already in flight; the one that fails will set the lock.
+        return (
+            state,
+            Err(RetryAt(now.plus_secs(policy.password_lockout_secs))),
+        );
+    }
+    (
+        ThrottleState {
+            failures: state.failures + 1,
+            ..state
+        },
+        Ok(()),
+    )
+}
+
+/// A correct password: the count starts again.
+pub fn password_success(_state: ThrottleState) -> ThrottleState {
+    ThrottleState::default()
+}
+
+/// A wrong password (already counted by [`password_admit`]). Returns whether this failure
+/// locked sign-in, which happens exactly once per lock.
+pub fn password_failure(
+    state: ThrottleState,
+    now: Timestamp,
+    policy: &SecurityPolicy,
+) -> (ThrottleState, bool) {
+    if state.locked_until.is_none() && state.failures >= policy.password_max_failures {
+        let locked = ThrottleState {
+            locked_until: Some(now.plus_secs(policy.password_lockout_secs)),
+            ..state
+        };
+        (locked, true)
+    } else {
+        (state, false)
+    }
+}
+
+/// Whether another sign-in attempt from this address may go ahead.
+pub fn ip_check(state: ThrottleState, now: Timestamp, policy: &SecurityPolicy) -> Result<(), RetryAt> {
+    let window_end = state.window_start.plus_secs(policy.ip_window_secs);
+    if now < window_end && state.failures >= policy.ip_max_failures {
+        Err(RetryAt(window_end))
+    } else {
+        Ok(())
+    }
+}
+
+/// Counts a failed sign-in from this address.
+pub fn ip_failure(state: ThrottleState, now: Timestamp, policy: &SecurityPolicy) -> ThrottleState {
+    if now >= state.window_start.plus_secs(policy.ip_window_secs) {
+        ThrottleState {
+            failures: 1,
+            window_start: now,
+            locked_until: None,
+        }
+    } else {
+        ThrottleState {
+            failures: state.failures + 1,
+            ..state
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_unix(1_000_000 + secs)
+    }
+
+    #[test]
+    fn ten_wrong_passwords_lock_for_fifteen_minutes_exactly_once() {
+        let p = SecurityPolicy::default();
+        let mut s = ThrottleState::default();
+        for i in 1..=10 {
+            let (next, admitted) = password_admit(s, t(i), &p);
+            assert!(admitted.is_ok(), "attempt {i} must be checked");
+            let (next, locked) = password_failure(next, t(i), &p);
+            assert_eq!(locked, i == 10, "only the 10th failure locks");
+            s = next;
+        }
+        assert_eq!(s.locked_until, Some(t(10 + 900)));
+        // A second failure report for the same lock does not lock again.
+        assert!(!password_failure(s, t(11), &p).1);
+        // Locked: refused without counting, until the lock ends.
+        let (same, refused) = password_admit(s, t(10 + 899), &p);
+        assert_eq!(refused, Err(RetryAt(t(910))));
+        assert_eq!(same, s);
+        // After the lock: a fresh start.
+        let (after, ok) = password_admit(s, t(910), &p);
+        assert!(ok.is_ok());
+        assert_eq!(after.failures, 1);
+        assert_eq!(after.locked_until, None);
+    }
+
+    #[test]
+    fn a_correct_password_resets_the_count() {
+        let p = SecurityPolicy::default();
+        let mut s = ThrottleState::default();
+        for i in 0..9 {
+            s = password_failure(password_admit(s, t(i), &p).0, t(i), &p).0;
+        }
+        assert_eq!(s.failures, 9);
+        s = password_success(password_admit(s, t(9), &p).0);
+        assert_eq!(s, ThrottleState::default());
+    }
+
+    #[test]
+    fn attempts_in_flight_count_against_the_limit() {
+        let p = SecurityPolicy::default();
+        let mut s = ThrottleState::default();
+        for i in 0..10 {
+            let (next, ok) = password_admit(s, t(i), &p);
+            assert!(ok.is_ok());
+            s = next;
+        }
+        // Ten attempts admitted, none finished: the eleventh is refused.
+        assert!(password_admit(s, t(10), &p).1.is_err());
+    }
+
+    #[test]
+    fn fifty_failures_from_one_ip_within_ten_minutes_are_refused() {
+        let p = SecurityPolicy::default();
+        let mut s = ThrottleState::default();
+        for i in 0..50 {
+            assert!(ip_check(s, t(i), &p).is_ok());
+            s = ip_failure(s, t(i), &p);
+        }
+        assert_eq!(ip_check(s, t(50), &p), Err(RetryAt(t(600))));
+        assert_eq!(ip_check(s, t(599), &p), Err(RetryAt(t(600))));
+        // The window ends ten minutes after its first failure.
+        assert!(ip_check(s, t(600), &p).is_ok());
+        let s = ip_failure(s, t(600), &p);
+        assert_eq!((s.failures, s.window_start), (1, t(600)));
+    }
+}

@@ -1,0 +1,73 @@
+//! Time as the rules see it: whole seconds since the Unix epoch, always passed in.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A point in time, in whole seconds since the Unix epoch (UTC).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const fn from_unix(secs: i64) -> Self {
+        Self(secs)
+    }
+
+    pub const fn unix(self) -> i64 {
+        self.0
+    }
+
+    pub const fn plus_secs(self, secs: i64) -> Self {
+        Self(self.0.saturating_add(secs))
+    }
+
+    /// Seconds from `self` until `later`, never negative.
+    pub const fn secs_until(self, later: Timestamp) -> i64 {
+        let d = later.0.saturating_sub(self.0);
+        if d < 0 { 0 } else { d }
+    }
+
+    /// RFC 3339 in UTC, e.g. `2026-11-23T10:00:00Z`.
+    pub fn to_rfc3339(self) -> String {
+        OffsetDateTime::from_unix_timestamp(self.0)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_else(|| self.0.to_string())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+/// The one place the current time comes from. The server uses the system clock; tests move
+/// a manual one.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339_utc() {
+        assert_eq!(
+            Timestamp::from_unix(1_700_000_000).to_rfc3339(),
+            "2023-11-14T22:13:20Z"
+        );
+    }
+
+    #[test]
+    fn secs_until_is_never_negative() {
+        let t = Timestamp::from_unix(100);
+        assert_eq!(t.secs_until(Timestamp::from_unix(160)), 60);
+        assert_eq!(t.secs_until(Timestamp::from_unix(40)), 0);
+    }
+}

@@ -1,0 +1,189 @@
+//! Tessera's storage: the `tessera_core::store` traits on SQLite and PostgreSQL.
+//!
+//! The SQL is written once, in `sql/`, and compiled twice, once per backend (the two inline
+//! modules below point at the same files): both dialects accept the same statements
+//! (`$n` parameters, `ON CONFLICT … DO UPDATE`, `RETURNING`), so there is one text of every
+//! query and the compiler checks it against each driver. Migrations differ per backend and
+//! live in `migrations/<backend>/`; they are applied by [`connect`].
+//!
+//! ## Durability and concurrency
+//! - SQLite runs in WAL mode with `synchronous = FULL`: a write is on disk before it is
+//!   acknowledged. All writes go through one connection, so transactions never race;
+//!   reads use a separate pool and see the last committed state.
+//! - PostgreSQL: any number of instances share one database; read-modify-write sequences
+//!   lock their row first (`INSERT … ON CONFLICT DO UPDATE … RETURNING` takes the row lock).
+
+#![forbid(unsafe_code)]
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_core::store::{Store, StoreError};
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+#[path = "sql"]
+mod sqlite {
+    pub(crate) type Backend = crate::SqliteStore;
+    pub(crate) const NAME: &str = "sqlite";
+    pub(crate) type Row = sqlx::sqlite::SqliteRow;
+    mod accounts;
+    mod events;
+    mod rows;
+    mod sessions;
+    mod store;
+    mod throttles;
+}
+
+#[path = "sql"]
+mod postgres {
+    pub(crate) type Backend = crate::PgStore;
+    pub(crate) const NAME: &str = "postgres";
+    pub(crate) type Row = sqlx::postgres::PgRow;
+    mod accounts;
+    mod events;
+    mod rows;
+    mod sessions;
+    mod store;
+    mod throttles;
+}
+
+/// The SQLite backend: one writer connection, a pool of readers.
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+/// The PostgreSQL backend.
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl SqliteStore {
+    fn writer(&self) -> &SqlitePool {
+        &self.write
+    }
+    fn reader(&self) -> &SqlitePool {
+        &self.read
+    }
+}
+
+impl PgStore {
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("cannot open the database: {0}")]
+    Open(#[source] sqlx::Error),
+    #[error("cannot apply the database migrations: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Opens the database at `url` (`sqlite://…` or `postgres://…`), creating a SQLite file if
+/// needed, and applies the migrations.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, ConnectError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(open_sqlite(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(open_postgres(url).await?))
+    } else {
+        Err(ConnectError::UnsupportedUrl(redact(url)))
+    }
+}
+
+async fn open_sqlite(url: &str) -> Result<SqliteStore, ConnectError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(ConnectError::Open)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .map_err(ConnectError::Open)?;
+    sqlx::migrate!("./migrations/sqlite")
+        .run(&write)
+        .await
+        .map_err(ConnectError::Migrate)?;
+    let read = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options.read_only(true))
+        .await
+        .map_err(ConnectError::Open)?;
+    Ok(SqliteStore { write, read })
+}
+
+async fn open_postgres(url: &str) -> Result<PgStore, ConnectError> {
+    let options = PgConnectOptions::from_str(url).map_err(ConnectError::Open)?;
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(ConnectError::Open)?;
+    sqlx::migrate!("./migrations/postgres")
+        .run(&pool)
+        .await
+        .map_err(ConnectError::Migrate)?;
+    Ok(PgStore { pool })
+}
+
+/// A database URL fit for an error message or a log: without its password.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Maps a driver error into the core's terms: uniqueness violations become `Conflict`.
+fn db(error: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(e) = &error {
+        if e.is_unique_violation() {
+            let what = e.constraint().unwrap_or(e.message());
+            return StoreError::Conflict(if what.contains("email") {
+                "email"
+            } else {
+                "record"
+            });
+        }
+    }
+    StoreError::Backend(Box::new(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacts_passwords_from_urls() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/tessera"),
+            "postgres://app:***@db:5432/tessera"
+        );
+        assert_eq!(redact("sqlite://./x.db"), "sqlite://./x.db");
+    }
+}
+
+#[cfg(test)]
+mod conformance;

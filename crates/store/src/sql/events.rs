@@ -1,0 +1,59 @@
+//! The audit log.
+
+use super::Backend;
+use super::rows;
+use crate::db;
+use async_trait::async_trait;
+use sqlx::Executor;
+use tessera_core::model::{NewEvent, SecurityEvent, UserId};
+use tessera_core::store::{EventStore, StoreResult};
+
+/// Appends an event; used on its own and inside the transactions of other changes.
+pub(super) async fn insert<'e, E>(executor: E, event: &NewEvent) -> StoreResult<()>
+where
+    E: Executor<'e, Database = <super::Row as sqlx::Row>::Database>,
+{
+    sqlx::query(
+        "INSERT INTO security_events \
+         (account_id, user_id, email, kind, ip, user_agent, detail, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(event.account_id.map(|id| id.to_string()))
+    .bind(event.user_id.map(|id| id.to_string()))
+    .bind(event.email.as_deref())
+    .bind(event.kind.as_str())
+    .bind(event.meta.ip.as_deref())
+    .bind(event.meta.user_agent.as_deref())
+    .bind(event.detail.to_string())
+    .bind(event.at.unix())
+    .execute(executor)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+#[async_trait]
+impl EventStore for Backend {
+    async fn record_event(&self, event: &NewEvent) -> StoreResult<()> {
+        insert(self.writer(), event).await
+    }
+
+    async fn user_events(
+        &self,
+        user: UserId,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<SecurityEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, account_id, user_id, email, kind, ip, user_agent, detail, created_at \
+             FROM security_events WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(user.to_string())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db)?;
+        rows.iter().map(rows::event).collect()
+    }
+}

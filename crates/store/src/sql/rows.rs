@@ -1,0 +1,123 @@
+//! Reading rows back into the model. Queries select columns under the aliases the
+//! `*_columns!` macros give them, so these decoders work for every query that joins them.
+
+use super::Row;
+use sqlx::Row as _;
+use std::str::FromStr;
+use tessera_core::Timestamp;
+use tessera_core::email::Email;
+use tessera_core::model::{Account, SecurityEvent, Session, User};
+use tessera_core::store::{StoreError, StoreResult};
+
+/// Columns of `users u`, aliased for [`user`].
+macro_rules! user_columns {
+    () => {
+        "u.id AS user_id, u.account_id AS user_account_id, u.email AS user_email, \
+         u.name AS user_name, u.role AS user_role, u.auth_source AS user_auth_source, \
+         u.created_at AS user_created_at"
+    };
+}
+
+/// Columns of `accounts a`, aliased for [`account`].
+macro_rules! account_columns {
+    () => {
+        "a.id AS account_id, a.name AS account_name, \
+         a.two_factor_required AS account_two_factor_required, \
+         a.grace_period_until AS account_grace_period_until, a.created_at AS account_created_at"
+    };
+}
+
+/// Columns of `sessions s`, aliased for [`session`].
+macro_rules! session_columns {
+    () => {
+        "s.id AS session_id, s.user_id AS session_user_id, s.kind AS session_kind, \
+         s.created_at AS session_created_at, s.expires_at AS session_expires_at, \
+         s.ip AS session_ip, s.user_agent AS session_user_agent"
+    };
+}
+
+pub(super) use {account_columns, session_columns, user_columns};
+
+fn get<'r, T>(row: &'r Row, column: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, <Row as sqlx::Row>::Database> + sqlx::Type<<Row as sqlx::Row>::Database>,
+{
+    row.try_get(column)
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn parse<T: FromStr>(row: &Row, column: &str) -> StoreResult<T>
+where
+    T::Err: std::fmt::Display,
+{
+    let text: String = get(row, column)?;
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn time(row: &Row, column: &str) -> StoreResult<Timestamp> {
+    get::<i64>(row, column).map(Timestamp::from_unix)
+}
+
+fn optional_time(row: &Row, column: &str) -> StoreResult<Option<Timestamp>> {
+    Ok(get::<Option<i64>>(row, column)?.map(Timestamp::from_unix))
+}
+
+pub(super) fn user(row: &Row) -> StoreResult<User> {
+    let email: String = get(row, "user_email")?;
+    Ok(User {
+        id: parse(row, "user_id")?,
+        account_id: parse(row, "user_account_id")?,
+        email: Email::parse(&email).map_err(|e| StoreError::Corrupt(format!("user_email: {e}")))?,
+        name: get(row, "user_name")?,
+        role: parse(row, "user_role")?,
+        auth_source: parse(row, "user_auth_source")?,
+        created_at: time(row, "user_created_at")?,
+    })
+}
+
+pub(super) fn account(row: &Row) -> StoreResult<Account> {
+    Ok(Account {
+        id: parse(row, "account_id")?,
+        name: get(row, "account_name")?,
+        two_factor_required: get(row, "account_two_factor_required")?,
+        grace_period_until: optional_time(row, "account_grace_period_until")?,
+        created_at: time(row, "account_created_at")?,
+    })
+}
+
+pub(super) fn session(row: &Row) -> StoreResult<Session> {
+    Ok(Session {
+        id: parse(row, "session_id")?,
+        user_id: parse(row, "session_user_id")?,
+        kind: parse(row, "session_kind")?,
+        created_at: time(row, "session_created_at")?,
+        expires_at: time(row, "session_expires_at")?,
+        ip: get(row, "session_ip")?,
+        user_agent: get(row, "session_user_agent")?,
+    })
+}
+
+pub(super) fn event(row: &Row) -> StoreResult<SecurityEvent> {
+    let account_id: Option<String> = get(row, "account_id")?;
+    let user_id: Option<String> = get(row, "user_id")?;
+    let detail: String = get(row, "detail")?;
+    Ok(SecurityEvent {
+        id: get(row, "id")?,
+        account_id: account_id
+            .map(|id| id.parse())
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("account_id: {e}")))?,
+        user_id: user_id
+            .map(|id| id.parse())
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("user_id: {e}")))?,
+        email: get(row, "email")?,
+        kind: parse(row, "kind")?,
+        ip: get(row, "ip")?,
+        user_agent: get(row, "user_agent")?,
+        detail: serde_json::from_str(&detail)
+            .map_err(|e| StoreError::Corrupt(format!("detail: {e}")))?,
+        created_at: time(row, "created_at")?,
+    })
+}

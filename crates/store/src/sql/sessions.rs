@@ -1,0 +1,86 @@
+//! Sessions, found by the hash of their token.
+
+use super::rows::{self, account_columns, session_columns, user_columns};
+use super::{Backend, events};
+use crate::db;
+use async_trait::async_trait;
+use tessera_core::Timestamp;
+use tessera_core::crypto::TokenHash;
+use tessera_core::model::{NewEvent, Session, SessionId};
+use tessera_core::store::{SessionContext, SessionStore, StoreResult};
+
+#[async_trait]
+impl SessionStore for Backend {
+    async fn create_session(
+        &self,
+        session: &Session,
+        token: &TokenHash,
+        event: &NewEvent,
+    ) -> StoreResult<()> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, token_hash, kind, created_at, expires_at, ip, \
+             user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(session.id.to_string())
+        .bind(session.user_id.to_string())
+        .bind(token.as_bytes())
+        .bind(session.kind.as_str())
+        .bind(session.created_at.unix())
+        .bind(session.expires_at.unix())
+        .bind(session.ip.as_deref())
+        .bind(session.user_agent.as_deref())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        events::insert(&mut *tx, event).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn find_session(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<SessionContext>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            ", ",
+            user_columns!(),
+            ", ",
+            account_columns!(),
+            " FROM sessions s JOIN users u ON u.id = s.user_id \
+             JOIN accounts a ON a.id = u.account_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2"
+        ))
+        .bind(token.as_bytes())
+        .bind(now.unix())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db)?;
+        row.map(|row| {
+            Ok(SessionContext {
+                session: rows::session(&row)?,
+                user: rows::user(&row)?,
+                account: rows::account(&row)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn end_session(&self, id: SessionId, event: &NewEvent) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        let ended = sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+            > 0;
+        if ended {
+            events::insert(&mut *tx, event).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(ended)
+    }
+}

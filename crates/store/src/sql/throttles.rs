@@ -1,0 +1,75 @@
+//! Throttle counters, changed under a row lock.
+
+use super::Backend;
+use crate::db;
+use async_trait::async_trait;
+use sqlx::Row as _;
+use tessera_core::Timestamp;
+use tessera_core::store::{StoreResult, ThrottleChange, ThrottleStore};
+use tessera_core::throttle::ThrottleState;
+
+fn state(failures: i64, window_start: i64, locked_until: Option<i64>) -> ThrottleState {
+    ThrottleState {
+        failures,
+        window_start: Timestamp::from_unix(window_start),
+        locked_until: locked_until.map(Timestamp::from_unix),
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for Backend {
+    async fn update_throttle(
+        &self,
+        scope: &str,
+        key: &str,
+        change: &mut ThrottleChange<'_>,
+    ) -> StoreResult<ThrottleState> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        // Creates the row, or touches it: either way the row is now locked by this
+        // transaction until commit, and its current state comes back.
+        let row = sqlx::query(
+            "INSERT INTO throttles (scope, key, failures, window_start, locked_until) \
+             VALUES ($1, $2, 0, 0, NULL) \
+             ON CONFLICT (scope, key) DO UPDATE SET failures = throttles.failures \
+             RETURNING failures, window_start, locked_until",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let current = state(
+            row.try_get("failures").map_err(db)?,
+            row.try_get("window_start").map_err(db)?,
+            row.try_get("locked_until").map_err(db)?,
+        );
+        let next = change(current);
+        sqlx::query(
+            "UPDATE throttles SET failures = $3, window_start = $4, locked_until = $5 \
+             WHERE scope = $1 AND key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(next.failures)
+        .bind(next.window_start.unix())
+        .bind(next.locked_until.map(Timestamp::unix))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(next)
+    }
+
+    async fn read_throttle(&self, scope: &str, key: &str) -> StoreResult<ThrottleState> {
+        let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT failures, window_start, locked_until FROM throttles \
+             WHERE scope = $1 AND key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db)?;
+        Ok(row.map_or_else(ThrottleState::default, |(f, w, l)| state(f, w, l)))
+    }
+}
