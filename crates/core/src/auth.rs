@@ -265,7 +265,8 @@ impl Auth {
         Ok(())
     }
 
-    async fn open_session(
+    /// Opens a session for a user who has just proved who they are (sign-up, sign-in).
+    pub async fn open_session(
         &self,
         user: User,
         meta: &RequestMeta,

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod email;
 pub mod model;
 pub mod password;
+pub mod policy;
 pub mod store;
 pub mod throttle;
 pub mod time;

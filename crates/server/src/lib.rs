@@ -1,0 +1,16 @@
+//! Tessera's HTTP side: the JSON API under `/api/v1`, the web control panel, `/metrics`, and
+//! the [`Application`] that wires configuration, storage and rules together. Handlers are
+//! thin: parse the request, call a `tessera_core` use case, shape the answer.
+
+#![forbid(unsafe_code)]
+
+mod api;
+mod app;
+pub mod config;
+mod error;
+mod extract;
+mod metrics;
+mod pages;
+
+pub use app::{Application, SystemClock};
+pub use config::Config;

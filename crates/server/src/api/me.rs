@@ -1,0 +1,98 @@
+//! `GET /me` and `GET /me/events`.
+
+use super::schema::{AccountBody, EnforcementBody, EventBody, TwoFactorBody, UserBody};
+use crate::app::AppState;
+use crate::error::{AppError, ErrorBody, Json, Query};
+use crate::extract::{AnySession, FullSession};
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use tessera_core::Timestamp;
+use tessera_core::policy::enforcement;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Serialize, ToSchema)]
+pub struct MeResponse {
+    pub user: UserBody,
+    pub account: AccountBody,
+    pub two_factor: TwoFactorBody,
+    pub enforcement: EnforcementBody,
+}
+
+/// The signed-in user, their account, their 2FA state and where they stand against the
+/// account's 2FA policy.
+#[utoipa::path(get, path = "/me", tag = "me", security(("session" = [])),
+    responses(
+        (status = 200, body = MeResponse),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+    ))]
+pub async fn me(
+    State(state): State<AppState>,
+    AnySession(context): AnySession,
+) -> Json<MeResponse> {
+    let (user, account) = (&context.user, &context.account);
+    Json(MeResponse {
+        user: UserBody::from(user),
+        account: AccountBody::from(account),
+        two_factor: TwoFactorBody {
+            enabled: false,
+            enabled_at: None,
+            recovery_codes_remaining: 0,
+            pending_setup: false,
+        },
+        enforcement: EnforcementBody {
+            required: account.two_factor_required,
+            grace_period_until: account.grace_period_until.map(Timestamp::to_rfc3339),
+            status: enforcement(account, user, false, state.auth.now()),
+        },
+    })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only events older than this id (the `next_before` of the previous page).
+    pub before: Option<i64>,
+    /// Page size, 1 to 100 (default 50).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventsResponse {
+    pub events: Vec<EventBody>,
+    /// Pass as `before` for the next page; `null` on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// The signed-in user's security events, newest first.
+#[utoipa::path(get, path = "/me/events", tag = "me", security(("session" = [])),
+    params(EventsQuery),
+    responses(
+        (status = 200, body = EventsResponse),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`two_factor_setup_required`", body = ErrorBody),
+        (status = 422, description = "`validation_error`", body = ErrorBody),
+    ))]
+pub async fn events(
+    State(state): State<AppState>,
+    FullSession(context): FullSession,
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<EventsResponse>, AppError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(AppError::Validation {
+            field: Some("limit"),
+            message: "limit must be between 1 and 100".into(),
+        });
+    }
+    let events = state
+        .store
+        .user_events(context.user.id, query.before, limit)
+        .await
+        .map_err(AppError::internal)?;
+    let full_page = i64::try_from(events.len()).is_ok_and(|n| n == limit);
+    let next_before = full_page.then(|| events.last().map(|e| e.id)).flatten();
+    Ok(Json(EventsResponse {
+        events: events.into_iter().map(EventBody::from).collect(),
+        next_before,
+    }))
+}

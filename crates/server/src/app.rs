@@ -1,0 +1,183 @@
+//! Building and running the service: the same [`Application::build`] serves `tessera serve`
+//! and the tests.
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::{api, error::AppError, metrics, pages};
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::IntoResponse;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_core::auth::Auth;
+use tessera_core::crypto::MacKey;
+use tessera_core::password::Passwords;
+use tessera_core::store::Store;
+use tessera_core::{Clock, Timestamp};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+/// Largest request body accepted anywhere (JSON or form).
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Auth,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub csrf_key: Arc<MacKey>,
+    /// Cookies get `Secure` when the public URL is https.
+    pub secure_cookies: bool,
+    pub trust_forwarded_for: bool,
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    address: SocketAddr,
+    public_url: String,
+}
+
+impl Application {
+    /// Opens storage (applying migrations), loads or creates the master key, binds the port.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with another clock (tests move time forward).
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        if config.database_url.starts_with("sqlite:") {
+            create_private_dir(&config.data_dir)?;
+        }
+        let master_key = config.load_master_key()?;
+        let store = tessera_store::connect(&config.database_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the database {}",
+                    tessera_store::redact(&config.database_url)
+                )
+            })?;
+        let policy = Arc::new(config.security.clone());
+        let passwords = Passwords::new(&policy).await?;
+        let listener = TcpListener::bind(&config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let address = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        let state = AppState {
+            auth: Auth::new(Arc::clone(&store), passwords, clock, policy),
+            store,
+            metrics: Arc::new(Metrics::default()),
+            csrf_key: Arc::new(master_key.derive("csrf")),
+            secure_cookies: public_url.starts_with("https://"),
+            trust_forwarded_for: config.trust_forwarded_for,
+        };
+        Ok(Self {
+            listener,
+            router: router(state),
+            address,
+            public_url,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// The data folder holds the database and the master key: only its owner may enter it.
+fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(path)
+        .with_context(|| format!("cannot create the data folder {}", path.display()))
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", api::router())
+        .merge(pages::router())
+        .route("/metrics", axum::routing::get(metrics::render))
+        .fallback(pages::not_found)
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed.into_response() })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            AppError::internal(anyhow::anyhow!("a request handler panicked")).into_response()
+        }))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("content-security-policy"),
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                 form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ))
+        .with_state(state)
+}

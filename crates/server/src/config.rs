@@ -1,0 +1,319 @@
+//! Configuration: a TOML file (`--config FILE` or `TESSERA_CONFIG`) overlaid by `TESSERA_*`
+//! environment variables (the environment wins), with defaults that let
+//! `tessera serve` run in an empty folder.
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tessera_core::SecurityPolicy;
+use tessera_core::crypto::MasterKey;
+
+/// Where the master key comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MasterKeySource {
+    /// A file holding 64 hex characters; generated (mode 0600) if it is the default one and
+    /// does not exist yet.
+    File { path: PathBuf, generate: bool },
+    /// The key itself (`TESSERA_MASTER_KEY`), for deployments that inject secrets as values.
+    Inline(String),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `host:port` to listen on; port 0 picks a free one.
+    pub bind: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    /// Base of links in emails and of the `Secure` cookie decision; `None` → `http://<bound
+    /// address>`.
+    pub public_url: Option<String>,
+    pub master_key: MasterKeySource,
+    pub log_format: LogFormat,
+    /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy only).
+    pub trust_forwarded_for: bool,
+    pub security: SecurityPolicy,
+}
+
+/// The file's keys are the variables' names without `TESSERA_`, in lowercase.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    master_key_file: Option<PathBuf>,
+    master_key: Option<String>,
+    log_format: Option<LogFormat>,
+    trust_forwarded_for: Option<bool>,
+    #[serde(default)]
+    security: SecurityPolicy,
+}
+
+/// Every environment variable Tessera reads.
+const ENV_VARS: &[&str] = &[
+    "TESSERA_CONFIG",
+    "TESSERA_BIND",
+    "TESSERA_DATA_DIR",
+    "TESSERA_DATABASE_URL",
+    "TESSERA_PUBLIC_URL",
+    "TESSERA_MASTER_KEY_FILE",
+    "TESSERA_MASTER_KEY",
+    "TESSERA_LOG_FORMAT",
+    "TESSERA_TRUST_FORWARDED_FOR",
+];
+
+impl Config {
+    /// `TESSERA_*` variables in the environment that Tessera does not know: likely typos,
+    /// worth a warning at start-up.
+    pub fn unknown_env_vars() -> Vec<String> {
+        std::env::vars()
+            .map(|(name, _)| name)
+            .filter(|name| name.starts_with("TESSERA_") && !ENV_VARS.contains(&name.as_str()))
+            .collect()
+    }
+
+    /// Reads the file (if any) and the process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::from_sources(file, |name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::load`], with the environment given as a function (for tests).
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let mut raw = match file {
+            Some(path) => {
+                let text = fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = var("TESSERA_BIND") {
+            raw.bind = Some(v);
+        }
+        if let Some(v) = var("TESSERA_DATA_DIR") {
+            raw.data_dir = Some(v.into());
+        }
+        if let Some(v) = var("TESSERA_DATABASE_URL") {
+            raw.database_url = Some(v);
+        }
+        if let Some(v) = var("TESSERA_PUBLIC_URL") {
+            raw.public_url = Some(v);
+        }
+        if let Some(v) = var("TESSERA_MASTER_KEY_FILE") {
+            raw.master_key_file = Some(v.into());
+        }
+        if let Some(v) = var("TESSERA_MASTER_KEY") {
+            raw.master_key = Some(v);
+        }
+        if let Some(v) = var("TESSERA_LOG_FORMAT") {
+            raw.log_format = Some(match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => bail!("TESSERA_LOG_FORMAT must be text or json, not {other:?}"),
+            });
+        }
+        if let Some(v) = var("TESSERA_TRUST_FORWARDED_FOR") {
+            raw.trust_forwarded_for = Some(match v.as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                other => bail!("TESSERA_TRUST_FORWARDED_FOR must be true or false, not {other:?}"),
+            });
+        }
+        Self::resolve(raw)
+    }
+
+    fn resolve(raw: FileConfig) -> anyhow::Result<Self> {
+        let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("./tessera-data"));
+        let bind = normalize_bind(raw.bind.as_deref().unwrap_or("127.0.0.1:8080"));
+        let database_url = raw
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tessera.db").display()));
+        let master_key = match (raw.master_key, raw.master_key_file) {
+            (Some(_), Some(_)) => {
+                bail!("give the master key either inline or as a file, not both")
+            }
+            (Some(key), None) => MasterKeySource::Inline(key),
+            (None, Some(path)) => MasterKeySource::File {
+                path,
+                generate: false,
+            },
+            (None, None) => MasterKeySource::File {
+                path: data_dir.join("master.key"),
+                generate: true,
+            },
+        };
+        if let Some(url) = &raw.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("TESSERA_PUBLIC_URL must start with http:// or https://, not {url:?}");
+            }
+        }
+        Ok(Self {
+            bind,
+            data_dir,
+            database_url,
+            public_url: raw.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            master_key,
+            log_format: raw.log_format.unwrap_or_default(),
+            trust_forwarded_for: raw.trust_forwarded_for.unwrap_or(false),
+            security: raw.security,
+        })
+    }
+
+    /// Loads the master key, generating the default key file on first run.
+    pub fn load_master_key(&self) -> anyhow::Result<MasterKey> {
+        match &self.master_key {
+            MasterKeySource::Inline(hex) => {
+                MasterKey::from_hex(hex).context("TESSERA_MASTER_KEY is invalid")
+            }
+            MasterKeySource::File { path, generate } => match fs::read_to_string(path) {
+                Ok(text) => MasterKey::from_hex(&text)
+                    .with_context(|| format!("the master key file {} is invalid", path.display())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && *generate => {
+                    let key = MasterKey::generate();
+                    write_private(path, key.to_hex().as_bytes())?;
+                    tracing::info!(path = %path.display(), "generated a new master key");
+                    Ok(key)
+                }
+                Err(e) => Err(e).with_context(|| {
+                    format!("cannot read the master key file {}", path.display())
+                }),
+            },
+        }
+    }
+}
+
+/// `:8080` means port 8080 on the loopback address (never all interfaces by accident).
+fn normalize_bind(bind: &str) -> String {
+    match bind.strip_prefix(':') {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => bind.to_owned(),
+    }
+}
+
+/// Creates `path` readable and writable by its owner only; never overwrites.
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(file: Option<&str>, env: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let dir = std::env::temp_dir().join(format!("tessera-config-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{}.toml", env.len()));
+        let file = file.map(|text| {
+            fs::write(&path, text).unwrap();
+            path.clone()
+        });
+        let env: HashMap<String, String> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_sources(file.as_deref(), |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_run_in_an_empty_folder() {
+        let c = config(None, &[]).unwrap();
+        assert_eq!(c.bind, "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./tessera-data"));
+        assert_eq!(c.database_url, "sqlite://./tessera-data/tessera.db");
+        assert_eq!(
+            c.master_key,
+            MasterKeySource::File {
+                path: PathBuf::from("./tessera-data/master.key"),
+                generate: true
+            }
+        );
+        assert_eq!(c.security, SecurityPolicy::default());
+        assert_eq!(c.public_url, None);
+    }
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        let c = config(
+            Some("bind = \"0.0.0.0:9000\"\ndata_dir = \"/srv/t\"\n[security]\npassword_max_failures = 5\n"),
+            &[("TESSERA_BIND", ":0"), ("TESSERA_PUBLIC_URL", "https://auth.example.com/")],
+        )
+        .unwrap();
+        assert_eq!(c.bind, "127.0.0.1:0");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/t"));
+        assert_eq!(c.database_url, "sqlite:///srv/t/tessera.db");
+        assert_eq!(c.public_url.as_deref(), Some("https://auth.example.com"));
+        assert_eq!(c.security.password_max_failures, 5);
+        assert_eq!(c.security.session_lifetime_secs, 24 * 3600);
+    }
+
+    #[test]
+    fn a_given_key_file_is_never_generated() {
+        let c = config(None, &[("TESSERA_MASTER_KEY_FILE", "/run/secrets/k")]).unwrap();
+        assert_eq!(
+            c.master_key,
+            MasterKeySource::File {
+                path: PathBuf::from("/run/secrets/k"),
+                generate: false
+            }
+        );
+        assert!(c.load_master_key().is_err());
+    }
+
+    #[test]
+    fn mistakes_are_reported() {
+        assert!(config(Some("bnd = \"x\""), &[]).is_err(), "unknown key");
+        assert!(config(None, &[("TESSERA_LOG_FORMAT", "xml")]).is_err());
+        assert!(config(None, &[("TESSERA_PUBLIC_URL", "auth.example.com")]).is_err());
+        assert!(
+            config(
+                None,
+                &[("TESSERA_MASTER_KEY", "00"), ("TESSERA_MASTER_KEY_FILE", "/k")]
+            )
+            .is_err()
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_generated_key_file_is_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("tessera-key-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let c = config(None, &[("TESSERA_DATA_DIR", dir.to_str().unwrap())]).unwrap();
+        let first = c.load_master_key().unwrap();
+        let mode = fs::metadata(dir.join("master.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = c.load_master_key().unwrap();
+        assert_eq!(first.to_hex(), again.to_hex());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

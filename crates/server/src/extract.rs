@@ -1,0 +1,91 @@
+//! Who is asking: the client's address and browser, and the session behind a request.
+//!
+//! What a session may do is decided by which extractor a handler takes, not by checks inside
+//! handlers: [`FullSession`] refuses a session that may only set up 2FA, [`AnySession`]
+//! (for the few endpoints such a session may call) accepts it.
+
+use crate::app::AppState;
+use crate::error::AppError;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use std::net::SocketAddr;
+use tessera_core::crypto::Token;
+use tessera_core::model::{RequestMeta, SessionKind};
+use tessera_core::store::SessionContext;
+
+/// The longest User-Agent kept in the audit log.
+const MAX_USER_AGENT: usize = 512;
+
+/// The client's address and User-Agent.
+pub struct ClientMeta(pub RequestMeta);
+
+impl FromRequestParts<AppState> for ClientMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let forwarded = state
+            .trust_forwarded_for
+            .then(|| parts.headers.get_all("x-forwarded-for").iter().next_back())
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
+        Ok(Self(RequestMeta {
+            ip: forwarded.or(peer),
+            user_agent,
+        }))
+    }
+}
+
+/// The API's session token: `Authorization: Bearer …`. The API never reads the session
+/// cookie, so a cross-site form cannot act through it; the pages read the cookie and check a
+/// CSRF token instead.
+fn bearer(parts: &Parts) -> Option<Token> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| Token::from_client(token.trim()))
+}
+
+async fn session(parts: &Parts, state: &AppState) -> Result<SessionContext, AppError> {
+    let token = bearer(parts).ok_or(AppError::Unauthenticated)?;
+    Ok(state.auth.authenticate(&token.hash()).await?)
+}
+
+/// An API session that may do anything its user's role allows.
+pub struct FullSession(pub SessionContext);
+
+impl FromRequestParts<AppState> for FullSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let context = session(parts, state).await?;
+        match context.session.kind {
+            SessionKind::Full => Ok(Self(context)),
+            SessionKind::SetupOnly => Err(AppError::TwoFactorSetupRequired),
+        }
+    }
+}
+
+/// Any live API session, including one that may only set up 2FA.
+pub struct AnySession(pub SessionContext);
+
+impl FromRequestParts<AppState> for AnySession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        session(parts, state).await.map(Self)
+    }
+}

@@ -1,0 +1,126 @@
+//! Prometheus metrics at `GET /metrics`: request counts and latencies per route, and sign-in
+//! outcomes. Kept per application (not global) so tests can run many side by side.
+
+use crate::app::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Upper bounds of the latency histogram, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    sign_ins: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Metrics {
+    /// Counts a password sign-in by outcome (`success`, `invalid_credentials`, `throttled`,
+    /// `error`).
+    pub fn sign_in(&self, outcome: &'static str) {
+        if let Ok(mut map) = self.sign_ins.lock() {
+            *map.entry(outcome).or_default() += 1;
+        }
+    }
+
+    fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        if let Ok(mut map) = self.requests.lock() {
+            *map.entry((method.to_owned(), route.to_owned(), status))
+                .or_default() += 1;
+        }
+        if let Ok(mut map) = self.latency.lock() {
+            let h = map.entry(route.to_owned()).or_default();
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                if seconds <= *bound {
+                    h.counts[i] += 1;
+                }
+            }
+            h.count += 1;
+            h.sum += seconds;
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP tessera_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str("# TYPE tessera_http_requests_total counter\n");
+        if let Ok(map) = self.requests.lock() {
+            for ((method, route, status), n) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "tessera_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+        out.push_str("# HELP tessera_http_request_duration_seconds Time to answer, by route.\n");
+        out.push_str("# TYPE tessera_http_request_duration_seconds histogram\n");
+        if let Ok(map) = self.latency.lock() {
+            for (route, h) in map.iter() {
+                for (bound, n) in BUCKETS.iter().zip(h.counts) {
+                    let _ = writeln!(
+                        out,
+                        "tessera_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}"
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "tessera_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\n\
+                     tessera_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\n\
+                     tessera_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                    h.count, h.sum, h.count
+                );
+            }
+        }
+        out.push_str("# HELP tessera_sign_ins_total Password sign-ins by outcome.\n");
+        out.push_str("# TYPE tessera_sign_ins_total counter\n");
+        if let Ok(map) = self.sign_ins.lock() {
+            for (outcome, n) in map.iter() {
+                let _ = writeln!(out, "tessera_sign_ins_total{{outcome=\"{outcome}\"}} {n}");
+            }
+        }
+        out
+    }
+}
+
+/// Middleware: times every request and counts it under its route pattern (never the raw
+/// path, which may hold a token).
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    state.metrics.request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+}

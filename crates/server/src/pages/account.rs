@@ -1,0 +1,326 @@
+//! Sign-up, sign-in, sign-out and the signed-in home page.
+
+use super::csrf::{Csrf, CsrfForm};
+use super::{PageSession, cookies, render, to_login};
+use crate::app::AppState;
+use crate::error::{AppError, login_error};
+use crate::extract::ClientMeta;
+use askama::Template;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tessera_core::auth::{LoginInput, SignedIn, SignupError, SignupInput};
+use tessera_core::model::SecurityEvent;
+
+/// Attaches the cookies a response must set.
+fn with_cookies(mut response: Response, cookies: impl IntoIterator<Item = String>) -> Response {
+    for cookie in cookies {
+        if let Ok(value) = cookie.parse() {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+fn page(status: StatusCode, template: &impl Template, csrf: Csrf) -> Response {
+    with_cookies((status, render(template)).into_response(), csrf.new_cookie)
+}
+
+/// Signed in: set the session cookie and go home.
+fn signed_in(state: &AppState, signed_in: &SignedIn) -> Response {
+    let max_age = signed_in
+        .context
+        .session
+        .created_at
+        .secs_until(signed_in.context.session.expires_at);
+    let cookie = cookies::set(
+        cookies::SESSION,
+        signed_in.token.expose(),
+        Some(max_age),
+        state.secure_cookies,
+    );
+    with_cookies(Redirect::to("/").into_response(), [cookie])
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    email: String,
+    error: Option<String>,
+}
+
+pub async fn login_page(PageSession(session): PageSession, csrf: Csrf) -> Response {
+    if session.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    let template = LoginPage {
+        csrf: csrf.field.clone(),
+        email: String::new(),
+        error: None,
+    };
+    page(StatusCode::OK, &template, csrf)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    CsrfForm { form, csrf }: CsrfForm<LoginForm>,
+) -> Response {
+    let input = LoginInput {
+        email: form.email.clone(),
+        password: form.password.into(),
+    };
+    match state.auth.login(input, &meta).await {
+        Ok(done) => {
+            state.metrics.sign_in("success");
+            signed_in(&state, &done)
+        }
+        Err(e) => {
+            let error = login_error(e, state.auth.now());
+            let (status, message) = match &error {
+                AppError::TooManyAttempts { retry_after_secs } => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "Too many attempts. Try again in {}.",
+                        minutes(*retry_after_secs)
+                    ),
+                ),
+                AppError::Internal(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong. Please try again.".to_owned(),
+                ),
+                AppError::Validation { .. } => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Enter your email and password.".to_owned(),
+                ),
+                _ => (
+                    StatusCode::UNAUTHORIZED,
+                    "Incorrect email or password.".to_owned(),
+                ),
+            };
+            state.metrics.sign_in(error.code());
+            if let AppError::Internal(cause) = &error {
+                tracing::error!(error = format!("{cause:#}"), "page sign-in failed");
+            }
+            let template = LoginPage {
+                csrf: csrf.field.clone(),
+                email: form.email,
+                error: Some(message),
+            };
+            page(status, &template, csrf)
+        }
+    }
+}
+
+/// "4 minutes", "1 minute", "30 seconds".
+fn minutes(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "1 minute".to_owned(),
+        s => format!("{} minutes", (s + 59) / 60),
+    }
+}
+
+#[derive(Default)]
+struct SignupErrors {
+    account_name: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    csrf: String,
+    account_name: String,
+    name: String,
+    email: String,
+    error: Option<String>,
+    errors: SignupErrors,
+}
+
+pub async fn signup_page(PageSession(session): PageSession, csrf: Csrf) -> Response {
+    if session.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    let template = SignupPage {
+        csrf: csrf.field.clone(),
+        account_name: String::new(),
+        name: String::new(),
+        email: String::new(),
+        error: None,
+        errors: SignupErrors::default(),
+    };
+    page(StatusCode::OK, &template, csrf)
+}
+
+#[derive(Deserialize)]
+pub struct SignupForm {
+    #[serde(default)]
+    account_name: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    CsrfForm { form, csrf }: CsrfForm<SignupForm>,
+) -> Response {
+    let input = SignupInput {
+        account_name: form.account_name.clone(),
+        name: form.name.clone(),
+        email: form.email.clone(),
+        password: form.password.into(),
+    };
+    let mut errors = SignupErrors::default();
+    let (status, error) = match state.auth.signup(input, &meta).await {
+        Ok((user, _)) => match state.auth.open_session(user, &meta, state.auth.now()).await {
+            Ok(done) => return signed_in(&state, &done),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sign in a new user");
+                return to_login();
+            }
+        },
+        Err(SignupError::Invalid(e)) => {
+            let slot = match e.field {
+                "account_name" => &mut errors.account_name,
+                "name" => &mut errors.name,
+                "email" => &mut errors.email,
+                _ => &mut errors.password,
+            };
+            *slot = Some(capitalize(&e.message));
+            (StatusCode::UNPROCESSABLE_ENTITY, None)
+        }
+        Err(SignupError::EmailTaken) => {
+            errors.email = Some("An account with this email already exists. Sign in instead.".into());
+            (StatusCode::CONFLICT, None)
+        }
+        Err(SignupError::Internal(e)) => {
+            tracing::error!(error = %e, "page sign-up failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some("Something went wrong. Please try again.".to_owned()),
+            )
+        }
+    };
+    let template = SignupPage {
+        csrf: csrf.field.clone(),
+        account_name: form.account_name,
+        name: form.name,
+        email: form.email,
+        error,
+        errors,
+    };
+    page(status, &template, csrf)
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect::<String>() + "."
+    })
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    PageSession(session): PageSession,
+    CsrfForm { .. }: CsrfForm<Empty>,
+) -> Response {
+    if let Some(context) = session {
+        if let Err(e) = state.auth.logout(&context, &meta).await {
+            tracing::error!(error = %e, "page sign-out failed");
+        }
+    }
+    with_cookies(
+        Redirect::to("/login").into_response(),
+        [cookies::clear(cookies::SESSION, state.secure_cookies)],
+    )
+}
+
+struct EventRow {
+    when: String,
+    what: &'static str,
+    from: String,
+}
+
+impl From<SecurityEvent> for EventRow {
+    fn from(e: SecurityEvent) -> Self {
+        use tessera_core::model::EventKind::*;
+        Self {
+            when: e.created_at.to_rfc3339(),
+            what: match e.kind {
+                Signup => "Account created",
+                SignIn => "Signed in",
+                SignInFailed => "Failed sign-in attempt",
+                PasswordLocked => "Password sign-in locked after failed attempts",
+                SignOut => "Signed out",
+            },
+            from: e.ip.unwrap_or_else(|| "—".to_owned()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    csrf: String,
+    name: String,
+    email: String,
+    account_name: String,
+    role: String,
+    two_factor_policy: &'static str,
+    session_expires: String,
+    events: Vec<EventRow>,
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    PageSession(session): PageSession,
+    csrf: Csrf,
+) -> Response {
+    let Some(context) = session else {
+        return to_login();
+    };
+    let events = match state.store.user_events(context.user.id, None, 10).await {
+        Ok(events) => events.into_iter().map(EventRow::from).collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read events for the home page");
+            Vec::new()
+        }
+    };
+    let template = HomePage {
+        csrf: csrf.field.clone(),
+        name: context.user.name.clone(),
+        email: context.user.email.as_str().to_owned(),
+        account_name: context.account.name.clone(),
+        role: context.user.role.to_string(),
+        two_factor_policy: if context.account.two_factor_required {
+            "Required"
+        } else {
+            "Optional"
+        },
+        session_expires: context.session.expires_at.to_rfc3339(),
+        events,
+    };
+    page(StatusCode::OK, &template, csrf)
+}

@@ -1,0 +1,117 @@
+//! CSRF protection for the pages: a signed double-submit token.
+//!
+//! The browser holds a random value in the `tessera_csrf` cookie; every form carries
+//! HMAC(csrf key, that value). A cross-site page can neither read the cookie nor compute the
+//! MAC without the server's key, so it cannot forge the field, not even by planting a cookie
+//! of its choosing.
+
+use super::cookies;
+use crate::app::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tessera_core::crypto::{Token, b64, from_b64};
+
+/// The token a page puts in its forms, and the cookie to set if the browser had none.
+pub struct Csrf {
+    pub field: String,
+    pub new_cookie: Option<String>,
+}
+
+impl Csrf {
+    fn for_cookie(state: &AppState, cookie: &str, new_cookie: Option<String>) -> Self {
+        Self {
+            field: b64(&state.csrf_key.sign(cookie.as_bytes())),
+            new_cookie,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Csrf {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(match cookies::get(&parts.headers, cookies::CSRF) {
+            Some(cookie) => Self::for_cookie(state, &cookie, None),
+            None => {
+                let value = Token::generate();
+                let set = cookies::set(cookies::CSRF, value.expose(), None, state.secure_cookies);
+                Self::for_cookie(state, value.expose(), Some(set))
+            }
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// A form whose CSRF field matched its cookie, with the token to re-render it.
+pub struct CsrfForm<T> {
+    pub form: T,
+    pub csrf: Csrf,
+}
+
+/// Why a form was refused before its handler ran.
+pub enum FormRejection {
+    /// Missing or wrong CSRF token: the page was stale, or the post came from elsewhere.
+    Csrf,
+    /// Not a form body, too large, or fields of the wrong shape.
+    Invalid,
+}
+
+impl IntoResponse for FormRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Csrf => super::message_page(
+                axum::http::StatusCode::FORBIDDEN,
+                "This form has expired",
+                "For your security the form could not be accepted. Go back, reload the page and try again.",
+            ),
+            Self::Invalid => super::message_page(
+                axum::http::StatusCode::BAD_REQUEST,
+                "That did not work",
+                "The form could not be read. Go back, reload the page and try again.",
+            ),
+        }
+    }
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = FormRejection;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let cookie = cookies::get(req.headers(), cookies::CSRF).ok_or(FormRejection::Csrf)?;
+        let body = read_body(req, state).await.ok_or(FormRejection::Invalid)?;
+        let field: CsrfField =
+            serde_urlencoded::from_bytes(&body).map_err(|_| FormRejection::Invalid)?;
+        let tag = from_b64(&field.csrf).ok_or(FormRejection::Csrf)?;
+        if !state.csrf_key.verify(cookie.as_bytes(), &tag) {
+            return Err(FormRejection::Csrf);
+        }
+        let form = serde_urlencoded::from_bytes(&body).map_err(|_| FormRejection::Invalid)?;
+        Ok(Self {
+            form,
+            csrf: Csrf::for_cookie(state, &cookie, None),
+        })
+    }
+}
+
+/// The body of a urlencoded form post, within the body limit.
+async fn read_body(req: Request, state: &AppState) -> Option<Bytes> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return None;
+    }
+    Bytes::from_request(req, state).await.ok()
+}
