@@ -13,7 +13,11 @@ use tessera_server::config::LogFormat;
 use tessera_server::{Application, Config};
 
 #[derive(Parser)]
-#[command(name = "tessera", version, about = "Password sign-in and two-factor authentication for teams")]
+#[command(
+    name = "tessera",
+    version,
+    about = "Password sign-in and two-factor authentication for teams"
+)]
 struct Cli {
     /// TOML configuration file; TESSERA_* environment variables override it.
     #[arg(long, global = true, env = "TESSERA_CONFIG", value_name = "FILE")]

@@ -166,7 +166,11 @@ impl Auth {
     ///
     /// Throttled per email and per IP address (see [`crate::throttle`]). An unknown email
     /// costs one argon2 verification and gets the same answer as a wrong password.
-    pub async fn login(&self, input: LoginInput, meta: &RequestMeta) -> Result<SignedIn, LoginError> {
+    pub async fn login(
+        &self,
+        input: LoginInput,
+        meta: &RequestMeta,
+    ) -> Result<SignedIn, LoginError> {
         if input.email.trim().is_empty() {
             return Err(FieldError::new("email", "email is required").into());
         }
@@ -176,7 +180,15 @@ impl Auth {
         // A malformed address cannot belong to anyone, but is throttled and costs the same.
         let key = Email::parse(&input.email)
             .map(|e| e.normalized().to_owned())
-            .unwrap_or_else(|_| input.email.trim().to_lowercase().chars().take(254).collect());
+            .unwrap_or_else(|_| {
+                input
+                    .email
+                    .trim()
+                    .to_lowercase()
+                    .chars()
+                    .take(254)
+                    .collect()
+            });
         let now = self.clock.now();
         let policy = &self.policy;
 
@@ -311,7 +323,11 @@ impl Auth {
     }
 
     /// Ends the session; signing out twice is not an error.
-    pub async fn logout(&self, context: &SessionContext, meta: &RequestMeta) -> Result<(), SessionError> {
+    pub async fn logout(
+        &self,
+        context: &SessionContext,
+        meta: &RequestMeta,
+    ) -> Result<(), SessionError> {
         let event = NewEvent::for_user(&context.user, EventKind::SignOut, meta, self.clock.now());
         self.store.end_session(context.session.id, &event).await?;
         Ok(())

@@ -85,7 +85,10 @@ impl MasterKey {
 
     /// A key for one purpose, independent of every other: HMAC-SHA256(master, label).
     pub fn derive(&self, label: &str) -> MacKey {
-        MacKey(mac(self.0.expose_secret(), format!("tessera/v1/{label}").as_bytes()))
+        MacKey(mac(
+            self.0.expose_secret(),
+            format!("tessera/v1/{label}").as_bytes(),
+        ))
     }
 }
 
@@ -163,7 +166,10 @@ mod tests {
             hex::encode(key.sign(b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        assert!(key.verify(b"what do ya want for nothing?", &key.sign(b"what do ya want for nothing?")));
+        assert!(key.verify(
+            b"what do ya want for nothing?",
+            &key.sign(b"what do ya want for nothing?")
+        ));
         assert!(!key.verify(b"other", &key.sign(b"what do ya want for nothing?")));
     }
 

@@ -26,7 +26,7 @@ impl Email {
         if display.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(InvalidEmail("email must not contain spaces"));
         }
-        let Some((local, domain)) = display.rsplit_once('@') else {
+        let Some((local, domain)) = display.split_once('@') else {
             return Err(InvalidEmail("email must contain @"));
         };
         if local.is_empty() || local.len() > 64 {

@@ -146,6 +146,10 @@ mod tests {
     async fn unknown_user_never_verifies() {
         let p = Passwords::new(&SecurityPolicy::default()).await.unwrap();
         assert!(!p.verify(&secret("anything"), None).await.unwrap());
-        assert!(!p.verify(&secret("x"), Some("not a phc string")).await.unwrap());
+        assert!(
+            !p.verify(&secret("x"), Some("not a phc string"))
+                .await
+                .unwrap()
+        );
     }
 }

@@ -72,12 +72,24 @@ mod tests {
         let now = Timestamp::from_unix(1000);
         let pw = user(AuthSource::Password);
         let e = |a: &Account, u: &User, on: bool| enforcement(a, u, on, now);
-        assert_eq!(e(&account(false, None), &pw, false), Enforcement::NotRequired);
+        assert_eq!(
+            e(&account(false, None), &pw, false),
+            Enforcement::NotRequired
+        );
         assert_eq!(e(&account(true, None), &pw, true), Enforcement::Compliant);
-        assert_eq!(e(&account(true, None), &pw, false), Enforcement::SetupRequired);
-        assert_eq!(e(&account(true, Some(1001)), &pw, false), Enforcement::Grace);
+        assert_eq!(
+            e(&account(true, None), &pw, false),
+            Enforcement::SetupRequired
+        );
+        assert_eq!(
+            e(&account(true, Some(1001)), &pw, false),
+            Enforcement::Grace
+        );
         // The grace period ends at its instant.
-        assert_eq!(e(&account(true, Some(1000)), &pw, false), Enforcement::SetupRequired);
+        assert_eq!(
+            e(&account(true, Some(1000)), &pw, false),
+            Enforcement::SetupRequired
+        );
         assert_eq!(
             e(&account(true, None), &user(AuthSource::Sso), false),
             Enforcement::Exempt

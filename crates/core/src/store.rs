@@ -5,12 +5,10 @@
 //! same transaction, and [`ThrottleStore::update_throttle`] reads and writes a counter under a
 //! lock, so two concurrent requests never both see the old value.
 
-use crate::crypto::TokenHash;
-use crate::model::{
-    Account, AccountId, NewEvent, SecurityEvent, Session, SessionId, User, UserId,
-};
-use crate::throttle::ThrottleState;
 use crate::Timestamp;
+use crate::crypto::TokenHash;
+use crate::model::{Account, AccountId, NewEvent, SecurityEvent, Session, SessionId, User, UserId};
+use crate::throttle::ThrottleState;
 use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,8 +59,10 @@ pub trait AccountStore: Send + Sync {
         password_hash: &str,
         event: &NewEvent,
     ) -> StoreResult<()>;
-    async fn find_user_by_email(&self, email_normalized: &str)
-    -> StoreResult<Option<UserWithPassword>>;
+    async fn find_user_by_email(
+        &self,
+        email_normalized: &str,
+    ) -> StoreResult<Option<UserWithPassword>>;
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>>;
     async fn get_account(&self, id: AccountId) -> StoreResult<Option<Account>>;
     async fn list_accounts(&self) -> StoreResult<Vec<AccountSummary>>;

@@ -85,7 +85,11 @@ pub fn password_failure(
 }
 
 /// Whether another sign-in attempt from this address may go ahead.
-pub fn ip_check(state: ThrottleState, now: Timestamp, policy: &SecurityPolicy) -> Result<(), RetryAt> {
+pub fn ip_check(
+    state: ThrottleState,
+    now: Timestamp,
+    policy: &SecurityPolicy,
+) -> Result<(), RetryAt> {
     let window_end = state.window_start.plus_secs(policy.ip_window_secs);
     if now < window_end && state.failures >= policy.ip_max_failures {
         Err(RetryAt(window_end))

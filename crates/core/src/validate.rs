@@ -28,7 +28,10 @@ pub fn name(field: &'static str, input: &str) -> Result<String, FieldError> {
         return Err(FieldError::new(field, "must be at most 100 characters"));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(FieldError::new(field, "must not contain control characters"));
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -54,7 +57,10 @@ pub fn new_password(
         ));
     }
     if password.to_lowercase() == email_normalized {
-        return Err(FieldError::new("password", "must not be your email address"));
+        return Err(FieldError::new(
+            "password",
+            "must not be your email address",
+        ));
     }
     Ok(())
 }

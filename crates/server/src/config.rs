@@ -140,7 +140,9 @@ impl Config {
     }
 
     fn resolve(raw: FileConfig) -> anyhow::Result<Self> {
-        let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("./tessera-data"));
+        let data_dir = raw
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("./tessera-data"));
         let bind = normalize_bind(raw.bind.as_deref().unwrap_or("127.0.0.1:8080"));
         let database_url = raw
             .database_url
@@ -159,10 +161,10 @@ impl Config {
                 generate: true,
             },
         };
-        if let Some(url) = &raw.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                bail!("TESSERA_PUBLIC_URL must start with http:// or https://, not {url:?}");
-            }
+        if let Some(url) = &raw.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("TESSERA_PUBLIC_URL must start with http:// or https://, not {url:?}");
         }
         Ok(Self {
             bind,
@@ -191,9 +193,8 @@ impl Config {
                     tracing::info!(path = %path.display(), "generated a new master key");
                     Ok(key)
                 }
-                Err(e) => Err(e).with_context(|| {
-                    format!("cannot read the master key file {}", path.display())
-                }),
+                Err(e) => Err(e)
+                    .with_context(|| format!("cannot read the master key file {}", path.display())),
             },
         }
     }
@@ -238,8 +239,10 @@ mod tests {
             fs::write(&path, text).unwrap();
             path.clone()
         });
-        let env: HashMap<String, String> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_sources(file.as_deref(), |k| env.get(k).cloned())
     }
 
@@ -296,7 +299,10 @@ mod tests {
         assert!(
             config(
                 None,
-                &[("TESSERA_MASTER_KEY", "00"), ("TESSERA_MASTER_KEY_FILE", "/k")]
+                &[
+                    ("TESSERA_MASTER_KEY", "00"),
+                    ("TESSERA_MASTER_KEY_FILE", "/k")
+                ]
             )
             .is_err()
         );
@@ -310,7 +316,10 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         let c = config(None, &[("TESSERA_DATA_DIR", dir.to_str().unwrap())]).unwrap();
         let first = c.load_master_key().unwrap();
-        let mode = fs::metadata(dir.join("master.key")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let again = c.load_master_key().unwrap();
         assert_eq!(first.to_hex(), again.to_hex());

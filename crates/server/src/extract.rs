@@ -23,7 +23,10 @@ pub struct ClientMeta(pub RequestMeta);
 impl FromRequestParts<AppState> for ClientMeta {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let forwarded = state
             .trust_forwarded_for
             .then(|| parts.headers.get_all("x-forwarded-for").iter().next_back())
@@ -70,7 +73,10 @@ pub struct FullSession(pub SessionContext);
 impl FromRequestParts<AppState> for FullSession {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let context = session(parts, state).await?;
         match context.session.kind {
             SessionKind::Full => Ok(Self(context)),
@@ -85,7 +91,10 @@ pub struct AnySession(pub SessionContext);
 impl FromRequestParts<AppState> for AnySession {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         session(parts, state).await.map(Self)
     }
 }

@@ -59,7 +59,9 @@ impl Metrics {
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP tessera_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str(
+            "# HELP tessera_http_requests_total HTTP requests by method, route and status.\n",
+        );
         out.push_str("# TYPE tessera_http_requests_total counter\n");
         if let Ok(map) = self.requests.lock() {
             for ((method, route, status), n) in map.iter() {
@@ -120,7 +122,10 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

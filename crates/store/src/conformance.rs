@@ -114,7 +114,10 @@ async fn accounts_and_owners_are_created_together(store: Arc<dyn Store>, _: Stri
     assert_eq!(found.user.role, Role::Owner);
     assert_eq!(found.password_hash.as_deref(), Some("$argon2id$hash"));
     let got = store.get_account(a.id).await.unwrap().unwrap();
-    assert_eq!((got.name.as_str(), got.two_factor_required), ("Acme", false));
+    assert_eq!(
+        (got.name.as_str(), got.two_factor_required),
+        ("Acme", false)
+    );
     assert_eq!(got.created_at, T0);
     assert_eq!(store.get_user(u.id).await.unwrap().unwrap().name, "Owner");
     assert!(store.get_user(UserId::new()).await.unwrap().is_none());
@@ -154,8 +157,20 @@ async fn sessions_are_found_by_token_hash_until_they_expire(store: Arc<dyn Store
     assert_eq!(found.user.id, u.id);
     assert_eq!(found.account.id, a.id);
     assert_eq!(found.session.ip.as_deref(), Some("127.0.0.1"));
-    assert!(store.find_session(&token.hash(), T0.plus_secs(3600)).await.unwrap().is_none());
-    assert!(store.find_session(&Token::generate().hash(), T0).await.unwrap().is_none());
+    assert!(
+        store
+            .find_session(&token.hash(), T0.plus_secs(3600))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_session(&Token::generate().hash(), T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn ending_a_session_records_one_event(store: Arc<dyn Store>, _: String) {
@@ -166,9 +181,25 @@ async fn ending_a_session_records_one_event(store: Arc<dyn Store>, _: String) {
         .create_session(&s, &token.hash(), &event(&u, EventKind::SignIn))
         .await
         .unwrap();
-    assert!(store.end_session(s.id, &event(&u, EventKind::SignOut)).await.unwrap());
-    assert!(!store.end_session(s.id, &event(&u, EventKind::SignOut)).await.unwrap());
-    assert!(store.find_session(&token.hash(), T0).await.unwrap().is_none());
+    assert!(
+        store
+            .end_session(s.id, &event(&u, EventKind::SignOut))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .end_session(s.id, &event(&u, EventKind::SignOut))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .find_session(&token.hash(), T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let kinds: Vec<_> = store
         .user_events(u.id, None, 10)
         .await
@@ -176,7 +207,10 @@ async fn ending_a_session_records_one_event(store: Arc<dyn Store>, _: String) {
         .into_iter()
         .map(|e| e.kind)
         .collect();
-    assert_eq!(kinds, [EventKind::SignOut, EventKind::SignIn, EventKind::Signup]);
+    assert_eq!(
+        kinds,
+        [EventKind::SignOut, EventKind::SignIn, EventKind::Signup]
+    );
 }
 
 async fn events_page_newest_first(store: Arc<dyn Store>, _: String) {
@@ -189,7 +223,10 @@ async fn events_page_newest_first(store: Arc<dyn Store>, _: String) {
     assert_eq!(first.len(), 3);
     assert_eq!(first[0].detail["i"], 4);
     assert!(first.windows(2).all(|w| w[0].id > w[1].id));
-    let rest = store.user_events(u.id, Some(first[2].id), 10).await.unwrap();
+    let rest = store
+        .user_events(u.id, Some(first[2].id), 10)
+        .await
+        .unwrap();
     assert_eq!(rest.len(), 3, "two failures and the signup");
     assert_eq!(rest[2].kind, EventKind::Signup);
     assert_eq!(rest[0].email.as_deref(), Some("p@example.com"));
@@ -216,9 +253,16 @@ async fn concurrent_throttle_updates_are_serialized(store: Arc<dyn Store>, _: St
         seen.push(t.await.unwrap());
     }
     seen.sort_unstable();
-    assert_eq!(seen, (1..=50).collect::<Vec<_>>(), "every update saw the one before");
+    assert_eq!(
+        seen,
+        (1..=50).collect::<Vec<_>>(),
+        "every update saw the one before"
+    );
     assert_eq!(store.read_throttle("test", "k").await.unwrap().failures, 50);
-    assert_eq!(store.read_throttle("test", "other").await.unwrap(), ThrottleState::default());
+    assert_eq!(
+        store.read_throttle("test", "other").await.unwrap(),
+        ThrottleState::default()
+    );
 }
 
 async fn users_are_listed_per_account(store: Arc<dyn Store>, _: String) {
@@ -237,7 +281,10 @@ async fn data_survives_reopening(store: Arc<dyn Store>, url: String) {
     let (_, u) = signup(&store, "keep@example.com").await;
     drop(store);
     let reopened = crate::connect(&url).await.expect("reopen");
-    let found = reopened.find_user_by_email("keep@example.com").await.unwrap();
+    let found = reopened
+        .find_user_by_email("keep@example.com")
+        .await
+        .unwrap();
     assert_eq!(found.map(|f| f.user.id), Some(u.id));
     reopened.ping().await.unwrap();
 }

@@ -14,6 +14,8 @@
 //!   lock their row first (`INSERT … ON CONFLICT DO UPDATE … RETURNING` takes the row lock).
 
 #![forbid(unsafe_code)]
+// The files under `sql/` are compiled twice on purpose, once per backend.
+#![allow(clippy::duplicate_mod)]
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -158,15 +160,15 @@ pub fn redact(url: &str) -> String {
 
 /// Maps a driver error into the core's terms: uniqueness violations become `Conflict`.
 fn db(error: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(e) = &error {
-        if e.is_unique_violation() {
-            let what = e.constraint().unwrap_or(e.message());
-            return StoreError::Conflict(if what.contains("email") {
-                "email"
-            } else {
-                "record"
-            });
-        }
+    if let sqlx::Error::Database(e) = &error
+        && e.is_unique_violation()
+    {
+        let what = e.constraint().unwrap_or(e.message());
+        return StoreError::Conflict(if what.contains("email") {
+            "email"
+        } else {
+            "record"
+        });
     }
     StoreError::Backend(Box::new(error))
 }

@@ -208,7 +208,8 @@ pub async fn signup(
             (StatusCode::UNPROCESSABLE_ENTITY, None)
         }
         Err(SignupError::EmailTaken) => {
-            errors.email = Some("An account with this email already exists. Sign in instead.".into());
+            errors.email =
+                Some("An account with this email already exists. Sign in instead.".into());
             (StatusCode::CONFLICT, None)
         }
         Err(SignupError::Internal(e)) => {
@@ -246,10 +247,10 @@ pub async fn logout(
     PageSession(session): PageSession,
     CsrfForm { .. }: CsrfForm<Empty>,
 ) -> Response {
-    if let Some(context) = session {
-        if let Err(e) = state.auth.logout(&context, &meta).await {
-            tracing::error!(error = %e, "page sign-out failed");
-        }
+    if let Some(context) = session
+        && let Err(e) = state.auth.logout(&context, &meta).await
+    {
+        tracing::error!(error = %e, "page sign-out failed");
     }
     with_cookies(
         Redirect::to("/login").into_response(),

@@ -34,7 +34,10 @@ impl Csrf {
 impl FromRequestParts<AppState> for Csrf {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(match cookies::get(&parts.headers, cookies::CSRF) {
             Some(cookie) => Self::for_cookie(state, &cookie, None),
             None => {

@@ -77,11 +77,18 @@ pub struct PageSession(pub Option<SessionContext>);
 impl FromRequestParts<AppState> for PageSession {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(token) = cookies::get(&parts.headers, cookies::SESSION) else {
             return Ok(Self(None));
         };
-        match state.auth.authenticate(&Token::from_client(&token).hash()).await {
+        match state
+            .auth
+            .authenticate(&Token::from_client(&token).hash())
+            .await
+        {
             Ok(context) => Ok(Self(Some(context))),
             Err(tessera_core::auth::SessionError::Unauthenticated) => Ok(Self(None)),
             Err(e) => {

@@ -1,0 +1,291 @@
+//! Sign-up, sign-in, `/me`, sessions and sign-out through the API.
+
+use crate::helpers::{PASSWORD, TestApp, assert_error};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+backend_tests!(
+    signup_login_me_logout,
+    signup_refuses_a_taken_email_in_any_case,
+    signup_validates_every_field,
+    wrong_password_and_unknown_email_answer_identically,
+    login_ignores_email_case,
+    each_login_gets_a_new_session,
+    sessions_expire_after_24_hours,
+    logout_ends_only_that_session,
+    requests_without_a_valid_session_are_refused,
+    security_events_record_the_story,
+);
+
+async fn signup_login_me_logout(app: TestApp) {
+    let created = app.signup("ada@example.com").await;
+    assert_eq!(created["user"]["email"], "ada@example.com");
+    assert_eq!(created["user"]["role"], "owner");
+    assert_eq!(created["user"]["two_factor_enabled"], false);
+    assert_eq!(created["account"]["name"], "Acme");
+    assert_eq!(
+        created["account"]["two_factor_policy"]["status"],
+        "optional"
+    );
+    assert!(created["user"].get("password").is_none());
+
+    let response = app.login("ada@example.com", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "authenticated");
+    assert_eq!(body["two_factor_setup"], Value::Null);
+    assert_eq!(body["user"]["id"], created["user"]["id"]);
+    let token = body["session_token"].as_str().unwrap();
+    assert_eq!(token.len(), 43, "256 bits in base64url");
+    let expires = body["expires_at"].as_str().unwrap();
+    assert!(expires.ends_with('Z'), "{expires}");
+
+    let me: Value = app
+        .get("/api/v1/me", Some(token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["user"]["email"], "ada@example.com");
+    assert_eq!(me["account"]["id"], created["account"]["id"]);
+    assert_eq!(
+        me["two_factor"],
+        json!({"enabled": false, "enabled_at": null, "recovery_codes_remaining": 0,
+               "pending_setup": false})
+    );
+    assert_eq!(
+        me["enforcement"],
+        json!({"required": false, "grace_period_until": null, "status": "not_required"})
+    );
+
+    let response = app.post("/api/v1/logout", json!({}), Some(token)).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = app.get("/api/v1/me", Some(token)).await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+async fn signup_refuses_a_taken_email_in_any_case(app: TestApp) {
+    app.signup("grace@example.com").await;
+    let response = app
+        .post(
+            "/api/v1/signup",
+            json!({"account_name": "Other", "name": "G", "email": "GRACE@Example.com",
+                   "password": "another password"}),
+            None,
+        )
+        .await;
+    assert_error(response, StatusCode::CONFLICT, "email_taken").await;
+    // The first owner's password still works; the second was not saved anywhere.
+    assert_eq!(app.login("grace@example.com", PASSWORD).await.status(), 200);
+    let response = app.login("grace@example.com", "another password").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn signup_validates_every_field(app: TestApp) {
+    let valid = json!({"account_name": "Acme", "name": "Ada", "email": "v@example.com",
+                       "password": PASSWORD});
+    let cases = [
+        ("account_name", json!("  ")),
+        ("name", json!("")),
+        ("name", json!("x".repeat(101))),
+        ("email", json!("not-an-email")),
+        ("email", json!("a b@example.com")),
+        ("password", json!("short")),
+        ("password", json!("v@example.com")),
+        ("password", json!("p".repeat(257))),
+    ];
+    for (field, value) in cases {
+        let mut body = valid.clone();
+        body[field] = value.clone();
+        let response = app.post("/api/v1/signup", body, None).await;
+        let error = assert_error(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+        )
+        .await;
+        assert_eq!(error["error"]["field"], field, "{field} = {value}");
+    }
+    // None of the refused sign-ups exists.
+    let response = app.login("v@example.com", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn wrong_password_and_unknown_email_answer_identically(app: TestApp) {
+    app.signup("known@example.com").await;
+    let wrong = app.login("known@example.com", "wrong password").await;
+    let unknown = app.login("nobody@example.com", "wrong password").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    let header_names = |r: &reqwest::Response| {
+        let mut names: Vec<_> = r
+            .headers()
+            .iter()
+            .filter(|(k, _)| *k != "date")
+            .map(|(k, v)| format!("{k}: {v:?}"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(header_names(&wrong), header_names(&unknown));
+    let wrong = wrong.bytes().await.unwrap();
+    let unknown = unknown.bytes().await.unwrap();
+    assert_eq!(wrong, unknown, "byte-identical bodies");
+    let body: Value = serde_json::from_slice(&wrong).unwrap();
+    assert_eq!(body["error"]["code"], "invalid_credentials");
+}
+
+async fn login_ignores_email_case(app: TestApp) {
+    app.signup("Mixed.Case@Example.com").await;
+    let response = app.login("  mixed.case@EXAMPLE.com ", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["email"], "Mixed.Case@Example.com");
+}
+
+async fn each_login_gets_a_new_session(app: TestApp) {
+    let first = app.signed_in("two@example.com").await;
+    let second: Value = app
+        .login("two@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second = second["session_token"].as_str().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(app.get("/api/v1/me", Some(&first)).await.status(), 200);
+    assert_eq!(app.get("/api/v1/me", Some(second)).await.status(), 200);
+}
+
+async fn sessions_expire_after_24_hours(app: TestApp) {
+    let token = app.signed_in("clock@example.com").await;
+    app.clock.advance(24 * 3600 - 1);
+    assert_eq!(app.get("/api/v1/me", Some(&token)).await.status(), 200);
+    app.clock.advance(1);
+    let response = app.get("/api/v1/me", Some(&token)).await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+async fn logout_ends_only_that_session(app: TestApp) {
+    let first = app.signed_in("multi@example.com").await;
+    let second: Value = app
+        .login("multi@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second = second["session_token"].as_str().unwrap();
+    assert_eq!(
+        app.post("/api/v1/logout", json!({}), Some(&first))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(app.get("/api/v1/me", Some(&first)).await.status(), 401);
+    assert_eq!(app.get("/api/v1/me", Some(second)).await.status(), 200);
+    // Signing out again with the ended token is refused, not an error of the server.
+    let response = app.post("/api/v1/logout", json!({}), Some(&first)).await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+async fn requests_without_a_valid_session_are_refused(app: TestApp) {
+    for (path, auth) in [
+        ("/api/v1/me", None),
+        ("/api/v1/me", Some("Bearer")),
+        ("/api/v1/me", Some("Bearer not-a-token")),
+        ("/api/v1/me", Some("Basic YWRhOnB3")),
+        ("/api/v1/me/events", Some("Bearer ")),
+    ] {
+        let mut request = app.client.get(app.url(path));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap()),
+            Some("Bearer")
+        );
+        assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    }
+    // The page session cookie is not an API credential.
+    let token = app.signed_in("cookie@example.com").await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .header("cookie", format!("tessera_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+async fn security_events_record_the_story(app: TestApp) {
+    app.signup("story@example.com").await;
+    assert_eq!(
+        app.login("story@example.com", "nope nope").await.status(),
+        401
+    );
+    let token: Value = app
+        .client
+        .post(app.url("/api/v1/login"))
+        .header("user-agent", "StoryBrowser/1.0")
+        .json(&json!({"email": "story@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["session_token"].as_str().unwrap();
+    let body: Value = app
+        .get("/api/v1/me/events", Some(token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<_> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["sign_in", "sign_in_failed", "signup"]);
+    let sign_in = &body["events"][0];
+    assert_eq!(sign_in["ip"], "127.0.0.1");
+    assert_eq!(sign_in["user_agent"], "StoryBrowser/1.0");
+    assert_eq!(sign_in["detail"]["method"], "password");
+    assert_eq!(body["next_before"], Value::Null);
+
+    // Paging: one at a time, newest first.
+    let page: Value = app
+        .get("/api/v1/me/events?limit=1", Some(token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["events"][0]["kind"], "sign_in");
+    let next = page["next_before"].as_i64().unwrap();
+    let page: Value = app
+        .get(
+            &format!("/api/v1/me/events?limit=1&before={next}"),
+            Some(token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["events"][0]["kind"], "sign_in_failed");
+
+    app.post("/api/v1/logout", json!({}), Some(token)).await;
+    let again = app.signed_in_again("story@example.com").await;
+    let body: Value = app
+        .get("/api/v1/me/events?limit=2", Some(&again))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["events"][1]["kind"], "sign_out");
+}

@@ -1,0 +1,118 @@
+//! The `tessera` binary itself: `serve` in an empty folder, and the operator's `admin`.
+
+use crate::helpers::TestApp;
+use std::process::{Command, Stdio};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+backend_tests!(admin_lists_accounts_and_users, admin_reports_mistakes);
+
+fn tessera(app: &TestApp) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
+        .env_clear()
+        .env("TESSERA_DATA_DIR", app.db.data_dir())
+        .env("TESSERA_DATABASE_URL", app.db.url());
+    command
+}
+
+async fn admin_lists_accounts_and_users(app: TestApp) {
+    let first = app.signup("first@example.com").await;
+    app.signup("second@example.com").await;
+    let out = tessera(&app).args(["admin", "accounts"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    assert!(
+        text.lines()
+            .all(|l| l.contains("\tAcme\t2fa:optional\tusers:1\t")),
+        "{text}"
+    );
+
+    let account = first["account"]["id"].as_str().unwrap();
+    let out = tessera(&app)
+        .args(["admin", "users", "--account", account])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    assert!(
+        text.contains("first@example.com\tAda Lovelace\towner"),
+        "{text}"
+    );
+
+    let out = tessera(&app).args(["admin", "users"]).output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
+}
+
+async fn admin_reports_mistakes(app: TestApp) {
+    for args in [
+        &["admin", "users", "--account", "nope"][..],
+        &[
+            "admin",
+            "users",
+            "--account",
+            "01900000-0000-7000-8000-000000000000",
+        ][..],
+        &["admin", "frobnicate"][..],
+    ] {
+        let out = tessera(&app).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(!err.trim().is_empty(), "{args:?} explains itself");
+    }
+}
+
+/// `tessera serve` in an empty folder creates its data folder, a private master key and the
+/// SQLite database, and says where it listens.
+#[tokio::test]
+async fn serve_runs_in_an_empty_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("TESSERA_BIND", "127.0.0.1:0")
+        .env("TESSERA_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut address = None;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if let Some(a) = entry["fields"]["address"].as_str() {
+            address = Some(a.to_owned());
+            break;
+        }
+    }
+    let address = address.expect("the bound address is logged");
+    let health = reqwest::get(format!("http://{address}/api/v1/health"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    child.kill().await.unwrap();
+    assert_eq!(health, "{\"status\":\"ok\"}");
+
+    let data = dir.path().join("tessera-data");
+    assert!(data.join("tessera.db").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the master key is private");
+        let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "the data folder is private");
+    }
+}

@@ -1,0 +1,171 @@
+//! `spawn_app()`: the real application, built by the same `Application::build` as
+//! `tessera serve`, on port 0 with a fresh database and a clock the test can move.
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use tessera_core::{Clock, Timestamp};
+use tessera_server::{Application, Config};
+use tessera_store::testing::{Backend, TestDatabase};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A clock that stands still until the test moves it.
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix(self.0.load(Ordering::SeqCst))
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub clock: Arc<ManualClock>,
+    pub backend: Backend,
+    pub db: TestDatabase,
+    config: Config,
+    server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+/// The configuration `tessera serve` would read from this environment.
+pub fn config_for(db: &TestDatabase) -> Config {
+    let env: HashMap<&str, String> = HashMap::from([
+        ("TESSERA_BIND", "127.0.0.1:0".to_owned()),
+        ("TESSERA_DATA_DIR", db.data_dir().display().to_string()),
+        ("TESSERA_DATABASE_URL", db.url().to_owned()),
+    ]);
+    Config::from_sources(None, |k| env.get(k).cloned()).expect("test configuration")
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let db = TestDatabase::create(backend).await?;
+    let config = config_for(&db);
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let clock = Arc::new(ManualClock(AtomicI64::new(start as i64)));
+    let mut app = TestApp {
+        base: String::new(),
+        client: Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        clock,
+        backend,
+        db,
+        config,
+        server: None,
+    };
+    app.start().await;
+    Some(app)
+}
+
+impl TestApp {
+    async fn start(&mut self) {
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        let app = Application::build_with_clock(self.config.clone(), clock)
+            .await
+            .expect("the application builds");
+        self.base = format!("http://{}", app.address());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            app.run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the server runs");
+        });
+        self.server = Some((stop, handle));
+    }
+
+    /// Stops the server (as a process exit would) and starts a new one on the same database.
+    pub async fn restart(&mut self) {
+        if let Some((stop, handle)) = self.server.take() {
+            let _ = stop.send(());
+            handle.await.unwrap();
+        }
+        self.start().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> Response {
+        let mut request = self.client.post(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn signup(&self, email: &str) -> Value {
+        let response = self
+            .post(
+                "/api/v1/signup",
+                json!({"account_name": "Acme", "name": "Ada Lovelace", "email": email,
+                       "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/login",
+            json!({"email": email, "password": password}),
+            None,
+        )
+        .await
+    }
+
+    /// Signs up `email` and signs in: the session token.
+    pub async fn signed_in(&self, email: &str) -> String {
+        self.signup(email).await;
+        self.signed_in_again(email).await
+    }
+
+    /// Signs in an existing user: the session token.
+    pub async fn signed_in_again(&self, email: &str) -> String {
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["session_token"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Asserts the documented error shape and code, and returns the body.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status for {code}");
+    let body: Value = response.json().await.expect("errors are JSON");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    body
+}

@@ -1,0 +1,40 @@
+//! Tessera's integration tests, in one binary: the real application on a free port, a fresh
+//! database per test, each test run on SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// Declares each listed `async fn name(app: TestApp)` as two tests, `sqlite::name` and
+/// `postgres::name`.
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {$(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(app) =
+                    crate::helpers::spawn_app(tessera_store::testing::Backend::Sqlite).await
+                {
+                    super::$name(app).await
+                }
+            }
+        )+}
+        mod postgres {$(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(app) =
+                    crate::helpers::spawn_app(tessera_store::testing::Backend::Postgres).await
+                {
+                    super::$name(app).await
+                }
+            }
+        )+}
+    };
+}
+
+mod auth;
+mod cli;
+mod errors;
+mod helpers;
+mod ops;
+mod pages;
+mod storage;
+mod throttling;

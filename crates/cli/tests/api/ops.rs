@@ -1,0 +1,108 @@
+//! Health, metrics, the OpenAPI document and the headers every answer carries.
+
+use crate::helpers::{TestApp, assert_error};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+backend_tests!(
+    health_checks_the_database,
+    metrics_count_requests_and_sign_ins,
+    the_openapi_document_covers_every_endpoint,
+    answers_carry_security_headers,
+);
+
+async fn health_checks_the_database(app: TestApp) {
+    let response = app.get("/api/v1/health", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        serde_json::json!({"status": "ok"})
+    );
+}
+
+async fn metrics_count_requests_and_sign_ins(app: TestApp) {
+    app.signed_in("metrics@example.com").await;
+    app.login("metrics@example.com", "wrong password").await;
+    let response = app.get("/metrics", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.contains(
+        "tessera_http_requests_total{method=\"POST\",route=\"/api/v1/login\",status=\"200\"} 1"
+    ));
+    assert!(text.contains(
+        "tessera_http_requests_total{method=\"POST\",route=\"/api/v1/signup\",status=\"201\"} 1"
+    ));
+    assert!(text.contains("tessera_sign_ins_total{outcome=\"success\"} 1"));
+    assert!(text.contains("tessera_sign_ins_total{outcome=\"invalid_credentials\"} 1"));
+    assert!(
+        text.contains("tessera_http_request_duration_seconds_count{route=\"/api/v1/login\"} 2")
+    );
+}
+
+async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
+    let doc: Value = app
+        .get("/api/v1/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(doc["servers"][0]["url"], "/api/v1");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/signup", "post"),
+        ("/login", "post"),
+        ("/logout", "post"),
+        ("/me", "get"),
+        ("/me/events", "get"),
+        ("/health", "get"),
+    ] {
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} is documented"
+        );
+        // And it is really served.
+        let response = app
+            .client
+            .request(
+                method.to_uppercase().parse().unwrap(),
+                app.url(&format!("/api/v1{path}")),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        assert_ne!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+    }
+    assert_eq!(paths.len(), 6, "every documented path is listed above");
+    assert!(doc["components"]["securitySchemes"]["session"].is_object());
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+async fn answers_carry_security_headers(app: TestApp) {
+    for path in ["/api/v1/health", "/login", "/api/v1/nope"] {
+        let response = app.get(path, None).await;
+        let h = response.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+    }
+    let response = app.get("/api/v1/me", None).await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}

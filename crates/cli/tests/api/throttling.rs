@@ -1,0 +1,164 @@
+//! Password throttling per email and per address (SPEC §3), and its atomicity under races.
+
+use crate::helpers::{PASSWORD, TestApp, assert_error};
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+
+backend_tests!(
+    ten_wrong_passwords_lock_sign_in_for_fifteen_minutes,
+    a_correct_password_resets_the_count,
+    unknown_emails_lock_like_known_ones,
+    fifty_failures_from_one_address_are_refused,
+    concurrent_wrong_passwords_cannot_exceed_the_limit,
+    forwarded_for_is_ignored_unless_trusted,
+);
+
+fn retry_after(response: &Response) -> i64 {
+    response
+        .headers()
+        .get("retry-after")
+        .expect("429 carries Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn ten_wrong_passwords_lock_sign_in_for_fifteen_minutes(app: TestApp) {
+    app.signup("lock@example.com").await;
+    for attempt in 1..=10 {
+        let response = app.login("lock@example.com", "wrong password").await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
+    }
+    // Locked: even the right password is refused, without being checked.
+    let response = app.login("lock@example.com", PASSWORD).await;
+    assert_eq!(retry_after(&response), 900);
+    assert_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+
+    app.clock.advance(899);
+    let response = app.login("lock@example.com", PASSWORD).await;
+    assert_eq!(retry_after(&response), 1);
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    app.clock.advance(1);
+    let response = app.login("lock@example.com", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let token: Value = response.json().await.unwrap();
+    let events: Value = app
+        .get("/api/v1/me/events", token["session_token"].as_str())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let locks = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "password_locked")
+        .count();
+    assert_eq!(locks, 1, "one lock, recorded once");
+}
+
+async fn a_correct_password_resets_the_count(app: TestApp) {
+    app.signup("reset@example.com").await;
+    for _ in 0..9 {
+        assert_eq!(
+            app.login("reset@example.com", "wrong password")
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(app.login("reset@example.com", PASSWORD).await.status(), 200);
+    for _ in 0..9 {
+        assert_eq!(
+            app.login("reset@example.com", "wrong password")
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(app.login("reset@example.com", PASSWORD).await.status(), 200);
+}
+
+async fn unknown_emails_lock_like_known_ones(app: TestApp) {
+    for _ in 0..10 {
+        assert_eq!(app.login("ghost@example.com", "guess").await.status(), 401);
+    }
+    let response = app.login("ghost@example.com", "guess").await;
+    assert_eq!(retry_after(&response), 900);
+    assert_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+}
+
+async fn fifty_failures_from_one_address_are_refused(app: TestApp) {
+    app.signup("victim@example.com").await;
+    for i in 0..50 {
+        let response = app
+            .login(&format!("spray{}@example.com", i % 10), "guess")
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "failure {i}");
+    }
+    let response = app.login("victim@example.com", PASSWORD).await;
+    assert_eq!(retry_after(&response), 600);
+    assert_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    app.clock.advance(600);
+    assert_eq!(
+        app.login("victim@example.com", PASSWORD).await.status(),
+        200
+    );
+}
+
+async fn concurrent_wrong_passwords_cannot_exceed_the_limit(app: TestApp) {
+    app.signup("race@example.com").await;
+    let attempts: Vec<_> = (0..25)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = app.url("/api/v1/login");
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&serde_json::json!({"email": "race@example.com", "password": "guess"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    let mut refused = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(checked, 10, "exactly ten guesses were checked");
+    assert_eq!(refused, 15);
+    assert_eq!(app.login("race@example.com", PASSWORD).await.status(), 429);
+}
+
+async fn forwarded_for_is_ignored_unless_trusted(app: TestApp) {
+    app.signup("xff@example.com").await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/login"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .json(&serde_json::json!({"email": "xff@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let token: Value = response.json().await.unwrap();
+    let events: Value = app
+        .get("/api/v1/me/events?limit=1", token["session_token"].as_str())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["events"][0]["ip"], "127.0.0.1");
+}
