@@ -3,12 +3,13 @@
 
 use crate::crypto::{Token, TokenHash};
 use crate::email::Email;
+use crate::mail::{Mailer, Message, OutgoingEmail};
 use crate::model::{
     Account, AccountId, AuthSource, EventKind, NewEvent, RequestMeta, Role, Session, SessionId,
     SessionKind, User, UserId,
 };
 use crate::password::{PasswordError, Passwords};
-use crate::store::{SessionContext, Store, StoreError};
+use crate::store::{Effects, SessionContext, Store, StoreError};
 use crate::throttle::{self, RetryAt};
 use crate::validate::{self, FieldError};
 use crate::{Clock, SecurityPolicy, Timestamp};
@@ -97,6 +98,7 @@ pub struct Auth {
     passwords: Passwords,
     clock: Arc<dyn Clock>,
     policy: Arc<SecurityPolicy>,
+    mailer: Arc<Mailer>,
 }
 
 impl Auth {
@@ -105,12 +107,14 @@ impl Auth {
         passwords: Passwords,
         clock: Arc<dyn Clock>,
         policy: Arc<SecurityPolicy>,
+        mailer: Arc<Mailer>,
     ) -> Self {
         Self {
             store,
             passwords,
             clock,
             policy,
+            mailer,
         }
     }
 
@@ -153,7 +157,7 @@ impl Auth {
         let event = NewEvent::for_user(&owner, EventKind::Signup, meta, now);
         match self
             .store
-            .create_account_with_owner(&account, &owner, &hash, &event)
+            .create_account_with_owner(&account, &owner, &hash, &Effects::event(event))
             .await
         {
             Ok(()) => Ok((owner, account)),
@@ -253,7 +257,7 @@ impl Auth {
                 throttle::ip_failure(state, now, policy)
             })
             .await?;
-        let event = match &user {
+        let failed = match &user {
             Some(user) => NewEvent::for_user(user, EventKind::SignInFailed, meta, now),
             None => NewEvent {
                 account_id: None,
@@ -266,14 +270,26 @@ impl Auth {
             },
         }
         .with_detail(json!({"reason": "invalid_credentials"}));
-        self.store.record_event(&event).await?;
+        let mut effects = Effects::event(failed);
         if let (true, Some(user)) = (locked_now, &user) {
             let until = now.plus_secs(policy.password_lockout_secs);
-            let event = NewEvent::for_user(user, EventKind::PasswordLocked, meta, now)
-                .with_detail(json!({"locked_until": until.to_rfc3339()}));
-            self.store.record_event(&event).await?;
+            let account = self.store.get_account(user.account_id).await?;
+            let email = OutgoingEmail::to_user(
+                user,
+                account.as_ref().map(|a| a.name.as_str()),
+                meta,
+                now,
+                Message::PasswordLocked { until },
+            );
+            effects = effects
+                .and_event(
+                    NewEvent::for_user(user, EventKind::PasswordLocked, meta, now)
+                        .with_detail(json!({"locked_until": until.to_rfc3339()})),
+                )
+                .and_email(self.mailer.seal(&email, now));
             tracing::warn!(user_id = %user.id, until = %until, "password sign-in locked after repeated failures");
         }
+        self.store.record(&effects).await?;
         Ok(())
     }
 
@@ -302,7 +318,7 @@ impl Auth {
         let event = NewEvent::for_user(&user, EventKind::SignIn, meta, now)
             .with_detail(json!({"method": "password"}));
         self.store
-            .create_session(&session, &token.hash(), &event)
+            .create_session(&session, &token.hash(), &Effects::event(event))
             .await?;
         Ok(SignedIn {
             token,
@@ -329,7 +345,9 @@ impl Auth {
         meta: &RequestMeta,
     ) -> Result<(), SessionError> {
         let event = NewEvent::for_user(&context.user, EventKind::SignOut, meta, self.clock.now());
-        self.store.end_session(context.session.id, &event).await?;
+        self.store
+            .end_session(context.session.id, &Effects::event(event))
+            .await?;
         Ok(())
     }
 }

@@ -92,6 +92,60 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// An encryption key for one purpose (TOTP secrets, queued emails).
+    pub fn sealer(&self, label: &str) -> Sealer {
+        Sealer(self.derive(&format!("aead/{label}")).0)
+    }
+}
+
+/// Authenticated encryption (XChaCha20-Poly1305, random 192-bit nonces) for data the
+/// database must hold but must not be able to read. The associated data binds a ciphertext to
+/// its row, so one row's secret cannot be moved to another.
+pub struct Sealer([u8; 32]);
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decrypt: wrong key, wrong row, or corrupted data")]
+pub struct Unsealable;
+
+impl Sealer {
+    /// `nonce ‖ ciphertext ‖ tag`.
+    pub fn seal(&self, plaintext: &[u8], associated: &[u8]) -> Vec<u8> {
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new((&self.0).into());
+        let nonce = random_bytes::<24>();
+        let sealed = cipher
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: plaintext,
+                    aad: associated,
+                },
+            )
+            // Encryption fails only for messages beyond 256 GiB.
+            .unwrap_or_else(|_| unreachable!());
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    pub fn open(&self, sealed: &[u8], associated: &[u8]) -> Result<Vec<u8>, Unsealable> {
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        if sealed.len() < 24 {
+            return Err(Unsealable);
+        }
+        let (nonce, ciphertext) = sealed.split_at(24);
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new((&self.0).into());
+        cipher
+            .decrypt(
+                nonce.into(),
+                Payload {
+                    msg: ciphertext,
+                    aad: associated,
+                },
+            )
+            .map_err(|_| Unsealable)
+    }
+}
+
 /// A derived 256-bit key used for MACs (CSRF tokens and the like).
 pub struct MacKey([u8; 32]);
 
@@ -171,6 +225,35 @@ mod tests {
             &key.sign(b"what do ya want for nothing?")
         ));
         assert!(!key.verify(b"other", &key.sign(b"what do ya want for nothing?")));
+    }
+
+    #[test]
+    fn sealed_data_opens_only_with_its_key_and_row() {
+        let key = MasterKey::generate();
+        let sealer = key.sealer("outbox");
+        let sealed = sealer.seal(b"code 123456", b"row-1");
+        assert!(!sealed.windows(6).any(|w| w == b"123456"));
+        assert_eq!(sealer.open(&sealed, b"row-1").unwrap(), b"code 123456");
+        assert!(sealer.open(&sealed, b"row-2").is_err(), "bound to its row");
+        assert!(
+            key.sealer("totp").open(&sealed, b"row-1").is_err(),
+            "bound to its purpose"
+        );
+        assert!(
+            MasterKey::generate()
+                .sealer("outbox")
+                .open(&sealed, b"row-1")
+                .is_err()
+        );
+        let mut tampered = sealed.clone();
+        tampered[30] ^= 1;
+        assert!(sealer.open(&tampered, b"row-1").is_err());
+        assert!(sealer.open(&sealed[..10], b"row-1").is_err());
+        assert_ne!(
+            sealed,
+            sealer.seal(b"code 123456", b"row-1"),
+            "fresh nonce each time"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod email;
+pub mod mail;
 pub mod model;
 pub mod password;
 pub mod policy;

@@ -119,6 +119,11 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Where an email stands in the outbox.
+    OutboxStatus, "outbox status" { Pending => "pending", Sent => "sent", Failed => "failed" }
+);
+
 #[derive(Clone, Debug)]
 pub struct Account {
     pub id: AccountId,

@@ -1,15 +1,19 @@
 //! What the rules need from storage. Implemented for SQLite and PostgreSQL by `tessera-store`,
 //! and checked against both by one conformance suite.
 //!
-//! Every method is one atomic unit: a change and the audit event it causes are written in the
-//! same transaction, and [`ThrottleStore::update_throttle`] reads and writes a counter under a
+//! Every method is one atomic unit: a change and the audit events and emails it causes
+//! ([`Effects`]) are written in the same transaction, and [`ThrottleStore::update_throttle`] reads and writes a counter under a
 //! lock, so two concurrent requests never both see the old value.
 
 use crate::Timestamp;
 use crate::crypto::TokenHash;
-use crate::model::{Account, AccountId, NewEvent, SecurityEvent, Session, SessionId, User, UserId};
+use crate::mail::SealedEmail;
+use crate::model::{
+    Account, AccountId, NewEvent, OutboxStatus, SecurityEvent, Session, SessionId, User, UserId,
+};
 use crate::throttle::ThrottleState;
 use async_trait::async_trait;
+use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -25,6 +29,33 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a change causes besides itself: audit events and emails, written in the same
+/// transaction as the change, so neither is lost nor recorded for a change that failed.
+#[derive(Clone, Debug, Default)]
+pub struct Effects {
+    pub events: Vec<NewEvent>,
+    pub emails: Vec<SealedEmail>,
+}
+
+impl Effects {
+    pub fn event(event: NewEvent) -> Self {
+        Self {
+            events: vec![event],
+            emails: Vec::new(),
+        }
+    }
+
+    pub fn and_event(mut self, event: NewEvent) -> Self {
+        self.events.push(event);
+        self
+    }
+
+    pub fn and_email(mut self, email: SealedEmail) -> Self {
+        self.emails.push(email);
+        self
+    }
+}
 
 /// A user with the stored password hash, for sign-in.
 #[derive(Clone, Debug)]
@@ -57,7 +88,7 @@ pub trait AccountStore: Send + Sync {
         account: &Account,
         owner: &User,
         password_hash: &str,
-        event: &NewEvent,
+        effects: &Effects,
     ) -> StoreResult<()>;
     async fn find_user_by_email(
         &self,
@@ -76,7 +107,7 @@ pub trait SessionStore: Send + Sync {
         &self,
         session: &Session,
         token: &TokenHash,
-        event: &NewEvent,
+        effects: &Effects,
     ) -> StoreResult<()>;
     /// The session whose token hashes to `token`, if it has not expired at `now`.
     async fn find_session(
@@ -85,12 +116,13 @@ pub trait SessionStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Option<SessionContext>>;
     /// Ends a session; `false` if it was already gone.
-    async fn end_session(&self, id: SessionId, event: &NewEvent) -> StoreResult<bool>;
+    async fn end_session(&self, id: SessionId, effects: &Effects) -> StoreResult<bool>;
 }
 
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    async fn record_event(&self, event: &NewEvent) -> StoreResult<()>;
+    /// Records events and queues emails that belong to no other change.
+    async fn record(&self, effects: &Effects) -> StoreResult<()>;
     /// A user's events, newest first, older than the event id `before` when given.
     async fn user_events(
         &self,
@@ -115,8 +147,63 @@ pub trait ThrottleStore: Send + Sync {
     async fn read_throttle(&self, scope: &str, key: &str) -> StoreResult<ThrottleState>;
 }
 
+/// An email claimed for delivery.
+#[derive(Clone, Debug)]
+pub struct QueuedEmail {
+    pub id: Uuid,
+    pub kind: String,
+    pub recipient: String,
+    pub payload: Vec<u8>,
+    /// Delivery attempts so far, this one included.
+    pub attempts: i64,
+}
+
+/// An outbox row, for the operator.
+#[derive(Clone, Debug)]
+pub struct OutboxEntry {
+    pub id: Uuid,
+    pub kind: String,
+    pub recipient: String,
+    pub status: OutboxStatus,
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// The durable outbox. Workers claim due emails under a lease (`claim` identifies the
+/// claimant); every later change names the claim, so a worker whose lease ran out cannot
+/// overwrite the outcome of the one that took over.
 #[async_trait]
-pub trait Store: AccountStore + SessionStore + EventStore + ThrottleStore {
+pub trait OutboxStore: Send + Sync {
+    /// Claims up to `limit` pending emails due at `now` and not leased by another worker,
+    /// until `lease_until`; counts the attempt.
+    async fn claim_emails(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        claim: Uuid,
+        limit: i64,
+    ) -> StoreResult<Vec<QueuedEmail>>;
+    /// Delivered: the sealed payload is dropped.
+    async fn email_sent(&self, id: Uuid, claim: Uuid, at: Timestamp) -> StoreResult<bool>;
+    /// Try again at `next_attempt_at`.
+    async fn email_retry(
+        &self,
+        id: Uuid,
+        claim: Uuid,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> StoreResult<bool>;
+    /// Given up.
+    async fn email_failed(&self, id: Uuid, claim: Uuid, error: &str) -> StoreResult<bool>;
+    /// Pending and failed emails (and sent ones when asked), oldest first.
+    async fn list_outbox(&self, include_sent: bool, limit: i64) -> StoreResult<Vec<OutboxEntry>>;
+}
+
+#[async_trait]
+pub trait Store: AccountStore + SessionStore + EventStore + ThrottleStore + OutboxStore {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
     /// `"sqlite"` or `"postgres"`.

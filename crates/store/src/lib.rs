@@ -33,9 +33,12 @@ pub mod testing;
 mod sqlite {
     pub(crate) type Backend = crate::SqliteStore;
     pub(crate) const NAME: &str = "sqlite";
+    /// One writer at a time: a claim cannot race another, nothing to skip.
+    pub(crate) const SKIP_LOCKED: &str = "";
     pub(crate) type Row = sqlx::sqlite::SqliteRow;
     mod accounts;
     mod events;
+    mod outbox;
     mod rows;
     mod sessions;
     mod store;
@@ -46,9 +49,12 @@ mod sqlite {
 mod postgres {
     pub(crate) type Backend = crate::PgStore;
     pub(crate) const NAME: &str = "postgres";
+    /// Concurrent workers pass over rows another is claiming instead of waiting for them.
+    pub(crate) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
     pub(crate) type Row = sqlx::postgres::PgRow;
     mod accounts;
     mod events;
+    mod outbox;
     mod rows;
     mod sessions;
     mod store;

@@ -5,8 +5,8 @@ use super::{Backend, events};
 use crate::db;
 use async_trait::async_trait;
 use sqlx::Row as _;
-use tessera_core::model::{Account, AccountId, NewEvent, User, UserId};
-use tessera_core::store::{AccountStore, AccountSummary, StoreResult, UserWithPassword};
+use tessera_core::model::{Account, AccountId, User, UserId};
+use tessera_core::store::{AccountStore, AccountSummary, Effects, StoreResult, UserWithPassword};
 
 #[async_trait]
 impl AccountStore for Backend {
@@ -15,7 +15,7 @@ impl AccountStore for Backend {
         account: &Account,
         owner: &User,
         password_hash: &str,
-        event: &NewEvent,
+        effects: &Effects,
     ) -> StoreResult<()> {
         let mut tx = self.writer().begin().await.map_err(db)?;
         sqlx::query(
@@ -47,7 +47,7 @@ impl AccountStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        events::insert(&mut *tx, event).await?;
+        events::write(&mut tx, effects).await?;
         tx.commit().await.map_err(db)
     }
 

@@ -6,12 +6,27 @@ use crate::db;
 use async_trait::async_trait;
 use sqlx::Executor;
 use tessera_core::model::{NewEvent, SecurityEvent, UserId};
-use tessera_core::store::{EventStore, StoreResult};
+use tessera_core::store::{Effects, EventStore, StoreResult};
 
-/// Appends an event; used on its own and inside the transactions of other changes.
-pub(super) async fn insert<'e, E>(executor: E, event: &NewEvent) -> StoreResult<()>
+type Db = <super::Row as sqlx::Row>::Database;
+
+/// Writes a change's events and queued emails inside its transaction.
+pub(super) async fn write(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    effects: &Effects,
+) -> StoreResult<()> {
+    for event in &effects.events {
+        insert(&mut **tx, event).await?;
+    }
+    for email in &effects.emails {
+        super::outbox::enqueue(&mut **tx, email).await?;
+    }
+    Ok(())
+}
+
+async fn insert<'e, E>(executor: E, event: &NewEvent) -> StoreResult<()>
 where
-    E: Executor<'e, Database = <super::Row as sqlx::Row>::Database>,
+    E: Executor<'e, Database = Db>,
 {
     sqlx::query(
         "INSERT INTO security_events \
@@ -34,8 +49,10 @@ where
 
 #[async_trait]
 impl EventStore for Backend {
-    async fn record_event(&self, event: &NewEvent) -> StoreResult<()> {
-        insert(self.writer(), event).await
+    async fn record(&self, effects: &Effects) -> StoreResult<()> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)
     }
 
     async fn user_events(

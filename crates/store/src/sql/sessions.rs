@@ -6,8 +6,8 @@ use crate::db;
 use async_trait::async_trait;
 use tessera_core::Timestamp;
 use tessera_core::crypto::TokenHash;
-use tessera_core::model::{NewEvent, Session, SessionId};
-use tessera_core::store::{SessionContext, SessionStore, StoreResult};
+use tessera_core::model::{Session, SessionId};
+use tessera_core::store::{Effects, SessionContext, SessionStore, StoreResult};
 
 #[async_trait]
 impl SessionStore for Backend {
@@ -15,7 +15,7 @@ impl SessionStore for Backend {
         &self,
         session: &Session,
         token: &TokenHash,
-        event: &NewEvent,
+        effects: &Effects,
     ) -> StoreResult<()> {
         let mut tx = self.writer().begin().await.map_err(db)?;
         sqlx::query(
@@ -33,7 +33,7 @@ impl SessionStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        events::insert(&mut *tx, event).await?;
+        events::write(&mut tx, effects).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -68,7 +68,7 @@ impl SessionStore for Backend {
         .transpose()
     }
 
-    async fn end_session(&self, id: SessionId, event: &NewEvent) -> StoreResult<bool> {
+    async fn end_session(&self, id: SessionId, effects: &Effects) -> StoreResult<bool> {
         let mut tx = self.writer().begin().await.map_err(db)?;
         let ended = sqlx::query("DELETE FROM sessions WHERE id = $1")
             .bind(id.to_string())
@@ -78,7 +78,7 @@ impl SessionStore for Backend {
             .rows_affected()
             > 0;
         if ended {
-            events::insert(&mut *tx, event).await?;
+            events::write(&mut tx, effects).await?;
         }
         tx.commit().await.map_err(db)?;
         Ok(ended)

@@ -1,0 +1,167 @@
+//! The outbox: queued under the change's transaction, claimed under a lease, settled by claim.
+
+use super::{Backend, Row, SKIP_LOCKED};
+use crate::db;
+use async_trait::async_trait;
+use sqlx::{Executor, Row as _};
+use tessera_core::Timestamp;
+use tessera_core::mail::SealedEmail;
+use tessera_core::store::{OutboxEntry, OutboxStore, QueuedEmail, StoreError, StoreResult};
+use uuid::Uuid;
+
+type Db = <Row as sqlx::Row>::Database;
+
+pub(super) async fn enqueue<'e, E>(executor: E, email: &SealedEmail) -> StoreResult<()>
+where
+    E: Executor<'e, Database = Db>,
+{
+    sqlx::query(
+        "INSERT INTO outbox (id, kind, recipient, payload, status, attempts, next_attempt_at, \
+         created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
+    )
+    .bind(email.id.to_string())
+    .bind(email.kind)
+    .bind(&email.recipient)
+    .bind(&email.payload)
+    .bind(email.created_at.unix())
+    .execute(executor)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+fn uuid(row: &Row, column: &str) -> StoreResult<Uuid> {
+    let text: String = row.try_get(column).map_err(db)?;
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+#[async_trait]
+impl OutboxStore for Backend {
+    async fn claim_emails(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        claim: Uuid,
+        limit: i64,
+    ) -> StoreResult<Vec<QueuedEmail>> {
+        // The outer conditions repeat the inner ones: a row another worker claimed between
+        // the two is left alone.
+        let sql = format!(
+            "UPDATE outbox SET claim = $1, claimed_until = $2, attempts = attempts + 1 \
+             WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until <= $3) \
+             AND id IN (SELECT id FROM outbox WHERE status = 'pending' \
+                        AND next_attempt_at <= $3 \
+                        AND (claimed_until IS NULL OR claimed_until <= $3) \
+                        ORDER BY next_attempt_at, id LIMIT $4{SKIP_LOCKED}) \
+             RETURNING id, kind, recipient, payload, attempts"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(claim.to_string())
+            .bind(lease_until.unix())
+            .bind(now.unix())
+            .bind(limit)
+            .fetch_all(self.writer())
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                Ok(QueuedEmail {
+                    id: uuid(row, "id")?,
+                    kind: row.try_get("kind").map_err(db)?,
+                    recipient: row.try_get("recipient").map_err(db)?,
+                    payload: row
+                        .try_get::<Option<Vec<u8>>, _>("payload")
+                        .map_err(db)?
+                        .unwrap_or_default(),
+                    attempts: row.try_get("attempts").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn email_sent(&self, id: Uuid, claim: Uuid, at: Timestamp) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = $3, payload = NULL, claim = NULL, \
+             claimed_until = NULL, last_error = NULL WHERE id = $1 AND claim = $2",
+        )
+        .bind(id.to_string())
+        .bind(claim.to_string())
+        .bind(at.unix())
+        .execute(self.writer())
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn email_retry(
+        &self,
+        id: Uuid,
+        claim: Uuid,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $3, last_error = $4, claim = NULL, \
+             claimed_until = NULL WHERE id = $1 AND claim = $2",
+        )
+        .bind(id.to_string())
+        .bind(claim.to_string())
+        .bind(next_attempt_at.unix())
+        .bind(error)
+        .execute(self.writer())
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn email_failed(&self, id: Uuid, claim: Uuid, error: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'failed', last_error = $3, payload = NULL, claim = NULL, \
+             claimed_until = NULL WHERE id = $1 AND claim = $2",
+        )
+        .bind(id.to_string())
+        .bind(claim.to_string())
+        .bind(error)
+        .execute(self.writer())
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_outbox(&self, include_sent: bool, limit: i64) -> StoreResult<Vec<OutboxEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, recipient, status, attempts, next_attempt_at, last_error, \
+             created_at, sent_at FROM outbox WHERE ($1 OR status <> 'sent') \
+             ORDER BY created_at, id LIMIT $2",
+        )
+        .bind(include_sent)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status").map_err(db)?;
+                Ok(OutboxEntry {
+                    id: uuid(row, "id")?,
+                    kind: row.try_get("kind").map_err(db)?,
+                    recipient: row.try_get("recipient").map_err(db)?,
+                    status: status
+                        .parse()
+                        .map_err(|e| StoreError::Corrupt(format!("status: {e}")))?,
+                    attempts: row.try_get("attempts").map_err(db)?,
+                    next_attempt_at: Timestamp::from_unix(
+                        row.try_get("next_attempt_at").map_err(db)?,
+                    ),
+                    last_error: row.try_get("last_error").map_err(db)?,
+                    created_at: Timestamp::from_unix(row.try_get("created_at").map_err(db)?),
+                    sent_at: row
+                        .try_get::<Option<i64>, _>("sent_at")
+                        .map_err(db)?
+                        .map(Timestamp::from_unix),
+                })
+            })
+            .collect()
+    }
+}
