@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use tessera_core::model::AccountId;
+use tessera_core::model::{AccountId, OutboxStatus};
 use tessera_server::Config;
 
 #[derive(Subcommand)]
@@ -15,6 +15,16 @@ pub enum AdminCommand {
         /// Only the users of this account.
         #[arg(long, value_name = "ID")]
         account: Option<String>,
+    },
+    /// List queued and failed emails: id, status, kind, recipient, attempts, next attempt,
+    /// last error.
+    Mail {
+        /// Include delivered emails too.
+        #[arg(long)]
+        all: bool,
+        /// At most this many, oldest first.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
     },
 }
 
@@ -64,6 +74,24 @@ pub async fn run(command: AdminCommand, config: &Config) -> anyhow::Result<()> {
                     u.name,
                     u.role,
                     u.created_at
+                );
+            }
+        }
+        AdminCommand::Mail { all, limit } => {
+            for e in store.list_outbox(all, limit.clamp(1, 10_000)).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\tattempts:{}\t{}\t{}",
+                    e.id,
+                    e.status,
+                    e.kind,
+                    e.recipient,
+                    e.attempts,
+                    match (e.status, e.sent_at) {
+                        (OutboxStatus::Sent, Some(at)) => format!("sent:{at}"),
+                        (OutboxStatus::Pending, _) => format!("next:{}", e.next_attempt_at),
+                        _ => "-".to_owned(),
+                    },
+                    e.last_error.as_deref().unwrap_or("-").replace(['\t', '\n'], " ")
                 );
             }
         }

@@ -14,10 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::auth::Auth;
 use tessera_core::crypto::MacKey;
+use tessera_core::mail::Mailer;
+use tessera_mail::{Brand, DeliveryStats, Outbox, OutboxConfig};
 use tessera_core::password::Passwords;
 use tessera_core::store::Store;
 use tessera_core::{Clock, Timestamp};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -53,6 +56,7 @@ pub struct AppState {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    outbox: Outbox,
     address: SocketAddr,
     public_url: String,
 }
@@ -79,6 +83,7 @@ impl Application {
             })?;
         let policy = Arc::new(config.security.clone());
         let passwords = Passwords::new(&policy).await?;
+        let mailer = Arc::new(Mailer::new(master_key.sealer("outbox")));
         let listener = TcpListener::bind(&config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -87,10 +92,27 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{address}"));
+        let delivery = Arc::new(DeliveryStats::default());
+        let outbox = Outbox::new(
+            OutboxConfig {
+                smtp_url: config.smtp_url.clone(),
+                folder: config.data_dir.join("mail"),
+                from: config.mail_from.clone(),
+                brand: Brand {
+                    product: config.issuer.clone(),
+                    public_url: public_url.clone(),
+                },
+                settings: config.mail.delivery(),
+            },
+            Arc::clone(&store),
+            Arc::clone(&mailer),
+            Arc::clone(&clock),
+            Arc::clone(&delivery),
+        )?;
         let state = AppState {
-            auth: Auth::new(Arc::clone(&store), passwords, clock, policy),
+            auth: Auth::new(Arc::clone(&store), passwords, clock, policy, mailer),
             store,
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::new(delivery)),
             csrf_key: Arc::new(master_key.derive("csrf")),
             secure_cookies: public_url.starts_with("https://"),
             trust_forwarded_for: config.trust_forwarded_for,
@@ -98,6 +120,7 @@ impl Application {
         Ok(Self {
             listener,
             router: router(state),
+            outbox,
             address,
             public_url,
         })
@@ -111,18 +134,26 @@ impl Application {
         &self.public_url
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves, and delivers queued email, until `shutdown` completes; then finishes the
+    /// requests in flight and the email batch in hand.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
+        let (stop, stopped) = watch::channel(false);
+        let worker = tokio::spawn(self.outbox.run(stopped));
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        let _ = stop.send(true);
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "the outbox worker stopped abnormally");
+        }
+        served
     }
 }
 

@@ -42,7 +42,52 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy only).
     pub trust_forwarded_for: bool,
+    /// `smtp://…` / `smtps://…`; unset → emails are written to `<data dir>/mail/`.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    /// The product name in emails (and in authenticator apps).
+    pub issuer: String,
+    pub mail: MailConfig,
     pub security: SecurityPolicy,
+}
+
+/// The outbox worker's pace (`[mail]` in the file).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    pub poll_interval_ms: u64,
+    pub batch: i64,
+    pub lease_secs: i64,
+    pub retry_base_secs: i64,
+    pub retry_max_secs: i64,
+    pub max_attempts: i64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        let d = tessera_mail::DeliverySettings::default();
+        Self {
+            poll_interval_ms: u64::try_from(d.poll_interval.as_millis()).unwrap_or(1000),
+            batch: d.batch,
+            lease_secs: d.lease_secs,
+            retry_base_secs: d.retry_base_secs,
+            retry_max_secs: d.retry_max_secs,
+            max_attempts: d.max_attempts,
+        }
+    }
+}
+
+impl MailConfig {
+    pub fn delivery(&self) -> tessera_mail::DeliverySettings {
+        tessera_mail::DeliverySettings {
+            poll_interval: std::time::Duration::from_millis(self.poll_interval_ms.max(10)),
+            batch: self.batch.max(1),
+            lease_secs: self.lease_secs.max(10),
+            retry_base_secs: self.retry_base_secs.max(1),
+            retry_max_secs: self.retry_max_secs.max(1),
+            max_attempts: self.max_attempts.max(1),
+        }
+    }
 }
 
 /// The file's keys are the variables' names without `TESSERA_`, in lowercase.
@@ -57,6 +102,11 @@ struct FileConfig {
     master_key: Option<String>,
     log_format: Option<LogFormat>,
     trust_forwarded_for: Option<bool>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    issuer: Option<String>,
+    #[serde(default)]
+    mail: MailConfig,
     #[serde(default)]
     security: SecurityPolicy,
 }
@@ -72,6 +122,9 @@ const ENV_VARS: &[&str] = &[
     "TESSERA_MASTER_KEY",
     "TESSERA_LOG_FORMAT",
     "TESSERA_TRUST_FORWARDED_FOR",
+    "TESSERA_SMTP_URL",
+    "TESSERA_MAIL_FROM",
+    "TESSERA_ISSUER",
 ];
 
 impl Config {
@@ -122,6 +175,15 @@ impl Config {
         if let Some(v) = var("TESSERA_MASTER_KEY") {
             raw.master_key = Some(v);
         }
+        if let Some(v) = var("TESSERA_SMTP_URL") {
+            raw.smtp_url = Some(v);
+        }
+        if let Some(v) = var("TESSERA_MAIL_FROM") {
+            raw.mail_from = Some(v);
+        }
+        if let Some(v) = var("TESSERA_ISSUER") {
+            raw.issuer = Some(v);
+        }
         if let Some(v) = var("TESSERA_LOG_FORMAT") {
             raw.log_format = Some(match v.as_str() {
                 "text" => LogFormat::Text,
@@ -161,6 +223,11 @@ impl Config {
                 generate: true,
             },
         };
+        if let Some(url) = &raw.smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            bail!("TESSERA_SMTP_URL must start with smtp:// or smtps://");
+        }
         if let Some(url) = &raw.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -174,6 +241,12 @@ impl Config {
             master_key,
             log_format: raw.log_format.unwrap_or_default(),
             trust_forwarded_for: raw.trust_forwarded_for.unwrap_or(false),
+            smtp_url: raw.smtp_url,
+            mail_from: raw
+                .mail_from
+                .unwrap_or_else(|| "Tessera <no-reply@localhost>".to_owned()),
+            issuer: raw.issuer.unwrap_or_else(|| "Tessera".to_owned()),
+            mail: raw.mail,
             security: raw.security,
         })
     }
@@ -261,6 +334,10 @@ mod tests {
         );
         assert_eq!(c.security, SecurityPolicy::default());
         assert_eq!(c.public_url, None);
+        assert_eq!(c.smtp_url, None);
+        assert_eq!(c.mail_from, "Tessera <no-reply@localhost>");
+        assert_eq!(c.issuer, "Tessera");
+        assert_eq!(c.mail, MailConfig::default());
     }
 
     #[test]
@@ -295,6 +372,8 @@ mod tests {
     fn mistakes_are_reported() {
         assert!(config(Some("bnd = \"x\""), &[]).is_err(), "unknown key");
         assert!(config(None, &[("TESSERA_LOG_FORMAT", "xml")]).is_err());
+        assert!(config(None, &[("TESSERA_SMTP_URL", "mail.example.com:25")]).is_err());
+        assert!(config(Some("[mail]\nretries = 3\n"), &[]).is_err());
         assert!(config(None, &[("TESSERA_PUBLIC_URL", "auth.example.com")]).is_err());
         assert!(
             config(

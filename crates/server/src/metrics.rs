@@ -8,7 +8,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use tessera_mail::DeliveryStats;
 use std::time::Instant;
 
 /// Upper bounds of the latency histogram, in seconds.
@@ -16,11 +18,11 @@ const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-#[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     sign_ins: Mutex<BTreeMap<&'static str, u64>>,
+    delivery: Arc<DeliveryStats>,
 }
 
 #[derive(Default)]
@@ -31,6 +33,15 @@ struct Histogram {
 }
 
 impl Metrics {
+    pub fn new(delivery: Arc<DeliveryStats>) -> Self {
+        Self {
+            requests: Mutex::default(),
+            latency: Mutex::default(),
+            sign_ins: Mutex::default(),
+            delivery,
+        }
+    }
+
     /// Counts a password sign-in by outcome (`success`, `invalid_credentials`, `throttled`,
     /// `error`).
     pub fn sign_in(&self, outcome: &'static str) {
@@ -96,6 +107,19 @@ impl Metrics {
             for (outcome, n) in map.iter() {
                 let _ = writeln!(out, "tessera_sign_ins_total{{outcome=\"{outcome}\"}} {n}");
             }
+        }
+        out.push_str("# HELP tessera_emails_total Outbox deliveries by outcome (this instance).\n");
+        out.push_str("# TYPE tessera_emails_total counter\n");
+        for (outcome, counter) in [
+            ("sent", &self.delivery.sent),
+            ("retried", &self.delivery.retried),
+            ("failed", &self.delivery.failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "tessera_emails_total{{outcome=\"{outcome}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
         }
         out
     }

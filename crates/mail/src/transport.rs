@@ -1,0 +1,105 @@
+//! Where rendered emails go: an SMTP server (plain, STARTTLS or TLS, per the URL), or, with
+//! no SMTP configured, one RFC 5322 `.eml` file per email in a folder.
+
+use crate::render::Rendered;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::PathBuf;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub(crate) enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Folder(PathBuf),
+}
+
+/// Why an email was not handed over.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// Worth another try later: the server is down, busy, or answered 4xx.
+    #[error("{0}")]
+    Transient(String),
+    /// Trying again will not help: the server answered 5xx, or the address is unusable.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportConfigError {
+    #[error("TESSERA_SMTP_URL is invalid: {0}")]
+    SmtpUrl(#[source] lettre::transport::smtp::Error),
+    #[error("TESSERA_MAIL_FROM is not a valid mailbox: {0}")]
+    From(#[source] lettre::address::AddressError),
+}
+
+impl Transport {
+    /// SMTP from `smtp://…`/`smtps://…` (see SPEC §6), else the folder.
+    pub fn new(smtp_url: Option<&str>, folder: PathBuf) -> Result<Self, TransportConfigError> {
+        match smtp_url {
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(TransportConfigError::SmtpUrl)?
+                    .timeout(Some(Duration::from_secs(20)))
+                    .build();
+                Ok(Self::Smtp(transport))
+            }
+            None => Ok(Self::Folder(folder)),
+        }
+    }
+
+    /// Builds the MIME message (text and HTML alternatives) and delivers it.
+    pub async fn send(
+        &self,
+        id: Uuid,
+        from: &Mailbox,
+        to_name: &str,
+        to: &str,
+        rendered: &Rendered,
+    ) -> Result<(), TransportError> {
+        let to_address = to
+            .parse()
+            .map_err(|e| TransportError::Permanent(format!("invalid recipient {to:?}: {e}")))?;
+        let domain = from.email.domain().to_owned();
+        let message = Message::builder()
+            .from(from.clone())
+            .to(Mailbox::new(Some(to_name.to_owned()), to_address))
+            .subject(&rendered.subject)
+            .message_id(Some(format!("<{id}@{domain}>")))
+            .multipart(MultiPart::alternative_plain_html(
+                rendered.text.clone(),
+                rendered.html.clone(),
+            ))
+            .map_err(|e| TransportError::Permanent(format!("cannot build the message: {e}")))?;
+        match self {
+            Self::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {
+                if e.is_permanent() {
+                    TransportError::Permanent(e.to_string())
+                } else {
+                    TransportError::Transient(e.to_string())
+                }
+            }),
+            Self::Folder(folder) => {
+                write_eml(folder, id, &message.formatted())
+                    .await
+                    .map_err(|e| TransportError::Transient(format!("cannot write the email: {e}")))?;
+                tracing::info!(
+                    to = %to,
+                    subject = %rendered.subject,
+                    folder = %folder.display(),
+                    "email written to the mail folder (no SMTP configured)"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Writes `<folder>/<id>.eml` whole or not at all (a temporary file, then a rename).
+async fn write_eml(folder: &std::path::Path, id: Uuid, bytes: &[u8]) -> std::io::Result<()> {
+    tokio::fs::create_dir_all(folder).await?;
+    let path = folder.join(format!("{id}.eml"));
+    let partial = folder.join(format!(".{id}.eml.partial"));
+    tokio::fs::write(&partial, bytes).await?;
+    tokio::fs::File::open(&partial).await?.sync_all().await?;
+    tokio::fs::rename(&partial, &path).await
+}

@@ -1,0 +1,211 @@
+//! The outbox worker: claims due emails under a lease, renders and sends them, and records
+//! the outcome. Transient failures retry with exponential backoff (plus jitter, so instances
+//! do not retry in step); permanent ones, and emails past the attempt limit, are marked
+//! failed. Several workers (one per instance) share the outbox safely: a claim is exclusive
+//! until its lease ends, and only the claimant can settle an email.
+
+use crate::render::{Brand, render};
+use crate::transport::{Transport, TransportConfigError, TransportError};
+use lettre::message::Mailbox;
+use rand::Rng;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tessera_core::mail::Mailer;
+use tessera_core::store::{QueuedEmail, Store};
+use tessera_core::{Clock, Timestamp};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// How the worker paces itself.
+#[derive(Clone, Debug)]
+pub struct DeliverySettings {
+    /// How often to look for due emails when the outbox was empty.
+    pub poll_interval: Duration,
+    /// Emails claimed at once.
+    pub batch: i64,
+    /// How long a claim lasts; a worker that dies mid-batch releases its emails after this.
+    pub lease_secs: i64,
+    /// First retry delay; doubled after each failure, up to `retry_max_secs`.
+    pub retry_base_secs: i64,
+    pub retry_max_secs: i64,
+    /// Attempts before an email is marked failed.
+    pub max_attempts: i64,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(1),
+            batch: 20,
+            lease_secs: 120,
+            retry_base_secs: 30,
+            retry_max_secs: 3600,
+            max_attempts: 25,
+        }
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    pub sent: AtomicU64,
+    pub retried: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// Where and how the worker delivers.
+pub struct OutboxConfig {
+    /// `smtp://…` or `smtps://…`; `None` writes `.eml` files to `folder`.
+    pub smtp_url: Option<String>,
+    pub folder: std::path::PathBuf,
+    /// The sender, e.g. `Tessera <no-reply@example.com>`.
+    pub from: String,
+    pub brand: Brand,
+    pub settings: DeliverySettings,
+}
+
+pub struct Outbox {
+    store: Arc<dyn Store>,
+    mailer: Arc<Mailer>,
+    transport: Transport,
+    clock: Arc<dyn Clock>,
+    brand: Brand,
+    from: Mailbox,
+    settings: DeliverySettings,
+    stats: Arc<DeliveryStats>,
+    /// Names this worker's claims.
+    id: Uuid,
+}
+
+impl Outbox {
+    pub fn new(
+        config: OutboxConfig,
+        store: Arc<dyn Store>,
+        mailer: Arc<Mailer>,
+        clock: Arc<dyn Clock>,
+        stats: Arc<DeliveryStats>,
+    ) -> Result<Self, TransportConfigError> {
+        Ok(Self {
+            transport: Transport::new(config.smtp_url.as_deref(), config.folder)?,
+            from: config.from.parse().map_err(TransportConfigError::From)?,
+            brand: config.brand,
+            settings: config.settings,
+            store,
+            mailer,
+            clock,
+            stats,
+            id: Uuid::now_v7(),
+        })
+    }
+
+    /// Delivers until `stop` turns true, finishing the batch in hand.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        tracing::debug!(worker = %self.id, "outbox worker started");
+        while !*stop.borrow() {
+            let busy = match self.deliver_due().await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox");
+                    false
+                }
+            };
+            if !busy {
+                tokio::select! {
+                    () = tokio::time::sleep(self.settings.poll_interval) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+        tracing::debug!(worker = %self.id, "outbox worker stopped");
+    }
+
+    /// Claims one batch of due emails and settles each; returns how many were claimed.
+    pub async fn deliver_due(&self) -> Result<usize, tessera_core::store::StoreError> {
+        let now = self.clock.now();
+        let claimed = self
+            .store
+            .claim_emails(
+                now,
+                now.plus_secs(self.settings.lease_secs),
+                self.id,
+                self.settings.batch,
+            )
+            .await?;
+        let count = claimed.len();
+        for email in claimed {
+            let outcome = self.deliver(&email).await;
+            self.settle(&email, outcome).await?;
+        }
+        Ok(count)
+    }
+
+    async fn deliver(&self, email: &QueuedEmail) -> Result<(), TransportError> {
+        let opened = self
+            .mailer
+            .open(email.id, &email.payload)
+            .map_err(|e| TransportError::Permanent(e.to_string()))?;
+        let rendered =
+            render(&opened, &self.brand).map_err(|e| TransportError::Permanent(e.to_string()))?;
+        self.transport
+            .send(email.id, &self.from, &opened.to_name, &opened.to, &rendered)
+            .await
+    }
+
+    async fn settle(
+        &self,
+        email: &QueuedEmail,
+        outcome: Result<(), TransportError>,
+    ) -> Result<(), tessera_core::store::StoreError> {
+        let (id, claim) = (email.id, self.id);
+        match outcome {
+            Ok(()) => {
+                self.store.email_sent(id, claim, self.clock.now()).await?;
+                self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(email = %id, kind = %email.kind, "email delivered");
+            }
+            Err(TransportError::Transient(error)) if email.attempts < self.settings.max_attempts => {
+                let next = retry_at(self.clock.now(), email.attempts, &self.settings);
+                self.store.email_retry(id, claim, next, &error).await?;
+                self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(email = %id, attempts = email.attempts, retry_at = %next, %error, "email not delivered; will retry");
+            }
+            Err(TransportError::Transient(error) | TransportError::Permanent(error)) => {
+                self.store.email_failed(id, claim, &error).await?;
+                self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(email = %id, kind = %email.kind, attempts = email.attempts, %error, "email delivery failed for good");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `base · 2^(attempts-1)`, capped, plus up to a fifth more at random.
+fn retry_at(now: Timestamp, attempts: i64, settings: &DeliverySettings) -> Timestamp {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let delay = settings
+        .retry_base_secs
+        .saturating_mul(1_i64 << exponent)
+        .min(settings.retry_max_secs)
+        .max(1);
+    let jitter = rand::thread_rng().gen_range(0..=delay / 5);
+    now.plus_secs(delay + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_the_cap() {
+        let s = DeliverySettings::default();
+        let now = Timestamp::from_unix(0);
+        for (attempts, delay) in [(1, 30), (2, 60), (3, 120), (7, 1920), (8, 3600), (25, 3600)] {
+            let at = retry_at(now, attempts, &s).unix();
+            assert!(
+                (delay..=delay + delay / 5).contains(&at),
+                "attempt {attempts}: {at}s, expected {delay}s + up to 20%"
+            );
+        }
+    }
+}
