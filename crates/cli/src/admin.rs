@@ -91,7 +91,10 @@ pub async fn run(command: AdminCommand, config: &Config) -> anyhow::Result<()> {
                         (OutboxStatus::Pending, _) => format!("next:{}", e.next_attempt_at),
                         _ => "-".to_owned(),
                     },
-                    e.last_error.as_deref().unwrap_or("-").replace(['\t', '\n'], " ")
+                    e.last_error
+                        .as_deref()
+                        .unwrap_or("-")
+                        .replace(['\t', '\n'], " ")
                 );
             }
         }

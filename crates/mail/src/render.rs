@@ -241,8 +241,7 @@ fn content(email: &OutgoingEmail, brand: &Brand) -> Content {
                              sign-in, before anything else."
                         .to_owned(),
                 },
-                "If you already use two-factor authentication, nothing changes for you."
-                    .to_owned(),
+                "If you already use two-factor authentication, nothing changes for you.".to_owned(),
             ],
             action: Some((
                 "Set up two-factor authentication".to_owned(),
@@ -349,10 +348,17 @@ mod tests {
                     expires_at: T,
                 },
                 "Grace invited you to Acme & Co on Tessera",
-                vec!["as admin", "https://auth.example.com/invitations/tok123", "2026-11-18 11:16 UTC"],
+                vec![
+                    "as admin",
+                    "https://auth.example.com/invitations/tok123",
+                    "2026-11-18 11:16 UTC",
+                ],
             ),
             (
-                Message::DeviceCode { code: "493817".into(), expires_at: T },
+                Message::DeviceCode {
+                    code: "493817".into(),
+                    expires_at: T,
+                },
                 "Verify your identity to proceed with the login",
                 vec!["493817", "2026-11-18 11:16 UTC", "192.0.2.7", "Firefox/140"],
             ),
@@ -362,12 +368,16 @@ mod tests {
                 vec!["authenticator app", "192.0.2.7"],
             ),
             (
-                Message::TwoFactorDisabled { via: DisabledVia::Password },
+                Message::TwoFactorDisabled {
+                    via: DisabledVia::Password,
+                },
                 "Two-factor authentication was turned off for your Tessera account",
                 vec!["security settings", "/settings/security"],
             ),
             (
-                Message::TwoFactorDisabled { via: DisabledVia::PaperKey },
+                Message::TwoFactorDisabled {
+                    via: DisabledVia::PaperKey,
+                },
                 "Two-factor authentication was turned off for your Tessera account",
                 vec!["paper key", "recovery page"],
             ),
@@ -382,17 +392,32 @@ mod tests {
                 vec!["previous codes no longer work"],
             ),
             (
-                Message::TwoFactorReset { by: ResetBy::Admin { name: "Grace".into() }, required: true },
+                Message::TwoFactorReset {
+                    by: ResetBy::Admin {
+                        name: "Grace".into(),
+                    },
+                    required: true,
+                },
                 "Your Tessera two-factor authentication was reset",
-                vec!["Grace, an administrator of Acme & Co", "next sign-in", "signed out"],
+                vec![
+                    "Grace, an administrator of Acme & Co",
+                    "next sign-in",
+                    "signed out",
+                ],
             ),
             (
-                Message::TwoFactorReset { by: ResetBy::Operator, required: false },
+                Message::TwoFactorReset {
+                    by: ResetBy::Operator,
+                    required: false,
+                },
                 "Your Tessera two-factor authentication was reset",
                 vec!["Tessera support", "security settings"],
             ),
             (
-                Message::TwoFactorRequired { by: "Grace".into(), deadline: Some(T) },
+                Message::TwoFactorRequired {
+                    by: "Grace".into(),
+                    deadline: Some(T),
+                },
                 "Acme & Co now requires two-factor authentication",
                 vec!["before 2026-11-18 11:16 UTC", "nothing changes"],
             ),
@@ -416,17 +441,30 @@ mod tests {
             let r = render(&email(message), &brand()).unwrap();
             assert_eq!(r.subject, subject, "{kind}");
             for fact in facts {
-                assert!(r.text.contains(fact), "{kind}: text lacks {fact:?}:\n{}", r.text);
+                assert!(
+                    r.text.contains(fact),
+                    "{kind}: text lacks {fact:?}:\n{}",
+                    r.text
+                );
                 let escaped = fact.replace('&', "&#38;");
                 assert!(
                     r.html.contains(fact) || r.html.contains(&escaped),
                     "{kind}: html lacks {fact:?}"
                 );
             }
-            assert!(r.text.contains("Hello Ada <Lovelace>,"), "{kind}: text is not escaped");
-            assert!(r.html.contains("Hello Ada &#60;Lovelace&#62;,"), "{kind}: html is escaped");
+            assert!(
+                r.text.contains("Hello Ada <Lovelace>,"),
+                "{kind}: text is not escaped"
+            );
+            assert!(
+                r.html.contains("Hello Ada &#60;Lovelace&#62;,"),
+                "{kind}: html is escaped"
+            );
             assert!(r.text.contains("in Acme & Co"), "{kind}: names the account");
-            assert!(r.text.contains("https://auth.example.com/settings/security"));
+            assert!(
+                r.text
+                    .contains("https://auth.example.com/settings/security")
+            );
         }
     }
 

@@ -33,13 +33,18 @@ pub enum TransportConfigError {
 }
 
 impl Transport {
-    /// SMTP from `smtp://…`/`smtps://…` (see SPEC §6), else the folder.
-    pub fn new(smtp_url: Option<&str>, folder: PathBuf) -> Result<Self, TransportConfigError> {
+    /// SMTP from `smtp://…`/`smtps://…` (see SPEC §6), else the folder. `timeout` bounds
+    /// each SMTP exchange.
+    pub fn new(
+        smtp_url: Option<&str>,
+        folder: PathBuf,
+        timeout: Duration,
+    ) -> Result<Self, TransportConfigError> {
         match smtp_url {
             Some(url) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(TransportConfigError::SmtpUrl)?
-                    .timeout(Some(Duration::from_secs(20)))
+                    .timeout(Some(timeout))
                     .build();
                 Ok(Self::Smtp(transport))
             }
@@ -81,7 +86,9 @@ impl Transport {
             Self::Folder(folder) => {
                 write_eml(folder, id, &message.formatted())
                     .await
-                    .map_err(|e| TransportError::Transient(format!("cannot write the email: {e}")))?;
+                    .map_err(|e| {
+                        TransportError::Transient(format!("cannot write the email: {e}"))
+                    })?;
                 tracing::info!(
                     to = %to,
                     subject = %rendered.subject,

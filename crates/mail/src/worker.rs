@@ -25,6 +25,7 @@ pub struct DeliverySettings {
     /// Emails claimed at once.
     pub batch: i64,
     /// How long a claim lasts; a worker that dies mid-batch releases its emails after this.
+    /// Each SMTP exchange is given at most half of it.
     pub lease_secs: i64,
     /// First retry delay; doubled after each failure, up to `retry_max_secs`.
     pub retry_base_secs: i64,
@@ -86,8 +87,12 @@ impl Outbox {
         clock: Arc<dyn Clock>,
         stats: Arc<DeliveryStats>,
     ) -> Result<Self, TransportConfigError> {
+        // A send must end well within the lease, or another worker could take the email
+        // over while it is still being sent.
+        let lease = u64::try_from(config.settings.lease_secs).unwrap_or(120);
+        let timeout = Duration::from_secs((lease / 2).clamp(1, 20));
         Ok(Self {
-            transport: Transport::new(config.smtp_url.as_deref(), config.folder)?,
+            transport: Transport::new(config.smtp_url.as_deref(), config.folder, timeout)?,
             from: config.from.parse().map_err(TransportConfigError::From)?,
             brand: config.brand,
             settings: config.settings,
@@ -164,7 +169,9 @@ impl Outbox {
                 self.stats.sent.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(email = %id, kind = %email.kind, "email delivered");
             }
-            Err(TransportError::Transient(error)) if email.attempts < self.settings.max_attempts => {
+            Err(TransportError::Transient(error))
+                if email.attempts < self.settings.max_attempts =>
+            {
                 let next = retry_at(self.clock.now(), email.attempts, &self.settings);
                 self.store.email_retry(id, claim, next, &error).await?;
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);

@@ -82,7 +82,7 @@ impl MailConfig {
         tessera_mail::DeliverySettings {
             poll_interval: std::time::Duration::from_millis(self.poll_interval_ms.max(10)),
             batch: self.batch.max(1),
-            lease_secs: self.lease_secs.max(10),
+            lease_secs: self.lease_secs.max(2),
             retry_base_secs: self.retry_base_secs.max(1),
             retry_max_secs: self.retry_max_secs.max(1),
             max_attempts: self.max_attempts.max(1),

@@ -4,7 +4,11 @@ use crate::helpers::TestApp;
 use std::process::{Command, Stdio};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-backend_tests!(admin_lists_accounts_and_users, admin_reports_mistakes);
+backend_tests!(
+    admin_lists_accounts_and_users,
+    admin_reports_mistakes,
+    admin_lists_the_outbox
+);
 
 fn tessera(app: &TestApp) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
@@ -65,6 +69,43 @@ async fn admin_reports_mistakes(app: TestApp) {
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(!err.trim().is_empty(), "{args:?} explains itself");
     }
+}
+
+async fn admin_lists_the_outbox(mut app: TestApp) {
+    let dead = format!("smtp://127.0.0.1:{}", crate::smtp::free_port());
+    app.reconfigure(move |c| c.smtp_url = Some(dead)).await;
+    app.signup("queued@example.com").await;
+    app.lock_out("queued@example.com").await;
+    let mut line = String::new();
+    for _ in 0..200 {
+        let out = tessera(&app).args(["admin", "mail"]).output().unwrap();
+        assert!(out.status.success());
+        line = String::from_utf8(out.stdout).unwrap();
+        // Claimed (attempt counted), then settled with the error.
+        if line.contains("attempts:1") && !line.trim_end().ends_with("\t-") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let fields: Vec<_> = line.trim_end().split('\t').collect();
+    assert_eq!(fields.len(), 7, "{line}");
+    assert_eq!(
+        &fields[1..5],
+        [
+            "pending",
+            "password_locked",
+            "queued@example.com",
+            "attempts:1"
+        ]
+    );
+    assert!(fields[5].starts_with("next:"), "{line}");
+    assert_ne!(fields[6], "-", "the last error is shown: {line}");
+    // Sent emails are listed only with --all.
+    let out = tessera(&app)
+        .args(["admin", "mail", "--all"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
 }
 
 /// `tessera serve` in an empty folder creates its data folder, a private master key and the

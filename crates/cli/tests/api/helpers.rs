@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use tessera_core::mail::Mailer;
+use tessera_core::store::Store;
 use tessera_core::{Clock, Timestamp};
 use tessera_server::{Application, Config};
 use tessera_store::testing::{Backend, TestDatabase};
@@ -51,7 +53,9 @@ pub fn config_for(db: &TestDatabase) -> Config {
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let db = TestDatabase::create(backend).await?;
-    let config = config_for(&db);
+    let mut config = config_for(&db);
+    // Deliver queued email promptly; retries are paced by the test's clock.
+    config.mail.poll_interval_ms = 50;
     let start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -93,11 +97,35 @@ impl TestApp {
 
     /// Stops the server (as a process exit would) and starts a new one on the same database.
     pub async fn restart(&mut self) {
+        self.reconfigure(|_| {}).await;
+    }
+
+    /// Restarts with a changed configuration.
+    pub async fn reconfigure(&mut self, change: impl FnOnce(&mut Config)) {
         if let Some((stop, handle)) = self.server.take() {
             let _ = stop.send(());
             handle.await.unwrap();
         }
+        change(&mut self.config);
         self.start().await;
+    }
+
+    /// A second connection to the app's database, as another instance would have.
+    pub async fn store(&self) -> Arc<dyn Store> {
+        tessera_store::connect(self.db.url()).await.unwrap()
+    }
+
+    /// Seals emails for the outbox exactly as the app does.
+    pub fn mailer(&self) -> Mailer {
+        Mailer::new(self.config.load_master_key().unwrap().sealer("outbox"))
+    }
+
+    /// Ten wrong passwords: locks the user's password sign-in (and emails them).
+    pub async fn lock_out(&self, email: &str) {
+        for _ in 0..10 {
+            assert_eq!(self.login(email, "wrong password").await.status(), 401);
+        }
+        assert_eq!(self.login(email, PASSWORD).await.status(), 429);
     }
 
     pub fn url(&self, path: &str) -> String {
