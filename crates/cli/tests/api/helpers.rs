@@ -102,12 +102,17 @@ impl TestApp {
 
     /// Restarts with a changed configuration.
     pub async fn reconfigure(&mut self, change: impl FnOnce(&mut Config)) {
+        self.stop().await;
+        change(&mut self.config);
+        self.start().await;
+    }
+
+    /// Stops the server and its email worker; the database stays.
+    pub async fn stop(&mut self) {
         if let Some((stop, handle)) = self.server.take() {
             let _ = stop.send(());
             handle.await.unwrap();
         }
-        change(&mut self.config);
-        self.start().await;
     }
 
     /// A second connection to the app's database, as another instance would have.

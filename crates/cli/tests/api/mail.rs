@@ -19,15 +19,18 @@ backend_tests!(
     emails_queued_before_a_crash_are_sent_after_restart,
 );
 
-/// Waits until the outbox shows an email in `status` with at least `attempts` attempts.
+/// Waits until the outbox shows an email in `status` with at least `attempts` settled
+/// attempts (a pending email counts its attempt when claimed, and shows the error once the
+/// attempt has failed).
 async fn wait_outbox(app: &TestApp, status: OutboxStatus, attempts: i64) {
     let store = app.store().await;
     for _ in 0..600 {
         let entries = store.list_outbox(true, 100).await.unwrap();
-        if entries
-            .iter()
-            .any(|e| e.status == status && e.attempts >= attempts)
-        {
+        if entries.iter().any(|e| {
+            e.status == status
+                && e.attempts >= attempts
+                && (status != OutboxStatus::Pending || e.last_error.is_some())
+        }) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -274,7 +277,9 @@ async fn several_workers_send_each_email_once(app: TestApp) {
     assert!(pending.is_empty(), "{pending:?}");
 }
 
-async fn emails_queued_before_a_crash_are_sent_after_restart(app: TestApp) {
+async fn emails_queued_before_a_crash_are_sent_after_restart(mut app: TestApp) {
+    // Only the `tessera serve` processes below may deliver.
+    app.stop().await;
     let port = free_port();
     let config = app.db.data_dir().join("tessera.toml");
     std::fs::write(

@@ -38,13 +38,24 @@ fn python() -> String {
     })
 }
 
-/// A port nothing listens on (yet).
+/// A port nothing listens on (yet), below the kernel's ephemeral range so that no outgoing
+/// connection of a concurrent test takes it as its source port in the meantime.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    loop {
+        let port = rand_port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn rand_port() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+        .subsec_nanos();
+    let mixed = nanos.wrapping_mul(2_654_435_761) ^ std::process::id();
+    20_000 + u16::try_from(mixed % 12_000).unwrap()
 }
 
 impl SmtpSink {
@@ -72,7 +83,7 @@ impl SmtpSink {
             return None;
         }
         let maildir = tempfile::tempdir().unwrap();
-        let server = Command::new(python())
+        let mut server = Command::new(python())
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
@@ -82,6 +93,9 @@ impl SmtpSink {
             .spawn()
             .unwrap();
         for _ in 0..200 {
+            if let Some(status) = server.try_wait().unwrap() {
+                panic!("the SMTP server on port {port} exited: {status}");
+            }
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()

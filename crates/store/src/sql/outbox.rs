@@ -45,6 +45,18 @@ impl OutboxStore for Backend {
         claim: Uuid,
         limit: i64,
     ) -> StoreResult<Vec<QueuedEmail>> {
+        // Most polls find nothing: look first with a read, which takes no write lock.
+        let due: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+             AND (claimed_until IS NULL OR claimed_until <= $1) LIMIT 1",
+        )
+        .bind(now.unix())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db)?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         // The outer conditions repeat the inner ones: a row another worker claimed between
         // the two is left alone.
         let sql = format!(
