@@ -1,16 +1,17 @@
 //! Sign-up, password sign-in, sessions and sign-out: the use cases behind `/signup`,
 //! `/login`, `/logout` and every authenticated request, for the API and the pages alike.
 
-use crate::crypto::{Token, TokenHash};
+use crate::codes::CodeHasher;
+use crate::crypto::{Sealer, Token, TokenHash};
 use crate::email::Email;
 use crate::mail::{Mailer, Message, OutgoingEmail};
 use crate::model::{
-    Account, AccountId, AuthSource, EventKind, NewEvent, RequestMeta, Role, Session, SessionId,
-    SessionKind, User, UserId,
+    Account, AccountId, AuthSource, Challenge, EventKind, NewEvent, RequestMeta, Role, Session,
+    SessionId, SessionKind, User, UserId,
 };
 use crate::password::{PasswordError, Passwords};
 use crate::store::{Effects, SessionContext, Store, StoreError};
-use crate::throttle::{self, RetryAt};
+use crate::throttle::{self, Lockout, RetryAt};
 use crate::validate::{self, FieldError};
 use crate::{Clock, SecurityPolicy, Timestamp};
 use secrecy::{ExposeSecret, SecretString};
@@ -28,6 +29,8 @@ pub enum Internal {
     Store(#[from] StoreError),
     #[error(transparent)]
     Password(#[from] PasswordError),
+    #[error("a stored secret cannot be decrypted (is this the right master key?): {0}")]
+    Sealed(#[from] crate::crypto::Unsealable),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,35 +94,121 @@ pub struct SignedIn {
     pub context: SessionContext,
 }
 
-/// The authentication use cases, over a store, a clock and the security policy.
+/// A login waiting for its second step: the token is shown to the client once.
+pub struct PendingChallenge {
+    pub token: Token,
+    pub challenge: Challenge,
+}
+
+/// Where a correct password leads.
+pub enum LoginOutcome {
+    SignedIn(Box<SignedIn>),
+    /// The user has 2FA: a code is needed (`POST /login/verify`).
+    SecondStep(PendingChallenge),
+}
+
+/// What the authentication use cases work with.
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub passwords: Passwords,
+    pub clock: Arc<dyn Clock>,
+    pub policy: SecurityPolicy,
+    /// Seals queued emails.
+    pub mailer: Mailer,
+    /// Seals TOTP secrets at rest.
+    pub totp_sealer: Sealer,
+    /// Hashes recovery codes and paper keys.
+    pub codes: CodeHasher,
+    /// The name authenticator apps show (`TESSERA_ISSUER`).
+    pub issuer: String,
+}
+
+/// The authentication use cases (sign-up, sign-in, second factors, sessions). Cheap to clone.
 #[derive(Clone)]
-pub struct Auth {
-    store: Arc<dyn Store>,
-    passwords: Passwords,
-    clock: Arc<dyn Clock>,
-    policy: Arc<SecurityPolicy>,
-    mailer: Arc<Mailer>,
+pub struct Auth(Arc<Deps>);
+
+impl std::ops::Deref for Auth {
+    type Target = Deps;
+    fn deref(&self) -> &Deps {
+        &self.0
+    }
 }
 
 impl Auth {
-    pub fn new(
-        store: Arc<dyn Store>,
-        passwords: Passwords,
-        clock: Arc<dyn Clock>,
-        policy: Arc<SecurityPolicy>,
-        mailer: Arc<Mailer>,
-    ) -> Self {
-        Self {
-            store,
-            passwords,
-            clock,
-            policy,
-            mailer,
-        }
+    pub fn new(deps: Deps) -> Self {
+        Self(Arc::new(deps))
     }
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    pub fn policy(&self) -> &SecurityPolicy {
+        &self.policy
+    }
+
+    /// Counts an attempt against a consecutive-failure lock before its secret is checked.
+    pub(crate) async fn lockout_admit(
+        &self,
+        scope: &str,
+        key: &str,
+        lockout: Lockout,
+        now: Timestamp,
+    ) -> Result<Result<(), RetryAt>, Internal> {
+        let mut admitted = Ok(());
+        self.store
+            .update_throttle(scope, key, &mut |state| {
+                let (next, verdict) = throttle::admit(state, now, &lockout);
+                admitted = verdict;
+                next
+            })
+            .await?;
+        Ok(admitted)
+    }
+
+    /// Records a failure; `true` when this one locked.
+    pub(crate) async fn lockout_failure(
+        &self,
+        scope: &str,
+        key: &str,
+        lockout: Lockout,
+        now: Timestamp,
+    ) -> Result<bool, Internal> {
+        let mut locked_now = false;
+        self.store
+            .update_throttle(scope, key, &mut |state| {
+                let (next, locked) = throttle::failure(state, now, &lockout);
+                locked_now = locked;
+                next
+            })
+            .await?;
+        Ok(locked_now)
+    }
+
+    pub(crate) async fn lockout_success(&self, scope: &str, key: &str) -> Result<(), Internal> {
+        self.store
+            .update_throttle(scope, key, &mut throttle::success)
+            .await?;
+        Ok(())
+    }
+
+    /// An email for `user` about `message`, sealed for the outbox.
+    pub(crate) async fn email_to(
+        &self,
+        user: &User,
+        meta: &RequestMeta,
+        now: Timestamp,
+        message: Message,
+    ) -> Result<crate::mail::SealedEmail, Internal> {
+        let account = self.store.get_account(user.account_id).await?;
+        let email = OutgoingEmail::to_user(
+            user,
+            account.as_ref().map(|a| a.name.as_str()),
+            meta,
+            now,
+            message,
+        );
+        Ok(self.mailer.seal(&email, now))
     }
 
     /// Creates an account and its owner.
@@ -174,7 +263,7 @@ impl Auth {
         &self,
         input: LoginInput,
         meta: &RequestMeta,
-    ) -> Result<SignedIn, LoginError> {
+    ) -> Result<LoginOutcome, LoginError> {
         if input.email.trim().is_empty() {
             return Err(FieldError::new("email", "email is required").into());
         }
@@ -202,13 +291,8 @@ impl Auth {
             return Err(LoginError::TooManyAttempts { retry_at });
         }
 
-        let mut admitted = Ok(());
-        self.store
-            .update_throttle(PASSWORD_SCOPE, &key, &mut |state| {
-                let (next, verdict) = throttle::password_admit(state, now, policy);
-                admitted = verdict;
-                next
-            })
+        let admitted = self
+            .lockout_admit(PASSWORD_SCOPE, &key, policy.password_lockout(), now)
             .await?;
         if let Err(RetryAt(retry_at)) = admitted {
             return Err(LoginError::TooManyAttempts { retry_at });
@@ -221,11 +305,13 @@ impl Auth {
 
         match found {
             Some(found) if matched => {
-                self.store
-                    .update_throttle(PASSWORD_SCOPE, &key, &mut throttle::password_success)
-                    .await?;
-                let context = self.open_session(found.user, meta, now).await?;
-                Ok(context)
+                self.lockout_success(PASSWORD_SCOPE, &key).await?;
+                if self.store.get_totp_factor(found.user.id).await?.is_some() {
+                    let pending = self.open_challenge(&found.user, now).await?;
+                    return Ok(LoginOutcome::SecondStep(pending));
+                }
+                let signed_in = self.open_session(found.user, meta, now, "password").await?;
+                Ok(LoginOutcome::SignedIn(Box::new(signed_in)))
             }
             found => {
                 self.record_failure(&key, found.map(|f| f.user), meta, now)
@@ -243,13 +329,8 @@ impl Auth {
         now: Timestamp,
     ) -> Result<(), Internal> {
         let policy = &self.policy;
-        let mut locked_now = false;
-        self.store
-            .update_throttle(PASSWORD_SCOPE, key, &mut |state| {
-                let (next, locked) = throttle::password_failure(state, now, policy);
-                locked_now = locked;
-                next
-            })
+        let locked_now = self
+            .lockout_failure(PASSWORD_SCOPE, key, policy.password_lockout(), now)
             .await?;
         let ip_key = meta.ip.clone().unwrap_or_default();
         self.store
@@ -273,32 +354,29 @@ impl Auth {
         let mut effects = Effects::event(failed);
         if let (true, Some(user)) = (locked_now, &user) {
             let until = now.plus_secs(policy.password_lockout_secs);
-            let account = self.store.get_account(user.account_id).await?;
-            let email = OutgoingEmail::to_user(
-                user,
-                account.as_ref().map(|a| a.name.as_str()),
-                meta,
-                now,
-                Message::PasswordLocked { until },
-            );
+            let email = self
+                .email_to(user, meta, now, Message::PasswordLocked { until })
+                .await?;
             effects = effects
                 .and_event(
                     NewEvent::for_user(user, EventKind::PasswordLocked, meta, now)
                         .with_detail(json!({"locked_until": until.to_rfc3339()})),
                 )
-                .and_email(self.mailer.seal(&email, now));
+                .and_email(email);
             tracing::warn!(user_id = %user.id, until = %until, "password sign-in locked after repeated failures");
         }
         self.store.record(&effects).await?;
         Ok(())
     }
 
-    /// Opens a session for a user who has just proved who they are (sign-up, sign-in).
+    /// Opens a session for a user who has just proved who they are (sign-up, sign-in);
+    /// `method` is recorded with the sign-in event.
     pub async fn open_session(
         &self,
         user: User,
         meta: &RequestMeta,
         now: Timestamp,
+        method: &str,
     ) -> Result<SignedIn, Internal> {
         let account = self
             .store
@@ -306,17 +384,9 @@ impl Auth {
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("user {} has no account", user.id)))?;
         let token = Token::generate();
-        let session = Session {
-            id: SessionId::new(),
-            user_id: user.id,
-            kind: SessionKind::Full,
-            created_at: now,
-            expires_at: now.plus_secs(self.policy.session_lifetime_secs),
-            ip: meta.ip.clone(),
-            user_agent: meta.user_agent.clone(),
-        };
+        let session = self.new_session(&user, meta, now);
         let event = NewEvent::for_user(&user, EventKind::SignIn, meta, now)
-            .with_detail(json!({"method": "password"}));
+            .with_detail(json!({ "method": method }));
         self.store
             .create_session(&session, &token.hash(), &Effects::event(event))
             .await?;
@@ -328,6 +398,19 @@ impl Auth {
                 account,
             },
         })
+    }
+
+    /// A full session for `user`, starting now.
+    pub(crate) fn new_session(&self, user: &User, meta: &RequestMeta, now: Timestamp) -> Session {
+        Session {
+            id: SessionId::new(),
+            user_id: user.id,
+            kind: SessionKind::Full,
+            created_at: now,
+            expires_at: now.plus_secs(self.policy.session_lifetime_secs),
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+        }
     }
 
     /// The live session a token belongs to.

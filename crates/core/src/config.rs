@@ -1,6 +1,8 @@
 //! The security numbers of SPEC §3, in one place, with the spec's values as defaults.
 //! Operators may change them in the `[security]` table of the configuration file.
 
+use crate::codes::CodeFormat;
+use crate::throttle::Lockout;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -23,6 +25,45 @@ pub struct SecurityPolicy {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// How long a started TOTP setup may wait for its confirming code (30 min).
+    pub pending_setup_secs: i64,
+    /// How long the step between password and code lasts (10 min) …
+    pub challenge_lifetime_secs: i64,
+    /// … and how many wrong codes it takes before it dies (5).
+    pub challenge_max_attempts: i64,
+    /// Consecutive second-step failures of one user, over any challenges, before the second
+    /// step locks (10), and for how long (15 min).
+    pub second_step_max_failures: i64,
+    pub second_step_lockout_secs: i64,
+    /// Wrong paper keys for one email on the recovery page before it locks (5), and for how
+    /// long (1 h).
+    pub recovery_max_failures: i64,
+    pub recovery_lockout_secs: i64,
+    /// `words` (`xxxxx-xxxxx`) or `digits` (8-digit backup codes).
+    pub recovery_code_format: CodeFormat,
+}
+
+impl SecurityPolicy {
+    pub fn password_lockout(&self) -> Lockout {
+        Lockout {
+            max_failures: self.password_max_failures,
+            lock_secs: self.password_lockout_secs,
+        }
+    }
+
+    pub fn second_step_lockout(&self) -> Lockout {
+        Lockout {
+            max_failures: self.second_step_max_failures,
+            lock_secs: self.second_step_lockout_secs,
+        }
+    }
+
+    pub fn recovery_lockout(&self) -> Lockout {
+        Lockout {
+            max_failures: self.recovery_max_failures,
+            lock_secs: self.recovery_lockout_secs,
+        }
+    }
 }
 
 impl Default for SecurityPolicy {
@@ -38,6 +79,14 @@ impl Default for SecurityPolicy {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             argon2_parallelism: 1,
+            pending_setup_secs: 30 * 60,
+            challenge_lifetime_secs: 10 * 60,
+            challenge_max_attempts: 5,
+            second_step_max_failures: 10,
+            second_step_lockout_secs: 15 * 60,
+            recovery_max_failures: 5,
+            recovery_lockout_secs: 3600,
+            recovery_code_format: CodeFormat::Words,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! [`Clock`]); storage is reached through the [`store`] traits, implemented by `tessera-store`.
 
 pub mod auth;
+pub mod codes;
 pub mod config;
 pub mod crypto;
 pub mod email;
@@ -11,9 +12,12 @@ pub mod mail;
 pub mod model;
 pub mod password;
 pub mod policy;
+pub mod second_step;
 pub mod store;
 pub mod throttle;
 pub mod time;
+pub mod totp;
+pub mod two_factor;
 pub mod validate;
 
 pub use config::SecurityPolicy;

@@ -54,6 +54,10 @@ id_type!(
     /// Identifies a session (not its token: the id may be shown, the token never).
     SessionId
 );
+id_type!(
+    /// Identifies a login challenge (the step between password and second factor).
+    ChallengeId
+);
 
 /// A text column held a value the code does not know: the database was written by something
 /// else, or by a newer version.
@@ -109,6 +113,10 @@ text_enum!(
     SessionKind, "session kind" { Full => "full", SetupOnly => "setup_only" }
 );
 text_enum!(
+    /// What a login challenge waits for.
+    ChallengeKind, "challenge kind" { TwoFactor => "two_factor", Device => "device" }
+);
+text_enum!(
     /// What happened, in the audit log.
     EventKind, "event kind" {
         Signup => "signup",
@@ -116,6 +124,14 @@ text_enum!(
         SignInFailed => "sign_in_failed",
         PasswordLocked => "password_locked",
         SignOut => "sign_out",
+        TwoFactorSetupStarted => "two_factor_setup_started",
+        TwoFactorEnabled => "two_factor_enabled",
+        TwoFactorDisabled => "two_factor_disabled",
+        TwoFactorFailed => "two_factor_failed",
+        SecondStepLocked => "second_step_locked",
+        RecoveryCodeUsed => "recovery_code_used",
+        RecoveryCodesRegenerated => "recovery_codes_regenerated",
+        RecoveryFailed => "recovery_failed",
     }
 );
 
@@ -156,6 +172,18 @@ pub struct Session {
     pub expires_at: Timestamp,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+/// A login challenge: a user has given the right password and must now give a code.
+#[derive(Clone, Debug)]
+pub struct Challenge {
+    pub id: ChallengeId,
+    pub user_id: UserId,
+    pub kind: ChallengeKind,
+    /// Wrong codes so far.
+    pub attempts: i64,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 /// Where a request came from, for the audit log and the per-IP throttle.

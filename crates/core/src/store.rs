@@ -9,7 +9,8 @@ use crate::Timestamp;
 use crate::crypto::TokenHash;
 use crate::mail::SealedEmail;
 use crate::model::{
-    Account, AccountId, NewEvent, OutboxStatus, SecurityEvent, Session, SessionId, User, UserId,
+    Account, AccountId, Challenge, ChallengeId, NewEvent, OutboxStatus, SecurityEvent, Session,
+    SessionId, User, UserId,
 };
 use crate::throttle::ThrottleState;
 use async_trait::async_trait;
@@ -202,8 +203,131 @@ pub trait OutboxStore: Send + Sync {
     async fn list_outbox(&self, include_sent: bool, limit: i64) -> StoreResult<Vec<OutboxEntry>>;
 }
 
+/// A user's second factors at a glance.
+#[derive(Clone, Debug, Default)]
+pub struct TwoFactorStatus {
+    pub enabled_at: Option<Timestamp>,
+    pub recovery_codes_remaining: i64,
+    /// When the pending setup lapses, if one is pending.
+    pub pending_until: Option<Timestamp>,
+}
+
+/// A TOTP secret being set up (sealed), with the paper key shown alongside (hashed).
+#[derive(Clone, Debug)]
+pub struct Enrollment {
+    pub secret_sealed: Vec<u8>,
+    pub paper_key_hash: Vec<u8>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// The active TOTP factor.
+#[derive(Clone, Debug)]
+pub struct TotpFactor {
+    pub secret_sealed: Vec<u8>,
+    /// The highest step accepted so far; codes at or below it are replays.
+    pub last_step: i64,
+    pub enabled_at: Timestamp,
+}
+
+/// What completes a second step.
+#[derive(Clone, Debug)]
+pub enum SecondStepProof {
+    /// A TOTP code of this step, accepted only above the last accepted step.
+    Totp { step: i64 },
+    /// A recovery code (its hash), accepted only if unused.
+    RecoveryCode { hash: Vec<u8> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// The challenge is consumed, the proof spent and the session created.
+    Done,
+    /// The challenge expired, died of wrong codes, or was used by a concurrent request.
+    ChallengeGone,
+    /// The step was already used (replay) or the recovery code was spent.
+    ProofRejected,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Activated,
+    NoPendingSetup,
+    AlreadyEnabled,
+}
+
+/// Second factors and login challenges. Every consuming write is one statement whose `WHERE`
+/// refuses the second of two concurrent attempts.
 #[async_trait]
-pub trait Store: AccountStore + SessionStore + EventStore + ThrottleStore + OutboxStore {
+pub trait TwoFactorStore: Send + Sync {
+    async fn two_factor_status(&self, user: UserId, now: Timestamp)
+    -> StoreResult<TwoFactorStatus>;
+    /// Starts (or restarts: replacing any pending one) a setup.
+    async fn put_enrollment(
+        &self,
+        user: UserId,
+        enrollment: &Enrollment,
+        effects: &Effects,
+    ) -> StoreResult<()>;
+    /// The pending setup, if it has not lapsed at `now`.
+    async fn get_enrollment(&self, user: UserId, now: Timestamp)
+    -> StoreResult<Option<Enrollment>>;
+    /// Turns the pending setup into the active factor, with fresh recovery codes and the step
+    /// of the confirming code as the first replay mark.
+    async fn activate_two_factor(
+        &self,
+        user: UserId,
+        now: Timestamp,
+        first_step: i64,
+        recovery_code_hashes: &[Vec<u8>],
+        effects: &Effects,
+    ) -> StoreResult<Activation>;
+    async fn get_totp_factor(&self, user: UserId) -> StoreResult<Option<TotpFactor>>;
+    /// Removes the factor, recovery codes and any pending setup; `false` if there were none.
+    async fn disable_two_factor(&self, user: UserId, effects: &Effects) -> StoreResult<bool>;
+    /// Like [`TwoFactorStore::disable_two_factor`], only if `paper_key_hash` matches.
+    async fn disable_with_paper_key(
+        &self,
+        user: UserId,
+        paper_key_hash: &[u8],
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// Replaces the recovery codes of an active factor; `false` without one.
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        hashes: &[Vec<u8>],
+        now: Timestamp,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    async fn create_challenge(&self, challenge: &Challenge, token: &TokenHash) -> StoreResult<()>;
+    /// The challenge a token belongs to, if it has not expired at `now`.
+    async fn find_challenge(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<Challenge>>;
+    /// Counts a wrong code; returns the attempts so far.
+    async fn challenge_failed(&self, id: ChallengeId) -> StoreResult<i64>;
+    /// In one transaction: consumes the challenge (if still live, with fewer than
+    /// `max_attempts` wrong codes), spends the proof, opens the session, writes the effects.
+    #[allow(clippy::too_many_arguments)]
+    async fn complete_second_step(
+        &self,
+        challenge: ChallengeId,
+        max_attempts: i64,
+        now: Timestamp,
+        proof: &SecondStepProof,
+        session: &Session,
+        token: &TokenHash,
+        effects: &Effects,
+    ) -> StoreResult<Completion>;
+}
+
+#[async_trait]
+pub trait Store:
+    AccountStore + SessionStore + EventStore + ThrottleStore + OutboxStore + TwoFactorStore
+{
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
     /// `"sqlite"` or `"postgres"`.

@@ -4,17 +4,18 @@
 //! transaction ([`crate::store::ThrottleStore::update_throttle`]) by the pure functions here,
 //! so concurrent requests see each other's counts.
 //!
-//! ## Password sign-in, per email (SPEC §3: 10 failures, 15 min)
-//! Keyed by the normalized email whether or not a user has it, so a lock says nothing about
-//! which addresses exist.
-//! - `Open(n)` (n attempts counted since the last success, n < max):
-//!   [`password_admit`] counts the attempt *before* the password is checked → `Open(n+1)`.
-//!   Counting first means concurrent guesses cannot slip past the limit.
-//! - A correct password → `Open(0)` ([`password_success`]).
-//! - A wrong password with n ≥ max → `Locked(now + lockout)`; the caller that makes this
-//!   transition (and only that one) emails the user ([`password_failure`]).
-//! - `Locked(t)`: every attempt is refused until t without checking the password; once t
-//!   has passed the next attempt starts again from `Open(0)`.
+//! ## Consecutive-failure locks ([`Lockout`])
+//! Password sign-in per email (SPEC §3: 10 failures, 15 min; keyed by the normalized email
+//! whether or not a user has it, so a lock says nothing about which addresses exist), the
+//! second step per user (10, 15 min), the recovery page per email (5, 1 h):
+//! - `Open(n)` (n attempts counted since the last success, n < max): [`admit`] counts the
+//!   attempt *before* the secret is checked → `Open(n+1)`. Counting first means concurrent
+//!   guesses cannot slip past the limit.
+//! - A success → `Open(0)` ([`success`]).
+//! - A failure with n ≥ max → `Locked(now + lock)`; the caller that makes this transition
+//!   (and only that one) emails the user ([`failure`]).
+//! - `Locked(t)`: every attempt is refused until t without checking; once t has passed the
+//!   next attempt starts again from `Open(0)`.
 //!
 //! ## Failed sign-ins, per IP address (SPEC §3: 50 in 10 min)
 //! A fixed window starting at the first failure: [`ip_check`] refuses while the window holds
@@ -34,23 +35,27 @@ pub struct ThrottleState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryAt(pub Timestamp);
 
-/// Counts a password attempt before it is checked, or refuses it while locked.
-pub fn password_admit(
+/// A consecutive-failure lock: `max_failures` in a row lock for `lock_secs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lockout {
+    pub max_failures: i64,
+    pub lock_secs: i64,
+}
+
+/// Counts an attempt before it is checked, or refuses it while locked.
+pub fn admit(
     state: ThrottleState,
     now: Timestamp,
-    policy: &SecurityPolicy,
+    lockout: &Lockout,
 ) -> (ThrottleState, Result<(), RetryAt>) {
     let state = match state.locked_until {
         Some(until) if until > now => return (state, Err(RetryAt(until))),
         Some(_) => ThrottleState::default(),
         None => state,
     };
-    if state.failures >= policy.password_max_failures {
+    if state.failures >= lockout.max_failures {
         // Every allowed attempt is already in flight; the one that fails will set the lock.
-        return (
-            state,
-            Err(RetryAt(now.plus_secs(policy.password_lockout_secs))),
-        );
+        return (state, Err(RetryAt(now.plus_secs(lockout.lock_secs))));
     }
     (
         ThrottleState {
@@ -61,21 +66,17 @@ pub fn password_admit(
     )
 }
 
-/// A correct password: the count starts again.
-pub fn password_success(_state: ThrottleState) -> ThrottleState {
+/// A success: the count starts again.
+pub fn success(_state: ThrottleState) -> ThrottleState {
     ThrottleState::default()
 }
 
-/// A wrong password (already counted by [`password_admit`]). Returns whether this failure
-/// locked sign-in, which happens exactly once per lock.
-pub fn password_failure(
-    state: ThrottleState,
-    now: Timestamp,
-    policy: &SecurityPolicy,
-) -> (ThrottleState, bool) {
-    if state.locked_until.is_none() && state.failures >= policy.password_max_failures {
+/// A failure (already counted by [`admit`]). Returns whether this failure locked, which
+/// happens exactly once per lock.
+pub fn failure(state: ThrottleState, now: Timestamp, lockout: &Lockout) -> (ThrottleState, bool) {
+    if state.locked_until.is_none() && state.failures >= lockout.max_failures {
         let locked = ThrottleState {
-            locked_until: Some(now.plus_secs(policy.password_lockout_secs)),
+            locked_until: Some(now.plus_secs(lockout.lock_secs)),
             ..state
         };
         (locked, true)
@@ -127,21 +128,21 @@ mod tests {
         let p = SecurityPolicy::default();
         let mut s = ThrottleState::default();
         for i in 1..=10 {
-            let (next, admitted) = password_admit(s, t(i), &p);
+            let (next, admitted) = admit(s, t(i), &p.password_lockout());
             assert!(admitted.is_ok(), "attempt {i} must be checked");
-            let (next, locked) = password_failure(next, t(i), &p);
+            let (next, locked) = failure(next, t(i), &p.password_lockout());
             assert_eq!(locked, i == 10, "only the 10th failure locks");
             s = next;
         }
         assert_eq!(s.locked_until, Some(t(10 + 900)));
         // A second failure report for the same lock does not lock again.
-        assert!(!password_failure(s, t(11), &p).1);
+        assert!(!failure(s, t(11), &p.password_lockout()).1);
         // Locked: refused without counting, until the lock ends.
-        let (same, refused) = password_admit(s, t(10 + 899), &p);
+        let (same, refused) = admit(s, t(10 + 899), &p.password_lockout());
         assert_eq!(refused, Err(RetryAt(t(910))));
         assert_eq!(same, s);
         // After the lock: a fresh start.
-        let (after, ok) = password_admit(s, t(910), &p);
+        let (after, ok) = admit(s, t(910), &p.password_lockout());
         assert!(ok.is_ok());
         assert_eq!(after.failures, 1);
         assert_eq!(after.locked_until, None);
@@ -152,10 +153,15 @@ mod tests {
         let p = SecurityPolicy::default();
         let mut s = ThrottleState::default();
         for i in 0..9 {
-            s = password_failure(password_admit(s, t(i), &p).0, t(i), &p).0;
+            s = failure(
+                admit(s, t(i), &p.password_lockout()).0,
+                t(i),
+                &p.password_lockout(),
+            )
+            .0;
         }
         assert_eq!(s.failures, 9);
-        s = password_success(password_admit(s, t(9), &p).0);
+        s = success(admit(s, t(9), &p.password_lockout()).0);
         assert_eq!(s, ThrottleState::default());
     }
 
@@ -164,12 +170,12 @@ mod tests {
         let p = SecurityPolicy::default();
         let mut s = ThrottleState::default();
         for i in 0..10 {
-            let (next, ok) = password_admit(s, t(i), &p);
+            let (next, ok) = admit(s, t(i), &p.password_lockout());
             assert!(ok.is_ok());
             s = next;
         }
         // Ten attempts admitted, none finished: the eleventh is refused.
-        assert!(password_admit(s, t(10), &p).1.is_err());
+        assert!(admit(s, t(10), &p.password_lockout()).1.is_err());
     }
 
     #[test]

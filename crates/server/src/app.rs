@@ -12,7 +12,8 @@ use axum::response::IntoResponse;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tessera_core::auth::Auth;
+use tessera_core::auth::{Auth, Deps};
+use tessera_core::codes::CodeHasher;
 use tessera_core::crypto::MacKey;
 use tessera_core::mail::Mailer;
 use tessera_core::password::Passwords;
@@ -81,9 +82,7 @@ impl Application {
                     tessera_store::redact(&config.database_url)
                 )
             })?;
-        let policy = Arc::new(config.security.clone());
-        let passwords = Passwords::new(&policy).await?;
-        let mailer = Arc::new(Mailer::new(master_key.sealer("outbox")));
+        let passwords = Passwords::new(&config.security).await?;
         let listener = TcpListener::bind(&config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -105,12 +104,21 @@ impl Application {
                 settings: config.mail.delivery(),
             },
             Arc::clone(&store),
-            Arc::clone(&mailer),
+            Arc::new(Mailer::new(master_key.sealer("outbox"))),
             Arc::clone(&clock),
             Arc::clone(&delivery),
         )?;
         let state = AppState {
-            auth: Auth::new(Arc::clone(&store), passwords, clock, policy, mailer),
+            auth: Auth::new(Deps {
+                store: Arc::clone(&store),
+                passwords,
+                clock,
+                policy: config.security.clone(),
+                mailer: Mailer::new(master_key.sealer("outbox")),
+                totp_sealer: master_key.sealer("totp"),
+                codes: CodeHasher::new(master_key.derive("codes")),
+                issuer: config.issuer.clone(),
+            }),
             store,
             metrics: Arc::new(Metrics::new(delivery)),
             csrf_key: Arc::new(master_key.derive("csrf")),

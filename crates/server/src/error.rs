@@ -11,6 +11,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tessera_core::Timestamp;
 use tessera_core::auth::{Internal, LoginError, SessionError, SignupError};
+use tessera_core::second_step::SecondStepError;
+use tessera_core::two_factor::TwoFactorError;
 use tessera_core::validate::FieldError;
 use utoipa::ToSchema;
 
@@ -22,6 +24,16 @@ pub enum AppError {
     Unauthenticated,
     #[error("set up two-factor authentication first")]
     TwoFactorSetupRequired,
+    #[error("that code is not valid")]
+    InvalidCode { attempts_remaining: Option<i64> },
+    #[error("this sign-in has expired; enter your password again")]
+    ChallengeExpired,
+    #[error("two-factor authentication is already on")]
+    AlreadyEnabled,
+    #[error("no two-factor setup is pending, or it expired: start again")]
+    NoPendingSetup,
+    #[error("two-factor authentication is not on")]
+    NotEnabled,
     #[error("too many attempts; try again later")]
     TooManyAttempts { retry_after_secs: i64 },
     #[error("{message}")]
@@ -62,6 +74,9 @@ pub struct ErrorDetail {
     /// The offending field, for `validation_error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'static str>,
+    /// Wrong codes this sign-in still allows, for `invalid_code`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts_remaining: Option<i64>,
 }
 
 impl AppError {
@@ -80,6 +95,8 @@ impl AppError {
             Self::InvalidCredentials | Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::TwoFactorSetupRequired => StatusCode::FORBIDDEN,
+            Self::InvalidCode { .. } | Self::ChallengeExpired => StatusCode::UNAUTHORIZED,
+            Self::AlreadyEnabled | Self::NoPendingSetup | Self::NotEnabled => StatusCode::CONFLICT,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
@@ -98,6 +115,11 @@ impl AppError {
             Self::Unauthenticated => "unauthenticated",
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::TwoFactorSetupRequired => "two_factor_setup_required",
+            Self::InvalidCode { .. } => "invalid_code",
+            Self::ChallengeExpired => "challenge_expired",
+            Self::AlreadyEnabled => "already_enabled",
+            Self::NoPendingSetup => "no_pending_setup",
+            Self::NotEnabled => "not_enabled",
             Self::Validation { .. } => "validation_error",
             Self::EmailTaken => "email_taken",
             Self::MalformedJson(_) => "malformed_json",
@@ -128,6 +150,10 @@ impl IntoResponse for AppError {
                 message: self.public_message(),
                 field: match &self {
                     Self::Validation { field, .. } => *field,
+                    _ => None,
+                },
+                attempts_remaining: match &self {
+                    Self::InvalidCode { attempts_remaining } => *attempts_remaining,
                     _ => None,
                 },
             },
@@ -182,6 +208,70 @@ impl From<SessionError> for AppError {
             SessionError::Internal(e) => e.into(),
         }
     }
+}
+
+impl From<SecondStepError> for AppError {
+    fn from(e: SecondStepError) -> Self {
+        match e {
+            SecondStepError::Invalid(e) => e.into(),
+            SecondStepError::ChallengeExpired => Self::ChallengeExpired,
+            SecondStepError::InvalidCode { attempts_remaining } => Self::InvalidCode {
+                attempts_remaining: Some(attempts_remaining),
+            },
+            // Converted with the time by `second_step_error`.
+            SecondStepError::TooManyAttempts { .. } => Self::TooManyAttempts {
+                retry_after_secs: 1,
+            },
+            SecondStepError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<TwoFactorError> for AppError {
+    fn from(e: TwoFactorError) -> Self {
+        match e {
+            TwoFactorError::Invalid(e) => e.into(),
+            TwoFactorError::AlreadyEnabled => Self::AlreadyEnabled,
+            TwoFactorError::NotEnabled => Self::NotEnabled,
+            TwoFactorError::NoPendingSetup => Self::NoPendingSetup,
+            TwoFactorError::InvalidCode => Self::InvalidCode {
+                attempts_remaining: None,
+            },
+            TwoFactorError::InvalidCredentials => Self::InvalidCredentials,
+            TwoFactorError::TooManyAttempts { .. } => Self::TooManyAttempts {
+                retry_after_secs: 1,
+            },
+            TwoFactorError::Internal(e) => e.into(),
+        }
+    }
+}
+
+/// Errors that may carry a lock: `Retry-After` is computed from the current time.
+pub fn with_retry<E: Into<AppError>>(
+    e: E,
+    retry_at: Option<Timestamp>,
+    now: Timestamp,
+) -> AppError {
+    match retry_at {
+        Some(at) => AppError::too_many(now, at),
+        None => e.into(),
+    }
+}
+
+pub fn second_step_error(e: SecondStepError, now: Timestamp) -> AppError {
+    let retry = match &e {
+        SecondStepError::TooManyAttempts { retry_at } => Some(*retry_at),
+        _ => None,
+    };
+    with_retry(e, retry, now)
+}
+
+pub fn two_factor_error(e: TwoFactorError, now: Timestamp) -> AppError {
+    let retry = match &e {
+        TwoFactorError::TooManyAttempts { retry_at } => Some(*retry_at),
+        _ => None,
+    };
+    with_retry(e, retry, now)
 }
 
 /// Login errors need the current time to turn a lock into `Retry-After`.

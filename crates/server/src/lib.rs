@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod metrics;
 mod pages;
+mod qr;
 
 pub use app::{Application, SystemClock};
 pub use config::Config;

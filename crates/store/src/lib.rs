@@ -43,6 +43,7 @@ mod sqlite {
     mod sessions;
     mod store;
     mod throttles;
+    mod two_factor;
 }
 
 #[path = "sql"]
@@ -59,6 +60,7 @@ mod postgres {
     mod sessions;
     mod store;
     mod throttles;
+    mod two_factor;
 }
 
 /// The SQLite backend: one writer connection, a pool of readers.

@@ -12,7 +12,7 @@ backend_tests!(
 
 /// Everything the database stores, as text: the raw SQLite files (including the WAL and free
 /// pages), or every row of every PostgreSQL table.
-async fn everything_stored(app: &TestApp) -> String {
+pub async fn everything_stored(app: &TestApp) -> String {
     match app.backend {
         Backend::Sqlite => {
             let mut all = Vec::new();

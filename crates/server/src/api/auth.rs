@@ -2,12 +2,12 @@
 
 use super::schema::{AccountBody, UserBody};
 use crate::app::AppState;
-use crate::error::{AppError, ErrorBody, Json, login_error};
+use crate::error::{AppError, ErrorBody, Json, login_error, second_step_error};
 use crate::extract::{AnySession, ClientMeta};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tessera_core::auth::{LoginError, LoginInput, SignupInput};
+use tessera_core::auth::{LoginError, LoginInput, LoginOutcome, SignedIn, SignupInput};
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
@@ -56,7 +56,7 @@ pub async fn signup(
     Ok((
         StatusCode::CREATED,
         Json(SignupResponse {
-            user: UserBody::from(&user),
+            user: UserBody::new(&user, false),
             account: AccountBody::from(&account),
         }),
     ))
@@ -69,6 +69,8 @@ pub struct LoginRequest {
 }
 
 /// The outcome of a sign-in step, by `status`.
+// Built once per request and serialized at once: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum LoginResponse {
@@ -80,7 +82,35 @@ pub enum LoginResponse {
         /// `null`, or `{"required": true, "deadline": …}` while a 2FA grace period runs.
         #[schema(value_type = Option<Object>)]
         two_factor_setup: Option<serde_json::Value>,
+        /// After `POST /login/verify`: `totp` or `recovery_code`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        method_used: Option<&'static str>,
+        /// After signing in with a recovery code: how many are left.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recovery_codes_remaining: Option<i64>,
     },
+    /// The password was right and the user has 2FA: answer the challenge with
+    /// `POST /login/verify`.
+    TwoFactorRequired {
+        challenge_token: String,
+        /// `["totp", "recovery_code"]`.
+        methods: Vec<&'static str>,
+        expires_at: String,
+    },
+}
+
+impl LoginResponse {
+    fn authenticated(signed_in: &SignedIn, two_factor_enabled: bool) -> Self {
+        let context = &signed_in.context;
+        Self::Authenticated {
+            session_token: signed_in.token.expose().to_owned(),
+            expires_at: context.session.expires_at.to_rfc3339(),
+            user: UserBody::new(&context.user, two_factor_enabled),
+            two_factor_setup: None,
+            method_used: None,
+            recovery_codes_remaining: None,
+        }
+    }
 }
 
 /// Signs in with email and password.
@@ -105,14 +135,17 @@ pub async fn login(
         password: body.password.into(),
     };
     match state.auth.login(input, &meta).await {
-        Ok(signed_in) => {
+        Ok(LoginOutcome::SignedIn(signed_in)) => {
             state.metrics.sign_in("success");
-            let context = signed_in.context;
-            Ok(Json(LoginResponse::Authenticated {
-                session_token: signed_in.token.expose().to_owned(),
-                expires_at: context.session.expires_at.to_rfc3339(),
-                user: UserBody::from(&context.user),
-                two_factor_setup: None,
+            // A user with 2FA gets a challenge instead.
+            Ok(Json(LoginResponse::authenticated(&signed_in, false)))
+        }
+        Ok(LoginOutcome::SecondStep(pending)) => {
+            state.metrics.sign_in("second_step");
+            Ok(Json(LoginResponse::TwoFactorRequired {
+                challenge_token: pending.token.expose().to_owned(),
+                methods: vec!["totp", "recovery_code"],
+                expires_at: pending.challenge.expires_at.to_rfc3339(),
             }))
         }
         Err(e) => {
@@ -125,6 +158,48 @@ pub async fn login(
             Err(login_error(e, state.auth.now()))
         }
     }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct VerifyRequest {
+    pub challenge_token: String,
+    /// A 6-digit TOTP code, or a recovery code (case, spaces and dashes ignored).
+    pub code: String,
+}
+
+/// Completes a sign-in with the second step.
+///
+/// Each wrong code counts: the 5th kills the challenge (`challenge_expired`: sign in with
+/// the password again); 10 in a row for one user lock the second step for 15 minutes (429).
+/// A TOTP code is accepted once; each recovery code works once.
+#[utoipa::path(post, path = "/login/verify", tag = "auth", request_body = VerifyRequest,
+    responses(
+        (status = 200, body = LoginResponse),
+        (status = 401, description = "`invalid_code` (with `attempts_remaining`) or `challenge_expired`", body = ErrorBody),
+        (status = 422, description = "`validation_error`: not a code at all", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
+    ))]
+pub async fn verify(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    Json(body): Json<VerifyRequest>,
+) -> Result<Json<LoginResponse>, AppError> {
+    let done = state
+        .auth
+        .verify_second_step(&body.challenge_token, &body.code, &meta)
+        .await
+        .map_err(|e| second_step_error(e, state.auth.now()))?;
+    let mut response = LoginResponse::authenticated(&done.signed_in, true);
+    if let LoginResponse::Authenticated {
+        method_used,
+        recovery_codes_remaining,
+        ..
+    } = &mut response
+    {
+        *method_used = Some(done.method.as_str());
+        *recovery_codes_remaining = done.recovery_codes_remaining;
+    }
+    Ok(Json(response))
 }
 
 /// Ends the current session.

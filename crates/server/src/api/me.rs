@@ -28,23 +28,25 @@ pub struct MeResponse {
 pub async fn me(
     State(state): State<AppState>,
     AnySession(context): AnySession,
-) -> Json<MeResponse> {
+) -> Result<Json<MeResponse>, AppError> {
     let (user, account) = (&context.user, &context.account);
-    Json(MeResponse {
-        user: UserBody::from(user),
+    let status = state.auth.two_factor_status(user).await?;
+    let enabled = status.enabled_at.is_some();
+    Ok(Json(MeResponse {
+        user: UserBody::new(user, enabled),
         account: AccountBody::from(account),
         two_factor: TwoFactorBody {
-            enabled: false,
-            enabled_at: None,
-            recovery_codes_remaining: 0,
-            pending_setup: false,
+            enabled,
+            enabled_at: status.enabled_at.map(Timestamp::to_rfc3339),
+            recovery_codes_remaining: status.recovery_codes_remaining,
+            pending_setup: status.pending_until.is_some(),
         },
         enforcement: EnforcementBody {
             required: account.two_factor_required,
             grace_period_until: account.grace_period_until.map(Timestamp::to_rfc3339),
-            status: enforcement(account, user, false, state.auth.now()),
+            status: enforcement(account, user, enabled, state.auth.now()),
         },
-    })
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]

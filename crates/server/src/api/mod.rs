@@ -5,6 +5,7 @@ mod auth;
 mod health;
 mod me;
 mod schema;
+mod two_factor;
 
 use crate::app::AppState;
 use crate::error::{AppError, ErrorBody};
@@ -30,6 +31,7 @@ use utoipa_axum::routes;
     tags(
         (name = "auth", description = "Sign-up, sign-in and sign-out"),
         (name = "me", description = "The signed-in user"),
+        (name = "two-factor", description = "Authenticator app, recovery codes, paper key"),
         (name = "ops", description = "Health")
     )
 )]
@@ -52,7 +54,13 @@ pub fn router() -> Router<AppState> {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
+        .routes(routes!(auth::verify))
         .routes(routes!(auth::logout))
+        .routes(routes!(two_factor::setup))
+        .routes(routes!(two_factor::activate))
+        .routes(routes!(two_factor::disable))
+        .routes(routes!(two_factor::regenerate))
+        .routes(routes!(two_factor::recover))
         .routes(routes!(me::me))
         .routes(routes!(me::events))
         .routes(routes!(health::health))

@@ -20,8 +20,8 @@ pub struct UserBody {
     pub created_at: String,
 }
 
-impl From<&User> for UserBody {
-    fn from(u: &User) -> Self {
+impl UserBody {
+    pub fn new(u: &User, two_factor_enabled: bool) -> Self {
         Self {
             id: u.id.to_string(),
             account_id: u.account_id.to_string(),
@@ -29,7 +29,7 @@ impl From<&User> for UserBody {
             name: u.name.clone(),
             role: u.role.to_string(),
             auth_source: u.auth_source.to_string(),
-            two_factor_enabled: false,
+            two_factor_enabled,
             created_at: u.created_at.to_rfc3339(),
         }
     }
@@ -70,7 +70,7 @@ impl From<&Account> for AccountBody {
 pub struct TwoFactorBody {
     pub enabled: bool,
     pub enabled_at: Option<String>,
-    pub recovery_codes_remaining: u32,
+    pub recovery_codes_remaining: i64,
     pub pending_setup: bool,
 }
 

@@ -10,11 +10,14 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tessera_core::auth::{LoginInput, SignedIn, SignupError, SignupInput};
+use tessera_core::auth::{LoginInput, LoginOutcome, SignedIn, SignupError, SignupInput};
 use tessera_core::model::SecurityEvent;
 
 /// Attaches the cookies a response must set.
-fn with_cookies(mut response: Response, cookies: impl IntoIterator<Item = String>) -> Response {
+pub(super) fn with_cookies(
+    mut response: Response,
+    cookies: impl IntoIterator<Item = String>,
+) -> Response {
     for cookie in cookies {
         if let Ok(value) = cookie.parse() {
             response.headers_mut().append(header::SET_COOKIE, value);
@@ -23,12 +26,12 @@ fn with_cookies(mut response: Response, cookies: impl IntoIterator<Item = String
     response
 }
 
-fn page(status: StatusCode, template: &impl Template, csrf: Csrf) -> Response {
+pub(super) fn page(status: StatusCode, template: &impl Template, csrf: Csrf) -> Response {
     with_cookies((status, render(template)).into_response(), csrf.new_cookie)
 }
 
 /// Signed in: set the session cookie and go home.
-fn signed_in(state: &AppState, signed_in: &SignedIn) -> Response {
+pub(super) fn signed_in(state: &AppState, signed_in: &SignedIn) -> Response {
     let max_age = signed_in
         .context
         .session
@@ -81,9 +84,23 @@ pub async fn login(
         password: form.password.into(),
     };
     match state.auth.login(input, &meta).await {
-        Ok(done) => {
+        Ok(LoginOutcome::SignedIn(done)) => {
             state.metrics.sign_in("success");
             signed_in(&state, &done)
+        }
+        Ok(LoginOutcome::SecondStep(pending)) => {
+            state.metrics.sign_in("second_step");
+            let max_age = pending
+                .challenge
+                .created_at
+                .secs_until(pending.challenge.expires_at);
+            let cookie = cookies::set(
+                cookies::CHALLENGE,
+                pending.token.expose(),
+                Some(max_age),
+                state.secure_cookies,
+            );
+            with_cookies(Redirect::to("/login/2fa").into_response(), [cookie])
         }
         Err(e) => {
             let error = login_error(e, state.auth.now());
@@ -123,7 +140,7 @@ pub async fn login(
 }
 
 /// "4 minutes", "1 minute", "30 seconds".
-fn minutes(secs: i64) -> String {
+pub(super) fn minutes(secs: i64) -> String {
     match secs {
         s if s < 60 => format!("{s} seconds"),
         s if s < 120 => "1 minute".to_owned(),
@@ -190,7 +207,11 @@ pub async fn signup(
     };
     let mut errors = SignupErrors::default();
     let (status, error) = match state.auth.signup(input, &meta).await {
-        Ok((user, _)) => match state.auth.open_session(user, &meta, state.auth.now()).await {
+        Ok((user, _)) => match state
+            .auth
+            .open_session(user, &meta, state.auth.now(), "password")
+            .await
+        {
             Ok(done) => return signed_in(&state, &done),
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign in a new user");
@@ -275,6 +296,14 @@ impl From<SecurityEvent> for EventRow {
                 SignInFailed => "Failed sign-in attempt",
                 PasswordLocked => "Password sign-in locked after failed attempts",
                 SignOut => "Signed out",
+                TwoFactorSetupStarted => "Two-factor setup started",
+                TwoFactorEnabled => "Two-factor authentication turned on",
+                TwoFactorDisabled => "Two-factor authentication turned off",
+                TwoFactorFailed => "Wrong two-factor code",
+                SecondStepLocked => "Two-factor step locked after wrong codes",
+                RecoveryCodeUsed => "Signed in with a recovery code",
+                RecoveryCodesRegenerated => "New recovery codes generated",
+                RecoveryFailed => "Failed recovery attempt",
             },
             from: e.ip.unwrap_or_else(|| "—".to_owned()),
         }

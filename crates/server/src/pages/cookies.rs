@@ -6,6 +6,8 @@ use axum::http::header;
 
 pub const SESSION: &str = "tessera_session";
 pub const CSRF: &str = "tessera_csrf";
+/// The login challenge between password and code (never in a URL).
+pub const CHALLENGE: &str = "tessera_challenge";
 
 /// The value of cookie `name`, if the request carries it.
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -4,6 +4,7 @@
 mod account;
 pub mod cookies;
 mod csrf;
+mod second_step;
 
 use crate::app::AppState;
 use askama::Template;
@@ -20,6 +21,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(account::home))
         .route("/login", get(account::login_page).post(account::login))
+        .route(
+            "/login/2fa",
+            get(second_step::code_page).post(second_step::verify),
+        )
         .route("/signup", get(account::signup_page).post(account::signup))
         .route("/logout", axum::routing::post(account::logout))
         .route("/static/tessera.css", get(stylesheet))

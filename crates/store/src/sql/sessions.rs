@@ -9,6 +9,30 @@ use tessera_core::crypto::TokenHash;
 use tessera_core::model::{Session, SessionId};
 use tessera_core::store::{Effects, SessionContext, SessionStore, StoreResult};
 
+/// Inserts a session inside a transaction (sign-in, second step).
+pub(super) async fn insert(
+    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    session: &Session,
+    token: &TokenHash,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, token_hash, kind, created_at, expires_at, ip, \
+         user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(session.id.to_string())
+    .bind(session.user_id.to_string())
+    .bind(token.as_bytes())
+    .bind(session.kind.as_str())
+    .bind(session.created_at.unix())
+    .bind(session.expires_at.unix())
+    .bind(session.ip.as_deref())
+    .bind(session.user_agent.as_deref())
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 #[async_trait]
 impl SessionStore for Backend {
     async fn create_session(
@@ -18,21 +42,7 @@ impl SessionStore for Backend {
         effects: &Effects,
     ) -> StoreResult<()> {
         let mut tx = self.writer().begin().await.map_err(db)?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, token_hash, kind, created_at, expires_at, ip, \
-             user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(session.id.to_string())
-        .bind(session.user_id.to_string())
-        .bind(token.as_bytes())
-        .bind(session.kind.as_str())
-        .bind(session.created_at.unix())
-        .bind(session.expires_at.unix())
-        .bind(session.ip.as_deref())
-        .bind(session.user_agent.as_deref())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        insert(&mut tx, session, token).await?;
         events::write(&mut tx, effects).await?;
         tx.commit().await.map_err(db)
     }

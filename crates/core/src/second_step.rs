@@ -1,0 +1,299 @@
+//! The second step of sign-in: a login challenge opened after the right password, answered
+//! with a TOTP code or a recovery code (`POST /login/verify`).
+//!
+//! ## The challenge (SPEC §3)
+//! Lives 10 minutes; each wrong code counts; the 5th wrong code kills it and the password
+//! must be given again. A right code consumes it, in the same transaction that spends the
+//! code and opens the session, so a challenge, a TOTP step and a recovery code each serve
+//! exactly one sign-in however many requests race.
+//!
+//! ## The per-user lock
+//! Across challenges, 10 consecutive wrong codes lock the user's second step for 15 minutes
+//! (a [`crate::throttle::Lockout`] keyed by user) and email them; a right code resets it.
+
+use crate::Timestamp;
+use crate::auth::{Auth, Internal, PendingChallenge, SignedIn};
+use crate::crypto::{Token, TokenHash};
+use crate::mail::Message;
+use crate::model::{Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, User};
+use crate::store::{Completion, Effects, SecondStepProof, SessionContext, StoreError};
+use crate::throttle::RetryAt;
+use crate::totp::{TotpCode, TotpSecret, matching_step};
+use crate::validate::FieldError;
+use serde_json::json;
+
+pub const SECOND_STEP_SCOPE: &str = "second_step";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecondStepError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("this sign-in has expired; enter your password again")]
+    ChallengeExpired,
+    #[error("that code is not valid")]
+    InvalidCode { attempts_remaining: i64 },
+    #[error("too many attempts")]
+    TooManyAttempts { retry_at: Timestamp },
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<StoreError> for SecondStepError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// How the second step was passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Totp,
+    RecoveryCode,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery_code",
+        }
+    }
+}
+
+pub struct SecondStepDone {
+    pub signed_in: SignedIn,
+    pub method: Method,
+    /// Unused recovery codes left, when one was just used.
+    pub recovery_codes_remaining: Option<i64>,
+}
+
+enum Typed {
+    Totp(TotpCode),
+    Recovery(String),
+}
+
+impl Auth {
+    pub(crate) async fn open_challenge(
+        &self,
+        user: &User,
+        now: Timestamp,
+    ) -> Result<PendingChallenge, Internal> {
+        let token = Token::generate();
+        let challenge = Challenge {
+            id: ChallengeId::new(),
+            user_id: user.id,
+            kind: ChallengeKind::TwoFactor,
+            attempts: 0,
+            created_at: now,
+            expires_at: now.plus_secs(self.policy.challenge_lifetime_secs),
+        };
+        self.store
+            .create_challenge(&challenge, &token.hash())
+            .await?;
+        Ok(PendingChallenge { token, challenge })
+    }
+
+    /// Decrypts a user's sealed TOTP secret.
+    pub(crate) fn open_secret(&self, user: &User, sealed: &[u8]) -> Result<TotpSecret, Internal> {
+        let bytes = self
+            .totp_sealer
+            .open(sealed, user.id.to_string().as_bytes())?;
+        Ok(TotpSecret::from_bytes(bytes))
+    }
+
+    /// Seals a TOTP secret for storage, bound to its user.
+    pub(crate) fn seal_secret(&self, user: &User, secret: &TotpSecret) -> Vec<u8> {
+        self.totp_sealer
+            .seal(secret.bytes(), user.id.to_string().as_bytes())
+    }
+
+    /// Answers a login challenge with a code: a TOTP code (6 digits) or a recovery code.
+    pub async fn verify_second_step(
+        &self,
+        challenge_token: &str,
+        code: &str,
+        meta: &RequestMeta,
+    ) -> Result<SecondStepDone, SecondStepError> {
+        let now = self.now();
+        let policy = &self.policy;
+        let challenge = self
+            .store
+            .find_challenge(&Token::from_client(challenge_token).hash(), now)
+            .await?
+            .filter(|c| c.kind == ChallengeKind::TwoFactor)
+            .filter(|c| c.attempts < policy.challenge_max_attempts)
+            .ok_or(SecondStepError::ChallengeExpired)?;
+        let user = self
+            .store
+            .get_user(challenge.user_id)
+            .await?
+            .ok_or(SecondStepError::ChallengeExpired)?;
+        let typed = TotpCode::parse(code)
+            .map(Typed::Totp)
+            .or_else(|| {
+                policy
+                    .recovery_code_format
+                    .normalize(code)
+                    .map(Typed::Recovery)
+            })
+            .ok_or_else(|| {
+                FieldError::new(
+                    "code",
+                    "enter the 6-digit code from your authenticator app, or a recovery code",
+                )
+            })?;
+        let key = user.id.to_string();
+        if let Err(RetryAt(retry_at)) = self
+            .lockout_admit(SECOND_STEP_SCOPE, &key, policy.second_step_lockout(), now)
+            .await?
+        {
+            return Err(SecondStepError::TooManyAttempts { retry_at });
+        }
+
+        let (proof, method) = match typed {
+            Typed::Totp(code) => {
+                let factor = self.store.get_totp_factor(user.id).await?;
+                let step = match factor {
+                    Some(f) => {
+                        matching_step(&self.open_secret(&user, &f.secret_sealed)?, &code, now)
+                            .filter(|step| *step > f.last_step)
+                    }
+                    None => None,
+                };
+                (
+                    step.map(|step| SecondStepProof::Totp { step }),
+                    Method::Totp,
+                )
+            }
+            Typed::Recovery(normalized) => {
+                let hash = self.codes.hash("recovery", user.id, &normalized);
+                (
+                    Some(SecondStepProof::RecoveryCode { hash }),
+                    Method::RecoveryCode,
+                )
+            }
+        };
+
+        if let Some(proof) = proof {
+            match self
+                .complete(&challenge, &user, proof, method, meta, now)
+                .await?
+            {
+                Ok(done) => {
+                    self.lockout_success(SECOND_STEP_SCOPE, &key).await?;
+                    return Ok(done);
+                }
+                Err(Completion::ChallengeGone) => return Err(SecondStepError::ChallengeExpired),
+                Err(_) => {}
+            }
+        }
+
+        let attempts = self.store.challenge_failed(challenge.id).await?;
+        let locked = self
+            .lockout_failure(SECOND_STEP_SCOPE, &key, policy.second_step_lockout(), now)
+            .await?;
+        let mut effects = Effects::event(
+            NewEvent::for_user(&user, EventKind::TwoFactorFailed, meta, now)
+                .with_detail(json!({ "method": method.as_str() })),
+        );
+        if locked {
+            let until = now.plus_secs(policy.second_step_lockout_secs);
+            effects = effects
+                .and_event(
+                    NewEvent::for_user(&user, EventKind::SecondStepLocked, meta, now)
+                        .with_detail(json!({ "locked_until": until.to_rfc3339() })),
+                )
+                .and_email(
+                    self.email_to(&user, meta, now, Message::SecondStepLocked { until })
+                        .await?,
+                );
+            tracing::warn!(user_id = %user.id, until = %until, "second step locked after repeated failures");
+        }
+        self.store.record(&effects).await?;
+        Err(SecondStepError::InvalidCode {
+            attempts_remaining: (policy.challenge_max_attempts - attempts).max(0),
+        })
+    }
+
+    /// Spends the proof and opens the session, atomically; `Err` says why not.
+    async fn complete(
+        &self,
+        challenge: &Challenge,
+        user: &User,
+        proof: SecondStepProof,
+        method: Method,
+        meta: &RequestMeta,
+        now: Timestamp,
+    ) -> Result<Result<SecondStepDone, Completion>, SecondStepError> {
+        let token = Token::generate();
+        let session = self.new_session(user, meta, now);
+        let mut effects = Effects::event(
+            NewEvent::for_user(user, EventKind::SignIn, meta, now)
+                .with_detail(json!({ "method": method.as_str() })),
+        );
+        let mut remaining = None;
+        if method == Method::RecoveryCode {
+            let left = self
+                .store
+                .two_factor_status(user.id, now)
+                .await?
+                .recovery_codes_remaining
+                .saturating_sub(1)
+                .max(0);
+            remaining = Some(left);
+            effects = effects
+                .and_event(
+                    NewEvent::for_user(user, EventKind::RecoveryCodeUsed, meta, now)
+                        .with_detail(json!({ "remaining": left })),
+                )
+                .and_email(
+                    self.email_to(
+                        user,
+                        meta,
+                        now,
+                        Message::RecoveryCodeUsed {
+                            remaining: u32::try_from(left).unwrap_or(0),
+                        },
+                    )
+                    .await?,
+                );
+        }
+        let hash: TokenHash = token.hash();
+        match self
+            .store
+            .complete_second_step(
+                challenge.id,
+                self.policy.challenge_max_attempts,
+                now,
+                &proof,
+                &session,
+                &hash,
+                &effects,
+            )
+            .await?
+        {
+            Completion::Done => {
+                let account = self
+                    .store
+                    .get_account(user.account_id)
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("user {} has no account", user.id))
+                    })?;
+                Ok(Ok(SecondStepDone {
+                    signed_in: SignedIn {
+                        token,
+                        context: SessionContext {
+                            session,
+                            user: user.clone(),
+                            account,
+                        },
+                    },
+                    method,
+                    recovery_codes_remaining: remaining,
+                }))
+            }
+            other => Ok(Err(other)),
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! Second factors and login challenges.
+
+use super::{Backend, events, sessions};
+use crate::db;
+use async_trait::async_trait;
+use sqlx::Row as _;
+use tessera_core::Timestamp;
+use tessera_core::crypto::TokenHash;
+use tessera_core::model::{Challenge, ChallengeId, Session, UserId};
+use tessera_core::store::{
+    Activation, Completion, Effects, Enrollment, SecondStepProof, StoreError, StoreResult,
+    TotpFactor, TwoFactorStatus, TwoFactorStore,
+};
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+#[async_trait]
+impl TwoFactorStore for Backend {
+    async fn two_factor_status(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> StoreResult<TwoFactorStatus> {
+        let row = sqlx::query(
+            "SELECT (SELECT enabled_at FROM totp_factors WHERE user_id = $1) AS enabled_at, \
+             (SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL) \
+               AS remaining, \
+             (SELECT expires_at FROM totp_enrollments WHERE user_id = $1 AND expires_at > $2) \
+               AS pending_until",
+        )
+        .bind(user.to_string())
+        .bind(now.unix())
+        .fetch_one(self.reader())
+        .await
+        .map_err(db)?;
+        Ok(TwoFactorStatus {
+            enabled_at: row
+                .try_get::<Option<i64>, _>("enabled_at")
+                .map_err(db)?
+                .map(Timestamp::from_unix),
+            recovery_codes_remaining: row.try_get("remaining").map_err(db)?,
+            pending_until: row
+                .try_get::<Option<i64>, _>("pending_until")
+                .map_err(db)?
+                .map(Timestamp::from_unix),
+        })
+    }
+
+    async fn put_enrollment(
+        &self,
+        user: UserId,
+        enrollment: &Enrollment,
+        effects: &Effects,
+    ) -> StoreResult<()> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO totp_enrollments (user_id, secret_sealed, paper_key_hash, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (user_id) DO UPDATE SET secret_sealed = $2, paper_key_hash = $3, \
+             created_at = $4, expires_at = $5",
+        )
+        .bind(user.to_string())
+        .bind(&enrollment.secret_sealed)
+        .bind(&enrollment.paper_key_hash)
+        .bind(enrollment.created_at.unix())
+        .bind(enrollment.expires_at.unix())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_enrollment(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> StoreResult<Option<Enrollment>> {
+        let row = sqlx::query(
+            "SELECT secret_sealed, paper_key_hash, created_at, expires_at FROM totp_enrollments \
+             WHERE user_id = $1 AND expires_at > $2",
+        )
+        .bind(user.to_string())
+        .bind(now.unix())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db)?;
+        row.map(|row| {
+            Ok(Enrollment {
+                secret_sealed: row.try_get("secret_sealed").map_err(db)?,
+                paper_key_hash: row.try_get("paper_key_hash").map_err(db)?,
+                created_at: Timestamp::from_unix(row.try_get("created_at").map_err(db)?),
+                expires_at: Timestamp::from_unix(row.try_get("expires_at").map_err(db)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn activate_two_factor(
+        &self,
+        user: UserId,
+        now: Timestamp,
+        first_step: i64,
+        recovery_code_hashes: &[Vec<u8>],
+        effects: &Effects,
+    ) -> StoreResult<Activation> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        // Taking the enrollment deletes it: two concurrent activations cannot both succeed.
+        let taken = sqlx::query(
+            "DELETE FROM totp_enrollments WHERE user_id = $1 AND expires_at > $2 \
+             RETURNING secret_sealed, paper_key_hash",
+        )
+        .bind(user.to_string())
+        .bind(now.unix())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(taken) = taken else {
+            return Ok(Activation::NoPendingSetup);
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO totp_factors (user_id, secret_sealed, paper_key_hash, last_step, \
+             enabled_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(user.to_string())
+        .bind(taken.try_get::<Vec<u8>, _>("secret_sealed").map_err(db)?)
+        .bind(taken.try_get::<Vec<u8>, _>("paper_key_hash").map_err(db)?)
+        .bind(first_step)
+        .bind(now.unix())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if inserted.rows_affected() == 0 {
+            return Ok(Activation::AlreadyEnabled);
+        }
+        insert_codes(&mut tx, user, recovery_code_hashes, now).await?;
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Activation::Activated)
+    }
+
+    async fn get_totp_factor(&self, user: UserId) -> StoreResult<Option<TotpFactor>> {
+        let row = sqlx::query(
+            "SELECT secret_sealed, last_step, enabled_at FROM totp_factors WHERE user_id = $1",
+        )
+        .bind(user.to_string())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db)?;
+        row.map(|row| {
+            Ok(TotpFactor {
+                secret_sealed: row.try_get("secret_sealed").map_err(db)?,
+                last_step: row.try_get("last_step").map_err(db)?,
+                enabled_at: Timestamp::from_unix(row.try_get("enabled_at").map_err(db)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn disable_two_factor(&self, user: UserId, effects: &Effects) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        let removed = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if removed == 0 {
+            return Ok(false);
+        }
+        clear_factors(&mut tx, user).await?;
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn disable_with_paper_key(
+        &self,
+        user: UserId,
+        paper_key_hash: &[u8],
+        effects: &Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        let removed =
+            sqlx::query("DELETE FROM totp_factors WHERE user_id = $1 AND paper_key_hash = $2")
+                .bind(user.to_string())
+                .bind(paper_key_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+        if removed == 0 {
+            return Ok(false);
+        }
+        clear_factors(&mut tx, user).await?;
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        hashes: &[Vec<u8>],
+        now: Timestamp,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        // Lock the factor row (and prove it exists) before touching its codes.
+        let active =
+            sqlx::query("UPDATE totp_factors SET last_step = last_step WHERE user_id = $1")
+                .bind(user.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+        if active == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        insert_codes(&mut tx, user, hashes, now).await?;
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn create_challenge(&self, challenge: &Challenge, token: &TokenHash) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO login_challenges (id, token_hash, user_id, kind, attempts, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(challenge.id.to_string())
+        .bind(token.as_bytes())
+        .bind(challenge.user_id.to_string())
+        .bind(challenge.kind.as_str())
+        .bind(challenge.attempts)
+        .bind(challenge.created_at.unix())
+        .bind(challenge.expires_at.unix())
+        .execute(self.writer())
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn find_challenge(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<Challenge>> {
+        let row = sqlx::query(
+            "SELECT id, user_id, kind, attempts, created_at, expires_at FROM login_challenges \
+             WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token.as_bytes())
+        .bind(now.unix())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db)?;
+        row.map(|row| {
+            let text = |c: &str| row.try_get::<String, _>(c).map_err(db);
+            Ok(Challenge {
+                id: text("id")?.parse().map_err(|e| corrupt("id", e))?,
+                user_id: text("user_id")?
+                    .parse()
+                    .map_err(|e| corrupt("user_id", e))?,
+                kind: text("kind")?.parse().map_err(|e| corrupt("kind", e))?,
+                attempts: row.try_get("attempts").map_err(db)?,
+                created_at: Timestamp::from_unix(row.try_get("created_at").map_err(db)?),
+                expires_at: Timestamp::from_unix(row.try_get("expires_at").map_err(db)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn challenge_failed(&self, id: ChallengeId) -> StoreResult<i64> {
+        let attempts: Option<i64> = sqlx::query_scalar(
+            "UPDATE login_challenges SET attempts = attempts + 1 WHERE id = $1 \
+             RETURNING attempts",
+        )
+        .bind(id.to_string())
+        .fetch_optional(self.writer())
+        .await
+        .map_err(db)?;
+        // A challenge consumed meanwhile counts as spent.
+        Ok(attempts.unwrap_or(i64::MAX))
+    }
+
+    async fn complete_second_step(
+        &self,
+        challenge: ChallengeId,
+        max_attempts: i64,
+        now: Timestamp,
+        proof: &SecondStepProof,
+        session: &Session,
+        token: &TokenHash,
+        effects: &Effects,
+    ) -> StoreResult<Completion> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        let user: Option<String> = sqlx::query_scalar(
+            "DELETE FROM login_challenges WHERE id = $1 AND expires_at > $2 AND attempts < $3 \
+             RETURNING user_id",
+        )
+        .bind(challenge.to_string())
+        .bind(now.unix())
+        .bind(max_attempts)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(user) = user else {
+            return Ok(Completion::ChallengeGone);
+        };
+        let spent =
+            match proof {
+                SecondStepProof::Totp { step } => sqlx::query(
+                    "UPDATE totp_factors SET last_step = $2 WHERE user_id = $1 AND last_step < $2",
+                )
+                .bind(&user)
+                .bind(step)
+                .execute(&mut *tx)
+                .await,
+                SecondStepProof::RecoveryCode { hash } => {
+                    sqlx::query(
+                        "UPDATE recovery_codes SET used_at = $3 \
+                 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+                    )
+                    .bind(&user)
+                    .bind(hash)
+                    .bind(now.unix())
+                    .execute(&mut *tx)
+                    .await
+                }
+            }
+            .map_err(db)?
+            .rows_affected();
+        if spent == 0 {
+            // Rolling back leaves the challenge as it was: the caller counts the failure.
+            return Ok(Completion::ProofRejected);
+        }
+        sessions::insert(&mut tx, session, token).await?;
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Completion::Done)
+    }
+}
+
+async fn insert_codes(
+    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    user: UserId,
+    hashes: &[Vec<u8>],
+    now: Timestamp,
+) -> StoreResult<()> {
+    for hash in hashes {
+        sqlx::query(
+            "INSERT INTO recovery_codes (user_id, code_hash, used_at, created_at) \
+             VALUES ($1, $2, NULL, $3)",
+        )
+        .bind(user.to_string())
+        .bind(hash)
+        .bind(now.unix())
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Everything but the factor row itself: recovery codes, a pending setup, open challenges.
+async fn clear_factors(
+    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    user: UserId,
+) -> StoreResult<()> {
+    for table in [
+        "DELETE FROM recovery_codes WHERE user_id = $1",
+        "DELETE FROM totp_enrollments WHERE user_id = $1",
+        "DELETE FROM login_challenges WHERE user_id = $1",
+    ] {
+        sqlx::query(table)
+            .bind(user.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
