@@ -1,7 +1,9 @@
 //! The web pages as a browser without JavaScript uses them: forms, cookies, CSRF.
 
 use crate::helpers::{PASSWORD, TestApp};
+use crate::otp::{decode_qr_svg, oathtool};
 use reqwest::{Client, StatusCode};
+use tessera_core::Clock;
 
 backend_tests!(
     sign_up_see_home_sign_out_and_sign_in_again,
@@ -9,6 +11,8 @@ backend_tests!(
     sign_in_mistakes_are_explained,
     signup_errors_are_shown_next_to_the_field,
     pages_escape_what_users_typed,
+    enable_2fa_download_codes_and_sign_in_with_a_code,
+    the_recovery_page_turns_2fa_off_with_the_paper_key,
 );
 
 /// A browser: keeps cookies, does not follow redirects (so tests see them).
@@ -273,4 +277,256 @@ async fn pages_escape_what_users_typed(app: TestApp) {
     assert!(!home.contains("<script>alert"));
     assert!(!home.contains("<img src=x"));
     assert!(home.contains("&#60;img src=x onerror=alert(1)&#62;"));
+}
+
+/// The text of the `<p>` with `id`.
+fn paragraph(html: &str, id: &str) -> String {
+    let start = html.find(&format!("id=\"{id}\"")).expect("the element");
+    let body = &html[start..];
+    let body = &body[body.find('>').unwrap() + 1..];
+    body[..body.find("</p>").unwrap()].to_owned()
+}
+
+/// Signs up in a browser: the browser, signed in.
+async fn browser_signed_up(app: &TestApp, email: &str) -> Client {
+    let b = browser();
+    let (_, html) = get_page(&b, app, "/signup").await;
+    let response = post_form(
+        &b,
+        app,
+        "/signup",
+        &[
+            ("csrf", &csrf_field(&html)),
+            ("account_name", "Acme"),
+            ("name", "Ada"),
+            ("email", email),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    b
+}
+
+/// Sets up 2FA from the security page: (secret, recovery codes, paper key).
+async fn enable_on_page(app: &TestApp, b: &Client) -> Option<(String, Vec<String>, String)> {
+    let (status, html) = get_page(b, app, "/settings/security").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Two-factor authentication <span class=\"badge\">Off</span>"));
+    let response = post_form(
+        b,
+        app,
+        "/settings/security/setup",
+        &[("csrf", &csrf_field(&html))],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    let svg_start = html.find("<svg").unwrap();
+    let svg_end = html[svg_start..].find("</svg>").unwrap() + svg_start + 6;
+    let uri = decode_qr_svg(&html[svg_start..svg_end]);
+    let secret = paragraph(&html, "secret").replace(' ', "");
+    assert_eq!(secret.len(), 32, "{secret}");
+    assert!(
+        uri.contains(&format!("secret={secret}")),
+        "the QR code holds the key shown"
+    );
+    let paper = paragraph(&html, "paper-key").replace(' ', "");
+    assert_eq!(paper.len(), 64);
+    let code = oathtool(&secret, app.clock.now())?;
+    let response = post_form(
+        b,
+        app,
+        "/settings/security/activate",
+        &[("csrf", &csrf_field(&html)), ("code", &code)],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Two-factor authentication is on"));
+    let codes: Vec<String> = html
+        .split("<li><code>")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    // The download button returns the same codes as a file.
+    let response = post_form(
+        b,
+        app,
+        "/settings/security/download",
+        &[
+            ("csrf", &csrf_field(&html)),
+            ("kind", "recovery-codes"),
+            ("content", &codes.join(" ")),
+        ],
+    )
+    .await;
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"tessera-recovery-codes.txt\""
+    );
+    let file = response.text().await.unwrap();
+    assert!(codes.iter().all(|c| file.lines().any(|l| l == c)));
+    app.clock.advance(30);
+    Some((secret, codes, paper))
+}
+
+async fn enable_2fa_download_codes_and_sign_in_with_a_code(app: TestApp) {
+    let b = browser_signed_up(&app, "page2fa@example.com").await;
+    let Some((secret, codes, _)) = enable_on_page(&app, &b).await else {
+        return;
+    };
+    let (_, html) = get_page(&b, &app, "/settings/security").await;
+    assert!(html.contains("Recovery codes left: <strong>10</strong>"));
+    post_form(&b, &app, "/logout", &[("csrf", &csrf_field(&html))]).await;
+
+    let (_, login) = get_page(&b, &app, "/login").await;
+    let response = post_form(
+        &b,
+        &app,
+        "/login",
+        &[
+            ("csrf", &csrf_field(&login)),
+            ("email", "page2fa@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(location(&response), "/login/2fa");
+    let challenge_cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        challenge_cookie.starts_with("tessera_challenge=") && challenge_cookie.contains("HttpOnly")
+    );
+    let (status, html) = get_page(&b, &app, "/login/2fa").await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = csrf_field(&html);
+    let response = post_form(
+        &b,
+        &app,
+        "/login/2fa",
+        &[("csrf", &csrf), ("code", "000000")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("That code is not valid. 4 attempts left.")
+    );
+    let code = oathtool(&secret, app.clock.now()).unwrap();
+    let response = post_form(&b, &app, "/login/2fa", &[("csrf", &csrf), ("code", &code)]).await;
+    assert_eq!(location(&response), "/");
+    let (status, home) = get_page(&b, &app, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(home.contains("Welcome, Ada"));
+
+    // Again with a recovery code, then turn 2FA off with the password.
+    post_form(&b, &app, "/logout", &[("csrf", &csrf_field(&home))]).await;
+    let (_, login) = get_page(&b, &app, "/login").await;
+    post_form(
+        &b,
+        &app,
+        "/login",
+        &[
+            ("csrf", &csrf_field(&login)),
+            ("email", "page2fa@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let (_, html) = get_page(&b, &app, "/login/2fa").await;
+    let response = post_form(
+        &b,
+        &app,
+        "/login/2fa",
+        &[("csrf", &csrf_field(&html)), ("code", &codes[0])],
+    )
+    .await;
+    assert_eq!(location(&response), "/");
+    let (_, html) = get_page(&b, &app, "/settings/security").await;
+    assert!(html.contains("Recovery codes left: <strong>9</strong>"));
+    let response = post_form(
+        &b,
+        &app,
+        "/settings/security/disable",
+        &[("csrf", &csrf_field(&html)), ("password", "wrong password")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Incorrect password.")
+    );
+    let response = post_form(
+        &b,
+        &app,
+        "/settings/security/disable",
+        &[("csrf", &csrf_field(&html)), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(location(&response), "/settings/security?notice=disabled");
+    let (_, html) = get_page(&b, &app, "/settings/security?notice=disabled").await;
+    assert!(html.contains("Two-factor authentication is off."));
+}
+
+async fn the_recovery_page_turns_2fa_off_with_the_paper_key(app: TestApp) {
+    let b = browser_signed_up(&app, "pagepaper@example.com").await;
+    let Some((_, _, paper)) = enable_on_page(&app, &b).await else {
+        return;
+    };
+    let other = browser();
+    let (status, html) = get_page(&other, &app, "/recover").await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = csrf_field(&html);
+    let response = post_form(
+        &other,
+        &app,
+        "/recover",
+        &[
+            ("csrf", &csrf),
+            ("email", "pagepaper@example.com"),
+            ("paper_key", &"a".repeat(64)),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("That email and paper key do not match.")
+    );
+    let response = post_form(
+        &other,
+        &app,
+        "/recover",
+        &[
+            ("csrf", &csrf),
+            ("email", "pagepaper@example.com"),
+            ("paper_key", &paper),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Two-factor authentication is now off.")
+    );
+    let body: serde_json::Value = app
+        .login("pagepaper@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "authenticated");
 }

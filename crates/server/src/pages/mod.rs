@@ -5,6 +5,7 @@ mod account;
 pub mod cookies;
 mod csrf;
 mod second_step;
+mod security;
 
 use crate::app::AppState;
 use askama::Template;
@@ -13,7 +14,7 @@ use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tessera_core::crypto::Token;
 use tessera_core::store::SessionContext;
 
@@ -27,6 +28,19 @@ pub fn router() -> Router<AppState> {
         )
         .route("/signup", get(account::signup_page).post(account::signup))
         .route("/logout", axum::routing::post(account::logout))
+        .route("/settings/security", get(security::show))
+        .route("/settings/security/setup", post(security::setup))
+        .route("/settings/security/activate", post(security::activate))
+        .route("/settings/security/disable", post(security::disable))
+        .route(
+            "/settings/security/recovery-codes",
+            post(security::regenerate),
+        )
+        .route("/settings/security/download", post(security::download))
+        .route(
+            "/recover",
+            get(security::recover_page).post(security::recover),
+        )
         .route("/static/tessera.css", get(stylesheet))
 }
 
@@ -109,6 +123,6 @@ impl FromRequestParts<AppState> for PageSession {
 }
 
 /// Sends the browser to the sign-in page.
-fn to_login() -> Response {
+pub(crate) fn to_login() -> Response {
     Redirect::to("/login").into_response()
 }

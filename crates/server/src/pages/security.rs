@@ -1,0 +1,378 @@
+//! `/settings/security`: turning 2FA on (QR, key, paper key, confirming code), showing and
+//! downloading recovery codes, regenerating them and turning 2FA off with the password; and
+//! the public recovery page `/recover`.
+
+use super::PageSession;
+use super::account::page;
+use super::csrf::{Csrf, CsrfForm};
+use super::to_login;
+use crate::app::AppState;
+use crate::extract::ClientMeta;
+use crate::qr;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tessera_core::store::SessionContext;
+use tessera_core::totp::group;
+use tessera_core::two_factor::TwoFactorError;
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage {
+    csrf: String,
+    email: String,
+    enabled: bool,
+    enabled_at: Option<String>,
+    recovery_codes_remaining: i64,
+    pending: bool,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "security_setup.html")]
+struct SetupPage {
+    csrf: String,
+    email: String,
+    qr_svg: String,
+    secret_formatted: String,
+    paper_key_formatted: String,
+    expires_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "security_codes.html")]
+struct CodesPage {
+    csrf: String,
+    email: String,
+    heading: &'static str,
+    codes: Vec<String>,
+    codes_joined: String,
+}
+
+#[derive(Deserialize)]
+pub struct Notice {
+    notice: Option<String>,
+}
+
+async fn overview(
+    state: &AppState,
+    context: &SessionContext,
+    csrf: Csrf,
+    status: StatusCode,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Response {
+    let two_factor = match state.auth.two_factor_status(&context.user).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read 2FA status");
+            return super::message_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again in a moment.",
+            );
+        }
+    };
+    let template = SecurityPage {
+        csrf: csrf.field.clone(),
+        email: context.user.email.as_str().to_owned(),
+        enabled: two_factor.enabled_at.is_some(),
+        enabled_at: two_factor.enabled_at.map(|t| t.to_rfc3339()),
+        recovery_codes_remaining: two_factor.recovery_codes_remaining,
+        pending: two_factor.pending_until.is_some(),
+        notice,
+        error,
+    };
+    page(status, &template, csrf)
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    PageSession(session): PageSession,
+    Query(query): Query<Notice>,
+    csrf: Csrf,
+) -> Response {
+    let Some(context) = session else {
+        return to_login();
+    };
+    let notice = match query.notice.as_deref() {
+        Some("disabled") => Some("Two-factor authentication is off."),
+        _ => None,
+    };
+    overview(&state, &context, csrf, StatusCode::OK, notice, None).await
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn setup(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    PageSession(session): PageSession,
+    CsrfForm { csrf, .. }: CsrfForm<Empty>,
+) -> Response {
+    let Some(context) = session else {
+        return to_login();
+    };
+    match state.auth.start_setup(&context.user, &meta).await {
+        Ok(setup) => {
+            // Shown once: the QR code, the key, and the paper key.
+            let template = SetupPage {
+                csrf: csrf.field.clone(),
+                email: context.user.email.as_str().to_owned(),
+                qr_svg: qr::svg(&setup.otpauth_uri),
+                secret_formatted: setup.secret.base32_grouped(),
+                paper_key_formatted: group(&setup.paper_key, 8, " "),
+                expires_at: setup.expires_at.to_rfc3339(),
+            };
+            page(StatusCode::OK, &template, csrf)
+        }
+        Err(TwoFactorError::AlreadyEnabled) => Redirect::to("/settings/security").into_response(),
+        Err(e) => failure(&state, &context, csrf, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+pub async fn activate(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    PageSession(session): PageSession,
+    CsrfForm { form, csrf }: CsrfForm<CodeForm>,
+) -> Response {
+    let Some(context) = session else {
+        return to_login();
+    };
+    match state.auth.activate(&context.user, &form.code, &meta).await {
+        Ok(codes) => codes_page(&context, csrf, "Two-factor authentication is on", codes),
+        Err(e) => failure(&state, &context, csrf, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn disable(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    PageSession(session): PageSession,
+    CsrfForm { form, csrf }: CsrfForm<PasswordForm>,
+) -> Response {
+    let Some(context) = session else {
+        return to_login();
+    };
+    match state
+        .auth
+        .disable(&context.user, &form.password.into(), &meta)
+        .await
+    {
+        Ok(()) => Redirect::to("/settings/security?notice=disabled").into_response(),
+        Err(e) => failure(&state, &context, csrf, e).await,
+    }
+}
+
+pub async fn regenerate(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    PageSession(session): PageSession,
+    CsrfForm { form, csrf }: CsrfForm<PasswordForm>,
+) -> Response {
+    let Some(context) = session else {
+        return to_login();
+    };
+    match state
+        .auth
+        .regenerate_codes(&context.user, &form.password.into(), &meta)
+        .await
+    {
+        Ok(codes) => codes_page(&context, csrf, "Your new recovery codes", codes),
+        Err(e) => failure(&state, &context, csrf, e).await,
+    }
+}
+
+fn codes_page(
+    context: &SessionContext,
+    csrf: Csrf,
+    heading: &'static str,
+    codes: Vec<String>,
+) -> Response {
+    let template = CodesPage {
+        csrf: csrf.field.clone(),
+        email: context.user.email.as_str().to_owned(),
+        heading,
+        codes_joined: codes.join(" "),
+        codes,
+    };
+    page(StatusCode::OK, &template, csrf)
+}
+
+/// A refused action, explained on the security page.
+async fn failure(
+    state: &AppState,
+    context: &SessionContext,
+    csrf: Csrf,
+    e: TwoFactorError,
+) -> Response {
+    let (status, message) = match e {
+        TwoFactorError::InvalidCode | TwoFactorError::Invalid(_) => (
+            StatusCode::UNAUTHORIZED,
+            "That code is not valid. Start the setup again and enter the code your app shows now."
+                .to_owned(),
+        ),
+        TwoFactorError::NoPendingSetup => (
+            StatusCode::CONFLICT,
+            "The setup expired. Start again.".to_owned(),
+        ),
+        TwoFactorError::InvalidCredentials => {
+            (StatusCode::UNAUTHORIZED, "Incorrect password.".to_owned())
+        }
+        TwoFactorError::TooManyAttempts { retry_at } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many attempts. Try again in {}.",
+                super::account::minutes(state.auth.now().secs_until(retry_at))
+            ),
+        ),
+        TwoFactorError::AlreadyEnabled | TwoFactorError::NotEnabled => (
+            StatusCode::CONFLICT,
+            "That no longer applies; here is where things stand.".to_owned(),
+        ),
+        TwoFactorError::Internal(e) => {
+            tracing::error!(error = %e, "security page action failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong. Please try again.".to_owned(),
+            )
+        }
+    };
+    overview(state, context, csrf, status, None, Some(message)).await
+}
+
+#[derive(Deserialize)]
+pub struct DownloadForm {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    content: String,
+}
+
+/// Echoes codes already on the user's screen back as a file, so saving them needs no
+/// JavaScript and puts no secret in a URL.
+pub async fn download(
+    PageSession(session): PageSession,
+    CsrfForm { form, .. }: CsrfForm<DownloadForm>,
+) -> Response {
+    if session.is_none() {
+        return to_login();
+    }
+    let (filename, title) = match form.kind.as_str() {
+        "recovery-codes" => (
+            "tessera-recovery-codes.txt",
+            "Tessera recovery codes (each works once)",
+        ),
+        "paper-key" => (
+            "tessera-paper-key.txt",
+            "Tessera paper key (turns 2FA off on the recovery page)",
+        ),
+        _ => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    let body = match form.kind.as_str() {
+        "recovery-codes" => form
+            .content
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => form.content.trim().to_owned(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        format!("{title}\n\n{body}\n"),
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "recover.html")]
+struct RecoverPage {
+    csrf: String,
+    email: String,
+    error: Option<String>,
+    done: bool,
+}
+
+pub async fn recover_page(csrf: Csrf) -> Response {
+    let template = RecoverPage {
+        csrf: csrf.field.clone(),
+        email: String::new(),
+        error: None,
+        done: false,
+    };
+    page(StatusCode::OK, &template, csrf)
+}
+
+#[derive(Deserialize)]
+pub struct RecoverForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    paper_key: String,
+}
+
+pub async fn recover(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    CsrfForm { form, csrf }: CsrfForm<RecoverForm>,
+) -> Response {
+    let (status, error) = match state
+        .auth
+        .recover(&form.email, &form.paper_key, &meta)
+        .await
+    {
+        Ok(()) => (StatusCode::OK, None),
+        Err(TwoFactorError::TooManyAttempts { retry_at }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(format!(
+                "Too many attempts. Try again in {}.",
+                super::account::minutes(state.auth.now().secs_until(retry_at))
+            )),
+        ),
+        Err(TwoFactorError::Invalid(_)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("Enter your email and your paper key.".to_owned()),
+        ),
+        Err(TwoFactorError::Internal(e)) => {
+            tracing::error!(error = %e, "page recovery failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some("Something went wrong. Please try again.".to_owned()),
+            )
+        }
+        Err(_) => (
+            StatusCode::UNAUTHORIZED,
+            Some("That email and paper key do not match.".to_owned()),
+        ),
+    };
+    let template = RecoverPage {
+        csrf: csrf.field.clone(),
+        email: form.email,
+        done: error.is_none(),
+        error,
+    };
+    page(status, &template, csrf)
+}
