@@ -10,7 +10,10 @@ use tessera_core::model::{
     Account, AccountId, AuthSource, EventKind, NewEvent, OutboxStatus, RequestMeta, Role, Session,
     SessionId, SessionKind, User, UserId,
 };
-use tessera_core::store::{Effects, Store, StoreError};
+use tessera_core::model::{Challenge, ChallengeId, ChallengeKind};
+use tessera_core::store::{
+    Activation, Completion, Effects, Enrollment, SecondStepProof, Store, StoreError,
+};
 use tessera_core::throttle::ThrottleState;
 
 macro_rules! conformance {
@@ -44,6 +47,9 @@ conformance!(
     retries_wait_until_due_and_failures_stop,
     a_worker_that_lost_its_lease_cannot_settle,
     concurrent_claims_never_share_an_email,
+    a_pending_setup_activates_once,
+    a_second_step_proof_is_spent_once_under_a_race,
+    disabling_two_factor_removes_every_factor,
 );
 
 async fn run<F, Fut>(backend: Backend, test: F)
@@ -488,5 +494,214 @@ async fn concurrent_claims_never_share_an_email(store: Arc<dyn Store>, _: String
         (total, all.len()),
         (40, 40),
         "each email claimed exactly once"
+    );
+}
+
+async fn with_enrollment(store: &Arc<dyn Store>, email: &str) -> User {
+    let (_, u) = signup(store, email).await;
+    let enrollment = Enrollment {
+        secret_sealed: vec![7; 60],
+        paper_key_hash: vec![9; 32],
+        created_at: T0,
+        expires_at: T0.plus_secs(1800),
+    };
+    store
+        .put_enrollment(u.id, &enrollment, &Effects::default())
+        .await
+        .unwrap();
+    u
+}
+
+async fn a_pending_setup_activates_once(store: Arc<dyn Store>, _: String) {
+    let u = with_enrollment(&store, "once@example.com").await;
+    let status = store.two_factor_status(u.id, T0).await.unwrap();
+    assert_eq!(status.pending_until, Some(T0.plus_secs(1800)));
+    assert!(
+        store
+            .two_factor_status(u.id, T0.plus_secs(1800))
+            .await
+            .unwrap()
+            .pending_until
+            .is_none()
+    );
+    let codes: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 32]).collect();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (store, codes) = (Arc::clone(&store), codes.clone());
+            tokio::spawn(async move {
+                store
+                    .activate_two_factor(u.id, T0.plus_secs(5), 100, &codes, &Effects::default())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut activated = 0;
+    for t in tasks {
+        if t.await.unwrap() == Activation::Activated {
+            activated += 1;
+        }
+    }
+    assert_eq!(activated, 1);
+    let status = store.two_factor_status(u.id, T0).await.unwrap();
+    assert_eq!(
+        (status.recovery_codes_remaining, status.pending_until),
+        (10, None)
+    );
+    assert_eq!(status.enabled_at, Some(T0.plus_secs(5)));
+    let factor = store.get_totp_factor(u.id).await.unwrap().unwrap();
+    assert_eq!((factor.last_step, factor.secret_sealed), (100, vec![7; 60]));
+    // An expired setup never activates.
+    let v = with_enrollment(&store, "late@example.com").await;
+    let late = store
+        .activate_two_factor(v.id, T0.plus_secs(1800), 1, &codes, &Effects::default())
+        .await
+        .unwrap();
+    assert_eq!(late, Activation::NoPendingSetup);
+}
+
+async fn challenge_for(store: &Arc<dyn Store>, user: &User) -> ChallengeId {
+    let c = Challenge {
+        id: ChallengeId::new(),
+        user_id: user.id,
+        kind: ChallengeKind::TwoFactor,
+        attempts: 0,
+        created_at: T0,
+        expires_at: T0.plus_secs(600),
+    };
+    store
+        .create_challenge(&c, &Token::generate().hash())
+        .await
+        .unwrap();
+    c.id
+}
+
+async fn a_second_step_proof_is_spent_once_under_a_race(store: Arc<dyn Store>, _: String) {
+    let u = with_enrollment(&store, "proof@example.com").await;
+    let code = vec![1u8; 32];
+    store
+        .activate_two_factor(
+            u.id,
+            T0,
+            100,
+            std::slice::from_ref(&code),
+            &Effects::default(),
+        )
+        .await
+        .unwrap();
+    for proof in [
+        SecondStepProof::Totp { step: 101 },
+        SecondStepProof::RecoveryCode { hash: code },
+    ] {
+        let mut challenges = Vec::new();
+        for _ in 0..20 {
+            challenges.push(challenge_for(&store, &u).await);
+        }
+        let tasks: Vec<_> = challenges
+            .into_iter()
+            .map(|c| {
+                let (store, proof, u) = (Arc::clone(&store), proof.clone(), u.clone());
+                tokio::spawn(async move {
+                    let s = session(&u, T0.plus_secs(3600));
+                    store
+                        .complete_second_step(
+                            c,
+                            5,
+                            T0,
+                            &proof,
+                            &s,
+                            &Token::generate().hash(),
+                            &Effects::default(),
+                        )
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        let done = outcomes.iter().filter(|o| **o == Completion::Done).count();
+        assert_eq!(done, 1, "{proof:?}: {outcomes:?}");
+        assert!(outcomes.iter().all(|o| *o != Completion::ChallengeGone));
+    }
+    // A step at or below the last accepted one is a replay; a dead challenge is gone.
+    let c = challenge_for(&store, &u).await;
+    let s = session(&u, T0.plus_secs(3600));
+    let replay = SecondStepProof::Totp { step: 101 };
+    let outcome = store
+        .complete_second_step(
+            c,
+            5,
+            T0,
+            &replay,
+            &s,
+            &Token::generate().hash(),
+            &Effects::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, Completion::ProofRejected);
+    for _ in 0..5 {
+        store.challenge_failed(c).await.unwrap();
+    }
+    let fresh = SecondStepProof::Totp { step: 102 };
+    let outcome = store
+        .complete_second_step(
+            c,
+            5,
+            T0,
+            &fresh,
+            &s,
+            &Token::generate().hash(),
+            &Effects::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, Completion::ChallengeGone);
+}
+
+async fn disabling_two_factor_removes_every_factor(store: Arc<dyn Store>, _: String) {
+    let u = with_enrollment(&store, "gone@example.com").await;
+    store
+        .activate_two_factor(u.id, T0, 1, &[vec![3; 32]], &Effects::default())
+        .await
+        .unwrap();
+    let c = challenge_for(&store, &u).await;
+    assert!(
+        !store
+            .disable_with_paper_key(u.id, &[0; 32], &Effects::default())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .disable_with_paper_key(u.id, &[9; 32], &Effects::default())
+            .await
+            .unwrap()
+    );
+    assert!(store.get_totp_factor(u.id).await.unwrap().is_none());
+    let status = store.two_factor_status(u.id, T0).await.unwrap();
+    assert_eq!(
+        (status.enabled_at, status.recovery_codes_remaining),
+        (None, 0)
+    );
+    assert_eq!(
+        store.challenge_failed(c).await.unwrap(),
+        i64::MAX,
+        "open challenges go too"
+    );
+    assert!(
+        !store
+            .disable_two_factor(u.id, &Effects::default())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_recovery_codes(u.id, &[], T0, &Effects::default())
+            .await
+            .unwrap()
     );
 }

@@ -24,6 +24,7 @@ backend_tests!(
     one_totp_code_signs_in_once_under_a_race,
     one_recovery_code_signs_in_once_under_a_race,
     the_database_holds_no_second_factor_in_plain_text,
+    a_deployment_may_use_eight_digit_backup_codes,
 );
 
 /// A user with 2FA: (session token, base32 secret, recovery codes, paper key). The clock
@@ -747,4 +748,26 @@ fn data_encoding_decode(b32: &str) -> Vec<u8> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn a_deployment_may_use_eight_digit_backup_codes(mut app: TestApp) {
+    app.reconfigure(|c| c.security.recovery_code_format = tessera_core::codes::CodeFormat::Digits)
+        .await;
+    let Some((_, _, codes, _)) = user_with_2fa(&app, "digits@example.com").await else {
+        return;
+    };
+    assert_eq!(codes.len(), 10);
+    assert!(
+        codes
+            .iter()
+            .all(|c| c.len() == 8 && c.bytes().all(|b| b.is_ascii_digit()))
+    );
+    let c = challenge(&app, "digits@example.com").await;
+    let typed = format!("{} {}", &codes[0][..4], &codes[0][4..]);
+    let response = verify(&app, &c, &typed).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["method_used"], "recovery_code");
+    let c = challenge(&app, "digits@example.com").await;
+    assert_eq!(verify(&app, &c, &codes[0]).await.status(), 401, "used once");
 }
