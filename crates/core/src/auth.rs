@@ -143,10 +143,6 @@ impl Auth {
         self.clock.now()
     }
 
-    pub fn policy(&self) -> &SecurityPolicy {
-        &self.policy
-    }
-
     /// Counts an attempt against a consecutive-failure lock before its secret is checked.
     pub(crate) async fn lockout_admit(
         &self,
@@ -321,7 +317,9 @@ impl Auth {
         }
     }
 
-    async fn record_failure(
+    /// Counts a wrong password for `key` (and the client's address), records it, and when
+    /// this failure locks password sign-in, records and emails that too.
+    pub(crate) async fn record_failure(
         &self,
         key: &str,
         user: Option<User>,

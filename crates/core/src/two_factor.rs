@@ -299,11 +299,8 @@ impl Auth {
             self.lockout_success(PASSWORD_SCOPE, &key).await?;
             Ok(())
         } else {
-            self.lockout_failure(PASSWORD_SCOPE, &key, self.policy.password_lockout(), now)
+            self.record_failure(&key, Some(user.clone()), meta, now)
                 .await?;
-            let event = NewEvent::for_user(user, EventKind::SignInFailed, meta, now)
-                .with_detail(json!({ "reason": "wrong_password_on_confirmation" }));
-            self.store.record(&Effects::event(event)).await?;
             Err(TwoFactorError::InvalidCredentials)
         }
     }

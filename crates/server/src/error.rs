@@ -210,68 +210,33 @@ impl From<SessionError> for AppError {
     }
 }
 
-impl From<SecondStepError> for AppError {
-    fn from(e: SecondStepError) -> Self {
-        match e {
-            SecondStepError::Invalid(e) => e.into(),
-            SecondStepError::ChallengeExpired => Self::ChallengeExpired,
-            SecondStepError::InvalidCode { attempts_remaining } => Self::InvalidCode {
-                attempts_remaining: Some(attempts_remaining),
-            },
-            // Converted with the time by `second_step_error`.
-            SecondStepError::TooManyAttempts { .. } => Self::TooManyAttempts {
-                retry_after_secs: 1,
-            },
-            SecondStepError::Internal(e) => e.into(),
-        }
-    }
-}
-
-impl From<TwoFactorError> for AppError {
-    fn from(e: TwoFactorError) -> Self {
-        match e {
-            TwoFactorError::Invalid(e) => e.into(),
-            TwoFactorError::AlreadyEnabled => Self::AlreadyEnabled,
-            TwoFactorError::NotEnabled => Self::NotEnabled,
-            TwoFactorError::NoPendingSetup => Self::NoPendingSetup,
-            TwoFactorError::InvalidCode => Self::InvalidCode {
-                attempts_remaining: None,
-            },
-            TwoFactorError::InvalidCredentials => Self::InvalidCredentials,
-            TwoFactorError::TooManyAttempts { .. } => Self::TooManyAttempts {
-                retry_after_secs: 1,
-            },
-            TwoFactorError::Internal(e) => e.into(),
-        }
-    }
-}
-
-/// Errors that may carry a lock: `Retry-After` is computed from the current time.
-pub fn with_retry<E: Into<AppError>>(
-    e: E,
-    retry_at: Option<Timestamp>,
-    now: Timestamp,
-) -> AppError {
-    match retry_at {
-        Some(at) => AppError::too_many(now, at),
-        None => e.into(),
-    }
-}
-
+/// Second-step errors need the current time to turn a lock into `Retry-After`.
 pub fn second_step_error(e: SecondStepError, now: Timestamp) -> AppError {
-    let retry = match &e {
-        SecondStepError::TooManyAttempts { retry_at } => Some(*retry_at),
-        _ => None,
-    };
-    with_retry(e, retry, now)
+    match e {
+        SecondStepError::Invalid(e) => e.into(),
+        SecondStepError::ChallengeExpired => AppError::ChallengeExpired,
+        SecondStepError::InvalidCode { attempts_remaining } => AppError::InvalidCode {
+            attempts_remaining: Some(attempts_remaining),
+        },
+        SecondStepError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
+        SecondStepError::Internal(e) => e.into(),
+    }
 }
 
+/// 2FA management errors, likewise.
 pub fn two_factor_error(e: TwoFactorError, now: Timestamp) -> AppError {
-    let retry = match &e {
-        TwoFactorError::TooManyAttempts { retry_at } => Some(*retry_at),
-        _ => None,
-    };
-    with_retry(e, retry, now)
+    match e {
+        TwoFactorError::Invalid(e) => e.into(),
+        TwoFactorError::AlreadyEnabled => AppError::AlreadyEnabled,
+        TwoFactorError::NotEnabled => AppError::NotEnabled,
+        TwoFactorError::NoPendingSetup => AppError::NoPendingSetup,
+        TwoFactorError::InvalidCode => AppError::InvalidCode {
+            attempts_remaining: None,
+        },
+        TwoFactorError::InvalidCredentials => AppError::InvalidCredentials,
+        TwoFactorError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
+        TwoFactorError::Internal(e) => e.into(),
+    }
 }
 
 /// Login errors need the current time to turn a lock into `Retry-After`.
