@@ -18,6 +18,29 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use std::sync::Arc;
 
+/// The throttle key of the client's address.
+fn ip_key(meta: &RequestMeta) -> String {
+    meta.ip.clone().unwrap_or_default()
+}
+
+/// What an email typed at sign-in is throttled (and looked up) under: its normalized form,
+/// or, for something that is no address, a cleaned, bounded version of it (no control
+/// characters, at most 254 of them), which costs the same and matches no user.
+pub(crate) fn email_key(input: &str) -> String {
+    Email::parse(input).map_or_else(
+        |_| {
+            input
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(254)
+                .collect()
+        },
+        |e| e.normalized().to_owned(),
+    )
+}
+
 /// Throttle scopes (the `scope` column of the throttle table).
 pub const PASSWORD_SCOPE: &str = "password";
 pub const IP_SCOPE: &str = "ip";
@@ -162,6 +185,32 @@ impl Auth {
         Ok(admitted)
     }
 
+    /// Counts an attempt from the client's address before it is checked (SPEC §3: failed
+    /// sign-ins per IP); a success gives it back with [`Auth::ip_refund`].
+    pub(crate) async fn ip_admit(
+        &self,
+        meta: &RequestMeta,
+        now: Timestamp,
+    ) -> Result<Result<(), RetryAt>, Internal> {
+        let policy = &self.policy;
+        let mut admitted = Ok(());
+        self.store
+            .update_throttle(IP_SCOPE, &ip_key(meta), &mut |state| {
+                let (next, verdict) = throttle::ip_admit(state, now, policy);
+                admitted = verdict;
+                next
+            })
+            .await?;
+        Ok(admitted)
+    }
+
+    pub(crate) async fn ip_refund(&self, meta: &RequestMeta) -> Result<(), Internal> {
+        self.store
+            .update_throttle(IP_SCOPE, &ip_key(meta), &mut throttle::ip_refund)
+            .await?;
+        Ok(())
+    }
+
     /// Records a failure; `true` when this one locked.
     pub(crate) async fn lockout_failure(
         &self,
@@ -267,23 +316,11 @@ impl Auth {
             return Err(FieldError::new("password", "password is required").into());
         }
         // A malformed address cannot belong to anyone, but is throttled and costs the same.
-        let key = Email::parse(&input.email)
-            .map(|e| e.normalized().to_owned())
-            .unwrap_or_else(|_| {
-                input
-                    .email
-                    .trim()
-                    .to_lowercase()
-                    .chars()
-                    .take(254)
-                    .collect()
-            });
+        let key = email_key(&input.email);
         let now = self.clock.now();
         let policy = &self.policy;
 
-        let ip_key = meta.ip.clone().unwrap_or_default();
-        let ip_state = self.store.read_throttle(IP_SCOPE, &ip_key).await?;
-        if let Err(RetryAt(retry_at)) = throttle::ip_check(ip_state, now, policy) {
+        if let Err(RetryAt(retry_at)) = self.ip_admit(meta, now).await? {
             return Err(LoginError::TooManyAttempts { retry_at });
         }
 
@@ -302,6 +339,7 @@ impl Auth {
         match found {
             Some(found) if matched => {
                 self.lockout_success(PASSWORD_SCOPE, &key).await?;
+                self.ip_refund(meta).await?;
                 if self.store.get_totp_factor(found.user.id).await?.is_some() {
                     let pending = self.open_challenge(&found.user, now).await?;
                     return Ok(LoginOutcome::SecondStep(pending));
@@ -317,8 +355,8 @@ impl Auth {
         }
     }
 
-    /// Counts a wrong password for `key` (and the client's address), records it, and when
-    /// this failure locks password sign-in, records and emails that too.
+    /// Counts a wrong password for `key`, records it, and when this failure locks password
+    /// sign-in, records and emails that too.
     pub(crate) async fn record_failure(
         &self,
         key: &str,
@@ -329,12 +367,6 @@ impl Auth {
         let policy = &self.policy;
         let locked_now = self
             .lockout_failure(PASSWORD_SCOPE, key, policy.password_lockout(), now)
-            .await?;
-        let ip_key = meta.ip.clone().unwrap_or_default();
-        self.store
-            .update_throttle(IP_SCOPE, &ip_key, &mut |state| {
-                throttle::ip_failure(state, now, policy)
-            })
             .await?;
         let failed = match &user {
             Some(user) => NewEvent::for_user(user, EventKind::SignInFailed, meta, now),

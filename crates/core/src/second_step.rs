@@ -142,6 +142,11 @@ impl Auth {
                     "enter the 6-digit code from your authenticator app, or a recovery code",
                 )
             })?;
+        let attempts = self
+            .store
+            .reserve_challenge_attempt(challenge.id, policy.challenge_max_attempts, now)
+            .await?
+            .ok_or(SecondStepError::ChallengeExpired)?;
         let key = user.id.to_string();
         if let Err(RetryAt(retry_at)) = self
             .lockout_admit(SECOND_STEP_SCOPE, &key, policy.second_step_lockout(), now)
@@ -183,12 +188,21 @@ impl Auth {
                     self.lockout_success(SECOND_STEP_SCOPE, &key).await?;
                     return Ok(done);
                 }
-                Err(Completion::ChallengeGone) => return Err(SecondStepError::ChallengeExpired),
+                Err(Completion::ChallengeGone) => {
+                    // Used by a concurrent request: this attempt still counts against the lock.
+                    self.lockout_failure(
+                        SECOND_STEP_SCOPE,
+                        &key,
+                        policy.second_step_lockout(),
+                        now,
+                    )
+                    .await?;
+                    return Err(SecondStepError::ChallengeExpired);
+                }
                 Err(_) => {}
             }
         }
 
-        let attempts = self.store.challenge_failed(challenge.id).await?;
         let locked = self
             .lockout_failure(SECOND_STEP_SCOPE, &key, policy.second_step_lockout(), now)
             .await?;

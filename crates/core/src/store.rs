@@ -272,11 +272,13 @@ pub trait TwoFactorStore: Send + Sync {
     /// The pending setup, if it has not lapsed at `now`.
     async fn get_enrollment(&self, user: UserId, now: Timestamp)
     -> StoreResult<Option<Enrollment>>;
-    /// Turns the pending setup into the active factor, with fresh recovery codes and the step
-    /// of the confirming code as the first replay mark.
+    /// Turns the pending setup whose sealed secret is `secret_sealed` (the one the code was
+    /// checked against) into the active factor, with fresh recovery codes and the step of
+    /// the confirming code as the first replay mark.
     async fn activate_two_factor(
         &self,
         user: UserId,
+        secret_sealed: &[u8],
         now: Timestamp,
         first_step: i64,
         recovery_code_hashes: &[Vec<u8>],
@@ -307,10 +309,19 @@ pub trait TwoFactorStore: Send + Sync {
         token: &TokenHash,
         now: Timestamp,
     ) -> StoreResult<Option<Challenge>>;
-    /// Counts a wrong code; returns the attempts so far.
-    async fn challenge_failed(&self, id: ChallengeId) -> StoreResult<i64>;
-    /// In one transaction: consumes the challenge (if still live, with fewer than
-    /// `max_attempts` wrong codes), spends the proof, opens the session, writes the effects.
+    /// Counts an attempt at a challenge before its code is checked, if the challenge is live
+    /// at `now` and has had fewer than `max_attempts`; returns the attempts so far (this one
+    /// included), or `None` for a dead challenge. Counting first means parallel guesses
+    /// cannot exceed the limit.
+    async fn reserve_challenge_attempt(
+        &self,
+        id: ChallengeId,
+        max_attempts: i64,
+        now: Timestamp,
+    ) -> StoreResult<Option<i64>>;
+    /// In one transaction: consumes the challenge (if still live, with at most
+    /// `max_attempts` attempts counted), spends the proof, opens the session, writes the
+    /// effects.
     #[allow(clippy::too_many_arguments)]
     async fn complete_second_step(
         &self,

@@ -18,8 +18,9 @@
 //!   next attempt starts again from `Open(0)`.
 //!
 //! ## Failed sign-ins, per IP address (SPEC §3: 50 in 10 min)
-//! A fixed window starting at the first failure: [`ip_check`] refuses while the window holds
-//! `max` failures; [`ip_failure`] counts one, opening a new window when the old one is over.
+//! A fixed window starting at its first attempt: [`ip_admit`] counts each attempt before it
+//! is checked and refuses while the window holds `max`; a successful attempt is given back
+//! ([`ip_refund`]), so what remains counted are failures.
 
 use crate::{SecurityPolicy, Timestamp};
 
@@ -43,6 +44,10 @@ pub struct Lockout {
 }
 
 /// Counts an attempt before it is checked, or refuses it while locked.
+///
+/// Each admission stamps `window_start`. If every allowed attempt was admitted but none was
+/// ever settled (the process died, or the request failed midway), the count lapses
+/// `lock_secs` after the last admission, so a stuck count can never lock anyone out for good.
 pub fn admit(
     state: ThrottleState,
     now: Timestamp,
@@ -53,14 +58,21 @@ pub fn admit(
         Some(_) => ThrottleState::default(),
         None => state,
     };
-    if state.failures >= lockout.max_failures {
-        // Every allowed attempt is already in flight; the one that fails will set the lock.
-        return (state, Err(RetryAt(now.plus_secs(lockout.lock_secs))));
-    }
+    let state = if state.failures >= lockout.max_failures {
+        let lapses = state.window_start.plus_secs(lockout.lock_secs);
+        if now < lapses {
+            // Every allowed attempt is in flight; the one that fails will set the lock.
+            return (state, Err(RetryAt(lapses)));
+        }
+        ThrottleState::default()
+    } else {
+        state
+    };
     (
         ThrottleState {
             failures: state.failures + 1,
-            ..state
+            window_start: now,
+            locked_until: None,
         },
         Ok(()),
     )
@@ -85,33 +97,37 @@ pub fn failure(state: ThrottleState, now: Timestamp, lockout: &Lockout) -> (Thro
     }
 }
 
-/// Whether another sign-in attempt from this address may go ahead.
-pub fn ip_check(
+/// Counts a sign-in attempt from this address before it is checked (so parallel requests
+/// cannot all pass), or refuses it while the window already holds `max` failures.
+pub fn ip_admit(
     state: ThrottleState,
     now: Timestamp,
     policy: &SecurityPolicy,
-) -> Result<(), RetryAt> {
+) -> (ThrottleState, Result<(), RetryAt>) {
     let window_end = state.window_start.plus_secs(policy.ip_window_secs);
-    if now < window_end && state.failures >= policy.ip_max_failures {
-        Err(RetryAt(window_end))
-    } else {
-        Ok(())
-    }
-}
-
-/// Counts a failed sign-in from this address.
-pub fn ip_failure(state: ThrottleState, now: Timestamp, policy: &SecurityPolicy) -> ThrottleState {
-    if now >= state.window_start.plus_secs(policy.ip_window_secs) {
-        ThrottleState {
+    if now >= window_end {
+        let fresh = ThrottleState {
             failures: 1,
             window_start: now,
             locked_until: None,
-        }
-    } else {
-        ThrottleState {
-            failures: state.failures + 1,
-            ..state
-        }
+        };
+        return (fresh, Ok(()));
+    }
+    if state.failures >= policy.ip_max_failures {
+        return (state, Err(RetryAt(window_end)));
+    }
+    let next = ThrottleState {
+        failures: state.failures + 1,
+        ..state
+    };
+    (next, Ok(()))
+}
+
+/// The attempt succeeded: it does not count as a failure after all.
+pub fn ip_refund(state: ThrottleState) -> ThrottleState {
+    ThrottleState {
+        failures: (state.failures - 1).max(0),
+        ..state
     }
 }
 
@@ -183,14 +199,41 @@ mod tests {
         let p = SecurityPolicy::default();
         let mut s = ThrottleState::default();
         for i in 0..50 {
-            assert!(ip_check(s, t(i), &p).is_ok());
-            s = ip_failure(s, t(i), &p);
+            let (next, ok) = ip_admit(s, t(i), &p);
+            assert!(ok.is_ok(), "attempt {i}");
+            s = next;
         }
-        assert_eq!(ip_check(s, t(50), &p), Err(RetryAt(t(600))));
-        assert_eq!(ip_check(s, t(599), &p), Err(RetryAt(t(600))));
+        assert_eq!(ip_admit(s, t(50), &p).1, Err(RetryAt(t(600))));
+        assert_eq!(ip_admit(s, t(599), &p).1, Err(RetryAt(t(600))));
         // The window ends ten minutes after its first failure.
-        assert!(ip_check(s, t(600), &p).is_ok());
-        let s = ip_failure(s, t(600), &p);
+        let (s, ok) = ip_admit(s, t(600), &p);
+        assert!(ok.is_ok());
         assert_eq!((s.failures, s.window_start), (1, t(600)));
+    }
+
+    #[test]
+    fn successes_from_an_address_are_refunded() {
+        let p = SecurityPolicy::default();
+        let mut s = ThrottleState::default();
+        for i in 0..100 {
+            let (next, ok) = ip_admit(s, t(i), &p);
+            assert!(ok.is_ok());
+            s = ip_refund(next);
+        }
+        assert_eq!(s.failures, 0);
+    }
+
+    #[test]
+    fn a_count_that_was_never_settled_lapses() {
+        let lockout = SecurityPolicy::default().password_lockout();
+        let mut s = ThrottleState::default();
+        // Ten attempts admitted, none settled (say, the process died each time).
+        for i in 0..10 {
+            s = admit(s, t(i), &lockout).0;
+        }
+        assert_eq!(admit(s, t(10), &lockout).1, Err(RetryAt(t(9 + 900))));
+        let (after, ok) = admit(s, t(9 + 900), &lockout);
+        assert!(ok.is_ok());
+        assert_eq!(after.failures, 1);
     }
 }

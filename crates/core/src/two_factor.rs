@@ -3,12 +3,12 @@
 //! page (email + paper key turns 2FA off).
 
 use crate::Timestamp;
-use crate::auth::{Auth, IP_SCOPE, Internal, PASSWORD_SCOPE};
+use crate::auth::{Auth, Internal, PASSWORD_SCOPE, email_key};
 use crate::codes::{generate_paper_key, normalize_paper_key};
 use crate::mail::{DisabledVia, Message};
 use crate::model::{EventKind, NewEvent, RequestMeta, User};
 use crate::store::{Activation, Effects, Enrollment, StoreError, TwoFactorStatus};
-use crate::throttle::{self, RetryAt};
+use crate::throttle::RetryAt;
 use crate::totp::{TotpCode, TotpSecret, matching_step};
 use crate::validate::FieldError;
 use secrecy::{ExposeSecret, SecretString};
@@ -120,7 +120,14 @@ impl Auth {
         );
         match self
             .store
-            .activate_two_factor(user.id, now, step, &hashes, &effects)
+            .activate_two_factor(
+                user.id,
+                &enrollment.secret_sealed,
+                now,
+                step,
+                &hashes,
+                &effects,
+            )
             .await?
         {
             Activation::Activated => Ok(codes),
@@ -204,12 +211,10 @@ impl Auth {
         if paper_key.trim().is_empty() {
             return Err(FieldError::new("paper_key", "paper key is required").into());
         }
-        let key = email.trim().to_lowercase();
+        let key = email_key(email);
         let now = self.now();
         let policy = &self.policy;
-        let ip_key = meta.ip.clone().unwrap_or_default();
-        let ip_state = self.store.read_throttle(IP_SCOPE, &ip_key).await?;
-        if let Err(RetryAt(retry_at)) = throttle::ip_check(ip_state, now, policy) {
+        if let Err(RetryAt(retry_at)) = self.ip_admit(meta, now).await? {
             return Err(TwoFactorError::TooManyAttempts { retry_at });
         }
         if let Err(RetryAt(retry_at)) = self
@@ -245,14 +250,10 @@ impl Auth {
         };
         if recovered {
             self.lockout_success(RECOVERY_SCOPE, &key).await?;
+            self.ip_refund(meta).await?;
             return Ok(());
         }
         self.lockout_failure(RECOVERY_SCOPE, &key, policy.recovery_lockout(), now)
-            .await?;
-        self.store
-            .update_throttle(IP_SCOPE, &ip_key, &mut |s| {
-                throttle::ip_failure(s, now, policy)
-            })
             .await?;
         if let Some(user) = &user {
             let event = NewEvent::for_user(user, EventKind::RecoveryFailed, meta, now);

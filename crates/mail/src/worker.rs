@@ -22,10 +22,11 @@ use uuid::Uuid;
 pub struct DeliverySettings {
     /// How often to look for due emails when the outbox was empty.
     pub poll_interval: Duration,
-    /// Emails claimed at once.
+    /// Emails claimed at once. Each is sent in turn under one lease, so a batch must fit in
+    /// the lease even when the SMTP server is slow; the default claims one at a time.
     pub batch: i64,
     /// How long a claim lasts; a worker that dies mid-batch releases its emails after this.
-    /// Each SMTP exchange is given at most half of it.
+    /// Each step of an SMTP exchange is given at most an eighth of it (and 20 s).
     pub lease_secs: i64,
     /// First retry delay; doubled after each failure, up to `retry_max_secs`.
     pub retry_base_secs: i64,
@@ -38,7 +39,7 @@ impl Default for DeliverySettings {
     fn default() -> Self {
         Self {
             poll_interval: Duration::from_secs(1),
-            batch: 20,
+            batch: 1,
             lease_secs: 120,
             retry_base_secs: 30,
             retry_max_secs: 3600,
@@ -87,10 +88,10 @@ impl Outbox {
         clock: Arc<dyn Clock>,
         stats: Arc<DeliveryStats>,
     ) -> Result<Self, TransportConfigError> {
-        // A send must end well within the lease, or another worker could take the email
-        // over while it is still being sent.
+        // A send (a handful of SMTP steps) must end well within the lease, or another
+        // worker could take the email over while it is still being sent.
         let lease = u64::try_from(config.settings.lease_secs).unwrap_or(120);
-        let timeout = Duration::from_secs((lease / 2).clamp(1, 20));
+        let timeout = Duration::from_secs((lease / 8).clamp(1, 20));
         Ok(Self {
             transport: Transport::new(config.smtp_url.as_deref(), config.folder, timeout)?,
             from: config.from.parse().map_err(TransportConfigError::From)?,

@@ -165,6 +165,19 @@ impl Application {
     }
 }
 
+/// Runs each request in a task of its own, so a client that disconnects (or a timeout)
+/// cannot stop a handler halfway: a counted attempt is always settled, a lock always
+/// recorded and mailed.
+async fn run_to_completion(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(e) => AppError::internal(anyhow::anyhow!("a request task failed: {e}")).into_response(),
+    }
+}
+
 /// The data folder holds the database and the master key: only its owner may enter it.
 fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
@@ -183,6 +196,7 @@ fn router(state: AppState) -> Router {
         .route("/metrics", axum::routing::get(metrics::render))
         .fallback(pages::not_found)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed.into_response() })
+        .layer(axum::middleware::from_fn(run_to_completion))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -530,7 +530,14 @@ async fn a_pending_setup_activates_once(store: Arc<dyn Store>, _: String) {
             let (store, codes) = (Arc::clone(&store), codes.clone());
             tokio::spawn(async move {
                 store
-                    .activate_two_factor(u.id, T0.plus_secs(5), 100, &codes, &Effects::default())
+                    .activate_two_factor(
+                        u.id,
+                        &[7; 60],
+                        T0.plus_secs(5),
+                        100,
+                        &codes,
+                        &Effects::default(),
+                    )
                     .await
                     .unwrap()
             })
@@ -551,10 +558,24 @@ async fn a_pending_setup_activates_once(store: Arc<dyn Store>, _: String) {
     assert_eq!(status.enabled_at, Some(T0.plus_secs(5)));
     let factor = store.get_totp_factor(u.id).await.unwrap().unwrap();
     assert_eq!((factor.last_step, factor.secret_sealed), (100, vec![7; 60]));
+    // Only the setup the code was checked against activates (not one restarted meanwhile).
+    let w = with_enrollment(&store, "restarted@example.com").await;
+    let other = store
+        .activate_two_factor(w.id, &[8; 60], T0, 1, &codes, &Effects::default())
+        .await
+        .unwrap();
+    assert_eq!(other, Activation::NoPendingSetup);
     // An expired setup never activates.
     let v = with_enrollment(&store, "late@example.com").await;
     let late = store
-        .activate_two_factor(v.id, T0.plus_secs(1800), 1, &codes, &Effects::default())
+        .activate_two_factor(
+            v.id,
+            &[7; 60],
+            T0.plus_secs(1800),
+            1,
+            &codes,
+            &Effects::default(),
+        )
         .await
         .unwrap();
     assert_eq!(late, Activation::NoPendingSetup);
@@ -582,6 +603,7 @@ async fn a_second_step_proof_is_spent_once_under_a_race(store: Arc<dyn Store>, _
     store
         .activate_two_factor(
             u.id,
+            &[7; 60],
             T0,
             100,
             std::slice::from_ref(&code),
@@ -643,29 +665,53 @@ async fn a_second_step_proof_is_spent_once_under_a_race(store: Arc<dyn Store>, _
         .await
         .unwrap();
     assert_eq!(outcome, Completion::ProofRejected);
-    for _ in 0..5 {
-        store.challenge_failed(c).await.unwrap();
+    // The replay above was not counted by the store; five counted attempts kill it.
+    for n in 1..=5 {
+        assert_eq!(
+            store.reserve_challenge_attempt(c, 5, T0).await.unwrap(),
+            Some(n)
+        );
     }
+    assert_eq!(
+        store.reserve_challenge_attempt(c, 5, T0).await.unwrap(),
+        None
+    );
+    // With its five attempts counted, a right proof still completes it (the fifth try) …
     let fresh = SecondStepProof::Totp { step: 102 };
+    let token = Token::generate().hash();
+    let outcome = store
+        .complete_second_step(c, 5, T0, &fresh, &s, &token, &Effects::default())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Completion::Done);
+    // … and an expired challenge is gone.
+    let late = challenge_for(&store, &u).await;
+    let later = SecondStepProof::Totp { step: 103 };
+    let s2 = session(&u, T0.plus_secs(3600));
+    let token = Token::generate().hash();
     let outcome = store
         .complete_second_step(
-            c,
+            late,
             5,
-            T0,
-            &fresh,
-            &s,
-            &Token::generate().hash(),
+            T0.plus_secs(600),
+            &later,
+            &s2,
+            &token,
             &Effects::default(),
         )
         .await
         .unwrap();
     assert_eq!(outcome, Completion::ChallengeGone);
+    let reserved = store
+        .reserve_challenge_attempt(late, 5, T0.plus_secs(600))
+        .await;
+    assert_eq!(reserved.unwrap(), None);
 }
 
 async fn disabling_two_factor_removes_every_factor(store: Arc<dyn Store>, _: String) {
     let u = with_enrollment(&store, "gone@example.com").await;
     store
-        .activate_two_factor(u.id, T0, 1, &[vec![3; 32]], &Effects::default())
+        .activate_two_factor(u.id, &[7; 60], T0, 1, &[vec![3; 32]], &Effects::default())
         .await
         .unwrap();
     let c = challenge_for(&store, &u).await;
@@ -688,8 +734,8 @@ async fn disabling_two_factor_removes_every_factor(store: Arc<dyn Store>, _: Str
         (None, 0)
     );
     assert_eq!(
-        store.challenge_failed(c).await.unwrap(),
-        i64::MAX,
+        store.reserve_challenge_attempt(c, 5, T0).await.unwrap(),
+        None,
         "open challenges go too"
     );
     assert!(

@@ -224,6 +224,10 @@ async fn failure(
     e: TwoFactorError,
 ) -> Response {
     let (status, message) = match e {
+        TwoFactorError::Invalid(e) if e.field == "password" => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Enter your password.".to_owned(),
+        ),
         TwoFactorError::InvalidCode | TwoFactorError::Invalid(_) => (
             StatusCode::UNAUTHORIZED,
             "That code is not valid. Start the setup again and enter the code your app shows now."

@@ -101,19 +101,23 @@ impl TwoFactorStore for Backend {
     async fn activate_two_factor(
         &self,
         user: UserId,
+        secret_sealed: &[u8],
         now: Timestamp,
         first_step: i64,
         recovery_code_hashes: &[Vec<u8>],
         effects: &Effects,
     ) -> StoreResult<Activation> {
         let mut tx = self.writer().begin().await.map_err(db)?;
-        // Taking the enrollment deletes it: two concurrent activations cannot both succeed.
+        // Taking the enrollment deletes it: two concurrent activations cannot both succeed,
+        // and only the secret the code was checked against can be taken (not a setup
+        // restarted meanwhile).
         let taken = sqlx::query(
             "DELETE FROM totp_enrollments WHERE user_id = $1 AND expires_at > $2 \
-             RETURNING secret_sealed, paper_key_hash",
+             AND secret_sealed = $3 RETURNING secret_sealed, paper_key_hash",
         )
         .bind(user.to_string())
         .bind(now.unix())
+        .bind(secret_sealed)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
@@ -161,6 +165,7 @@ impl TwoFactorStore for Backend {
 
     async fn disable_two_factor(&self, user: UserId, effects: &Effects) -> StoreResult<bool> {
         let mut tx = self.writer().begin().await.map_err(db)?;
+        end_challenges(&mut tx, user).await?;
         let removed = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
             .bind(user.to_string())
             .execute(&mut *tx)
@@ -183,6 +188,7 @@ impl TwoFactorStore for Backend {
         effects: &Effects,
     ) -> StoreResult<bool> {
         let mut tx = self.writer().begin().await.map_err(db)?;
+        end_challenges(&mut tx, user).await?;
         let removed =
             sqlx::query("DELETE FROM totp_factors WHERE user_id = $1 AND paper_key_hash = $2")
                 .bind(user.to_string())
@@ -278,17 +284,22 @@ impl TwoFactorStore for Backend {
         .transpose()
     }
 
-    async fn challenge_failed(&self, id: ChallengeId) -> StoreResult<i64> {
-        let attempts: Option<i64> = sqlx::query_scalar(
-            "UPDATE login_challenges SET attempts = attempts + 1 WHERE id = $1 \
-             RETURNING attempts",
+    async fn reserve_challenge_attempt(
+        &self,
+        id: ChallengeId,
+        max_attempts: i64,
+        now: Timestamp,
+    ) -> StoreResult<Option<i64>> {
+        sqlx::query_scalar(
+            "UPDATE login_challenges SET attempts = attempts + 1 \
+             WHERE id = $1 AND attempts < $2 AND expires_at > $3 RETURNING attempts",
         )
         .bind(id.to_string())
+        .bind(max_attempts)
+        .bind(now.unix())
         .fetch_optional(self.writer())
         .await
-        .map_err(db)?;
-        // A challenge consumed meanwhile counts as spent.
-        Ok(attempts.unwrap_or(i64::MAX))
+        .map_err(db)
     }
 
     async fn complete_second_step(
@@ -303,7 +314,7 @@ impl TwoFactorStore for Backend {
     ) -> StoreResult<Completion> {
         let mut tx = self.writer().begin().await.map_err(db)?;
         let user: Option<String> = sqlx::query_scalar(
-            "DELETE FROM login_challenges WHERE id = $1 AND expires_at > $2 AND attempts < $3 \
+            "DELETE FROM login_challenges WHERE id = $1 AND expires_at > $2 AND attempts <= $3 \
              RETURNING user_id",
         )
         .bind(challenge.to_string())
@@ -370,7 +381,22 @@ async fn insert_codes(
     Ok(())
 }
 
-/// Everything but the factor row itself: recovery codes, a pending setup, open challenges.
+/// Ends the user's open login challenges. Writers take row locks in one order everywhere
+/// (challenges, then the factor, then recovery codes), as `complete_second_step` does, so
+/// that PostgreSQL never deadlocks two of them.
+async fn end_challenges(
+    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    user: UserId,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM login_challenges WHERE user_id = $1")
+        .bind(user.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Everything but the factor row itself: recovery codes and a pending setup.
 async fn clear_factors(
     tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
     user: UserId,
@@ -378,7 +404,6 @@ async fn clear_factors(
     for table in [
         "DELETE FROM recovery_codes WHERE user_id = $1",
         "DELETE FROM totp_enrollments WHERE user_id = $1",
-        "DELETE FROM login_challenges WHERE user_id = $1",
     ] {
         sqlx::query(table)
             .bind(user.to_string())
