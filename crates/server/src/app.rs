@@ -24,7 +24,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 
 /// Largest request body accepted anywhere (JSON or form).
 const BODY_LIMIT: usize = 64 * 1024;
@@ -165,18 +164,24 @@ impl Application {
     }
 }
 
-/// Runs each request in a task of its own, so a client that disconnects (or a timeout)
-/// cannot stop a handler halfway: a counted attempt is always settled, a lock always
-/// recorded and mailed.
+/// Runs each request in a task of its own, so a client that disconnects cannot stop a
+/// handler halfway: a counted attempt is always settled, a lock always recorded and mailed.
+/// A request that takes longer than [`REQUEST_TIMEOUT`] is answered `503 timeout` while its
+/// task finishes in the background.
 async fn run_to_completion(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    match tokio::spawn(next.run(request)).await {
-        Ok(response) => response,
-        Err(e) => AppError::internal(anyhow::anyhow!("a request task failed: {e}")).into_response(),
+    match tokio::time::timeout(REQUEST_TIMEOUT, tokio::spawn(next.run(request))).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            AppError::internal(anyhow::anyhow!("a request task failed: {e}")).into_response()
+        }
+        Err(_) => AppError::Timeout.into_response(),
     }
 }
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The data folder holds the database and the master key: only its owner may enter it.
 fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
@@ -202,10 +207,6 @@ fn router(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
         .layer(CatchPanicLayer::custom(|_| {
             AppError::internal(anyhow::anyhow!("a request handler panicked")).into_response()
         }))

@@ -13,6 +13,7 @@ backend_tests!(
     wrong_methods_are_405,
     bad_query_parameters_are_422,
     hostile_strings_are_stored_and_shown_verbatim,
+    control_characters_and_huge_values_are_refused_cleanly,
 );
 
 async fn malformed_json_is_a_400(app: TestApp) {
@@ -169,4 +170,28 @@ async fn hostile_strings_are_stored_and_shown_verbatim(app: TestApp) {
     assert_eq!(response.status(), StatusCode::OK);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["user"]["name"], name);
+}
+
+async fn control_characters_and_huge_values_are_refused_cleanly(app: TestApp) {
+    // PostgreSQL refuses NUL in text and long index keys: neither may become a 500.
+    for email in ["a\u{0}b@example.com", "\u{0}", &"x".repeat(10_000)] {
+        let response = app.login(email, "some password").await;
+        assert_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+        let response = app
+            .post(
+                "/api/v1/recover",
+                json!({"email": email, "paper_key": "k".repeat(64)}),
+                None,
+            )
+            .await;
+        assert_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    let response = app
+        .post(
+            "/api/v1/login/verify",
+            json!({"challenge_token": "\u{0}".repeat(1000), "code": "123456"}),
+            None,
+        )
+        .await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "challenge_expired").await;
 }

@@ -11,6 +11,7 @@ backend_tests!(
     fifty_failures_from_one_address_are_refused,
     concurrent_wrong_passwords_cannot_exceed_the_limit,
     forwarded_for_is_ignored_unless_trusted,
+    concurrent_failures_from_one_address_cannot_exceed_the_limit,
 );
 
 fn retry_after(response: &Response) -> i64 {
@@ -161,4 +162,35 @@ async fn forwarded_for_is_ignored_unless_trusted(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(events["events"][0]["ip"], "127.0.0.1");
+}
+
+async fn concurrent_failures_from_one_address_cannot_exceed_the_limit(app: TestApp) {
+    let attempts: Vec<_> = (0..60)
+        .map(|i| {
+            let client = app.client.clone();
+            let url = app.url("/api/v1/login");
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&serde_json::json!({"email": format!("spray{i}@example.com"), "password": "guess"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let (mut checked, mut refused) = (0, 0);
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(
+        (checked, refused),
+        (50, 10),
+        "exactly fifty guesses were checked"
+    );
 }
