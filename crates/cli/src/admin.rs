@@ -16,6 +16,28 @@ pub enum AdminCommand {
         #[arg(long, value_name = "ID")]
         account: Option<String>,
     },
+    /// Turn a user's 2FA off after checking who they are (the support path): secret,
+    /// recovery codes and paper key stop working, their sessions end, they are emailed.
+    #[command(name = "disable-2fa")]
+    Disable2fa {
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        /// Why, and how the identity was checked; recorded in the audit log.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// Lift a user's sign-in locks (wrong passwords, wrong codes, recovery page).
+    Unlock {
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+    },
+    /// A user's security events, newest first: time, kind, IP address, details.
+    Events {
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// List queued and failed emails: id, status, kind, recipient, attempts, next attempt,
     /// last error.
     Mail {
@@ -26,6 +48,21 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
+}
+
+/// The use cases, for commands that change security (they audit and email like the API).
+async fn operator(
+    config: &Config,
+    store: std::sync::Arc<dyn tessera_core::store::Store>,
+) -> anyhow::Result<tessera_core::auth::Auth> {
+    let master_key = config.load_master_key()?;
+    tessera_server::build_auth(
+        config,
+        &master_key,
+        store,
+        std::sync::Arc::new(tessera_server::SystemClock),
+    )
+    .await
 }
 
 pub async fn run(command: AdminCommand, config: &Config) -> anyhow::Result<()> {
@@ -74,6 +111,42 @@ pub async fn run(command: AdminCommand, config: &Config) -> anyhow::Result<()> {
                     u.name,
                     u.role,
                     u.created_at
+                );
+            }
+        }
+        AdminCommand::Disable2fa { email, reason } => {
+            let user = operator(config, store)
+                .await?
+                .operator_disable_two_factor(&email, &reason)
+                .await?;
+            println!(
+                "two-factor authentication disabled for {}; sessions ended; user emailed",
+                user.email.as_str()
+            );
+        }
+        AdminCommand::Unlock { email } => {
+            let (user, cleared) = operator(config, store)
+                .await?
+                .operator_unlock(&email)
+                .await?;
+            if cleared {
+                println!("unlocked {}", user.email.as_str());
+            } else {
+                println!("{} was not locked", user.email.as_str());
+            }
+        }
+        AdminCommand::Events { email, limit } => {
+            let events = operator(config, store)
+                .await?
+                .operator_events(&email, limit.clamp(1, 10_000))
+                .await?;
+            for e in events {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    e.created_at,
+                    e.kind,
+                    e.ip.as_deref().unwrap_or("-"),
+                    e.detail
                 );
             }
         }

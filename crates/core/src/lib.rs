@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod email;
 pub mod mail;
 pub mod model;
+pub mod operator;
 pub mod password;
 pub mod policy;
 pub mod second_step;

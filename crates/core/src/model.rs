@@ -132,6 +132,8 @@ text_enum!(
         RecoveryCodeUsed => "recovery_code_used",
         RecoveryCodesRegenerated => "recovery_codes_regenerated",
         RecoveryFailed => "recovery_failed",
+        TwoFactorReset => "two_factor_reset",
+        Unlocked => "unlocked",
     }
 );
 

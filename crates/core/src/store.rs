@@ -146,6 +146,9 @@ pub trait ThrottleStore: Send + Sync {
         change: &mut ThrottleChange<'_>,
     ) -> StoreResult<ThrottleState>;
     async fn read_throttle(&self, scope: &str, key: &str) -> StoreResult<ThrottleState>;
+    /// Forgets a throttle's failures and lock (the operator's `unlock`); `false` if it had
+    /// none.
+    async fn clear_throttle(&self, scope: &str, key: &str) -> StoreResult<bool>;
 }
 
 /// An email claimed for delivery.
@@ -285,8 +288,14 @@ pub trait TwoFactorStore: Send + Sync {
         effects: &Effects,
     ) -> StoreResult<Activation>;
     async fn get_totp_factor(&self, user: UserId) -> StoreResult<Option<TotpFactor>>;
-    /// Removes the factor, recovery codes and any pending setup; `false` if there were none.
-    async fn disable_two_factor(&self, user: UserId, effects: &Effects) -> StoreResult<bool>;
+    /// Removes the factor, recovery codes and any pending setup, and with `end_sessions` every
+    /// session of the user too (a reset by someone else); `false` if there was no factor.
+    async fn disable_two_factor(
+        &self,
+        user: UserId,
+        end_sessions: bool,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
     /// Like [`TwoFactorStore::disable_two_factor`], only if `paper_key_hash` matches.
     async fn disable_with_paper_key(
         &self,

@@ -161,7 +161,9 @@ impl Auth {
             )
             .await?,
         );
-        self.store.disable_two_factor(user.id, &effects).await?;
+        self.store
+            .disable_two_factor(user.id, false, &effects)
+            .await?;
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::auth::{Auth, Deps};
 use tessera_core::codes::CodeHasher;
-use tessera_core::crypto::MacKey;
+use tessera_core::crypto::{MacKey, MasterKey};
 use tessera_core::mail::Mailer;
 use tessera_core::password::Passwords;
 use tessera_core::store::Store;
@@ -81,7 +81,6 @@ impl Application {
                     tessera_store::redact(&config.database_url)
                 )
             })?;
-        let passwords = Passwords::new(&config.security).await?;
         let listener = TcpListener::bind(&config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -108,16 +107,7 @@ impl Application {
             Arc::clone(&delivery),
         )?;
         let state = AppState {
-            auth: Auth::new(Deps {
-                store: Arc::clone(&store),
-                passwords,
-                clock,
-                policy: config.security.clone(),
-                mailer: Mailer::new(master_key.sealer("outbox")),
-                totp_sealer: master_key.sealer("totp"),
-                codes: CodeHasher::new(master_key.derive("codes")),
-                issuer: config.issuer.clone(),
-            }),
+            auth: build_auth(&config, &master_key, Arc::clone(&store), clock).await?,
             store,
             metrics: Arc::new(Metrics::new(delivery)),
             csrf_key: Arc::new(master_key.derive("csrf")),
@@ -162,6 +152,25 @@ impl Application {
         }
         served
     }
+}
+
+/// The use cases over a store, as `serve` and `admin` both need them.
+pub async fn build_auth(
+    config: &Config,
+    master_key: &MasterKey,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Auth> {
+    Ok(Auth::new(Deps {
+        store,
+        passwords: Passwords::new(&config.security).await?,
+        clock,
+        policy: config.security.clone(),
+        mailer: Mailer::new(master_key.sealer("outbox")),
+        totp_sealer: master_key.sealer("totp"),
+        codes: CodeHasher::new(master_key.derive("codes")),
+        issuer: config.issuer.clone(),
+    }))
 }
 
 /// Runs each request in a task of its own, so a client that disconnects cannot stop a

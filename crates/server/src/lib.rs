@@ -13,5 +13,5 @@ mod metrics;
 mod pages;
 mod qr;
 
-pub use app::{Application, SystemClock};
+pub use app::{Application, SystemClock, build_auth};
 pub use config::Config;

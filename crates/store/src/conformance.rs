@@ -740,7 +740,7 @@ async fn disabling_two_factor_removes_every_factor(store: Arc<dyn Store>, _: Str
     );
     assert!(
         !store
-            .disable_two_factor(u.id, &Effects::default())
+            .disable_two_factor(u.id, false, &Effects::default())
             .await
             .unwrap()
     );

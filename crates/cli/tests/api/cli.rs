@@ -7,7 +7,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 backend_tests!(
     admin_lists_accounts_and_users,
     admin_reports_mistakes,
-    admin_lists_the_outbox
+    admin_lists_the_outbox,
+    admin_disables_2fa_with_a_reason_ends_sessions_and_emails,
+    admin_unlock_lifts_the_password_lock,
 );
 
 fn tessera(app: &TestApp) -> Command {
@@ -106,6 +108,123 @@ async fn admin_lists_the_outbox(mut app: TestApp) {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+}
+
+fn admin(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+    let out = tessera(app).arg("admin").args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+async fn admin_disables_2fa_with_a_reason_ends_sessions_and_emails(app: TestApp) {
+    let Some((token, _, _, _)) =
+        crate::two_factor::user_with_2fa(&app, "support@example.com").await
+    else {
+        return;
+    };
+    let (ok, _, err) = admin(
+        &app,
+        &[
+            "disable-2fa",
+            "--email",
+            "support@example.com",
+            "--reason",
+            " ",
+        ],
+    );
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "tessera: a reason is required (it goes into the audit log)"
+    );
+    let (ok, _, _) = admin(&app, &["disable-2fa", "--email", "support@example.com"]);
+    assert!(!ok, "--reason is required");
+    let (ok, out, err) = admin(
+        &app,
+        &[
+            "disable-2fa",
+            "--email",
+            "SUPPORT@example.com",
+            "--reason",
+            "ticket 4711, ID checked",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("disabled for support@example.com"));
+    assert_eq!(
+        app.get("/api/v1/me", Some(&token)).await.status(),
+        401,
+        "sessions ended"
+    );
+    let body: serde_json::Value = app
+        .login("support@example.com", crate::helpers::PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "authenticated", "password only now");
+    let outbox = app.store().await.list_outbox(true, 100).await.unwrap();
+    assert!(outbox.iter().any(|e| e.kind == "two_factor_reset"));
+    let (ok, out, _) = admin(
+        &app,
+        &["events", "--email", "support@example.com", "--limit", "5"],
+    );
+    assert!(ok);
+    let reset = out
+        .lines()
+        .find(|l| l.contains("\ttwo_factor_reset\t"))
+        .expect("audited");
+    assert!(reset.contains("ticket 4711, ID checked"), "{reset}");
+    let (ok, _, err) = admin(
+        &app,
+        &[
+            "disable-2fa",
+            "--email",
+            "support@example.com",
+            "--reason",
+            "again",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("does not have two-factor authentication on"),
+        "{err}"
+    );
+    let (ok, _, err) = admin(
+        &app,
+        &[
+            "disable-2fa",
+            "--email",
+            "nobody@example.com",
+            "--reason",
+            "x",
+        ],
+    );
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+async fn admin_unlock_lifts_the_password_lock(app: TestApp) {
+    app.signup("locked@example.com").await;
+    app.lock_out("locked@example.com").await;
+    let (ok, out, _) = admin(&app, &["unlock", "--email", "locked@example.com"]);
+    assert!(ok);
+    assert_eq!(out.trim(), "unlocked locked@example.com");
+    assert_eq!(
+        app.login("locked@example.com", crate::helpers::PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    let (ok, out, _) = admin(&app, &["unlock", "--email", "locked@example.com"]);
+    assert!(ok);
+    assert_eq!(out.trim(), "locked@example.com was not locked");
+    let (_, out, _) = admin(&app, &["events", "--email", "locked@example.com"]);
+    assert!(out.lines().next().unwrap().contains("\tsign_in\t"));
+    assert_eq!(out.matches("\tunlocked\t").count(), 1, "{out}");
 }
 
 /// `tessera serve` in an empty folder creates its data folder, a private master key and the

@@ -29,7 +29,7 @@ backend_tests!(
 
 /// A user with 2FA: (session token, base32 secret, recovery codes, paper key). The clock
 /// is moved past the activation step so the next code is fresh.
-async fn user_with_2fa(
+pub async fn user_with_2fa(
     app: &TestApp,
     email: &str,
 ) -> Option<(String, String, Vec<String>, String)> {

@@ -304,6 +304,8 @@ impl From<SecurityEvent> for EventRow {
                 RecoveryCodeUsed => "Signed in with a recovery code",
                 RecoveryCodesRegenerated => "New recovery codes generated",
                 RecoveryFailed => "Failed recovery attempt",
+                TwoFactorReset => "Two-factor authentication reset",
+                Unlocked => "Sign-in unlocked by support",
             },
             from: e.ip.unwrap_or_else(|| "—".to_owned()),
         }

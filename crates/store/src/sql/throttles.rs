@@ -60,6 +60,20 @@ impl ThrottleStore for Backend {
         Ok(next)
     }
 
+    async fn clear_throttle(&self, scope: &str, key: &str) -> StoreResult<bool> {
+        // A row at rest (no failures, no lock) has nothing to forget.
+        let cleared = sqlx::query(
+            "DELETE FROM throttles WHERE scope = $1 AND key = $2 \
+             AND (failures > 0 OR locked_until IS NOT NULL)",
+        )
+        .bind(scope)
+        .bind(key)
+        .execute(self.writer())
+        .await
+        .map_err(db)?;
+        Ok(cleared.rows_affected() > 0)
+    }
+
     async fn read_throttle(&self, scope: &str, key: &str) -> StoreResult<ThrottleState> {
         let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
             "SELECT failures, window_start, locked_until FROM throttles \

@@ -163,7 +163,12 @@ impl TwoFactorStore for Backend {
         .transpose()
     }
 
-    async fn disable_two_factor(&self, user: UserId, effects: &Effects) -> StoreResult<bool> {
+    async fn disable_two_factor(
+        &self,
+        user: UserId,
+        end_sessions: bool,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
         let mut tx = self.writer().begin().await.map_err(db)?;
         end_challenges(&mut tx, user).await?;
         let removed = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
@@ -176,6 +181,13 @@ impl TwoFactorStore for Backend {
             return Ok(false);
         }
         clear_factors(&mut tx, user).await?;
+        if end_sessions {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
         events::write(&mut tx, effects).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
