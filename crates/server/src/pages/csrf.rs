@@ -1,16 +1,17 @@
 //! CSRF protection for the pages: a signed double-submit token.
 //!
 //! The browser holds a random value in the `tessera_csrf` cookie; every form carries
-//! HMAC(csrf key, that value). A cross-site page can neither read the cookie nor compute the
-//! MAC without the server's key, so it cannot forge the field, not even by planting a cookie
-//! of its choosing.
+//! HMAC(csrf key, that value ‖ the session cookie). A cross-site page can neither read the
+//! cookies nor compute the MAC without the server's key, so it cannot forge the field; and
+//! since the MAC also covers the session, a pair planted by someone who can set cookies for
+//! the domain does not carry over into the victim's session.
 
 use super::cookies;
 use crate::app::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -22,10 +23,21 @@ pub struct Csrf {
     pub new_cookie: Option<String>,
 }
 
+/// What the field's MAC covers: the CSRF cookie and the session cookie (if any).
+fn signed(headers: &HeaderMap, csrf_cookie: &str) -> Vec<u8> {
+    let session = cookies::get(headers, cookies::SESSION).unwrap_or_default();
+    [csrf_cookie.as_bytes(), b"\0", session.as_bytes()].concat()
+}
+
 impl Csrf {
-    fn for_cookie(state: &AppState, cookie: &str, new_cookie: Option<String>) -> Self {
+    fn new(
+        state: &AppState,
+        headers: &HeaderMap,
+        cookie: &str,
+        new_cookie: Option<String>,
+    ) -> Self {
         Self {
-            field: b64(&state.csrf_key.sign(cookie.as_bytes())),
+            field: b64(&state.csrf_key.sign(&signed(headers, cookie))),
             new_cookie,
         }
     }
@@ -39,11 +51,11 @@ impl FromRequestParts<AppState> for Csrf {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Ok(match cookies::get(&parts.headers, cookies::CSRF) {
-            Some(cookie) => Self::for_cookie(state, &cookie, None),
+            Some(cookie) => Self::new(state, &parts.headers, &cookie, None),
             None => {
                 let value = Token::generate();
                 let set = cookies::set(cookies::CSRF, value.expose(), None, state.secure_cookies);
-                Self::for_cookie(state, value.expose(), Some(set))
+                Self::new(state, &parts.headers, value.expose(), Some(set))
             }
         })
     }
@@ -90,18 +102,19 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
     type Rejection = FormRejection;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let cookie = cookies::get(req.headers(), cookies::CSRF).ok_or(FormRejection::Csrf)?;
+        let headers = req.headers().clone();
+        let cookie = cookies::get(&headers, cookies::CSRF).ok_or(FormRejection::Csrf)?;
         let body = read_body(req, state).await.ok_or(FormRejection::Invalid)?;
         let field: CsrfField =
             serde_urlencoded::from_bytes(&body).map_err(|_| FormRejection::Invalid)?;
         let tag = from_b64(&field.csrf).ok_or(FormRejection::Csrf)?;
-        if !state.csrf_key.verify(cookie.as_bytes(), &tag) {
+        if !state.csrf_key.verify(&signed(&headers, &cookie), &tag) {
             return Err(FormRejection::Csrf);
         }
         let form = serde_urlencoded::from_bytes(&body).map_err(|_| FormRejection::Invalid)?;
         Ok(Self {
             form,
-            csrf: Csrf::for_cookie(state, &cookie, None),
+            csrf: Csrf::new(state, &headers, &cookie, None),
         })
     }
 }
