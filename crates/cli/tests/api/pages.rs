@@ -167,7 +167,12 @@ async fn a_form_without_its_csrf_token_is_refused(app: TestApp) {
     // Sign-out is a form too; a field from before sign-in no longer fits: tokens are bound
     // to the session.
     assert_eq!(post_form(&b, &app, "/logout", &[]).await.status(), 403);
-    assert_eq!(post_form(&b, &app, "/logout", &[("csrf", &good)]).await.status(), 403);
+    assert_eq!(
+        post_form(&b, &app, "/logout", &[("csrf", &good)])
+            .await
+            .status(),
+        403
+    );
     let (status, _) = get_page(&b, &app, "/").await;
     assert_eq!(status, StatusCode::OK, "still signed in");
 }

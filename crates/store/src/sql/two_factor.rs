@@ -182,11 +182,7 @@ impl TwoFactorStore for Backend {
         }
         clear_factors(&mut tx, user).await?;
         if end_sessions {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(user.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            delete_for_user(&mut tx, user, &["DELETE FROM sessions WHERE user_id = $1"]).await?;
         }
         events::write(&mut tx, effects).await?;
         tx.commit().await.map_err(db)?;
@@ -400,12 +396,12 @@ async fn end_challenges(
     tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
     user: UserId,
 ) -> StoreResult<()> {
-    sqlx::query("DELETE FROM login_challenges WHERE user_id = $1")
-        .bind(user.to_string())
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
-    Ok(())
+    delete_for_user(
+        tx,
+        user,
+        &["DELETE FROM login_challenges WHERE user_id = $1"],
+    )
+    .await
 }
 
 /// Everything but the factor row itself: recovery codes and a pending setup.
@@ -413,11 +409,25 @@ async fn clear_factors(
     tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
     user: UserId,
 ) -> StoreResult<()> {
-    for table in [
-        "DELETE FROM recovery_codes WHERE user_id = $1",
-        "DELETE FROM totp_enrollments WHERE user_id = $1",
-    ] {
-        sqlx::query(table)
+    delete_for_user(
+        tx,
+        user,
+        &[
+            "DELETE FROM recovery_codes WHERE user_id = $1",
+            "DELETE FROM totp_enrollments WHERE user_id = $1",
+        ],
+    )
+    .await
+}
+
+/// Runs each `DELETE … WHERE user_id = $1` for `user`.
+async fn delete_for_user(
+    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    user: UserId,
+    statements: &[&'static str],
+) -> StoreResult<()> {
+    for statement in statements {
+        sqlx::query(statement)
             .bind(user.to_string())
             .execute(&mut **tx)
             .await
