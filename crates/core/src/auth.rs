@@ -179,7 +179,7 @@ impl Auth {
             .update_throttle(scope, key, &mut |state| {
                 let (next, verdict) = throttle::admit(state, now, &lockout);
                 admitted = verdict;
-                next
+                (next, Effects::default())
             })
             .await?;
         Ok(admitted)
@@ -198,7 +198,7 @@ impl Auth {
             .update_throttle(IP_SCOPE, &ip_key(meta), &mut |state| {
                 let (next, verdict) = throttle::ip_admit(state, now, policy);
                 admitted = verdict;
-                next
+                (next, Effects::default())
             })
             .await?;
         Ok(admitted)
@@ -206,25 +206,35 @@ impl Auth {
 
     pub(crate) async fn ip_refund(&self, meta: &RequestMeta) -> Result<(), Internal> {
         self.store
-            .update_throttle(IP_SCOPE, &ip_key(meta), &mut throttle::ip_refund)
+            .update_throttle(IP_SCOPE, &ip_key(meta), &mut |state| {
+                (throttle::ip_refund(state), Effects::default())
+            })
             .await?;
         Ok(())
     }
 
-    /// Records a failure; `true` when this one locked.
+    /// Records a failure with its `effects`; `true` when this one locked, in which case
+    /// `on_lock` (the lock's event and email) is written too, all in the transaction that
+    /// counts the failure.
     pub(crate) async fn lockout_failure(
         &self,
         scope: &str,
         key: &str,
         lockout: Lockout,
         now: Timestamp,
+        (effects, on_lock): (Effects, Effects),
     ) -> Result<bool, Internal> {
         let mut locked_now = false;
         self.store
             .update_throttle(scope, key, &mut |state| {
                 let (next, locked) = throttle::failure(state, now, &lockout);
                 locked_now = locked;
-                next
+                let written = if locked {
+                    effects.clone().and(on_lock.clone())
+                } else {
+                    effects.clone()
+                };
+                (next, written)
             })
             .await?;
         Ok(locked_now)
@@ -232,7 +242,9 @@ impl Auth {
 
     pub(crate) async fn lockout_success(&self, scope: &str, key: &str) -> Result<(), Internal> {
         self.store
-            .update_throttle(scope, key, &mut throttle::success)
+            .update_throttle(scope, key, &mut |state| {
+                (throttle::success(state), Effects::default())
+            })
             .await?;
         Ok(())
     }
@@ -365,9 +377,6 @@ impl Auth {
         now: Timestamp,
     ) -> Result<(), Internal> {
         let policy = &self.policy;
-        let locked_now = self
-            .lockout_failure(PASSWORD_SCOPE, key, policy.password_lockout(), now)
-            .await?;
         let failed = match &user {
             Some(user) => NewEvent::for_user(user, EventKind::SignInFailed, meta, now),
             None => NewEvent {
@@ -381,21 +390,30 @@ impl Auth {
             },
         }
         .with_detail(json!({"reason": "invalid_credentials"}));
-        let mut effects = Effects::event(failed);
-        if let (true, Some(user)) = (locked_now, &user) {
-            let until = now.plus_secs(policy.password_lockout_secs);
-            let email = self
-                .email_to(user, meta, now, Message::PasswordLocked { until })
-                .await?;
-            effects = effects
-                .and_event(
-                    NewEvent::for_user(user, EventKind::PasswordLocked, meta, now)
-                        .with_detail(json!({"locked_until": until.to_rfc3339()})),
-                )
-                .and_email(email);
-            tracing::warn!(user_id = %user.id, until = %until, "password sign-in locked after repeated failures");
+        let until = now.plus_secs(policy.password_lockout_secs);
+        let on_lock = match &user {
+            Some(user) => Effects::event(
+                NewEvent::for_user(user, EventKind::PasswordLocked, meta, now)
+                    .with_detail(json!({"locked_until": until.to_rfc3339()})),
+            )
+            .and_email(
+                self.email_to(user, meta, now, Message::PasswordLocked { until })
+                    .await?,
+            ),
+            None => Effects::default(),
+        };
+        let locked = self
+            .lockout_failure(
+                PASSWORD_SCOPE,
+                key,
+                policy.password_lockout(),
+                now,
+                (Effects::event(failed), on_lock),
+            )
+            .await?;
+        if locked {
+            tracing::warn!(key = %key, until = %until, "password sign-in locked after repeated failures");
         }
-        self.store.record(&effects).await?;
         Ok(())
     }
 

@@ -190,11 +190,13 @@ impl Auth {
                 }
                 Err(Completion::ChallengeGone) => {
                     // Used by a concurrent request: this attempt still counts against the lock.
+                    let effects = self.second_step_failure(&user, method, meta, now).await?;
                     self.lockout_failure(
                         SECOND_STEP_SCOPE,
                         &key,
                         policy.second_step_lockout(),
                         now,
+                        effects,
                     )
                     .await?;
                     return Err(SecondStepError::ChallengeExpired);
@@ -203,30 +205,46 @@ impl Auth {
             }
         }
 
+        let effects = self.second_step_failure(&user, method, meta, now).await?;
         let locked = self
-            .lockout_failure(SECOND_STEP_SCOPE, &key, policy.second_step_lockout(), now)
+            .lockout_failure(
+                SECOND_STEP_SCOPE,
+                &key,
+                policy.second_step_lockout(),
+                now,
+                effects,
+            )
             .await?;
-        let mut effects = Effects::event(
-            NewEvent::for_user(&user, EventKind::TwoFactorFailed, meta, now)
-                .with_detail(json!({ "method": method.as_str() })),
-        );
         if locked {
-            let until = now.plus_secs(policy.second_step_lockout_secs);
-            effects = effects
-                .and_event(
-                    NewEvent::for_user(&user, EventKind::SecondStepLocked, meta, now)
-                        .with_detail(json!({ "locked_until": until.to_rfc3339() })),
-                )
-                .and_email(
-                    self.email_to(&user, meta, now, Message::SecondStepLocked { until })
-                        .await?,
-                );
-            tracing::warn!(user_id = %user.id, until = %until, "second step locked after repeated failures");
+            tracing::warn!(user_id = %user.id, "second step locked after repeated failures");
         }
-        self.store.record(&effects).await?;
         Err(SecondStepError::InvalidCode {
             attempts_remaining: (policy.challenge_max_attempts - attempts).max(0),
         })
+    }
+
+    /// What a wrong code records, and what its lock would add (event and email).
+    async fn second_step_failure(
+        &self,
+        user: &User,
+        method: Method,
+        meta: &RequestMeta,
+        now: Timestamp,
+    ) -> Result<(Effects, Effects), Internal> {
+        let failed = Effects::event(
+            NewEvent::for_user(user, EventKind::TwoFactorFailed, meta, now)
+                .with_detail(json!({ "method": method.as_str() })),
+        );
+        let until = now.plus_secs(self.policy.second_step_lockout_secs);
+        let on_lock = Effects::event(
+            NewEvent::for_user(user, EventKind::SecondStepLocked, meta, now)
+                .with_detail(json!({ "locked_until": until.to_rfc3339() })),
+        )
+        .and_email(
+            self.email_to(user, meta, now, Message::SecondStepLocked { until })
+                .await?,
+        );
+        Ok((failed, on_lock))
     }
 
     /// Spends the proof and opens the session, atomically; `Err` says why not.

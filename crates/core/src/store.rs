@@ -56,6 +56,13 @@ impl Effects {
         self.emails.push(email);
         self
     }
+
+    /// Both sets of effects.
+    pub fn and(mut self, other: Effects) -> Self {
+        self.events.extend(other.events);
+        self.emails.extend(other.emails);
+        self
+    }
 }
 
 /// A user with the stored password hash, for sign-in.
@@ -133,8 +140,10 @@ pub trait EventStore: Send + Sync {
     ) -> StoreResult<Vec<SecurityEvent>>;
 }
 
-/// A throttle change: gets the current state (default when the key is new), returns the next.
-pub type ThrottleChange<'a> = dyn FnMut(ThrottleState) -> ThrottleState + Send + 'a;
+/// A throttle change: gets the current state (default when the key is new), returns the next
+/// and what the transition causes (a lock's event and email), written in the same
+/// transaction.
+pub type ThrottleChange<'a> = dyn FnMut(ThrottleState) -> (ThrottleState, Effects) + Send + 'a;
 
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {

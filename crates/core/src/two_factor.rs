@@ -255,12 +255,23 @@ impl Auth {
             self.ip_refund(meta).await?;
             return Ok(());
         }
-        self.lockout_failure(RECOVERY_SCOPE, &key, policy.recovery_lockout(), now)
-            .await?;
-        if let Some(user) = &user {
-            let event = NewEvent::for_user(user, EventKind::RecoveryFailed, meta, now);
-            self.store.record(&Effects::event(event)).await?;
-        }
+        let failed = user.as_ref().map_or_else(Effects::default, |user| {
+            Effects::event(NewEvent::for_user(
+                user,
+                EventKind::RecoveryFailed,
+                meta,
+                now,
+            ))
+        });
+        self.lockout_failure(
+            RECOVERY_SCOPE,
+            &key,
+            policy.recovery_lockout(),
+            now,
+            (failed, Effects::default()),
+        )
+        .await?;
+
         Err(TwoFactorError::InvalidCredentials)
     }
 

@@ -41,6 +41,7 @@ conformance!(
     events_page_newest_first,
     concurrent_throttle_updates_are_serialized,
     users_are_listed_per_account,
+    a_throttle_change_writes_its_effects,
     data_survives_reopening,
     emails_are_queued_with_their_change,
     a_claimed_email_is_leased_to_one_worker,
@@ -251,9 +252,12 @@ async fn concurrent_throttle_updates_are_serialized(store: Arc<dyn Store>, _: St
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 store
-                    .update_throttle("test", "k", &mut |s| ThrottleState {
-                        failures: s.failures + 1,
-                        ..s
+                    .update_throttle("test", "k", &mut |s| {
+                        let next = ThrottleState {
+                            failures: s.failures + 1,
+                            ..s
+                        };
+                        (next, Effects::default())
                     })
                     .await
                     .unwrap()
@@ -750,4 +754,23 @@ async fn disabling_two_factor_removes_every_factor(store: Arc<dyn Store>, _: Str
             .await
             .unwrap()
     );
+}
+
+async fn a_throttle_change_writes_its_effects(store: Arc<dyn Store>, _: String) {
+    let (_, u) = signup(&store, "lockfx@example.com").await;
+    let lock = event(&u, EventKind::PasswordLocked).and_email(sealed("lockfx@example.com", T0));
+    let next = store
+        .update_throttle("password", "lockfx@example.com", &mut |s| {
+            let locked = ThrottleState {
+                locked_until: Some(T0.plus_secs(900)),
+                ..s
+            };
+            (locked, lock.clone())
+        })
+        .await
+        .unwrap();
+    assert_eq!(next.locked_until, Some(T0.plus_secs(900)));
+    let events = store.user_events(u.id, None, 1).await.unwrap();
+    assert_eq!(events[0].kind, EventKind::PasswordLocked);
+    assert_eq!(store.list_outbox(true, 10).await.unwrap().len(), 1);
 }

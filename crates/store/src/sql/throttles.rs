@@ -43,7 +43,7 @@ impl ThrottleStore for Backend {
             row.try_get("window_start").map_err(db)?,
             row.try_get("locked_until").map_err(db)?,
         );
-        let next = change(current);
+        let (next, effects) = change(current);
         sqlx::query(
             "UPDATE throttles SET failures = $3, window_start = $4, locked_until = $5 \
              WHERE scope = $1 AND key = $2",
@@ -56,6 +56,7 @@ impl ThrottleStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+        super::events::write(&mut tx, &effects).await?;
         tx.commit().await.map_err(db)?;
         Ok(next)
     }
