@@ -31,6 +31,15 @@ impl Timestamp {
         if d < 0 { 0 } else { d }
     }
 
+    /// For people: `2026-11-23 10:00 UTC`.
+    pub fn to_human(self) -> String {
+        let iso = self.to_rfc3339();
+        match (iso.get(..10), iso.get(11..16)) {
+            (Some(date), Some(time)) => format!("{date} {time} UTC"),
+            _ => iso,
+        }
+    }
+
     /// RFC 3339 in UTC, e.g. `2026-11-23T10:00:00Z`.
     pub fn to_rfc3339(self) -> String {
         OffsetDateTime::from_unix_timestamp(self.0)
@@ -62,6 +71,11 @@ mod tests {
             Timestamp::from_unix(1_700_000_000).to_rfc3339(),
             "2023-11-14T22:13:20Z"
         );
+    }
+
+    #[test]
+    fn formats_for_people() {
+        assert_eq!(Timestamp::from_unix(0).to_human(), "1970-01-01 00:00 UTC");
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! text and as HTML, by `templates/email.{txt,html}`.
 
 use askama::Template;
-use tessera_core::Timestamp;
 use tessera_core::mail::{DisabledVia, Message, OutgoingEmail, ResetBy};
 
 /// What the emails say about the deployment.
@@ -58,15 +57,6 @@ struct Text<'a> {
     l: &'a Html<'a>,
 }
 
-/// `2026-11-23 15:04 UTC`.
-pub fn human(t: Timestamp) -> String {
-    let iso = t.to_rfc3339();
-    match (iso.get(..10), iso.get(11..16)) {
-        (Some(date), Some(time)) => format!("{date} {time} UTC"),
-        _ => iso,
-    }
-}
-
 const CHANGE_PASSWORD: &str = "Sign in and change your password right away, then review your \
                                recent activity; if you cannot sign in, contact your account owner.";
 
@@ -94,7 +84,7 @@ fn content(email: &OutgoingEmail, brand: &Brand) -> Content {
                 format!("{inviter} invited you to join {team} on {product} as {role}."),
                 format!(
                     "Accept the invitation to choose your password. The link works once, until {}.",
-                    human(*expires_at)
+                    expires_at.to_human()
                 ),
                 "If you did not expect this invitation, you can ignore this email.".to_owned(),
             ],
@@ -118,7 +108,7 @@ fn content(email: &OutgoingEmail, brand: &Brand) -> Content {
                 format!(
                     "The code expires at {}. Turn on two-factor authentication to stop \
                      receiving these codes.",
-                    human(*expires_at)
+                    expires_at.to_human()
                 ),
             ],
             code: Some(code.clone()),
@@ -235,7 +225,7 @@ fn content(email: &OutgoingEmail, brand: &Brand) -> Content {
                     Some(d) => format!(
                         "If you have not set it up yet, do so before {}. After that you will \
                          have to set it up when you sign in, before anything else.",
-                        human(*d)
+                        d.to_human()
                     ),
                     None => "If you have not set it up yet, you will be asked to at your next \
                              sign-in, before anything else."
@@ -258,7 +248,7 @@ fn content(email: &OutgoingEmail, brand: &Brand) -> Content {
             paragraphs: vec![format!(
                 "Too many wrong two-factor codes were entered for your account, so its sign-in \
                  is locked until {}. Whoever tried knew your password.",
-                human(*until)
+                until.to_human()
             )],
             ..base(
                 format!("Your {product} sign-in is locked after too many wrong codes"),
@@ -269,7 +259,7 @@ fn content(email: &OutgoingEmail, brand: &Brand) -> Content {
             paragraphs: vec![format!(
                 "Too many wrong passwords were entered for your account, so signing in with a \
                  password is locked until {}.",
-                human(*until)
+                until.to_human()
             )],
             advice: Some(
                 "Someone may be guessing your password. Choose a long, unique password and \
@@ -289,7 +279,7 @@ pub fn render(email: &OutgoingEmail, brand: &Brand) -> Result<Rendered, RenderEr
     let c = content(email, brand);
     let mut details = Vec::new();
     if c.show_origin {
-        details.push(("When", human(email.at)));
+        details.push(("When", email.at.to_human()));
         if let Some(ip) = &email.ip {
             details.push(("IP address", ip.clone()));
         }
@@ -315,6 +305,7 @@ pub fn render(email: &OutgoingEmail, brand: &Brand) -> Result<Rendered, RenderEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tessera_core::Timestamp;
 
     fn brand() -> Brand {
         Brand {
@@ -477,10 +468,5 @@ mod tests {
                 assert!(r.text.contains("Wasn't you?"), "{kind}");
             }
         }
-    }
-
-    #[test]
-    fn times_are_shown_in_utc() {
-        assert_eq!(human(Timestamp::from_unix(0)), "1970-01-01 00:00 UTC");
     }
 }

@@ -1,7 +1,7 @@
 //! Sign-up, sign-in, sign-out and the signed-in home page.
 
 use super::csrf::{Csrf, CsrfForm};
-use super::{PageSession, cookies, render, to_login};
+use super::{Moment, PageSession, cookies, render, to_login};
 use crate::app::AppState;
 use crate::error::{AppError, login_error};
 use crate::extract::ClientMeta;
@@ -280,7 +280,7 @@ pub async fn logout(
 }
 
 struct EventRow {
-    when: String,
+    when: Moment,
     what: &'static str,
     from: String,
 }
@@ -289,7 +289,7 @@ impl From<SecurityEvent> for EventRow {
     fn from(e: SecurityEvent) -> Self {
         use tessera_core::model::EventKind::*;
         Self {
-            when: e.created_at.to_rfc3339(),
+            when: e.created_at.into(),
             what: match e.kind {
                 Signup => "Account created",
                 SignIn => "Signed in",
@@ -321,7 +321,7 @@ struct HomePage {
     account_name: String,
     role: String,
     two_factor_policy: &'static str,
-    session_expires: String,
+    session_expires: Moment,
     events: Vec<EventRow>,
 }
 
@@ -351,7 +351,7 @@ pub async fn home(
         } else {
             "Optional"
         },
-        session_expires: context.session.expires_at.to_rfc3339(),
+        session_expires: context.session.expires_at.into(),
         events,
     };
     page(StatusCode::OK, &template, csrf)

@@ -122,6 +122,21 @@ impl FromRequestParts<AppState> for PageSession {
     }
 }
 
+/// A moment as pages show it: readable text, machine-readable `datetime`.
+pub(crate) struct Moment {
+    pub iso: String,
+    pub text: String,
+}
+
+impl From<tessera_core::Timestamp> for Moment {
+    fn from(t: tessera_core::Timestamp) -> Self {
+        Self {
+            iso: t.to_rfc3339(),
+            text: t.to_human(),
+        }
+    }
+}
+
 /// Sends the browser to the sign-in page.
 pub(crate) fn to_login() -> Response {
     Redirect::to("/login").into_response()

@@ -2,10 +2,10 @@
 //! downloading recovery codes, regenerating them and turning 2FA off with the password; and
 //! the public recovery page `/recover`.
 
-use super::PageSession;
 use super::account::page;
 use super::csrf::{Csrf, CsrfForm};
 use super::to_login;
+use super::{Moment, PageSession};
 use crate::app::AppState;
 use crate::extract::ClientMeta;
 use crate::qr;
@@ -24,7 +24,7 @@ struct SecurityPage {
     csrf: String,
     email: String,
     enabled: bool,
-    enabled_at: Option<String>,
+    enabled_at: Option<Moment>,
     recovery_codes_remaining: i64,
     pending: bool,
     notice: Option<&'static str>,
@@ -39,7 +39,7 @@ struct SetupPage {
     qr_svg: String,
     secret_formatted: String,
     paper_key_formatted: String,
-    expires_at: String,
+    expires_at: Moment,
 }
 
 #[derive(Template)]
@@ -80,7 +80,7 @@ async fn overview(
         csrf: csrf.field.clone(),
         email: context.user.email.as_str().to_owned(),
         enabled: two_factor.enabled_at.is_some(),
-        enabled_at: two_factor.enabled_at.map(|t| t.to_rfc3339()),
+        enabled_at: two_factor.enabled_at.map(Moment::from),
         recovery_codes_remaining: two_factor.recovery_codes_remaining,
         pending: two_factor.pending_until.is_some(),
         notice,
@@ -126,7 +126,7 @@ pub async fn setup(
                 qr_svg: qr::svg(&setup.otpauth_uri),
                 secret_formatted: setup.secret.base32_grouped(),
                 paper_key_formatted: group(&setup.paper_key, 8, " "),
-                expires_at: setup.expires_at.to_rfc3339(),
+                expires_at: setup.expires_at.into(),
             };
             page(StatusCode::OK, &template, csrf)
         }
