@@ -154,7 +154,6 @@ pub trait ThrottleStore: Send + Sync {
         key: &str,
         change: &mut ThrottleChange<'_>,
     ) -> StoreResult<ThrottleState>;
-    async fn read_throttle(&self, scope: &str, key: &str) -> StoreResult<ThrottleState>;
     /// Forgets a throttle's failures and lock (the operator's `unlock`); `false` if it had
     /// none.
     async fn clear_throttle(&self, scope: &str, key: &str) -> StoreResult<bool>;

@@ -2,7 +2,7 @@
 //! `{"error": {"code", "message"}}` with a fitting status and a stable code.
 //! Internal failures are logged with their cause and answer an opaque 500.
 
-use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -134,11 +134,6 @@ impl AppError {
             Self::Internal(_) => "internal_error",
         }
     }
-
-    /// The message shown to people: the error's own text, except for internal errors.
-    pub fn public_message(&self) -> String {
-        self.to_string()
-    }
 }
 
 impl IntoResponse for AppError {
@@ -150,7 +145,7 @@ impl IntoResponse for AppError {
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code(),
-                message: self.public_message(),
+                message: self.to_string(),
                 field: match &self {
                     Self::Validation { field, .. } => *field,
                     _ => None,
@@ -271,19 +266,6 @@ impl From<QueryRejection> for AppError {
         Self::Validation {
             field: None,
             message: rejection.body_text(),
-        }
-    }
-}
-
-impl From<FormRejection> for AppError {
-    fn from(rejection: FormRejection) -> Self {
-        match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
-            _ => Self::Validation {
-                field: None,
-                message: rejection.body_text(),
-            },
         }
     }
 }

@@ -74,17 +74,4 @@ impl ThrottleStore for Backend {
         .map_err(db)?;
         Ok(cleared.rows_affected() > 0)
     }
-
-    async fn read_throttle(&self, scope: &str, key: &str) -> StoreResult<ThrottleState> {
-        let row: Option<(i64, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT failures, window_start, locked_until FROM throttles \
-             WHERE scope = $1 AND key = $2",
-        )
-        .bind(scope)
-        .bind(key)
-        .fetch_optional(self.reader())
-        .await
-        .map_err(db)?;
-        Ok(row.map_or_else(ThrottleState::default, |(f, w, l)| state(f, w, l)))
-    }
 }
