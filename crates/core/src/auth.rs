@@ -417,8 +417,9 @@ impl Auth {
         Ok(())
     }
 
-    /// Opens a session for a user who has just proved who they are (sign-up, sign-in);
-    /// `method` is recorded with the sign-in event.
+    /// Opens a session for a user without 2FA who has just proved who they are (sign-up,
+    /// sign-in); `method` is recorded with the sign-in event. If the account requires 2FA
+    /// and no grace is left, the session may only set it up (SPEC §4).
     pub async fn open_session(
         &self,
         user: User,
@@ -432,28 +433,38 @@ impl Auth {
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("user {} has no account", user.id)))?;
         let token = Token::generate();
-        let session = self.new_session(&user, meta, now);
-        let event = NewEvent::for_user(&user, EventKind::SignIn, meta, now)
-            .with_detail(json!({ "method": method }));
+        let mut context = SessionContext {
+            session: self.new_session(&user, meta, now, SessionKind::Full),
+            user,
+            account,
+            two_factor_enabled: false,
+        };
+        let mut detail = json!({ "method": method });
+        if context.setup_only(now) {
+            context.session.kind = SessionKind::SetupOnly;
+            detail["restricted"] = json!("two_factor_setup_required");
+        }
+        let event = NewEvent::for_user(&context.user, EventKind::SignIn, meta, now)
+            .with_detail(detail);
         self.store
-            .create_session(&session, &token.hash(), &Effects::event(event))
+            .create_session(&context.session, &token.hash(), &Effects::event(event))
             .await?;
-        Ok(SignedIn {
-            token,
-            context: SessionContext {
-                session,
-                user,
-                account,
-            },
-        })
+        Ok(SignedIn { token, context })
     }
 
-    /// A full session for `user`, starting now.
-    pub(crate) fn new_session(&self, user: &User, meta: &RequestMeta, now: Timestamp) -> Session {
+    /// A session for `user`, starting now. `kind` records what it was opened as; what it may
+    /// do is decided on each request ([`SessionContext::setup_only`]).
+    pub(crate) fn new_session(
+        &self,
+        user: &User,
+        meta: &RequestMeta,
+        now: Timestamp,
+        kind: SessionKind,
+    ) -> Session {
         Session {
             id: SessionId::new(),
             user_id: user.id,
-            kind: SessionKind::Full,
+            kind,
             created_at: now,
             expires_at: now.plus_secs(self.policy.session_lifetime_secs),
             ip: meta.ip.clone(),

@@ -41,6 +41,8 @@ pub struct SecurityPolicy {
     pub recovery_lockout_secs: i64,
     /// `words` (`xxxxx-xxxxx`) or `digits` (8-digit backup codes).
     pub recovery_code_format: CodeFormat,
+    /// How long an invitation link stays valid, in seconds (7 days).
+    pub invitation_lifetime_secs: i64,
 }
 
 impl SecurityPolicy {
@@ -87,6 +89,7 @@ impl Default for SecurityPolicy {
             recovery_max_failures: 5,
             recovery_lockout_secs: 3600,
             recovery_code_format: CodeFormat::Words,
+            invitation_lifetime_secs: 7 * 24 * 3600,
         }
     }
 }

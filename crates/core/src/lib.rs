@@ -15,6 +15,7 @@ pub mod password;
 pub mod policy;
 pub mod second_step;
 pub mod store;
+pub mod team;
 pub mod throttle;
 pub mod time;
 pub mod totp;

@@ -58,6 +58,10 @@ id_type!(
     /// Identifies a login challenge (the step between password and second factor).
     ChallengeId
 );
+id_type!(
+    /// Identifies an invitation (not its token, which only the invitee's email holds).
+    InvitationId
+);
 
 /// A text column held a value the code does not know: the database was written by something
 /// else, or by a newer version.
@@ -134,6 +138,19 @@ text_enum!(
         RecoveryFailed => "recovery_failed",
         TwoFactorReset => "two_factor_reset",
         Unlocked => "unlocked",
+        TwoFactorPolicyChanged => "two_factor_policy_changed",
+        UserInvited => "user_invited",
+        InvitationRevoked => "invitation_revoked",
+        InvitationAccepted => "invitation_accepted",
+        UserDeleted => "user_deleted",
+    }
+);
+
+text_enum!(
+    /// Where an invitation stands. A pending one past its `expires_at` counts as expired
+    /// (and is marked so when a new invitation for the same email replaces it).
+    InvitationStatus, "invitation status" {
+        Pending => "pending", Accepted => "accepted", Revoked => "revoked", Expired => "expired"
     }
 );
 
@@ -162,6 +179,32 @@ pub struct User {
     pub role: Role,
     pub auth_source: AuthSource,
     pub created_at: Timestamp,
+}
+
+/// An invitation to join an account; whoever holds its token may accept it until it expires.
+#[derive(Clone, Debug)]
+pub struct Invitation {
+    pub id: InvitationId,
+    pub account_id: AccountId,
+    pub email: Email,
+    pub name: String,
+    /// `Admin` or `Member`: an account has exactly one owner.
+    pub role: Role,
+    /// Who sent it (gone if that user was deleted since).
+    pub invited_by: Option<UserId>,
+    pub status: InvitationStatus,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+impl Invitation {
+    /// Where it stands at `now`.
+    pub fn status_at(&self, now: Timestamp) -> InvitationStatus {
+        match self.status {
+            InvitationStatus::Pending if now >= self.expires_at => InvitationStatus::Expired,
+            status => status,
+        }
+    }
 }
 
 /// A stored session, found by the hash of its token.

@@ -15,7 +15,9 @@ use crate::Timestamp;
 use crate::auth::{Auth, Internal, PendingChallenge, SignedIn};
 use crate::crypto::{Token, TokenHash};
 use crate::mail::Message;
-use crate::model::{Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, User};
+use crate::model::{
+    Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, SessionKind, User,
+};
 use crate::store::{Completion, Effects, SecondStepProof, SessionContext, StoreError};
 use crate::throttle::RetryAt;
 use crate::totp::{TotpCode, TotpSecret, matching_step};
@@ -258,7 +260,7 @@ impl Auth {
         now: Timestamp,
     ) -> Result<Result<SecondStepDone, Completion>, SecondStepError> {
         let token = Token::generate();
-        let session = self.new_session(user, meta, now);
+        let session = self.new_session(user, meta, now, SessionKind::Full);
         let mut effects = Effects::event(
             NewEvent::for_user(user, EventKind::SignIn, meta, now)
                 .with_detail(json!({ "method": method.as_str() })),
@@ -319,6 +321,7 @@ impl Auth {
                             session,
                             user: user.clone(),
                             account,
+                            two_factor_enabled: true,
                         },
                     },
                     method,

@@ -9,9 +9,10 @@ use crate::Timestamp;
 use crate::crypto::TokenHash;
 use crate::mail::SealedEmail;
 use crate::model::{
-    Account, AccountId, Challenge, ChallengeId, NewEvent, OutboxStatus, SecurityEvent, Session,
-    SessionId, User, UserId,
+    Account, AccountId, Challenge, ChallengeId, Invitation, InvitationId, NewEvent, OutboxStatus,
+    SecurityEvent, Session, SessionId, User, UserId,
 };
+use crate::policy::{Enforcement, enforcement};
 use crate::throttle::ThrottleState;
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -78,6 +79,30 @@ pub struct SessionContext {
     pub session: Session,
     pub user: User,
     pub account: Account,
+    /// Whether the user has 2FA on, as of this request.
+    pub two_factor_enabled: bool,
+}
+
+impl SessionContext {
+    /// Where the user stands against the account's 2FA policy at `now`.
+    pub fn enforcement(&self, now: Timestamp) -> Enforcement {
+        enforcement(&self.account, &self.user, self.two_factor_enabled, now)
+    }
+
+    /// Whether the session may, at `now`, do nothing but set up 2FA. Decided on every
+    /// request from the policy, not stored: a session opened before 2FA became required (or
+    /// before the grace period ended) is restricted from then on, and becomes full again as
+    /// soon as the user turns 2FA on.
+    pub fn setup_only(&self, now: Timestamp) -> bool {
+        self.enforcement(now) == Enforcement::SetupRequired
+    }
+}
+
+/// A user of an account, as the account's managers see them.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub user: User,
+    pub two_factor_enabled: bool,
 }
 
 /// An account with its size, for the operator.
@@ -352,9 +377,86 @@ pub trait TwoFactorStore: Send + Sync {
     ) -> StoreResult<Completion>;
 }
 
+/// What the owner and admins of an account change: its 2FA policy, invitations, users.
+#[async_trait]
+pub trait TeamStore: Send + Sync {
+    /// The users of an account, in order of creation.
+    async fn team_members(&self, account: AccountId) -> StoreResult<Vec<Member>>;
+    /// Sets the account's 2FA policy; `turned_on` (the emails to every user) is written only
+    /// if this call is the one that turned the requirement on, so two admins switching it on
+    /// at once email everyone once. Returns the account as it now is (`None`: no account).
+    async fn set_two_factor_policy(
+        &self,
+        account: AccountId,
+        required: bool,
+        grace_period_until: Option<Timestamp>,
+        effects: &Effects,
+        turned_on: &Effects,
+    ) -> StoreResult<Option<Account>>;
+    /// Stores a new invitation. `Conflict("email")` if a user has the email already,
+    /// `Conflict("invitation")` if an open invitation for it exists (one past its time is
+    /// marked expired first, so it does not block a new one).
+    async fn create_invitation(
+        &self,
+        invitation: &Invitation,
+        token: &TokenHash,
+        effects: &Effects,
+    ) -> StoreResult<()>;
+    /// The account's invitations still open at `now`, newest first.
+    async fn open_invitations(
+        &self,
+        account: AccountId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Invitation>>;
+    /// The invitation a token belongs to, whatever its state.
+    async fn find_invitation(&self, token: &TokenHash) -> StoreResult<Option<Invitation>>;
+    /// Revokes an open invitation of `account`; `false` if there is none by that id.
+    async fn revoke_invitation(
+        &self,
+        account: AccountId,
+        id: InvitationId,
+        now: Timestamp,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// In one transaction: marks the invitation accepted if it is still open at `now`, and
+    /// creates `user` with `password_hash`. `false` if it was no longer open (used,
+    /// revoked, expired, or accepted by a concurrent request); `Conflict("email")` if a user
+    /// with the email appeared meanwhile.
+    async fn accept_invitation(
+        &self,
+        id: InvitationId,
+        now: Timestamp,
+        user: &User,
+        password_hash: &str,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// Deletes a user with their sessions, factors, codes, challenges and devices, and
+    /// forgets the given throttles (so a user invited again starts clean); `false` if the
+    /// user was already gone. Their audit events stay, with their email.
+    async fn delete_user(
+        &self,
+        user: UserId,
+        throttles: &[(&str, String)],
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// An account's events, newest first, older than the event id `before` when given.
+    async fn account_events(
+        &self,
+        account: AccountId,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<SecurityEvent>>;
+}
+
 #[async_trait]
 pub trait Store:
-    AccountStore + SessionStore + EventStore + ThrottleStore + OutboxStore + TwoFactorStore
+    AccountStore
+    + SessionStore
+    + EventStore
+    + ThrottleStore
+    + OutboxStore
+    + TwoFactorStore
+    + TeamStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;

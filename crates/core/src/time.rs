@@ -40,6 +40,24 @@ impl Timestamp {
         }
     }
 
+    /// A deadline as people and clients give it: an RFC 3339 instant, or a date
+    /// (`2026-12-01`), meaning the start of that day in UTC: "by December 1".
+    pub fn parse_deadline(input: &str) -> Option<Self> {
+        let input = input.trim();
+        if let Ok(t) = OffsetDateTime::parse(input, &Rfc3339) {
+            return Some(Self(t.unix_timestamp()));
+        }
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        time::Date::parse(input, &format)
+            .ok()
+            .map(|d| Self(d.midnight().assume_utc().unix_timestamp()))
+    }
+
+    /// The date part, `2026-11-23`, as a date field shows it.
+    pub fn to_date(self) -> String {
+        self.to_rfc3339().chars().take(10).collect()
+    }
+
     /// RFC 3339 in UTC, e.g. `2026-11-23T10:00:00Z`.
     pub fn to_rfc3339(self) -> String {
         OffsetDateTime::from_unix_timestamp(self.0)
@@ -76,6 +94,21 @@ mod tests {
     #[test]
     fn formats_for_people() {
         assert_eq!(Timestamp::from_unix(0).to_human(), "1970-01-01 00:00 UTC");
+    }
+
+    #[test]
+    fn deadlines_are_instants_or_the_start_of_a_day() {
+        let t = |s| Timestamp::parse_deadline(s).map(Timestamp::unix);
+        assert_eq!(t("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(t("2023-11-14T23:13:20+01:00"), Some(1_700_000_000));
+        assert_eq!(t("2023-11-14"), Some(1_699_920_000));
+        assert_eq!(
+            Timestamp::from_unix(1_699_920_000).to_date(),
+            "2023-11-14"
+        );
+        for bad in ["", "tomorrow", "2023-02-30", "2023-11-14T25:00:00Z", "14/11/2023"] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use tessera_core::Timestamp;
 use tessera_core::auth::{Internal, LoginError, SessionError, SignupError};
 use tessera_core::second_step::SecondStepError;
+use tessera_core::team::{InvitationError, TeamError};
 use tessera_core::two_factor::TwoFactorError;
 use tessera_core::validate::FieldError;
 use utoipa::ToSchema;
@@ -43,6 +44,16 @@ pub enum AppError {
     },
     #[error("an account with this email already exists")]
     EmailTaken,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("this email already has an open invitation; revoke it to send a new one")]
+    InvitationExists,
+    /// An invitation link that was used, withdrawn or has expired.
+    #[error("{message}")]
+    InvitationGone {
+        code: &'static str,
+        message: &'static str,
+    },
     #[error("{0}")]
     MalformedJson(String),
     #[error("send the request body as application/json")]
@@ -100,7 +111,9 @@ impl AppError {
             Self::InvalidCode { .. } | Self::ChallengeExpired => StatusCode::UNAUTHORIZED,
             Self::AlreadyEnabled | Self::NoPendingSetup | Self::NotEnabled => StatusCode::CONFLICT,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::EmailTaken => StatusCode::CONFLICT,
+            Self::EmailTaken | Self::InvitationExists => StatusCode::CONFLICT,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::InvitationGone { .. } => StatusCode::GONE,
             Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -124,6 +137,9 @@ impl AppError {
             Self::NotEnabled => "not_enabled",
             Self::Validation { .. } => "validation_error",
             Self::EmailTaken => "email_taken",
+            Self::Forbidden(_) => "forbidden",
+            Self::InvitationExists => "invitation_exists",
+            Self::InvitationGone { code, .. } => code,
             Self::MalformedJson(_) => "malformed_json",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
@@ -204,6 +220,39 @@ impl From<SessionError> for AppError {
         match e {
             SessionError::Unauthenticated => Self::Unauthenticated,
             SessionError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<TeamError> for AppError {
+    fn from(e: TeamError) -> Self {
+        match e {
+            TeamError::Invalid(e) => e.into(),
+            TeamError::Forbidden(why) => Self::Forbidden(why),
+            TeamError::SetupRequired => Self::TwoFactorSetupRequired,
+            TeamError::NotFound => Self::NotFound,
+            TeamError::EmailTaken => Self::EmailTaken,
+            TeamError::InvitationExists => Self::InvitationExists,
+            TeamError::NotEnabled => Self::NotEnabled,
+            TeamError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<InvitationError> for AppError {
+    fn from(e: InvitationError) -> Self {
+        let gone = |code, message| Self::InvitationGone { code, message };
+        match e {
+            InvitationError::Invalid(e) => e.into(),
+            InvitationError::NotFound => Self::NotFound,
+            InvitationError::Used => gone("invitation_used", "this invitation was already used"),
+            InvitationError::Expired => gone(
+                "invitation_expired",
+                "this invitation has expired; ask for a new one",
+            ),
+            InvitationError::Revoked => gone("invitation_revoked", "this invitation was withdrawn"),
+            InvitationError::EmailTaken => Self::EmailTaken,
+            InvitationError::Internal(e) => e.into(),
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! What a session may do is decided by which extractor a handler takes, not by checks inside
 //! handlers: [`FullSession`] refuses a session that may only set up 2FA, [`AnySession`]
-//! (for the few endpoints such a session may call) accepts it.
+//! (for the four endpoints such a session may call) accepts it, and [`ManagerSession`]
+//! admits only the account's owner and admins.
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -11,8 +12,9 @@ use axum::http::header;
 use axum::http::request::Parts;
 use std::net::SocketAddr;
 use tessera_core::crypto::Token;
-use tessera_core::model::{RequestMeta, SessionKind};
+use tessera_core::model::RequestMeta;
 use tessera_core::store::SessionContext;
+use tessera_core::team::Manager;
 
 /// The longest User-Agent kept in the audit log.
 const MAX_USER_AGENT: usize = 512;
@@ -78,10 +80,29 @@ impl FromRequestParts<AppState> for FullSession {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let context = session(parts, state).await?;
-        match context.session.kind {
-            SessionKind::Full => Ok(Self(context)),
-            SessionKind::SetupOnly => Err(AppError::TwoFactorSetupRequired),
+        if context.setup_only(state.auth.now()) {
+            Err(AppError::TwoFactorSetupRequired)
+        } else {
+            Ok(Self(context))
         }
+    }
+}
+
+/// The account's owner or an admin, with a full session: the only callers of the account
+/// administration endpoints. Members get `403 forbidden`.
+pub struct ManagerSession(pub Manager);
+
+impl FromRequestParts<AppState> for ManagerSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let context = session(parts, state).await?;
+        Manager::new(context, state.auth.now())
+            .map(Self)
+            .map_err(AppError::from)
     }
 }
 

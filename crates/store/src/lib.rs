@@ -42,6 +42,7 @@ mod sqlite {
     mod rows;
     mod sessions;
     mod store;
+    mod team;
     mod throttles;
     mod two_factor;
 }
@@ -59,6 +60,7 @@ mod postgres {
     mod rows;
     mod sessions;
     mod store;
+    mod team;
     mod throttles;
     mod two_factor;
 }

@@ -7,7 +7,10 @@ use crate::extract::{AnySession, ClientMeta};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tessera_core::Timestamp;
 use tessera_core::auth::{LoginError, LoginInput, LoginOutcome, SignedIn, SignupInput};
+use tessera_core::policy::Enforcement;
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
@@ -89,6 +92,14 @@ pub enum LoginResponse {
         #[serde(skip_serializing_if = "Option::is_none")]
         recovery_codes_remaining: Option<i64>,
     },
+    /// Signed in, but the account requires 2FA and the user has none (and no grace period
+    /// is left): this session may only call `GET /me`, `POST /me/2fa/setup`,
+    /// `POST /me/2fa/activate` and `POST /logout` until 2FA is on; then it is a full session.
+    TwoFactorSetupRequired {
+        session_token: String,
+        expires_at: String,
+        user: UserBody,
+    },
     /// The password was right and the user has 2FA: answer the challenge with
     /// `POST /login/verify`.
     TwoFactorRequired {
@@ -100,15 +111,32 @@ pub enum LoginResponse {
 }
 
 impl LoginResponse {
-    fn authenticated(signed_in: &SignedIn, two_factor_enabled: bool) -> Self {
+    /// What a new session is, at `now`: full (with the grace-period deadline while one runs)
+    /// or restricted to 2FA setup.
+    fn signed_in(signed_in: &SignedIn, now: Timestamp) -> Self {
         let context = &signed_in.context;
-        Self::Authenticated {
-            session_token: signed_in.token.expose().to_owned(),
-            expires_at: context.session.expires_at.to_rfc3339(),
-            user: UserBody::new(&context.user, two_factor_enabled),
-            two_factor_setup: None,
-            method_used: None,
-            recovery_codes_remaining: None,
+        let session_token = signed_in.token.expose().to_owned();
+        let expires_at = context.session.expires_at.to_rfc3339();
+        let user = UserBody::new(&context.user, context.two_factor_enabled);
+        match context.enforcement(now) {
+            Enforcement::SetupRequired => Self::TwoFactorSetupRequired {
+                session_token,
+                expires_at,
+                user,
+            },
+            grace => Self::Authenticated {
+                session_token,
+                expires_at,
+                user,
+                two_factor_setup: (grace == Enforcement::Grace).then(|| {
+                    json!({
+                        "required": true,
+                        "deadline": context.account.grace_period_until.map(Timestamp::to_rfc3339),
+                    })
+                }),
+                method_used: None,
+                recovery_codes_remaining: None,
+            },
         }
     }
 }
@@ -137,8 +165,7 @@ pub async fn login(
     match state.auth.login(input, &meta).await {
         Ok(LoginOutcome::SignedIn(signed_in)) => {
             state.metrics.sign_in("success");
-            // A user with 2FA gets a challenge instead.
-            Ok(Json(LoginResponse::authenticated(&signed_in, false)))
+            Ok(Json(LoginResponse::signed_in(&signed_in, state.auth.now())))
         }
         Ok(LoginOutcome::SecondStep(pending)) => {
             state.metrics.sign_in("second_step");
@@ -189,7 +216,7 @@ pub async fn verify(
         .verify_second_step(&body.challenge_token, &body.code, &meta)
         .await
         .map_err(|e| second_step_error(e, state.auth.now()))?;
-    let mut response = LoginResponse::authenticated(&done.signed_in, true);
+    let mut response = LoginResponse::signed_in(&done.signed_in, state.auth.now());
     if let LoginResponse::Authenticated {
         method_used,
         recovery_codes_remaining,

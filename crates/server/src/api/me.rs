@@ -1,14 +1,16 @@
 //! `GET /me` and `GET /me/events`.
 
-use super::schema::{AccountBody, EnforcementBody, EventBody, TwoFactorBody, UserBody};
+use super::schema::{
+    AccountBody, EnforcementBody, EventsQuery, EventsResponse, TwoFactorBody, UserBody,
+};
 use crate::app::AppState;
 use crate::error::{AppError, ErrorBody, Json, Query};
 use crate::extract::{AnySession, FullSession};
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tessera_core::Timestamp;
 use tessera_core::policy::enforcement;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
 pub struct MeResponse {
@@ -49,22 +51,6 @@ pub async fn me(
     }))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct EventsQuery {
-    /// Only events older than this id (the `next_before` of the previous page).
-    pub before: Option<i64>,
-    /// Page size, 1 to 100 (default 50).
-    pub limit: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct EventsResponse {
-    pub events: Vec<EventBody>,
-    /// Pass as `before` for the next page; `null` on the last page.
-    pub next_before: Option<i64>,
-}
-
 /// The signed-in user's security events, newest first.
 #[utoipa::path(get, path = "/me/events", tag = "me", security(("session" = [])),
     params(EventsQuery),
@@ -79,22 +65,11 @@ pub async fn events(
     FullSession(context): FullSession,
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<EventsResponse>, AppError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(AppError::Validation {
-            field: Some("limit"),
-            message: "limit must be between 1 and 100".into(),
-        });
-    }
+    let limit = query.limit()?;
     let events = state
         .store
         .user_events(context.user.id, query.before, limit)
         .await
         .map_err(AppError::internal)?;
-    let full_page = i64::try_from(events.len()).is_ok_and(|n| n == limit);
-    let next_before = full_page.then(|| events.last().map(|e| e.id)).flatten();
-    Ok(Json(EventsResponse {
-        events: events.into_iter().map(EventBody::from).collect(),
-        next_before,
-    }))
+    Ok(Json(EventsResponse::page(events, limit)))
 }

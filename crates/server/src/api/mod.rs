@@ -1,8 +1,10 @@
 //! The JSON API under `/api/v1` (SPEC §4), and its OpenAPI document, generated from the
 //! handlers themselves so it cannot miss one.
 
+mod account;
 mod auth;
 mod health;
+mod invitations;
 mod me;
 mod schema;
 mod two_factor;
@@ -32,6 +34,7 @@ use utoipa_axum::routes;
         (name = "auth", description = "Sign-up, sign-in and sign-out"),
         (name = "me", description = "The signed-in user"),
         (name = "two-factor", description = "Authenticator app, recovery codes, paper key"),
+        (name = "account", description = "Account administration: owner and admins only"),
         (name = "ops", description = "Health")
     )
 )]
@@ -63,6 +66,15 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(two_factor::recover))
         .routes(routes!(me::me))
         .routes(routes!(me::events))
+        .routes(routes!(account::account))
+        .routes(routes!(account::set_policy))
+        .routes(routes!(account::users))
+        .routes(routes!(account::delete_user))
+        .routes(routes!(account::reset_two_factor))
+        .routes(routes!(account::invite, account::invitations))
+        .routes(routes!(account::revoke_invitation))
+        .routes(routes!(account::events))
+        .routes(routes!(invitations::accept))
         .routes(routes!(health::health))
         .split_for_parts();
     let doc = Arc::new(doc);

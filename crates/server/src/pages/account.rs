@@ -306,6 +306,11 @@ impl From<SecurityEvent> for EventRow {
                 RecoveryFailed => "Failed recovery attempt",
                 TwoFactorReset => "Two-factor authentication reset",
                 Unlocked => "Sign-in unlocked by support",
+                TwoFactorPolicyChanged => "Team two-factor policy changed",
+                UserInvited => "User invited",
+                InvitationRevoked => "Invitation withdrawn",
+                InvitationAccepted => "Joined the team",
+                UserDeleted => "User deleted",
             },
             from: e.ip.unwrap_or_else(|| "—".to_owned()),
         }

@@ -8,6 +8,33 @@ use sqlx::Row as _;
 use tessera_core::model::{Account, AccountId, User, UserId};
 use tessera_core::store::{AccountStore, AccountSummary, Effects, StoreResult, UserWithPassword};
 
+/// Inserts a user inside a transaction (sign-up, an accepted invitation);
+/// `Conflict("email")` if the email is taken.
+pub(super) async fn insert_user(
+    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    user: &User,
+    password_hash: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO users (id, account_id, email, email_normalized, name, role, \
+         auth_source, password_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(user.id.to_string())
+    .bind(user.account_id.to_string())
+    .bind(user.email.as_str())
+    .bind(user.email.normalized())
+    .bind(&user.name)
+    .bind(user.role.as_str())
+    .bind(user.auth_source.as_str())
+    .bind(password_hash)
+    .bind(user.created_at.unix())
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 #[async_trait]
 impl AccountStore for Backend {
     async fn create_account_with_owner(
@@ -30,23 +57,7 @@ impl AccountStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        sqlx::query(
-            "INSERT INTO users (id, account_id, email, email_normalized, name, role, \
-             auth_source, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(owner.id.to_string())
-        .bind(owner.account_id.to_string())
-        .bind(owner.email.as_str())
-        .bind(owner.email.normalized())
-        .bind(&owner.name)
-        .bind(owner.role.as_str())
-        .bind(owner.auth_source.as_str())
-        .bind(password_hash)
-        .bind(owner.created_at.unix())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        insert_user(&mut tx, owner, password_hash).await?;
         events::write(&mut tx, effects).await?;
         tx.commit().await.map_err(db)
     }

@@ -61,16 +61,40 @@ impl EventStore for Backend {
         before: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<SecurityEvent>> {
-        let rows = sqlx::query(
+        page(self, Owner::User, &user.to_string(), before, limit).await
+    }
+}
+
+/// Whose events a page lists.
+pub(super) enum Owner {
+    User,
+    Account,
+}
+
+/// A page of events of one user or account, newest first, older than `before`.
+pub(super) async fn page(
+    store: &Backend,
+    owner: Owner,
+    id: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> StoreResult<Vec<SecurityEvent>> {
+    let query = match owner {
+        Owner::User => {
             "SELECT id, account_id, user_id, email, kind, ip, user_agent, detail, created_at \
-             FROM security_events WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-        )
-        .bind(user.to_string())
+             FROM security_events WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        }
+        Owner::Account => {
+            "SELECT id, account_id, user_id, email, kind, ip, user_agent, detail, created_at \
+             FROM security_events WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        }
+    };
+    let rows = sqlx::query(query)
+        .bind(id)
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
-        .fetch_all(self.reader())
+        .fetch_all(store.reader())
         .await
         .map_err(db)?;
-        rows.iter().map(rows::event).collect()
-    }
+    rows.iter().map(rows::event).collect()
 }

@@ -6,7 +6,7 @@ use sqlx::Row as _;
 use std::str::FromStr;
 use tessera_core::Timestamp;
 use tessera_core::email::Email;
-use tessera_core::model::{Account, SecurityEvent, Session, User};
+use tessera_core::model::{Account, Invitation, SecurityEvent, Session, User};
 use tessera_core::store::{StoreError, StoreResult};
 
 /// Columns of `users u`, aliased for [`user`].
@@ -36,7 +36,15 @@ macro_rules! session_columns {
     };
 }
 
-pub(super) use {account_columns, session_columns, user_columns};
+/// Columns of `invitations i`, for [`invitation`].
+macro_rules! invitation_columns {
+    () => {
+        "i.id, i.account_id, i.email, i.name, i.role, i.invited_by, i.status, i.created_at, \
+         i.expires_at"
+    };
+}
+
+pub(super) use {account_columns, invitation_columns, session_columns, user_columns};
 
 fn get<'r, T>(row: &'r Row, column: &str) -> StoreResult<T>
 where
@@ -95,6 +103,25 @@ pub(super) fn session(row: &Row) -> StoreResult<Session> {
         expires_at: time(row, "session_expires_at")?,
         ip: get(row, "session_ip")?,
         user_agent: get(row, "session_user_agent")?,
+    })
+}
+
+pub(super) fn invitation(row: &Row) -> StoreResult<Invitation> {
+    let email: String = get(row, "email")?;
+    let invited_by: Option<String> = get(row, "invited_by")?;
+    Ok(Invitation {
+        id: parse(row, "id")?,
+        account_id: parse(row, "account_id")?,
+        email: Email::parse(&email).map_err(|e| StoreError::Corrupt(format!("email: {e}")))?,
+        name: get(row, "name")?,
+        role: parse(row, "role")?,
+        invited_by: invited_by
+            .map(|id| id.parse())
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("invited_by: {e}")))?,
+        status: parse(row, "status")?,
+        created_at: time(row, "created_at")?,
+        expires_at: time(row, "expires_at")?,
     })
 }
 

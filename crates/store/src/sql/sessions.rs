@@ -4,6 +4,7 @@ use super::rows::{self, account_columns, session_columns, user_columns};
 use super::{Backend, events};
 use crate::db;
 use async_trait::async_trait;
+use sqlx::Row as _;
 use tessera_core::Timestamp;
 use tessera_core::crypto::TokenHash;
 use tessera_core::model::{Session, SessionId};
@@ -59,7 +60,8 @@ impl SessionStore for Backend {
             user_columns!(),
             ", ",
             account_columns!(),
-            " FROM sessions s JOIN users u ON u.id = s.user_id \
+            ", EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id) AS two_factor_enabled \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
              JOIN accounts a ON a.id = u.account_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2"
         ))
@@ -73,6 +75,7 @@ impl SessionStore for Backend {
                 session: rows::session(&row)?,
                 user: rows::user(&row)?,
                 account: rows::account(&row)?,
+                two_factor_enabled: row.try_get("two_factor_enabled").map_err(db)?,
             })
         })
         .transpose()

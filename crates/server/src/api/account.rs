@@ -1,0 +1,239 @@
+//! Account administration (SPEC §4): the 2FA policy, users, invitations and the account's
+//! audit log. Every handler takes a [`ManagerSession`]: members get `403 forbidden` before
+//! any handler runs.
+
+use super::schema::{
+    AccountBody, EventsQuery, EventsResponse, InvitationBody, TwoFactorPolicyBody, UserBody,
+};
+use crate::app::AppState;
+use crate::error::{AppError, ErrorBody, Json, Query};
+use crate::extract::{ClientMeta, ManagerSession};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tessera_core::model::{InvitationId, UserId};
+use tessera_core::team::{InviteInput, PolicyInput};
+use utoipa::ToSchema;
+
+/// An id from the path: one that does not parse names nothing, so it is `404`.
+fn id<T: std::str::FromStr>(text: &str) -> Result<T, AppError> {
+    text.parse().map_err(|_| AppError::NotFound)
+}
+
+/// The account and its 2FA policy.
+#[utoipa::path(get, path = "/account", tag = "account", security(("session" = [])),
+    responses(
+        (status = 200, body = AccountBody),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`forbidden` (members) or `two_factor_setup_required`", body = ErrorBody),
+    ))]
+pub async fn account(ManagerSession(manager): ManagerSession) -> Json<AccountBody> {
+    Json(AccountBody::from(manager.account()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRequest {
+    /// Whether every user of the account must use 2FA (users who sign in with SSO excepted).
+    pub required: bool,
+    /// Until when users without 2FA may still skip it: a date (`2026-12-01`, meaning the
+    /// start of that day, UTC) or an RFC 3339 time; in the future; only with `required`.
+    #[schema(example = "2026-12-01")]
+    pub grace_period_until: Option<String>,
+}
+
+/// Requires 2FA for everyone in the account, or makes it optional again.
+///
+/// Turning the requirement on emails every user. Users without 2FA may go on during the grace
+/// period; after it (or at once, without one) they must set it up at their next request.
+/// Turning it off changes no user's 2FA.
+#[utoipa::path(put, path = "/account/two-factor-policy", tag = "account",
+    security(("session" = [])), request_body = PolicyRequest,
+    responses(
+        (status = 200, body = TwoFactorPolicyBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 422, description = "`validation_error`: a bad or past date", body = ErrorBody),
+    ))]
+pub async fn set_policy(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ManagerSession(manager): ManagerSession,
+    Json(body): Json<PolicyRequest>,
+) -> Result<Json<TwoFactorPolicyBody>, AppError> {
+    let input = PolicyInput {
+        required: body.required,
+        grace_period_until: body.grace_period_until.as_deref(),
+    };
+    let account = state
+        .auth
+        .set_two_factor_policy(&manager, input, &meta)
+        .await?;
+    Ok(Json(TwoFactorPolicyBody::from(&account)))
+}
+
+/// The users of the account, in order of joining, with their 2FA status.
+#[utoipa::path(get, path = "/account/users", tag = "account", security(("session" = [])),
+    responses(
+        (status = 200, body = Vec<UserBody>),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+    ))]
+pub async fn users(
+    State(state): State<AppState>,
+    ManagerSession(manager): ManagerSession,
+) -> Result<Json<Vec<UserBody>>, AppError> {
+    let members = state.auth.team_members(&manager).await?;
+    Ok(Json(
+        members
+            .iter()
+            .map(|m| UserBody::new(&m.user, m.two_factor_enabled))
+            .collect(),
+    ))
+}
+
+/// Deletes a user: their sessions, factors and devices go with them; their events stay.
+/// Inviting the same email again gives a fresh user without 2FA.
+#[utoipa::path(delete, path = "/account/users/{id}", tag = "account",
+    security(("session" = [])), params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`forbidden`: members, yourself, or the owner", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ManagerSession(manager): ManagerSession,
+    Path(user): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let target = state.auth.managed(&manager, id::<UserId>(&user)?).await?;
+    state.auth.delete_user(&manager, target, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResetResponse {
+    pub user: UserBody,
+}
+
+/// Resets a user's 2FA: their secret, recovery codes and paper key stop working, their
+/// sessions end, and they are emailed. If the account requires 2FA, they set it up again at
+/// their next sign-in.
+#[utoipa::path(post, path = "/account/users/{id}/two-factor/reset", tag = "account",
+    security(("session" = [])), params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, body = ResetResponse),
+        (status = 403, description = "`forbidden`: members, yourself, or the owner", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`not_enabled`: the user has no 2FA", body = ErrorBody),
+    ))]
+pub async fn reset_two_factor(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ManagerSession(manager): ManagerSession,
+    Path(user): Path<String>,
+) -> Result<Json<ResetResponse>, AppError> {
+    let target = state.auth.managed(&manager, id::<UserId>(&user)?).await?;
+    let user = UserBody::new(target.user(), false);
+    state.auth.reset_two_factor(&manager, target, &meta).await?;
+    Ok(Json(ResetResponse { user }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationRequest {
+    #[schema(example = "grace@example.com")]
+    pub email: String,
+    #[schema(example = "Grace Hopper")]
+    pub name: String,
+    /// `admin` or `member`.
+    #[schema(example = "member")]
+    pub role: String,
+}
+
+/// Invites someone: they get an email with a link valid 7 days, where they choose a password.
+#[utoipa::path(post, path = "/account/invitations", tag = "account",
+    security(("session" = [])), request_body = InvitationRequest,
+    responses(
+        (status = 201, body = InvitationBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 409, description = "`email_taken` or `invitation_exists`", body = ErrorBody),
+        (status = 422, description = "`validation_error`", body = ErrorBody),
+    ))]
+pub async fn invite(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ManagerSession(manager): ManagerSession,
+    Json(body): Json<InvitationRequest>,
+) -> Result<(StatusCode, Json<InvitationBody>), AppError> {
+    let input = InviteInput {
+        email: body.email,
+        name: body.name,
+        role: body.role,
+    };
+    let invitation = state.auth.invite(&manager, input, &meta).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(InvitationBody::new(&invitation, state.auth.now())),
+    ))
+}
+
+/// The invitations not yet accepted, revoked or expired, newest first.
+#[utoipa::path(get, path = "/account/invitations", tag = "account",
+    security(("session" = [])),
+    responses(
+        (status = 200, body = Vec<InvitationBody>),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+    ))]
+pub async fn invitations(
+    State(state): State<AppState>,
+    ManagerSession(manager): ManagerSession,
+) -> Result<Json<Vec<InvitationBody>>, AppError> {
+    let now = state.auth.now();
+    let open = state.auth.open_invitations(&manager).await?;
+    Ok(Json(
+        open.iter().map(|i| InvitationBody::new(i, now)).collect(),
+    ))
+}
+
+/// Withdraws an invitation: its link stops working.
+#[utoipa::path(delete, path = "/account/invitations/{id}", tag = "account",
+    security(("session" = [])), params(("id" = String, Path, description = "Invitation id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no open invitation by that id", body = ErrorBody),
+    ))]
+pub async fn revoke_invitation(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ManagerSession(manager): ManagerSession,
+    Path(invitation): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let invitation = id::<InvitationId>(&invitation)?;
+    state
+        .auth
+        .revoke_invitation(&manager, invitation, &meta)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The account's audit log, newest first.
+#[utoipa::path(get, path = "/account/events", tag = "account", security(("session" = [])),
+    params(EventsQuery),
+    responses(
+        (status = 200, body = EventsResponse),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 422, description = "`validation_error`", body = ErrorBody),
+    ))]
+pub async fn events(
+    State(state): State<AppState>,
+    ManagerSession(manager): ManagerSession,
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<EventsResponse>, AppError> {
+    let limit = query.limit()?;
+    let events = state
+        .auth
+        .account_events(&manager, query.before, limit)
+        .await?;
+    Ok(Json(EventsResponse::page(events, limit)))
+}

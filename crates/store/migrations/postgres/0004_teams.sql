@@ -1,0 +1,22 @@
+-- Invitations to join an account. The token is stored only as its SHA-256 hash; the link
+-- itself travels in the (sealed) outbox email. At most one invitation per email is pending:
+-- one past its time is marked expired before a new one is written.
+
+CREATE TABLE invitations (
+    id               TEXT PRIMARY KEY,
+    account_id       TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    token_hash       BYTEA NOT NULL UNIQUE,
+    email            TEXT NOT NULL,
+    email_normalized TEXT NOT NULL,
+    name             TEXT NOT NULL,
+    role             TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+    invited_by       TEXT REFERENCES users (id) ON DELETE SET NULL,
+    status           TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'accepted', 'revoked', 'expired')),
+    created_at       BIGINT NOT NULL,
+    expires_at       BIGINT NOT NULL,
+    closed_at        BIGINT
+);
+CREATE UNIQUE INDEX invitations_pending_key ON invitations (email_normalized)
+    WHERE status = 'pending';
+CREATE INDEX invitations_account_idx ON invitations (account_id, status);

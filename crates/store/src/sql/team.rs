@@ -1,0 +1,268 @@
+//! Running a team: the account's 2FA policy, invitations, deleting users, the account's log.
+
+use super::events::{self, Owner};
+use super::rows::{self, account_columns, invitation_columns, user_columns};
+use super::{Backend, accounts};
+use crate::db;
+use async_trait::async_trait;
+use sqlx::Row as _;
+use tessera_core::Timestamp;
+use tessera_core::crypto::TokenHash;
+use tessera_core::model::{
+    Account, AccountId, Invitation, InvitationId, SecurityEvent, User, UserId,
+};
+use tessera_core::store::{Effects, Member, StoreError, StoreResult, TeamStore};
+
+#[async_trait]
+impl TeamStore for Backend {
+    async fn team_members(&self, account: AccountId) -> StoreResult<Vec<Member>> {
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id) AS two_factor_enabled \
+             FROM users u WHERE u.account_id = $1 ORDER BY u.created_at, u.id"
+        ))
+        .bind(account.to_string())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db)?;
+        found
+            .iter()
+            .map(|row| {
+                Ok(Member {
+                    user: rows::user(row)?,
+                    two_factor_enabled: row.try_get("two_factor_enabled").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_two_factor_policy(
+        &self,
+        account: AccountId,
+        required: bool,
+        grace_period_until: Option<Timestamp>,
+        effects: &Effects,
+        turned_on: &Effects,
+    ) -> StoreResult<Option<Account>> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        // Only the request that flips the flag sees a row changed (on PostgreSQL a concurrent
+        // one waits for the row lock, then re-checks the condition and finds it false).
+        let flipped = sqlx::query(
+            "UPDATE accounts SET two_factor_required = $2 \
+             WHERE id = $1 AND two_factor_required <> $2",
+        )
+        .bind(account.to_string())
+        .bind(required)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected()
+            > 0;
+        sqlx::query("UPDATE accounts SET grace_period_until = $2 WHERE id = $1")
+            .bind(account.to_string())
+            .bind(grace_period_until.map(Timestamp::unix))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts a WHERE a.id = $1"
+        ))
+        .bind(account.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        events::write(&mut tx, effects).await?;
+        if flipped && required {
+            events::write(&mut tx, turned_on).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        rows::account(&row).map(Some)
+    }
+
+    async fn create_invitation(
+        &self,
+        invitation: &Invitation,
+        token: &TokenHash,
+        effects: &Effects,
+    ) -> StoreResult<()> {
+        let email = invitation.email.normalized();
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        let taken = sqlx::query("SELECT 1 FROM users WHERE email_normalized = $1")
+            .bind(email)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict("email"));
+        }
+        sqlx::query(
+            "UPDATE invitations SET status = 'expired', closed_at = $2 \
+             WHERE email_normalized = $1 AND status = 'pending' AND expires_at <= $2",
+        )
+        .bind(email)
+        .bind(invitation.created_at.unix())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let inserted = sqlx::query(
+            "INSERT INTO invitations (id, account_id, token_hash, email, email_normalized, name, \
+             role, invited_by, status, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(invitation.id.to_string())
+        .bind(invitation.account_id.to_string())
+        .bind(token.as_bytes())
+        .bind(invitation.email.as_str())
+        .bind(email)
+        .bind(&invitation.name)
+        .bind(invitation.role.as_str())
+        .bind(invitation.invited_by.map(|id| id.to_string()))
+        .bind(invitation.status.as_str())
+        .bind(invitation.created_at.unix())
+        .bind(invitation.expires_at.unix())
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict("invitation"));
+            }
+            other => other.map_err(db)?,
+        };
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn open_invitations(
+        &self,
+        account: AccountId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Invitation>> {
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            invitation_columns!(),
+            " FROM invitations i WHERE i.account_id = $1 AND i.status = 'pending' \
+             AND i.expires_at > $2 ORDER BY i.created_at DESC, i.id DESC"
+        ))
+        .bind(account.to_string())
+        .bind(now.unix())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db)?;
+        found.iter().map(rows::invitation).collect()
+    }
+
+    async fn find_invitation(&self, token: &TokenHash) -> StoreResult<Option<Invitation>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            invitation_columns!(),
+            " FROM invitations i WHERE i.token_hash = $1"
+        ))
+        .bind(token.as_bytes())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db)?;
+        row.as_ref().map(rows::invitation).transpose()
+    }
+
+    async fn revoke_invitation(
+        &self,
+        account: AccountId,
+        id: InvitationId,
+        now: Timestamp,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        let revoked = sqlx::query(
+            "UPDATE invitations SET status = 'revoked', closed_at = $3 \
+             WHERE id = $1 AND account_id = $2 AND status = 'pending' AND expires_at > $3",
+        )
+        .bind(id.to_string())
+        .bind(account.to_string())
+        .bind(now.unix())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected()
+            > 0;
+        if revoked {
+            events::write(&mut tx, effects).await?;
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(revoked)
+    }
+
+    async fn accept_invitation(
+        &self,
+        id: InvitationId,
+        now: Timestamp,
+        user: &User,
+        password_hash: &str,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        let taken = sqlx::query(
+            "UPDATE invitations SET status = 'accepted', closed_at = $2 \
+             WHERE id = $1 AND status = 'pending' AND expires_at > $2",
+        )
+        .bind(id.to_string())
+        .bind(now.unix())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected()
+            > 0;
+        if !taken {
+            return Ok(false);
+        }
+        accounts::insert_user(&mut tx, user, password_hash).await?;
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn delete_user(
+        &self,
+        user: UserId,
+        throttles: &[(&str, String)],
+        effects: &Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        // Sessions, factors, codes, challenges and devices go by `ON DELETE CASCADE`.
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+            > 0;
+        if !deleted {
+            return Ok(false);
+        }
+        for (scope, key) in throttles {
+            sqlx::query("DELETE FROM throttles WHERE scope = $1 AND key = $2")
+                .bind(scope)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn account_events(
+        &self,
+        account: AccountId,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<SecurityEvent>> {
+        events::page(self, Owner::Account, &account.to_string(), before, limit).await
+    }
+}
