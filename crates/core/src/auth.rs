@@ -444,8 +444,8 @@ impl Auth {
             context.session.kind = SessionKind::SetupOnly;
             detail["restricted"] = json!("two_factor_setup_required");
         }
-        let event = NewEvent::for_user(&context.user, EventKind::SignIn, meta, now)
-            .with_detail(detail);
+        let event =
+            NewEvent::for_user(&context.user, EventKind::SignIn, meta, now).with_detail(detail);
         self.store
             .create_session(&context.session, &token.hash(), &Effects::event(event))
             .await?;

@@ -450,13 +450,7 @@ pub trait TeamStore: Send + Sync {
 
 #[async_trait]
 pub trait Store:
-    AccountStore
-    + SessionStore
-    + EventStore
-    + ThrottleStore
-    + OutboxStore
-    + TwoFactorStore
-    + TeamStore
+    AccountStore + SessionStore + EventStore + ThrottleStore + OutboxStore + TwoFactorStore + TeamStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -109,6 +109,10 @@ impl Manager {
         &self.context.user
     }
 
+    pub fn context(&self) -> &SessionContext {
+        &self.context
+    }
+
     pub fn account(&self) -> &Account {
         &self.context.account
     }
@@ -227,9 +231,7 @@ impl Auth {
                 .into());
             }
             if until <= now {
-                return Err(
-                    FieldError::new("grace_period_until", "must be in the future").into(),
-                );
+                return Err(FieldError::new("grace_period_until", "must be in the future").into());
             }
         }
         let account = manager.account();
@@ -296,13 +298,15 @@ impl Auth {
                 expires_at: invitation.expires_at,
             },
         };
-        let effects = Effects::event(manager.event(EventKind::UserInvited, meta, now).with_detail(
-            json!({
-                "invitation_id": invitation.id,
-                "invitee": invitation.email.as_str(),
-                "role": role,
-            }),
-        ))
+        let effects = Effects::event(
+            manager
+                .event(EventKind::UserInvited, meta, now)
+                .with_detail(json!({
+                    "invitation_id": invitation.id,
+                    "invitee": invitation.email.as_str(),
+                    "role": role,
+                })),
+        )
         .and_email(self.mailer.seal(&email, now));
         match self
             .store
@@ -435,20 +439,26 @@ impl Auth {
     ) -> Result<(), TeamError> {
         let now = self.now();
         let user = target.user;
-        let effects = Effects::event(manager.event(EventKind::UserDeleted, meta, now).with_detail(
-            json!({
-                "target_id": user.id,
-                "target_email": user.email.as_str(),
-                "target_role": user.role,
-            }),
-        ));
+        let effects = Effects::event(
+            manager
+                .event(EventKind::UserDeleted, meta, now)
+                .with_detail(json!({
+                    "target_id": user.id,
+                    "target_email": user.email.as_str(),
+                    "target_role": user.role,
+                })),
+        );
         let email = user.email.normalized().to_owned();
         let throttles = [
             (PASSWORD_SCOPE, email.clone()),
             (RECOVERY_SCOPE, email),
             (SECOND_STEP_SCOPE, user.id.to_string()),
         ];
-        if self.store.delete_user(user.id, &throttles, &effects).await? {
+        if self
+            .store
+            .delete_user(user.id, &throttles, &effects)
+            .await?
+        {
             Ok(())
         } else {
             Err(TeamError::NotFound)

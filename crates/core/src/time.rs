@@ -102,11 +102,14 @@ mod tests {
         assert_eq!(t("2023-11-14T22:13:20Z"), Some(1_700_000_000));
         assert_eq!(t("2023-11-14T23:13:20+01:00"), Some(1_700_000_000));
         assert_eq!(t("2023-11-14"), Some(1_699_920_000));
-        assert_eq!(
-            Timestamp::from_unix(1_699_920_000).to_date(),
-            "2023-11-14"
-        );
-        for bad in ["", "tomorrow", "2023-02-30", "2023-11-14T25:00:00Z", "14/11/2023"] {
+        assert_eq!(Timestamp::from_unix(1_699_920_000).to_date(), "2023-11-14");
+        for bad in [
+            "",
+            "tomorrow",
+            "2023-02-30",
+            "2023-11-14T25:00:00Z",
+            "14/11/2023",
+        ] {
             assert_eq!(t(bad), None, "{bad}");
         }
     }

@@ -110,7 +110,8 @@ async fn admin_lists_the_outbox(mut app: TestApp) {
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
 }
 
-fn admin(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+/// Runs `tessera admin ARGS` on the app's database: (success, stdout, stderr).
+pub fn admin(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let out = tessera(app).arg("admin").args(args).output().unwrap();
     (
         out.status.success(),

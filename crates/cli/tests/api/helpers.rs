@@ -133,6 +133,46 @@ impl TestApp {
         assert_eq!(self.login(email, PASSWORD).await.status(), 429);
     }
 
+    /// The emails delivered to the mail folder (no SMTP configured) for `to`, oldest first;
+    /// waits up to 30 s for at least `n` of them.
+    pub async fn mail_to(&self, to: &str, n: usize) -> Vec<crate::smtp::Received> {
+        let folder = self.db.data_dir().join("mail");
+        for _ in 0..600 {
+            let mut paths: Vec<_> = std::fs::read_dir(&folder)
+                .map(|dir| dir.map(|e| e.unwrap().path()).collect())
+                .unwrap_or_default();
+            // Files are named by the outbox id, a UUIDv7: by name is by time.
+            paths.sort();
+            let found: Vec<_> = paths
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .map(|p| crate::smtp::parse(&std::fs::read(p).unwrap()))
+                .filter(|m| m.to == to)
+                .collect();
+            if found.len() >= n {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("expected {n} emails to {to}");
+    }
+
+    pub async fn put(&self, path: &str, body: Value, token: Option<&str>) -> Response {
+        let mut request = self.client.put(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.delete(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -40,5 +40,6 @@ mod otp;
 mod pages;
 mod smtp;
 mod storage;
+mod team;
 mod throttling;
 mod two_factor;

@@ -34,19 +34,24 @@ pub async fn user_with_2fa(
     email: &str,
 ) -> Option<(String, String, Vec<String>, String)> {
     let token = app.signed_in(email).await;
-    let setup: Value = app
-        .post("/api/v1/me/2fa/setup", json!({}), Some(&token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (secret, codes, paper_key) = enable_2fa(app, &token).await?;
+    Some((token, secret, codes, paper_key))
+}
+
+/// Turns 2FA on for the session's user: (base32 secret, recovery codes, paper key).
+pub async fn enable_2fa(app: &TestApp, token: &str) -> Option<(String, Vec<String>, String)> {
+    let response = app
+        .post("/api/v1/me/2fa/setup", json!({}), Some(token))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let setup: Value = response.json().await.unwrap();
     let secret = setup["secret"].as_str().unwrap().to_owned();
     let code = oathtool(&secret, app.clock.now())?;
     let response = app
         .post(
             "/api/v1/me/2fa/activate",
             json!({ "code": code }),
-            Some(&token),
+            Some(token),
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -59,7 +64,6 @@ pub async fn user_with_2fa(
         .collect();
     app.clock.advance(30);
     Some((
-        token,
         secret,
         codes,
         setup["paper_key"].as_str().unwrap().to_owned(),

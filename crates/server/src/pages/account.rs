@@ -1,7 +1,8 @@
 //! Sign-up, sign-in, sign-out and the signed-in home page.
 
 use super::csrf::{Csrf, CsrfForm};
-use super::{Moment, PageSession, cookies, render, to_login};
+use super::activity::EventRow;
+use super::{Moment, Nav, PageSession, PageUser, cookies, render, to_login};
 use crate::app::AppState;
 use crate::error::{AppError, login_error};
 use crate::extract::ClientMeta;
@@ -11,7 +12,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tessera_core::auth::{LoginInput, LoginOutcome, SignedIn, SignupError, SignupInput};
-use tessera_core::model::SecurityEvent;
 
 /// Attaches the cookies a response must set.
 pub(super) fn with_cookies(
@@ -279,50 +279,11 @@ pub async fn logout(
     )
 }
 
-struct EventRow {
-    when: Moment,
-    what: &'static str,
-    from: String,
-}
-
-impl From<SecurityEvent> for EventRow {
-    fn from(e: SecurityEvent) -> Self {
-        use tessera_core::model::EventKind::*;
-        Self {
-            when: e.created_at.into(),
-            what: match e.kind {
-                Signup => "Account created",
-                SignIn => "Signed in",
-                SignInFailed => "Failed sign-in attempt",
-                PasswordLocked => "Password sign-in locked after failed attempts",
-                SignOut => "Signed out",
-                TwoFactorSetupStarted => "Two-factor setup started",
-                TwoFactorEnabled => "Two-factor authentication turned on",
-                TwoFactorDisabled => "Two-factor authentication turned off",
-                TwoFactorFailed => "Wrong two-factor code",
-                SecondStepLocked => "Two-factor step locked after wrong codes",
-                RecoveryCodeUsed => "Signed in with a recovery code",
-                RecoveryCodesRegenerated => "New recovery codes generated",
-                RecoveryFailed => "Failed recovery attempt",
-                TwoFactorReset => "Two-factor authentication reset",
-                Unlocked => "Sign-in unlocked by support",
-                TwoFactorPolicyChanged => "Team two-factor policy changed",
-                UserInvited => "User invited",
-                InvitationRevoked => "Invitation withdrawn",
-                InvitationAccepted => "Joined the team",
-                UserDeleted => "User deleted",
-            },
-            from: e.ip.unwrap_or_else(|| "—".to_owned()),
-        }
-    }
-}
-
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage {
-    csrf: String,
+    nav: Nav,
     name: String,
-    email: String,
     account_name: String,
     role: String,
     two_factor_policy: &'static str,
@@ -332,12 +293,9 @@ struct HomePage {
 
 pub async fn home(
     State(state): State<AppState>,
-    PageSession(session): PageSession,
+    PageUser(context): PageUser,
     csrf: Csrf,
 ) -> Response {
-    let Some(context) = session else {
-        return to_login();
-    };
     let events = match state.store.user_events(context.user.id, None, 10).await {
         Ok(events) => events.into_iter().map(EventRow::from).collect(),
         Err(e) => {
@@ -346,9 +304,8 @@ pub async fn home(
         }
     };
     let template = HomePage {
-        csrf: csrf.field.clone(),
         name: context.user.name.clone(),
-        email: context.user.email.as_str().to_owned(),
+        nav: Nav::new(&context, &csrf, state.auth.now()),
         account_name: context.account.name.clone(),
         role: context.user.role.to_string(),
         two_factor_policy: if context.account.two_factor_required {

@@ -2,10 +2,12 @@
 //! CSRF tokens, signed in through an `HttpOnly` session cookie.
 
 mod account;
+mod activity;
 pub mod cookies;
 mod csrf;
 mod second_step;
 mod security;
+mod team;
 
 use crate::app::AppState;
 use askama::Template;
@@ -16,7 +18,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use tessera_core::crypto::Token;
+use tessera_core::model::Role;
 use tessera_core::store::SessionContext;
+use tessera_core::team::Manager;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,7 +31,7 @@ pub fn router() -> Router<AppState> {
             get(second_step::code_page).post(second_step::verify),
         )
         .route("/signup", get(account::signup_page).post(account::signup))
-        .route("/logout", axum::routing::post(account::logout))
+        .route("/logout", post(account::logout))
         .route("/settings/security", get(security::show))
         .route("/settings/security/setup", post(security::setup))
         .route("/settings/security/activate", post(security::activate))
@@ -41,6 +45,22 @@ pub fn router() -> Router<AppState> {
             "/recover",
             get(security::recover_page).post(security::recover),
         )
+        .route("/settings/activity", get(activity::mine))
+        .route("/account/activity", get(activity::team))
+        .route(
+            "/account/settings",
+            get(team::settings).post(team::save_settings),
+        )
+        .route("/account/users", get(team::users))
+        .route("/account/users/invite", post(team::invite))
+        .route("/account/users/{id}/delete", post(team::delete_user))
+        .route("/account/users/{id}/reset-2fa", post(team::reset_two_factor))
+        .route(
+            "/account/invitations/{id}/revoke",
+            post(team::revoke_invitation),
+        )
+        .route("/invitations/accept", post(team::accept))
+        .route("/invitations/{token}", get(team::invitation))
         .route("/static/tessera.css", get(stylesheet))
 }
 
@@ -122,6 +142,50 @@ impl FromRequestParts<AppState> for PageSession {
     }
 }
 
+/// A signed-in user whose session may do everything. Without a session the browser is sent
+/// to sign in; a session that may only set up 2FA is sent to the security page to do that.
+pub struct PageUser(pub SessionContext);
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match PageSession::from_request_parts(parts, state).await?.0 {
+            None => Err(to_login()),
+            Some(context) if context.setup_only(state.auth.now()) => {
+                Err(Redirect::to("/settings/security").into_response())
+            }
+            Some(context) => Ok(Self(context)),
+        }
+    }
+}
+
+/// The account's owner or an admin: the team pages. Members see a 403 page.
+pub struct PageManager(pub Manager);
+
+impl FromRequestParts<AppState> for PageManager {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let PageUser(context) = PageUser::from_request_parts(parts, state).await?;
+        Manager::new(context, state.auth.now())
+            .map(Self)
+            .map_err(|_| {
+                message_page(
+                    StatusCode::FORBIDDEN,
+                    "Only for the team's owner and admins",
+                    "Ask the owner or an admin of your team to make this change.",
+                )
+            })
+    }
+}
+
 /// A moment as pages show it: readable text, machine-readable `datetime`.
 pub(crate) struct Moment {
     pub iso: String,
@@ -133,6 +197,27 @@ impl From<tessera_core::Timestamp> for Moment {
         Self {
             iso: t.to_rfc3339(),
             text: t.to_human(),
+        }
+    }
+}
+
+/// What the navigation bar shows: links a restricted session may not follow are hidden, and
+/// the team pages only for the owner and admins.
+pub(crate) struct Nav {
+    pub csrf: String,
+    pub email: String,
+    pub manager: bool,
+    pub restricted: bool,
+}
+
+impl Nav {
+    pub fn new(context: &SessionContext, csrf: &csrf::Csrf, now: tessera_core::Timestamp) -> Self {
+        let restricted = context.setup_only(now);
+        Self {
+            csrf: csrf.field.clone(),
+            email: context.user.email.as_str().to_owned(),
+            manager: !restricted && matches!(context.user.role, Role::Owner | Role::Admin),
+            restricted,
         }
     }
 }

@@ -5,7 +5,7 @@
 use super::account::page;
 use super::csrf::{Csrf, CsrfForm};
 use super::to_login;
-use super::{Moment, PageSession};
+use super::{Moment, Nav, PageSession};
 use crate::app::AppState;
 use crate::extract::ClientMeta;
 use crate::qr;
@@ -14,6 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use tessera_core::policy::Enforcement;
 use tessera_core::store::SessionContext;
 use tessera_core::totp::group;
 use tessera_core::two_factor::TwoFactorError;
@@ -22,20 +23,40 @@ use tessera_core::two_factor::TwoFactorError;
 #[template(path = "security.html")]
 struct SecurityPage {
     csrf: String,
-    email: String,
+    nav: Nav,
     enabled: bool,
     enabled_at: Option<Moment>,
     recovery_codes_remaining: i64,
     pending: bool,
+    /// What the team's 2FA requirement asks of this user, if anything.
+    requirement: Option<String>,
     notice: Option<&'static str>,
     error: Option<String>,
+}
+
+/// The team's requirement, as the security page says it.
+fn requirement(context: &SessionContext, now: tessera_core::Timestamp) -> Option<String> {
+    let team = &context.account.name;
+    match context.enforcement(now) {
+        Enforcement::SetupRequired => Some(format!(
+            "{team} requires two-factor authentication. Set it up to continue: until then, \
+             this is the only page you can use."
+        )),
+        Enforcement::Grace => context.account.grace_period_until.map(|until| {
+            format!(
+                "{team} requires two-factor authentication. Set it up before {}.",
+                until.to_human()
+            )
+        }),
+        _ => None,
+    }
 }
 
 #[derive(Template)]
 #[template(path = "security_setup.html")]
 struct SetupPage {
     csrf: String,
-    email: String,
+    nav: Nav,
     qr_svg: String,
     secret_formatted: String,
     paper_key_formatted: String,
@@ -46,7 +67,7 @@ struct SetupPage {
 #[template(path = "security_codes.html")]
 struct CodesPage {
     csrf: String,
-    email: String,
+    nav: Nav,
     heading: &'static str,
     codes: Vec<String>,
     codes_joined: String,
@@ -78,11 +99,12 @@ async fn overview(
     };
     let template = SecurityPage {
         csrf: csrf.field.clone(),
-        email: context.user.email.as_str().to_owned(),
+        nav: Nav::new(context, &csrf, state.auth.now()),
         enabled: two_factor.enabled_at.is_some(),
         enabled_at: two_factor.enabled_at.map(Moment::from),
         recovery_codes_remaining: two_factor.recovery_codes_remaining,
         pending: two_factor.pending_until.is_some(),
+        requirement: requirement(context, state.auth.now()),
         notice,
         error,
     };
@@ -122,7 +144,7 @@ pub async fn setup(
             // Shown once: the QR code, the key, and the paper key.
             let template = SetupPage {
                 csrf: csrf.field.clone(),
-                email: context.user.email.as_str().to_owned(),
+                nav: Nav::new(&context, &csrf, state.auth.now()),
                 qr_svg: qr::svg(&setup.otpauth_uri),
                 secret_formatted: setup.secret.base32_grouped(),
                 paper_key_formatted: group(&setup.paper_key, 8, " "),
@@ -151,7 +173,7 @@ pub async fn activate(
         return to_login();
     };
     match state.auth.activate(&context.user, &form.code, &meta).await {
-        Ok(codes) => codes_page(&context, csrf, "Two-factor authentication is on", codes),
+        Ok(codes) => codes_page(&state, &context, csrf, "Two-factor authentication is on", codes),
         Err(e) => failure(&state, &context, csrf, e).await,
     }
 }
@@ -195,20 +217,26 @@ pub async fn regenerate(
         .regenerate_codes(&context.user, &form.password.into(), &meta)
         .await
     {
-        Ok(codes) => codes_page(&context, csrf, "Your new recovery codes", codes),
+        Ok(codes) => codes_page(&state, &context, csrf, "Your new recovery codes", codes),
         Err(e) => failure(&state, &context, csrf, e).await,
     }
 }
 
+/// The recovery codes, just made: the user has 2FA on now, whatever the request began with.
 fn codes_page(
+    state: &AppState,
     context: &SessionContext,
     csrf: Csrf,
     heading: &'static str,
     codes: Vec<String>,
 ) -> Response {
+    let context = SessionContext {
+        two_factor_enabled: true,
+        ..context.clone()
+    };
     let template = CodesPage {
         csrf: csrf.field.clone(),
-        email: context.user.email.as_str().to_owned(),
+        nav: Nav::new(&context, &csrf, state.auth.now()),
         heading,
         codes_joined: codes.join(" "),
         codes,
