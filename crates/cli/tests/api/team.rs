@@ -228,6 +228,7 @@ async fn invitations_are_listed_revoked_and_expire_after_seven_days(app: TestApp
 
     // Seven days later every link has lapsed; inviting again works.
     app.clock.advance(7 * 24 * 3600);
+    let owner = app.signed_in_again("owner@example.com").await;
     let token = invitation_token(&app, "b@example.com", 1).await;
     let accept = app
         .post(

@@ -1,7 +1,7 @@
 //! Sign-up, sign-in, sign-out and the signed-in home page.
 
-use super::csrf::{Csrf, CsrfForm};
 use super::activity::EventRow;
+use super::csrf::{Csrf, CsrfForm};
 use super::{Moment, Nav, PageSession, PageUser, cookies, render, to_login};
 use crate::app::AppState;
 use crate::error::{AppError, login_error};

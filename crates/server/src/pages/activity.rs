@@ -54,7 +54,12 @@ fn describe(kind: EventKind) -> &'static str {
 
 impl From<SecurityEvent> for EventRow {
     fn from(e: SecurityEvent) -> Self {
-        let detail = |key: &str| e.detail.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        let detail = |key: &str| {
+            e.detail
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
         let about = match e.kind {
             EventKind::UserInvited => detail("invitee"),
             EventKind::UserDeleted => detail("target_email"),
@@ -99,20 +104,18 @@ pub struct Before {
     before: Option<i64>,
 }
 
-fn show(
-    nav: Nav,
-    csrf: Csrf,
-    team: bool,
-    events: Vec<SecurityEvent>,
-    path: &str,
-) -> Response {
+fn show(nav: Nav, csrf: Csrf, team: bool, events: Vec<SecurityEvent>, path: &str) -> Response {
     let full = i64::try_from(events.len()).is_ok_and(|n| n == PAGE);
     let older = full
         .then(|| events.last().map(|e| format!("{path}?before={}", e.id)))
         .flatten();
     let template = ActivityPage {
         nav,
-        heading: if team { "Team activity" } else { "Your activity" },
+        heading: if team {
+            "Team activity"
+        } else {
+            "Your activity"
+        },
         team,
         events: events.into_iter().map(EventRow::from).collect(),
         older,
@@ -154,7 +157,11 @@ pub async fn team(
     Query(query): Query<Before>,
     csrf: Csrf,
 ) -> Response {
-    match state.auth.account_events(&manager, query.before, PAGE).await {
+    match state
+        .auth
+        .account_events(&manager, query.before, PAGE)
+        .await
+    {
         Ok(events) => {
             let nav = Nav::new(manager.context(), &csrf, state.auth.now());
             show(nav, csrf, true, events, "/account/activity")

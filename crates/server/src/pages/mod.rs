@@ -54,7 +54,10 @@ pub fn router() -> Router<AppState> {
         .route("/account/users", get(team::users))
         .route("/account/users/invite", post(team::invite))
         .route("/account/users/{id}/delete", post(team::delete_user))
-        .route("/account/users/{id}/reset-2fa", post(team::reset_two_factor))
+        .route(
+            "/account/users/{id}/reset-2fa",
+            post(team::reset_two_factor),
+        )
         .route(
             "/account/invitations/{id}/revoke",
             post(team::revoke_invitation),

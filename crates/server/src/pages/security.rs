@@ -173,7 +173,13 @@ pub async fn activate(
         return to_login();
     };
     match state.auth.activate(&context.user, &form.code, &meta).await {
-        Ok(codes) => codes_page(&state, &context, csrf, "Two-factor authentication is on", codes),
+        Ok(codes) => codes_page(
+            &state,
+            &context,
+            csrf,
+            "Two-factor authentication is on",
+            codes,
+        ),
         Err(e) => failure(&state, &context, csrf, e).await,
     }
 }

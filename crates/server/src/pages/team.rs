@@ -455,7 +455,14 @@ pub async fn invitation(
     match state.auth.invitation(&token).await {
         Ok(open) => {
             let name = open.invitation.name.clone();
-            invitation_page(&open, token, csrf, StatusCode::OK, name, AcceptErrors::default())
+            invitation_page(
+                &open,
+                token,
+                csrf,
+                StatusCode::OK,
+                name,
+                AcceptErrors::default(),
+            )
         }
         Err(e) => invitation_refused(e),
     }
