@@ -42,5 +42,7 @@ mod pages;
 mod smtp;
 mod storage;
 mod team;
+mod team_pages;
+mod team_users;
 mod throttling;
 mod two_factor;

@@ -16,7 +16,7 @@ backend_tests!(
 );
 
 /// A browser: keeps cookies, does not follow redirects (so tests see them).
-fn browser() -> Client {
+pub(crate) fn browser() -> Client {
     Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -24,17 +24,17 @@ fn browser() -> Client {
         .unwrap()
 }
 
-fn csrf_field(html: &str) -> String {
+pub(crate) fn csrf_field(html: &str) -> String {
     let start = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-async fn get_page(browser: &Client, app: &TestApp, path: &str) -> (StatusCode, String) {
+pub(crate) async fn get_page(browser: &Client, app: &TestApp, path: &str) -> (StatusCode, String) {
     let response = browser.get(app.url(path)).send().await.unwrap();
     (response.status(), response.text().await.unwrap())
 }
 
-async fn post_form(
+pub(crate) async fn post_form(
     browser: &Client,
     app: &TestApp,
     path: &str,
@@ -48,7 +48,7 @@ async fn post_form(
         .unwrap()
 }
 
-fn location(response: &reqwest::Response) -> &str {
+pub(crate) fn location(response: &reqwest::Response) -> &str {
     response.headers()["location"].to_str().unwrap()
 }
 
@@ -316,7 +316,10 @@ async fn browser_signed_up(app: &TestApp, email: &str) -> Client {
 }
 
 /// Sets up 2FA from the security page: (secret, recovery codes, paper key).
-async fn enable_on_page(app: &TestApp, b: &Client) -> Option<(String, Vec<String>, String)> {
+pub(crate) async fn enable_on_page(
+    app: &TestApp,
+    b: &Client,
+) -> Option<(String, Vec<String>, String)> {
     let (status, html) = get_page(b, app, "/settings/security").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Two-factor authentication <span class=\"badge\">Off</span>"));
