@@ -33,6 +33,8 @@ macro_rules! conformance {
     };
 }
 
+mod team;
+
 conformance!(
     accounts_and_owners_are_created_together,
     emails_are_unique_ignoring_case,
