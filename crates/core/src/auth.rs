@@ -109,6 +109,8 @@ pub struct SignupInput {
 pub struct LoginInput {
     pub email: String,
     pub password: SecretString,
+    /// The token of a device verified before (cookie `tessera_device`, or `device_token`).
+    pub device_token: Option<String>,
 }
 
 /// A new session: the token is shown to the client once and never stored.
@@ -128,6 +130,9 @@ pub enum LoginOutcome {
     SignedIn(Box<SignedIn>),
     /// The user has 2FA: a code is needed (`POST /login/verify`).
     SecondStep(PendingChallenge),
+    /// The user has no 2FA and the device is not recognized: a code was emailed, to be
+    /// given at `POST /login/verify`.
+    DeviceVerification(PendingChallenge),
 }
 
 /// What the authentication use cases work with.
@@ -196,7 +201,7 @@ impl Auth {
         let mut admitted = Ok(());
         self.store
             .update_throttle(IP_SCOPE, &ip_key(meta), &mut |state| {
-                let (next, verdict) = throttle::ip_admit(state, now, policy);
+                let (next, verdict) = throttle::window_admit(state, now, &policy.ip_window());
                 admitted = verdict;
                 (next, Effects::default())
             })
@@ -207,7 +212,7 @@ impl Auth {
     pub(crate) async fn ip_refund(&self, meta: &RequestMeta) -> Result<(), Internal> {
         self.store
             .update_throttle(IP_SCOPE, &ip_key(meta), &mut |state| {
-                (throttle::ip_refund(state), Effects::default())
+                (throttle::window_refund(state), Effects::default())
             })
             .await?;
         Ok(())
@@ -312,7 +317,9 @@ impl Auth {
         }
     }
 
-    /// Checks an email and password and opens a session.
+    /// Checks an email and password and opens a session, or the step that must come next:
+    /// a code from the authenticator app (users with 2FA), or one emailed to them (users
+    /// without 2FA on a device not recognized, see [`crate::device`]).
     ///
     /// Throttled per email and per IP address (see [`crate::throttle`]). An unknown email
     /// costs one argon2 verification and gets the same answer as a wrong password.
@@ -355,6 +362,16 @@ impl Auth {
                 if self.store.get_totp_factor(found.user.id).await?.is_some() {
                     let pending = self.open_challenge(&found.user, now).await?;
                     return Ok(LoginOutcome::SecondStep(pending));
+                }
+                let device = input.device_token.as_deref();
+                if !self
+                    .recognized_device(&found.user, device, meta, now)
+                    .await?
+                {
+                    return match self.open_device_challenge(&found.user, meta, now).await? {
+                        Ok(pending) => Ok(LoginOutcome::DeviceVerification(pending)),
+                        Err(RetryAt(retry_at)) => Err(LoginError::TooManyAttempts { retry_at }),
+                    };
                 }
                 let signed_in = self.open_session(found.user, meta, now, "password").await?;
                 Ok(LoginOutcome::SignedIn(Box::new(signed_in)))

@@ -2,7 +2,7 @@
 //! Operators may change them in the `[security]` table of the configuration file.
 
 use crate::codes::CodeFormat;
-use crate::throttle::Lockout;
+use crate::throttle::{Lockout, Window};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,9 +43,32 @@ pub struct SecurityPolicy {
     pub recovery_code_format: CodeFormat,
     /// How long an invitation link stays valid, in seconds (7 days).
     pub invitation_lifetime_secs: i64,
+    /// How long a verified device stays recognized, in seconds (30 days).
+    pub device_lifetime_secs: i64,
+    /// The emailed code for an unrecognized device: valid 10 min, 5 wrong attempts, a
+    /// resend after 30 s at the earliest, at most 5 sends per user an hour.
+    pub email_code_lifetime_secs: i64,
+    pub email_code_max_attempts: i64,
+    pub email_code_resend_secs: i64,
+    pub email_code_max_sends: i64,
+    pub email_code_send_window_secs: i64,
 }
 
 impl SecurityPolicy {
+    pub fn ip_window(&self) -> Window {
+        Window {
+            max: self.ip_max_failures,
+            secs: self.ip_window_secs,
+        }
+    }
+
+    pub fn email_code_sends(&self) -> Window {
+        Window {
+            max: self.email_code_max_sends,
+            secs: self.email_code_send_window_secs,
+        }
+    }
+
     pub fn password_lockout(&self) -> Lockout {
         Lockout {
             max_failures: self.password_max_failures,
@@ -90,6 +113,12 @@ impl Default for SecurityPolicy {
             recovery_lockout_secs: 3600,
             recovery_code_format: CodeFormat::Words,
             invitation_lifetime_secs: 7 * 24 * 3600,
+            device_lifetime_secs: 30 * 24 * 3600,
+            email_code_lifetime_secs: 10 * 60,
+            email_code_max_attempts: 5,
+            email_code_resend_secs: 30,
+            email_code_max_sends: 5,
+            email_code_send_window_secs: 3600,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod codes;
 pub mod config;
 pub mod crypto;
+pub mod device;
 pub mod email;
 pub mod mail;
 pub mod model;

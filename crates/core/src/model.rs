@@ -59,6 +59,10 @@ id_type!(
     ChallengeId
 );
 id_type!(
+    /// Identifies a recognized device (not its token, which only the device holds).
+    DeviceId
+);
+id_type!(
     /// Identifies an invitation (not its token, which only the invitee's email holds).
     InvitationId
 );
@@ -143,6 +147,9 @@ text_enum!(
         InvitationRevoked => "invitation_revoked",
         InvitationAccepted => "invitation_accepted",
         UserDeleted => "user_deleted",
+        DeviceVerified => "device_verified",
+        DeviceRemoved => "device_removed",
+        SessionRevoked => "session_revoked",
     }
 );
 
@@ -228,6 +235,22 @@ pub struct Challenge {
     /// Wrong codes so far.
     pub attempts: i64,
     pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// For a device challenge: when its code was last emailed.
+    pub last_sent_at: Option<Timestamp>,
+}
+
+/// A browser or client that passed email verification for a user: recognized while its
+/// token is presented, before `expires_at`, with the same User-Agent.
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub id: DeviceId,
+    pub user_id: UserId,
+    pub user_agent: Option<String>,
+    /// Where it was verified from.
+    pub ip: Option<String>,
+    pub created_at: Timestamp,
+    pub last_used_at: Timestamp,
     pub expires_at: Timestamp,
 }
 

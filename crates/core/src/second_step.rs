@@ -1,5 +1,6 @@
 //! The second step of sign-in: a login challenge opened after the right password, answered
-//! with a TOTP code or a recovery code (`POST /login/verify`).
+//! with a TOTP code or a recovery code (`POST /login/verify`), or, for a user without 2FA on
+//! an unrecognized device, with the code emailed to them (see [`crate::device`]).
 //!
 //! ## The challenge (SPEC §3)
 //! Lives 10 minutes; each wrong code counts; the 5th wrong code kills it and the password
@@ -51,6 +52,7 @@ impl From<StoreError> for SecondStepError {
 pub enum Method {
     Totp,
     RecoveryCode,
+    EmailCode,
 }
 
 impl Method {
@@ -58,6 +60,7 @@ impl Method {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::EmailCode => "email_code",
         }
     }
 }
@@ -67,11 +70,14 @@ pub struct SecondStepDone {
     pub method: Method,
     /// Unused recovery codes left, when one was just used.
     pub recovery_codes_remaining: Option<i64>,
+    /// After an email code: the token of the device now recognized, shown once.
+    pub device_token: Option<Token>,
 }
 
 enum Typed {
     Totp(TotpCode),
     Recovery(String),
+    Email(TotpCode),
 }
 
 impl Auth {
@@ -88,6 +94,7 @@ impl Auth {
             attempts: 0,
             created_at: now,
             expires_at: now.plus_secs(self.policy.challenge_lifetime_secs),
+            last_sent_at: None,
         };
         self.store
             .create_challenge(&challenge, &token.hash())
@@ -122,31 +129,41 @@ impl Auth {
             .store
             .find_challenge(&Token::from_client(challenge_token).hash(), now)
             .await?
-            .filter(|c| c.kind == ChallengeKind::TwoFactor)
-            .filter(|c| c.attempts < policy.challenge_max_attempts)
             .ok_or(SecondStepError::ChallengeExpired)?;
+        let max_attempts = match challenge.kind {
+            ChallengeKind::TwoFactor => policy.challenge_max_attempts,
+            ChallengeKind::Device => policy.email_code_max_attempts,
+        };
+        if challenge.attempts >= max_attempts {
+            return Err(SecondStepError::ChallengeExpired);
+        }
         let user = self
             .store
             .get_user(challenge.user_id)
             .await?
             .ok_or(SecondStepError::ChallengeExpired)?;
-        let typed = TotpCode::parse(code)
-            .map(Typed::Totp)
-            .or_else(|| {
-                policy
-                    .recovery_code_format
-                    .normalize(code)
-                    .map(Typed::Recovery)
-            })
-            .ok_or_else(|| {
-                FieldError::new(
-                    "code",
-                    "enter the 6-digit code from your authenticator app, or a recovery code",
-                )
-            })?;
+        let typed = match challenge.kind {
+            ChallengeKind::TwoFactor => TotpCode::parse(code)
+                .map(Typed::Totp)
+                .or_else(|| {
+                    policy
+                        .recovery_code_format
+                        .normalize(code)
+                        .map(Typed::Recovery)
+                })
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "code",
+                        "enter the 6-digit code from your authenticator app, or a recovery code",
+                    )
+                })?,
+            ChallengeKind::Device => TotpCode::parse(code)
+                .map(Typed::Email)
+                .ok_or_else(|| FieldError::new("code", "enter the 6-digit code from the email"))?,
+        };
         let attempts = self
             .store
-            .reserve_challenge_attempt(challenge.id, policy.challenge_max_attempts, now)
+            .reserve_challenge_attempt(challenge.id, max_attempts, now)
             .await?
             .ok_or(SecondStepError::ChallengeExpired)?;
         let key = user.id.to_string();
@@ -157,6 +174,7 @@ impl Auth {
             return Err(SecondStepError::TooManyAttempts { retry_at });
         }
 
+        let mut device_token = None;
         let (proof, method) = match typed {
             Typed::Totp(code) => {
                 let factor = self.store.get_totp_factor(user.id).await?;
@@ -179,14 +197,25 @@ impl Auth {
                     Method::RecoveryCode,
                 )
             }
+            Typed::Email(code) => {
+                let token = Token::generate();
+                let proof = SecondStepProof::EmailCode {
+                    hash: self.codes.hash("device", user.id, code.as_str()),
+                    device: self.new_device(&user, meta, now),
+                    token: token.hash(),
+                };
+                device_token = Some(token);
+                (Some(proof), Method::EmailCode)
+            }
         };
 
         if let Some(proof) = proof {
             match self
-                .complete(&challenge, &user, proof, method, meta, now)
+                .complete(&challenge, max_attempts, &user, proof, method, meta, now)
                 .await?
             {
-                Ok(done) => {
+                Ok(mut done) => {
+                    done.device_token = device_token;
                     self.lockout_success(SECOND_STEP_SCOPE, &key).await?;
                     return Ok(done);
                 }
@@ -221,7 +250,7 @@ impl Auth {
             tracing::warn!(user_id = %user.id, "second step locked after repeated failures");
         }
         Err(SecondStepError::InvalidCode {
-            attempts_remaining: (policy.challenge_max_attempts - attempts).max(0),
+            attempts_remaining: (max_attempts - attempts).max(0),
         })
     }
 
@@ -250,9 +279,11 @@ impl Auth {
     }
 
     /// Spends the proof and opens the session, atomically; `Err` says why not.
+    #[allow(clippy::too_many_arguments)]
     async fn complete(
         &self,
         challenge: &Challenge,
+        max_attempts: i64,
         user: &User,
         proof: SecondStepProof,
         method: Method,
@@ -260,11 +291,34 @@ impl Auth {
         now: Timestamp,
     ) -> Result<Result<SecondStepDone, Completion>, SecondStepError> {
         let token = Token::generate();
-        let session = self.new_session(user, meta, now, SessionKind::Full);
+        let account = self
+            .store
+            .get_account(user.account_id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("user {} has no account", user.id)))?;
+        // An email code is the step of users without 2FA: the account's policy may restrict
+        // the session to setting it up.
+        let mut context = SessionContext {
+            session: self.new_session(user, meta, now, SessionKind::Full),
+            user: user.clone(),
+            account,
+            two_factor_enabled: method != Method::EmailCode,
+        };
+        let mut detail = json!({ "method": method.as_str() });
+        if context.setup_only(now) {
+            context.session.kind = SessionKind::SetupOnly;
+            detail["restricted"] = json!("two_factor_setup_required");
+        }
         let mut effects = Effects::event(
-            NewEvent::for_user(user, EventKind::SignIn, meta, now)
-                .with_detail(json!({ "method": method.as_str() })),
+            NewEvent::for_user(user, EventKind::SignIn, meta, now).with_detail(detail),
         );
+        if let SecondStepProof::EmailCode { device, .. } = &proof {
+            effects = effects.and_event(
+                NewEvent::for_user(user, EventKind::DeviceVerified, meta, now).with_detail(
+                    json!({ "device_id": device.id, "user_agent": device.user_agent }),
+                ),
+            );
+        }
         let mut remaining = None;
         if method == Method::RecoveryCode {
             let left = self
@@ -297,37 +351,21 @@ impl Auth {
             .store
             .complete_second_step(
                 challenge.id,
-                self.policy.challenge_max_attempts,
+                max_attempts,
                 now,
                 &proof,
-                &session,
+                &context.session,
                 &hash,
                 &effects,
             )
             .await?
         {
-            Completion::Done => {
-                let account = self
-                    .store
-                    .get_account(user.account_id)
-                    .await?
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!("user {} has no account", user.id))
-                    })?;
-                Ok(Ok(SecondStepDone {
-                    signed_in: SignedIn {
-                        token,
-                        context: SessionContext {
-                            session,
-                            user: user.clone(),
-                            account,
-                            two_factor_enabled: true,
-                        },
-                    },
-                    method,
-                    recovery_codes_remaining: remaining,
-                }))
-            }
+            Completion::Done => Ok(Ok(SecondStepDone {
+                signed_in: SignedIn { token, context },
+                method,
+                recovery_codes_remaining: remaining,
+                device_token: None,
+            })),
             other => Ok(Err(other)),
         }
     }

@@ -9,8 +9,8 @@ use crate::Timestamp;
 use crate::crypto::TokenHash;
 use crate::mail::SealedEmail;
 use crate::model::{
-    Account, AccountId, Challenge, ChallengeId, Invitation, InvitationId, NewEvent, OutboxStatus,
-    SecurityEvent, Session, SessionId, User, UserId,
+    Account, AccountId, Challenge, ChallengeId, Device, DeviceId, Invitation, InvitationId,
+    NewEvent, OutboxStatus, SecurityEvent, Session, SessionId, User, UserId,
 };
 use crate::policy::{Enforcement, enforcement};
 use crate::throttle::ThrottleState;
@@ -273,6 +273,13 @@ pub enum SecondStepProof {
     Totp { step: i64 },
     /// A recovery code (its hash), accepted only if unused.
     RecoveryCode { hash: Vec<u8> },
+    /// An emailed code (its hash), accepted only if it is the challenge's latest code; the
+    /// device it verifies is recognized from then on, by `token`.
+    EmailCode {
+        hash: Vec<u8>,
+        device: Device,
+        token: TokenHash,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -377,6 +384,64 @@ pub trait TwoFactorStore: Send + Sync {
     ) -> StoreResult<Completion>;
 }
 
+/// Recognized devices, device challenges, and a user's own sessions.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Stores a device challenge with the hash of its code, sent at its `created_at`, and
+    /// queues the email (in `effects`) in the same transaction.
+    async fn create_device_challenge(
+        &self,
+        challenge: &Challenge,
+        token: &TokenHash,
+        code_hash: &[u8],
+        effects: &Effects,
+    ) -> StoreResult<()>;
+    /// Replaces the code of a live device challenge last sent at or before `sent_before`;
+    /// `false` (and nothing written) otherwise.
+    async fn resend_device_code(
+        &self,
+        challenge: ChallengeId,
+        code_hash: &[u8],
+        now: Timestamp,
+        sent_before: Timestamp,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// The user's device with this token, if it is still valid at `now` and was verified
+    /// with this User-Agent; its last use is set to `now`.
+    async fn use_device(
+        &self,
+        user: UserId,
+        token: &TokenHash,
+        user_agent: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<Option<Device>>;
+    /// The user's devices still valid at `now`, most recently used first.
+    async fn list_devices(&self, user: UserId, now: Timestamp) -> StoreResult<Vec<Device>>;
+    /// Forgets one of the user's devices; `false` if it is not theirs or already gone.
+    async fn delete_device(
+        &self,
+        user: UserId,
+        device: DeviceId,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// The user's sessions live at `now`, newest first.
+    async fn list_sessions(&self, user: UserId, now: Timestamp) -> StoreResult<Vec<Session>>;
+    /// Ends one of the user's sessions; `false` if it is not theirs or already gone.
+    async fn end_user_session(
+        &self,
+        user: UserId,
+        session: SessionId,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// Ends every session of the user but `keep`; how many ended.
+    async fn end_other_sessions(
+        &self,
+        user: UserId,
+        keep: SessionId,
+        effects: &Effects,
+    ) -> StoreResult<u64>;
+}
+
 /// What the owner and admins of an account change: its 2FA policy, invitations, users.
 #[async_trait]
 pub trait TeamStore: Send + Sync {
@@ -450,7 +515,14 @@ pub trait TeamStore: Send + Sync {
 
 #[async_trait]
 pub trait Store:
-    AccountStore + SessionStore + EventStore + ThrottleStore + OutboxStore + TwoFactorStore + TeamStore
+    AccountStore
+    + SessionStore
+    + EventStore
+    + ThrottleStore
+    + OutboxStore
+    + TwoFactorStore
+    + TeamStore
+    + DeviceStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;

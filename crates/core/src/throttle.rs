@@ -17,12 +17,13 @@
 //! - `Locked(t)`: every attempt is refused until t without checking; once t has passed the
 //!   next attempt starts again from `Open(0)`.
 //!
-//! ## Failed sign-ins, per IP address (SPEC §3: 50 in 10 min)
-//! A fixed window starting at its first attempt: [`ip_admit`] counts each attempt before it
-//! is checked and refuses while the window holds `max`; a successful attempt is given back
-//! ([`ip_refund`]), so what remains counted are failures.
+//! ## Counted windows ([`Window`])
+//! Failed sign-ins per IP address (SPEC §3: 50 in 10 min), email codes sent per user (5 an
+//! hour): a fixed window starting at its first attempt. [`window_admit`] counts each attempt
+//! before it is checked and refuses while the window holds `max`; an attempt that should not
+//! count after all (a sign-in that succeeded) is given back ([`window_refund`]).
 
-use crate::{SecurityPolicy, Timestamp};
+use crate::Timestamp;
 
 /// The stored state of one throttle key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -97,14 +98,21 @@ pub fn failure(state: ThrottleState, now: Timestamp, lockout: &Lockout) -> (Thro
     }
 }
 
-/// Counts a sign-in attempt from this address before it is checked (so parallel requests
-/// cannot all pass), or refuses it while the window already holds `max` failures.
-pub fn ip_admit(
+/// At most `max` counted attempts in `secs` from the first one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub max: i64,
+    pub secs: i64,
+}
+
+/// Counts an attempt before it is checked (so parallel requests cannot all pass), or refuses
+/// it while the window already holds `max`.
+pub fn window_admit(
     state: ThrottleState,
     now: Timestamp,
-    policy: &SecurityPolicy,
+    window: &Window,
 ) -> (ThrottleState, Result<(), RetryAt>) {
-    let window_end = state.window_start.plus_secs(policy.ip_window_secs);
+    let window_end = state.window_start.plus_secs(window.secs);
     if now >= window_end {
         let fresh = ThrottleState {
             failures: 1,
@@ -113,7 +121,7 @@ pub fn ip_admit(
         };
         return (fresh, Ok(()));
     }
-    if state.failures >= policy.ip_max_failures {
+    if state.failures >= window.max {
         return (state, Err(RetryAt(window_end)));
     }
     let next = ThrottleState {
@@ -123,8 +131,8 @@ pub fn ip_admit(
     (next, Ok(()))
 }
 
-/// The attempt succeeded: it does not count as a failure after all.
-pub fn ip_refund(state: ThrottleState) -> ThrottleState {
+/// The attempt does not count after all (a sign-in that succeeded).
+pub fn window_refund(state: ThrottleState) -> ThrottleState {
     ThrottleState {
         failures: (state.failures - 1).max(0),
         ..state
@@ -134,6 +142,7 @@ pub fn ip_refund(state: ThrottleState) -> ThrottleState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SecurityPolicy;
 
     fn t(secs: i64) -> Timestamp {
         Timestamp::from_unix(1_000_000 + secs)
@@ -199,14 +208,20 @@ mod tests {
         let p = SecurityPolicy::default();
         let mut s = ThrottleState::default();
         for i in 0..50 {
-            let (next, ok) = ip_admit(s, t(i), &p);
+            let (next, ok) = window_admit(s, t(i), &p.ip_window());
             assert!(ok.is_ok(), "attempt {i}");
             s = next;
         }
-        assert_eq!(ip_admit(s, t(50), &p).1, Err(RetryAt(t(600))));
-        assert_eq!(ip_admit(s, t(599), &p).1, Err(RetryAt(t(600))));
+        assert_eq!(
+            window_admit(s, t(50), &p.ip_window()).1,
+            Err(RetryAt(t(600)))
+        );
+        assert_eq!(
+            window_admit(s, t(599), &p.ip_window()).1,
+            Err(RetryAt(t(600)))
+        );
         // The window ends ten minutes after its first failure.
-        let (s, ok) = ip_admit(s, t(600), &p);
+        let (s, ok) = window_admit(s, t(600), &p.ip_window());
         assert!(ok.is_ok());
         assert_eq!((s.failures, s.window_start), (1, t(600)));
     }
@@ -216,9 +231,9 @@ mod tests {
         let p = SecurityPolicy::default();
         let mut s = ThrottleState::default();
         for i in 0..100 {
-            let (next, ok) = ip_admit(s, t(i), &p);
+            let (next, ok) = window_admit(s, t(i), &p.ip_window());
             assert!(ok.is_ok());
-            s = ip_refund(next);
+            s = window_refund(next);
         }
         assert_eq!(s.failures, 0);
     }

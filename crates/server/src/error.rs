@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tessera_core::Timestamp;
 use tessera_core::auth::{Internal, LoginError, SessionError, SignupError};
+use tessera_core::device::{DeviceError, ResendError};
 use tessera_core::second_step::SecondStepError;
 use tessera_core::team::{InvitationError, TeamError};
 use tessera_core::two_factor::TwoFactorError;
@@ -283,6 +284,24 @@ pub fn two_factor_error(e: TwoFactorError, now: Timestamp) -> AppError {
         TwoFactorError::InvalidCredentials => AppError::InvalidCredentials,
         TwoFactorError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
         TwoFactorError::Internal(e) => e.into(),
+    }
+}
+
+/// Resend errors, likewise.
+pub fn resend_error(e: ResendError, now: Timestamp) -> AppError {
+    match e {
+        ResendError::ChallengeExpired => AppError::ChallengeExpired,
+        ResendError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
+        ResendError::Internal(e) => e.into(),
+    }
+}
+
+impl From<DeviceError> for AppError {
+    fn from(e: DeviceError) -> Self {
+        match e {
+            DeviceError::NotFound => Self::NotFound,
+            DeviceError::Internal(e) => e.into(),
+        }
     }
 }
 

@@ -586,6 +586,7 @@ async fn a_pending_setup_activates_once(store: Arc<dyn Store>, _: String) {
 
 async fn challenge_for(store: &Arc<dyn Store>, user: &User) -> ChallengeId {
     let c = Challenge {
+        last_sent_at: None,
         id: ChallengeId::new(),
         user_id: user.id,
         kind: ChallengeKind::TwoFactor,

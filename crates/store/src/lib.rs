@@ -37,6 +37,7 @@ mod sqlite {
     pub(crate) const SKIP_LOCKED: &str = "";
     pub(crate) type Row = sqlx::sqlite::SqliteRow;
     mod accounts;
+    mod devices;
     mod events;
     mod outbox;
     mod rows;
@@ -55,6 +56,7 @@ mod postgres {
     pub(crate) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
     pub(crate) type Row = sqlx::postgres::PgRow;
     mod accounts;
+    mod devices;
     mod events;
     mod outbox;
     mod rows;

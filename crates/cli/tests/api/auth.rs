@@ -29,9 +29,14 @@ async fn signup_login_me_logout(app: TestApp) {
     );
     assert!(created["user"].get("password").is_none());
 
+    // A first sign-in from a new device: a code by email (the user has no 2FA).
     let response = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "device_verification_required", "{body}");
+    assert_eq!(body["methods"], json!(["email_code"]));
+    assert!(body.get("session_token").is_none());
+    let body = app.verify_device("ada@example.com", &body).await;
     assert_eq!(body["status"], "authenticated");
     assert_eq!(body["two_factor_setup"], Value::Null);
     assert_eq!(body["user"]["id"], created["user"]["id"]);
@@ -140,6 +145,7 @@ async fn login_ignores_email_case(app: TestApp) {
     let response = app.login("  mixed.case@EXAMPLE.com ", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
+    let body = app.verify_device("Mixed.Case@Example.com", &body).await;
     assert_eq!(body["user"]["email"], "Mixed.Case@Example.com");
 }
 
@@ -228,17 +234,33 @@ async fn security_events_record_the_story(app: TestApp) {
         app.login("story@example.com", "nope nope").await.status(),
         401
     );
-    let token: Value = app
-        .client
-        .post(app.url("/api/v1/login"))
-        .header("user-agent", "StoryBrowser/1.0")
-        .json(&json!({"email": "story@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let from_browser = |path: &str, body: Value| {
+        app.client
+            .post(app.url(path))
+            .header("user-agent", "StoryBrowser/1.0")
+            .json(&body)
+            .send()
+    };
+    let challenge: Value = from_browser(
+        "/api/v1/login",
+        json!({"email": "story@example.com", "password": PASSWORD}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let code = app.device_code("story@example.com", 1).await;
+    let token: Value = from_browser(
+        "/api/v1/login/verify",
+        json!({"challenge_token": challenge["challenge_token"], "code": code}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let device = token["device_token"].as_str().unwrap().to_owned();
     let token = token["session_token"].as_str().unwrap();
     let body: Value = app
         .get("/api/v1/me/events", Some(token))
@@ -252,11 +274,18 @@ async fn security_events_record_the_story(app: TestApp) {
         .iter()
         .map(|e| e["kind"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(kinds, ["sign_in", "sign_in_failed", "signup"]);
-    let sign_in = &body["events"][0];
+    assert_eq!(
+        kinds,
+        ["device_verified", "sign_in", "sign_in_failed", "signup"]
+    );
+    assert_eq!(
+        body["events"][0]["detail"]["user_agent"],
+        "StoryBrowser/1.0"
+    );
+    let sign_in = &body["events"][1];
     assert_eq!(sign_in["ip"], "127.0.0.1");
     assert_eq!(sign_in["user_agent"], "StoryBrowser/1.0");
-    assert_eq!(sign_in["detail"]["method"], "password");
+    assert_eq!(sign_in["detail"]["method"], "email_code");
     assert_eq!(body["next_before"], Value::Null);
 
     // Paging: one at a time, newest first.
@@ -266,7 +295,7 @@ async fn security_events_record_the_story(app: TestApp) {
         .json()
         .await
         .unwrap();
-    assert_eq!(page["events"][0]["kind"], "sign_in");
+    assert_eq!(page["events"][0]["kind"], "device_verified");
     let next = page["next_before"].as_i64().unwrap();
     let page: Value = app
         .get(
@@ -277,12 +306,23 @@ async fn security_events_record_the_story(app: TestApp) {
         .json()
         .await
         .unwrap();
-    assert_eq!(page["events"][0]["kind"], "sign_in_failed");
+    assert_eq!(page["events"][0]["kind"], "sign_in");
 
+    // Signed out, then in again from the same (now recognized) browser: no code this time.
     app.post("/api/v1/logout", json!({}), Some(token)).await;
-    let again = app.signed_in_again("story@example.com").await;
+    let again: Value = from_browser(
+        "/api/v1/login",
+        json!({"email": "story@example.com", "password": PASSWORD, "device_token": device}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(again["status"], "authenticated", "{again}");
+    let again = again["session_token"].as_str().unwrap();
     let body: Value = app
-        .get("/api/v1/me/events?limit=2", Some(&again))
+        .get("/api/v1/me/events?limit=2", Some(again))
         .await
         .json()
         .await

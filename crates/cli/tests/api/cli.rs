@@ -214,17 +214,15 @@ async fn admin_unlock_lifts_the_password_lock(app: TestApp) {
     let (ok, out, _) = admin(&app, &["unlock", "--email", "locked@example.com"]);
     assert!(ok);
     assert_eq!(out.trim(), "unlocked locked@example.com");
-    assert_eq!(
-        app.login("locked@example.com", crate::helpers::PASSWORD)
-            .await
-            .status(),
-        200
-    );
+    app.signed_in_again("locked@example.com").await;
     let (ok, out, _) = admin(&app, &["unlock", "--email", "locked@example.com"]);
     assert!(ok);
     assert_eq!(out.trim(), "locked@example.com was not locked");
     let (_, out, _) = admin(&app, &["events", "--email", "locked@example.com"]);
-    assert!(out.lines().next().unwrap().contains("\tsign_in\t"));
+    assert!(
+        out.lines().take(2).any(|l| l.contains("\tsign_in\t")),
+        "{out}"
+    );
     assert_eq!(out.matches("\tunlocked\t").count(), 1, "{out}");
 }
 

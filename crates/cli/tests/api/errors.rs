@@ -169,6 +169,7 @@ async fn hostile_strings_are_stored_and_shown_verbatim(app: TestApp) {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: serde_json::Value = response.json().await.unwrap();
+    let body = app.verify_device("bobby@example.com", &body).await;
     assert_eq!(body["user"]["name"], name);
 }
 

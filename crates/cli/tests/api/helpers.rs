@@ -37,6 +37,12 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub backend: Backend,
     pub db: TestDatabase,
+    /// Device tokens from email-code sign-ins, by email: later sign-ins send them.
+    devices: std::sync::Mutex<HashMap<String, String>>,
+    /// Device codes answered so far through [`TestApp::verify_device`], by email.
+    codes_answered: std::sync::Mutex<HashMap<String, usize>>,
+    /// Where emails land when an SMTP server is configured (its Maildir's `new` folder).
+    maildir: Option<std::path::PathBuf>,
     config: Config,
     server: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
@@ -70,6 +76,9 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         clock,
         backend,
         db,
+        devices: Default::default(),
+        codes_answered: Default::default(),
+        maildir: None,
         config,
         server: None,
     };
@@ -98,6 +107,13 @@ impl TestApp {
     /// Stops the server (as a process exit would) and starts a new one on the same database.
     pub async fn restart(&mut self) {
         self.reconfigure(|_| {}).await;
+    }
+
+    /// Restarts sending email through `sink`, where [`TestApp::mail_to`] then reads it.
+    pub async fn use_smtp(&mut self, sink: &crate::smtp::SmtpSink) {
+        let url = sink.url();
+        self.maildir = Some(sink.maildir());
+        self.reconfigure(move |c| c.smtp_url = Some(url)).await;
     }
 
     /// Restarts with a changed configuration.
@@ -136,7 +152,10 @@ impl TestApp {
     /// The emails delivered to the mail folder (no SMTP configured) for `to`, oldest first;
     /// waits up to 30 s for at least `n` of them.
     pub async fn mail_to(&self, to: &str, n: usize) -> Vec<crate::smtp::Received> {
-        let folder = self.db.data_dir().join("mail");
+        let folder = self
+            .maildir
+            .clone()
+            .unwrap_or_else(|| self.db.data_dir().join("mail"));
         for _ in 0..600 {
             let mut paths: Vec<_> = std::fs::read_dir(&folder)
                 .map(|dir| dir.map(|e| e.unwrap().path()).collect())
@@ -145,7 +164,7 @@ impl TestApp {
             paths.sort();
             let found: Vec<_> = paths
                 .iter()
-                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .filter(|p| self.maildir.is_some() || p.extension().is_some_and(|e| e == "eml"))
                 .map(|p| crate::smtp::parse(&std::fs::read(p).unwrap()))
                 .filter(|m| m.to == to)
                 .collect();
@@ -155,6 +174,18 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!("expected {n} emails to {to}");
+    }
+
+    /// Waits (up to 30 s) for an email to `to` whose text contains `needle`.
+    pub async fn mail_containing(&self, to: &str, needle: &str) -> crate::smtp::Received {
+        for _ in 0..600 {
+            let found = self.mail_to(to, 0).await;
+            if let Some(mail) = found.into_iter().find(|m| m.text.contains(needle)) {
+                return mail;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no email to {to} containing {needle:?}");
     }
 
     pub async fn put(&self, path: &str, body: Value, token: Option<&str>) -> Response {
@@ -206,13 +237,75 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Signs in from this test's "browser": with the device token of an earlier email-code
+    /// sign-in of `email`, if there was one.
     pub async fn login(&self, email: &str, password: &str) -> Response {
+        let device = self.devices.lock().unwrap().get(email).cloned();
         self.post(
             "/api/v1/login",
-            json!({"email": email, "password": password}),
+            json!({"email": email, "password": password, "device_token": device}),
             None,
         )
         .await
+    }
+
+    /// The code of the latest device-verification email to `to` (the `n`-th such email).
+    pub async fn device_code(&self, to: &str, n: usize) -> String {
+        for _ in 0..600 {
+            let codes: Vec<String> = self
+                .mail_to(to, 0)
+                .await
+                .into_iter()
+                .filter(|m| m.subject == "Verify your identity to proceed with the login")
+                .filter_map(|m| {
+                    m.text
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+                        .map(str::to_owned)
+                })
+                .collect();
+            if codes.len() >= n {
+                return codes[n - 1].clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no device code number {n} for {to}");
+    }
+
+    /// The next device code emailed to `email` that no test has answered through this
+    /// method yet.
+    pub async fn next_device_code(&self, email: &str) -> String {
+        let n = {
+            let mut answered = self.codes_answered.lock().unwrap();
+            let n = answered.entry(email.to_owned()).or_default();
+            *n += 1;
+            *n
+        };
+        self.device_code(email, n).await
+    }
+
+    /// Answers a device challenge with the code emailed for it (the next device code to
+    /// `email` this helper has not answered yet), and keeps the device token: the sign-in's
+    /// answer.
+    pub async fn verify_device(&self, email: &str, body: &Value) -> Value {
+        let code = self.next_device_code(email).await;
+        let response = self
+            .post(
+                "/api/v1/login/verify",
+                json!({"challenge_token": body["challenge_token"], "code": code}),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["method_used"], "email_code", "{body}");
+        let device = body["device_token"].as_str().unwrap().to_owned();
+        self.devices
+            .lock()
+            .unwrap()
+            .insert(email.to_owned(), device);
+        body
     }
 
     /// Signs up `email` and signs in: the session token.
@@ -221,11 +314,14 @@ impl TestApp {
         self.signed_in_again(email).await
     }
 
-    /// Signs in an existing user: the session token.
+    /// Signs in an existing user (with the emailed code, the first time): the session token.
     pub async fn signed_in_again(&self, email: &str) -> String {
         let response = self.login(email, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK);
-        let body: Value = response.json().await.unwrap();
+        let mut body: Value = response.json().await.unwrap();
+        if body["status"] == "device_verification_required" {
+            body = self.verify_device(email, &body).await;
+        }
         body["session_token"].as_str().unwrap().to_owned()
     }
 }

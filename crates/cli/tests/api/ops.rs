@@ -21,7 +21,9 @@ async fn health_checks_the_database(app: TestApp) {
 }
 
 async fn metrics_count_requests_and_sign_ins(app: TestApp) {
+    // The first sign-in verifies the device by email; the second is recognized.
     app.signed_in("metrics@example.com").await;
+    app.signed_in_again("metrics@example.com").await;
     app.login("metrics@example.com", "wrong password").await;
     let response = app.get("/metrics", None).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -33,15 +35,16 @@ async fn metrics_count_requests_and_sign_ins(app: TestApp) {
     );
     let text = response.text().await.unwrap();
     assert!(text.contains(
-        "tessera_http_requests_total{method=\"POST\",route=\"/api/v1/login\",status=\"200\"} 1"
+        "tessera_http_requests_total{method=\"POST\",route=\"/api/v1/login\",status=\"200\"} 2"
     ));
     assert!(text.contains(
         "tessera_http_requests_total{method=\"POST\",route=\"/api/v1/signup\",status=\"201\"} 1"
     ));
     assert!(text.contains("tessera_sign_ins_total{outcome=\"success\"} 1"));
+    assert!(text.contains("tessera_sign_ins_total{outcome=\"device_verification\"} 1"));
     assert!(text.contains("tessera_sign_ins_total{outcome=\"invalid_credentials\"} 1"));
     assert!(
-        text.contains("tessera_http_request_duration_seconds_count{route=\"/api/v1/login\"} 2")
+        text.contains("tessera_http_request_duration_seconds_count{route=\"/api/v1/login\"} 3")
     );
 }
 
@@ -78,6 +81,12 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
         ("/account/invitations/{id}", "delete"),
         ("/account/events", "get"),
         ("/invitations/accept", "post"),
+        ("/login/resend", "post"),
+        ("/me/devices", "get"),
+        ("/me/devices/{id}", "delete"),
+        ("/me/sessions", "get"),
+        ("/me/sessions", "delete"),
+        ("/me/sessions/{id}", "delete"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -100,7 +109,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
             "{method} {path}"
         );
     }
-    assert_eq!(paths.len(), 21, "every documented path is listed above");
+    assert_eq!(paths.len(), 26, "every documented path is listed above");
     assert!(doc["components"]["securitySchemes"]["session"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }

@@ -52,6 +52,42 @@ pub(crate) fn location(response: &reqwest::Response) -> &str {
     response.headers()["location"].to_str().unwrap()
 }
 
+/// Signs in on the pages; a browser the user has not verified yet is asked for the code
+/// emailed to them, which this reads from the mail and types in. The last response.
+pub(crate) async fn page_sign_in(
+    b: &Client,
+    app: &TestApp,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let (_, login) = get_page(b, app, "/login").await;
+    let response = post_form(
+        b,
+        app,
+        "/login",
+        &[
+            ("csrf", &csrf_field(&login)),
+            ("email", email),
+            ("password", password),
+        ],
+    )
+    .await;
+    if response.status() != StatusCode::SEE_OTHER || location(&response) != "/login/verify-device" {
+        return response;
+    }
+    let (status, html) = get_page(b, app, "/login/verify-device").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<h1>Verify your identity</h1>"));
+    let code = app.next_device_code(email).await;
+    post_form(
+        b,
+        app,
+        "/login/verify-device",
+        &[("csrf", &csrf_field(&html)), ("code", &code)],
+    )
+    .await
+}
+
 async fn sign_up_see_home_sign_out_and_sign_in_again(app: TestApp) {
     let b = browser();
     let response = b.get(app.url("/")).send().await.unwrap();
@@ -106,19 +142,16 @@ async fn sign_up_see_home_sign_out_and_sign_in_again(app: TestApp) {
     let response = b.get(app.url("/")).send().await.unwrap();
     assert_eq!(location(&response), "/login");
 
-    let (_, login) = get_page(&b, &app, "/login").await;
-    let response = post_form(
-        &b,
-        &app,
-        "/login",
-        &[
-            ("csrf", &csrf_field(&login)),
-            ("email", "page@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let response = page_sign_in(&b, &app, "page@example.com", PASSWORD).await;
     assert_eq!(location(&response), "/");
+    let device_cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("tessera_device="))
+        .expect("the browser is now recognized");
+    assert!(device_cookie.contains("HttpOnly") && device_cookie.contains("Max-Age=2592000"));
     let (status, home) = get_page(&b, &app, "/").await;
     assert_eq!(status, StatusCode::OK);
     assert!(home.contains("Signed out"));
@@ -161,9 +194,19 @@ async fn a_form_without_its_csrf_token_is_refused(app: TestApp) {
             .status(),
         403
     );
-    // The right pair works.
+    // The right pair works; so does the code form after it, with its token only.
     let response = post_form(&b, &app, "/login", &stolen).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login/verify-device");
+    let (_, html) = get_page(&b, &app, "/login/verify-device").await;
+    let code = app.next_device_code("csrf@example.com").await;
+    let bare = post_form(&b, &app, "/login/verify-device", &[("code", &code)]).await;
+    assert_eq!(bare.status(), StatusCode::FORBIDDEN);
+    let resend = post_form(&b, &app, "/login/verify-device/resend", &[]).await;
+    assert_eq!(resend.status(), StatusCode::FORBIDDEN);
+    let fields = [("csrf", csrf_field(&html)), ("code", code)];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let response = post_form(&b, &app, "/login/verify-device", &fields).await;
+    assert_eq!(location(&response), "/");
     // Sign-out is a form too; a field from before sign-in no longer fits: tokens are bound
     // to the session.
     assert_eq!(post_form(&b, &app, "/logout", &[]).await.status(), 403);

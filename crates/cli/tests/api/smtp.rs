@@ -111,6 +111,11 @@ impl SmtpSink {
         panic!("the SMTP server did not start on port {port}");
     }
 
+    /// Where received emails land.
+    pub fn maildir(&self) -> std::path::PathBuf {
+        self.maildir.path().join("box").join("new")
+    }
+
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }

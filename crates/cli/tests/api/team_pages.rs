@@ -2,7 +2,9 @@
 //! list, the invitee's link, the forced-setup page of a restricted user, the activity logs.
 
 use crate::helpers::{PASSWORD, TestApp};
-use crate::pages::{browser, csrf_field, enable_on_page, get_page, location, post_form};
+use crate::pages::{
+    browser, csrf_field, enable_on_page, get_page, location, page_sign_in, post_form,
+};
 use crate::team::{invitation_token, join};
 use reqwest::{Client, StatusCode};
 
@@ -16,18 +18,7 @@ backend_tests!(
 /// A browser signed in through the sign-in page.
 async fn signed_in_browser(app: &TestApp, email: &str) -> Client {
     let b = browser();
-    let (_, login) = get_page(&b, app, "/login").await;
-    let response = post_form(
-        &b,
-        app,
-        "/login",
-        &[
-            ("csrf", &csrf_field(&login)),
-            ("email", email),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let response = page_sign_in(&b, app, email, PASSWORD).await;
     assert_eq!(location(&response), "/", "signed in");
     b
 }

@@ -48,7 +48,8 @@ async fn ten_wrong_passwords_lock_sign_in_for_fifteen_minutes(app: TestApp) {
     app.clock.advance(1);
     let response = app.login("lock@example.com", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let token: Value = response.json().await.unwrap();
+    let challenge: Value = response.json().await.unwrap();
+    let token = app.verify_device("lock@example.com", &challenge).await;
     let events: Value = app
         .get("/api/v1/me/events", token["session_token"].as_str())
         .await
@@ -146,22 +147,41 @@ async fn concurrent_wrong_passwords_cannot_exceed_the_limit(app: TestApp) {
 
 async fn forwarded_for_is_ignored_unless_trusted(app: TestApp) {
     app.signup("xff@example.com").await;
-    let response = app
-        .client
-        .post(app.url("/api/v1/login"))
-        .header("x-forwarded-for", "203.0.113.9")
-        .json(&serde_json::json!({"email": "xff@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let token: Value = response.json().await.unwrap();
+    let forwarded = |path: &str, body: Value| {
+        app.client
+            .post(app.url(path))
+            .header("x-forwarded-for", "203.0.113.9")
+            .json(&body)
+            .send()
+    };
+    let challenge: Value = forwarded(
+        "/api/v1/login",
+        serde_json::json!({"email": "xff@example.com", "password": PASSWORD}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let code = app.device_code("xff@example.com", 1).await;
+    let token: Value = forwarded(
+        "/api/v1/login/verify",
+        serde_json::json!({"challenge_token": challenge["challenge_token"], "code": code}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let events: Value = app
-        .get("/api/v1/me/events?limit=1", token["session_token"].as_str())
+        .get("/api/v1/me/events?limit=2", token["session_token"].as_str())
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(events["events"][0]["ip"], "127.0.0.1");
+    assert_eq!(events["events"][1]["kind"], "sign_in");
+    assert_eq!(events["events"][1]["ip"], "127.0.0.1");
 }
 
 async fn concurrent_failures_from_one_address_cannot_exceed_the_limit(app: TestApp) {

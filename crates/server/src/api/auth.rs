@@ -2,7 +2,7 @@
 
 use super::schema::{AccountBody, UserBody};
 use crate::app::AppState;
-use crate::error::{AppError, ErrorBody, Json, login_error, second_step_error};
+use crate::error::{AppError, ErrorBody, Json, login_error, resend_error, second_step_error};
 use crate::extract::{AnySession, ClientMeta};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -69,6 +69,9 @@ pub async fn signup(
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// The `device_token` of an earlier email-code sign-in: a recognized device skips the
+    /// email code (users without 2FA).
+    pub device_token: Option<String>,
 }
 
 /// The outcome of a sign-in step, by `status`.
@@ -85,12 +88,16 @@ pub enum LoginResponse {
         /// `null`, or `{"required": true, "deadline": …}` while a 2FA grace period runs.
         #[schema(value_type = Option<Object>)]
         two_factor_setup: Option<serde_json::Value>,
-        /// After `POST /login/verify`: `totp` or `recovery_code`.
+        /// After `POST /login/verify`: `totp`, `recovery_code` or `email_code`.
         #[serde(skip_serializing_if = "Option::is_none")]
         method_used: Option<&'static str>,
         /// After signing in with a recovery code: how many are left.
         #[serde(skip_serializing_if = "Option::is_none")]
         recovery_codes_remaining: Option<i64>,
+        /// After an email code: the token that makes this device recognized for 30 days
+        /// (send it as `device_token` with later sign-ins, from the same User-Agent).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        device_token: Option<String>,
     },
     /// Signed in, but the account requires 2FA and the user has none (and no grace period
     /// is left): this session may only call `GET /me`, `POST /me/2fa/setup`,
@@ -99,6 +106,9 @@ pub enum LoginResponse {
         session_token: String,
         expires_at: String,
         user: UserBody,
+        /// After an email code, as for `authenticated`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        device_token: Option<String>,
     },
     /// The password was right and the user has 2FA: answer the challenge with
     /// `POST /login/verify`.
@@ -107,6 +117,16 @@ pub enum LoginResponse {
         /// `["totp", "recovery_code"]`.
         methods: Vec<&'static str>,
         expires_at: String,
+    },
+    /// The password was right, the user has no 2FA, and this device is not recognized: a
+    /// 6-digit code was emailed; answer with `POST /login/verify`, or ask for another with
+    /// `POST /login/resend` from `resend_available_at` on.
+    DeviceVerificationRequired {
+        challenge_token: String,
+        /// `["email_code"]`.
+        methods: Vec<&'static str>,
+        expires_at: String,
+        resend_available_at: String,
     },
 }
 
@@ -123,6 +143,7 @@ impl LoginResponse {
                 session_token,
                 expires_at,
                 user,
+                device_token: None,
             },
             grace => Self::Authenticated {
                 session_token,
@@ -136,6 +157,7 @@ impl LoginResponse {
                 }),
                 method_used: None,
                 recovery_codes_remaining: None,
+                device_token: None,
             },
         }
     }
@@ -161,6 +183,7 @@ pub async fn login(
     let input = LoginInput {
         email: body.email,
         password: body.password.into(),
+        device_token: body.device_token,
     };
     match state.auth.login(input, &meta).await {
         Ok(LoginOutcome::SignedIn(signed_in)) => {
@@ -173,6 +196,16 @@ pub async fn login(
                 challenge_token: pending.token.expose().to_owned(),
                 methods: vec!["totp", "recovery_code"],
                 expires_at: pending.challenge.expires_at.to_rfc3339(),
+            }))
+        }
+        Ok(LoginOutcome::DeviceVerification(pending)) => {
+            state.metrics.sign_in("device_verification");
+            let resend = state.auth.policy.email_code_resend_secs;
+            Ok(Json(LoginResponse::DeviceVerificationRequired {
+                challenge_token: pending.token.expose().to_owned(),
+                methods: vec!["email_code"],
+                expires_at: pending.challenge.expires_at.to_rfc3339(),
+                resend_available_at: pending.challenge.created_at.plus_secs(resend).to_rfc3339(),
             }))
         }
         Err(e) => {
@@ -194,7 +227,8 @@ pub struct VerifyRequest {
     pub code: String,
 }
 
-/// Completes a sign-in with the second step.
+/// Completes a sign-in with the second step: a TOTP or recovery code, or the code emailed
+/// for an unrecognized device.
 ///
 /// Each wrong code counts: the 5th kills the challenge (`challenge_expired`: sign in with
 /// the password again); 10 in a row for one user lock the second step for 15 minutes (429).
@@ -217,14 +251,20 @@ pub async fn verify(
         .await
         .map_err(|e| second_step_error(e, state.auth.now()))?;
     let mut response = LoginResponse::signed_in(&done.signed_in, state.auth.now());
-    if let LoginResponse::Authenticated {
-        method_used,
-        recovery_codes_remaining,
-        ..
-    } = &mut response
-    {
-        *method_used = Some(done.method.as_str());
-        *recovery_codes_remaining = done.recovery_codes_remaining;
+    let device = done.device_token.map(|t| t.expose().to_owned());
+    match &mut response {
+        LoginResponse::Authenticated {
+            method_used,
+            recovery_codes_remaining,
+            device_token,
+            ..
+        } => {
+            *method_used = Some(done.method.as_str());
+            *recovery_codes_remaining = done.recovery_codes_remaining;
+            *device_token = device;
+        }
+        LoginResponse::TwoFactorSetupRequired { device_token, .. } => *device_token = device,
+        _ => {}
     }
     Ok(Json(response))
 }
@@ -242,4 +282,42 @@ pub async fn logout(
 ) -> Result<StatusCode, AppError> {
     state.auth.logout(&context, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendRequest {
+    pub challenge_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResendResponse {
+    /// When another code may be asked for.
+    pub resend_available_at: String,
+}
+
+/// Emails a new code for a device verification (the previous code stops working). At most
+/// one every 30 seconds, and 5 an hour per user (sign-ins included).
+#[utoipa::path(post, path = "/login/resend", tag = "auth", request_body = ResendRequest,
+    responses(
+        (status = 202, body = ResendResponse),
+        (status = 401, description = "`challenge_expired`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
+    ))]
+pub async fn resend(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    Json(body): Json<ResendRequest>,
+) -> Result<(StatusCode, Json<ResendResponse>), AppError> {
+    let next = state
+        .auth
+        .resend_device_code(&body.challenge_token, &meta)
+        .await
+        .map_err(|e| resend_error(e, state.auth.now()))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ResendResponse {
+            resend_available_at: next.to_rfc3339(),
+        }),
+    ))
 }

@@ -3,6 +3,7 @@
 
 mod account;
 mod auth;
+mod devices;
 mod health;
 mod invitations;
 mod me;
@@ -58,7 +59,12 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(auth::signup))
         .routes(routes!(auth::login))
         .routes(routes!(auth::verify))
+        .routes(routes!(auth::resend))
         .routes(routes!(auth::logout))
+        .routes(routes!(devices::devices))
+        .routes(routes!(devices::remove_device))
+        .routes(routes!(devices::sessions, devices::revoke_other_sessions))
+        .routes(routes!(devices::revoke_session))
         .routes(routes!(two_factor::setup))
         .routes(routes!(two_factor::activate))
         .routes(routes!(two_factor::disable))

@@ -8,10 +8,12 @@ use crate::error::{AppError, login_error};
 use crate::extract::ClientMeta;
 use askama::Template;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tessera_core::auth::{LoginInput, LoginOutcome, SignedIn, SignupError, SignupInput};
+use tessera_core::auth::{
+    LoginInput, LoginOutcome, PendingChallenge, SignedIn, SignupError, SignupInput,
+};
 
 /// Attaches the cookies a response must set.
 pub(super) fn with_cookies(
@@ -77,11 +79,13 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
+    headers: HeaderMap,
     CsrfForm { form, csrf }: CsrfForm<LoginForm>,
 ) -> Response {
     let input = LoginInput {
         email: form.email.clone(),
         password: form.password.into(),
+        device_token: cookies::get(&headers, cookies::DEVICE),
     };
     match state.auth.login(input, &meta).await {
         Ok(LoginOutcome::SignedIn(done)) => {
@@ -90,17 +94,11 @@ pub async fn login(
         }
         Ok(LoginOutcome::SecondStep(pending)) => {
             state.metrics.sign_in("second_step");
-            let max_age = pending
-                .challenge
-                .created_at
-                .secs_until(pending.challenge.expires_at);
-            let cookie = cookies::set(
-                cookies::CHALLENGE,
-                pending.token.expose(),
-                Some(max_age),
-                state.secure_cookies,
-            );
-            with_cookies(Redirect::to("/login/2fa").into_response(), [cookie])
+            to_step(&state, &pending, "/login/2fa")
+        }
+        Ok(LoginOutcome::DeviceVerification(pending)) => {
+            state.metrics.sign_in("device_verification");
+            to_step(&state, &pending, "/login/verify-device")
         }
         Err(e) => {
             let error = login_error(e, state.auth.now());
@@ -137,6 +135,22 @@ pub async fn login(
             page(status, &template, csrf)
         }
     }
+}
+
+/// Holds the challenge in a cookie (never in a URL) and goes to the page that asks for its
+/// code.
+fn to_step(state: &AppState, pending: &PendingChallenge, path: &str) -> Response {
+    let max_age = pending
+        .challenge
+        .created_at
+        .secs_until(pending.challenge.expires_at);
+    let cookie = cookies::set(
+        cookies::CHALLENGE,
+        pending.token.expose(),
+        Some(max_age),
+        state.secure_cookies,
+    );
+    with_cookies(Redirect::to(path).into_response(), [cookie])
 }
 
 /// "4 minutes", "1 minute", "30 seconds".

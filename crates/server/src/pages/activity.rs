@@ -49,6 +49,9 @@ fn describe(kind: EventKind) -> &'static str {
         InvitationRevoked => "Invitation withdrawn",
         InvitationAccepted => "Joined the team",
         UserDeleted => "User deleted",
+        DeviceVerified => "New device verified by email",
+        DeviceRemoved => "Recognized device removed",
+        SessionRevoked => "Session signed out",
     }
 }
 

@@ -8,6 +8,8 @@ pub const SESSION: &str = "tessera_session";
 pub const CSRF: &str = "tessera_csrf";
 /// The login challenge between password and code (never in a URL).
 pub const CHALLENGE: &str = "tessera_challenge";
+/// A device verified by an email code (SPEC §3), for 30 days.
+pub const DEVICE: &str = "tessera_device";
 
 /// The value of cookie `name`, if the request carries it.
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -5,6 +5,7 @@ mod account;
 mod activity;
 pub mod cookies;
 mod csrf;
+mod devices;
 mod second_step;
 mod security;
 mod team;
@@ -30,6 +31,14 @@ pub fn router() -> Router<AppState> {
             "/login/2fa",
             get(second_step::code_page).post(second_step::verify),
         )
+        .route(
+            "/login/verify-device",
+            get(second_step::device_page).post(second_step::verify_device),
+        )
+        .route(
+            "/login/verify-device/resend",
+            post(second_step::resend_device_code),
+        )
         .route("/signup", get(account::signup_page).post(account::signup))
         .route("/logout", post(account::logout))
         .route("/settings/security", get(security::show))
@@ -46,6 +55,16 @@ pub fn router() -> Router<AppState> {
             get(security::recover_page).post(security::recover),
         )
         .route("/settings/activity", get(activity::mine))
+        .route("/settings/devices", get(devices::show))
+        .route(
+            "/settings/devices/{id}/forget",
+            post(devices::forget_device),
+        )
+        .route("/settings/sessions/{id}/end", post(devices::end_session))
+        .route(
+            "/settings/sessions/end-others",
+            post(devices::end_other_sessions),
+        )
         .route("/account/activity", get(activity::team))
         .route(
             "/account/settings",

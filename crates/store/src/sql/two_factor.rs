@@ -5,7 +5,7 @@ use crate::db;
 use async_trait::async_trait;
 use sqlx::Row as _;
 use tessera_core::Timestamp;
-use tessera_core::crypto::TokenHash;
+use tessera_core::crypto::{TokenHash, secure_eq};
 use tessera_core::model::{Challenge, ChallengeId, Session, UserId};
 use tessera_core::store::{
     Activation, Completion, Effects, Enrollment, SecondStepProof, StoreError, StoreResult,
@@ -268,8 +268,8 @@ impl TwoFactorStore for Backend {
         now: Timestamp,
     ) -> StoreResult<Option<Challenge>> {
         let row = sqlx::query(
-            "SELECT id, user_id, kind, attempts, created_at, expires_at FROM login_challenges \
-             WHERE token_hash = $1 AND expires_at > $2",
+            "SELECT id, user_id, kind, attempts, created_at, expires_at, last_sent_at \
+             FROM login_challenges WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(token.as_bytes())
         .bind(now.unix())
@@ -287,6 +287,10 @@ impl TwoFactorStore for Backend {
                 attempts: row.try_get("attempts").map_err(db)?,
                 created_at: Timestamp::from_unix(row.try_get("created_at").map_err(db)?),
                 expires_at: Timestamp::from_unix(row.try_get("expires_at").map_err(db)?),
+                last_sent_at: row
+                    .try_get::<Option<i64>, _>("last_sent_at")
+                    .map_err(db)?
+                    .map(Timestamp::from_unix),
             })
         })
         .transpose()
@@ -321,9 +325,9 @@ impl TwoFactorStore for Backend {
         effects: &Effects,
     ) -> StoreResult<Completion> {
         let mut tx = self.writer().begin().await.map_err(db)?;
-        let user: Option<String> = sqlx::query_scalar(
+        let consumed: Option<(String, Option<Vec<u8>>)> = sqlx::query_as(
             "DELETE FROM login_challenges WHERE id = $1 AND expires_at > $2 AND attempts <= $3 \
-             RETURNING user_id",
+             RETURNING user_id, code_hash",
         )
         .bind(challenge.to_string())
         .bind(now.unix())
@@ -331,7 +335,7 @@ impl TwoFactorStore for Backend {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        let Some(user) = user else {
+        let Some((user, code_hash)) = consumed else {
             return Ok(Completion::ChallengeGone);
         };
         let spent =
@@ -342,22 +346,38 @@ impl TwoFactorStore for Backend {
                 .bind(&user)
                 .bind(step)
                 .execute(&mut *tx)
-                .await,
+                .await
+                .map_err(db)?
+                .rows_affected()
+                    > 0,
                 SecondStepProof::RecoveryCode { hash } => {
                     sqlx::query(
                         "UPDATE recovery_codes SET used_at = $3 \
-                 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+                     WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
                     )
                     .bind(&user)
                     .bind(hash)
                     .bind(now.unix())
                     .execute(&mut *tx)
                     .await
+                    .map_err(db)?
+                    .rows_affected()
+                        > 0
                 }
-            }
-            .map_err(db)?
-            .rows_affected();
-        if spent == 0 {
+                SecondStepProof::EmailCode {
+                    hash,
+                    device,
+                    token,
+                } => {
+                    // Only the code sent last counts.
+                    let matches = code_hash.is_some_and(|stored| secure_eq(&stored, hash));
+                    if matches {
+                        super::devices::insert(&mut tx, device, token).await?;
+                    }
+                    matches
+                }
+            };
+        if !spent {
             // Rolling back leaves the challenge as it was: the caller counts the failure.
             return Ok(Completion::ProofRejected);
         }

@@ -1,0 +1,152 @@
+//! The signed-in user's recognized devices and sessions: `GET/DELETE /me/devices`,
+//! `GET/DELETE /me/sessions`.
+
+use crate::app::AppState;
+use crate::error::{AppError, ErrorBody, Json};
+use crate::extract::{ClientMeta, FullSession};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use tessera_core::model::{Device, DeviceId, Session, SessionId};
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct DeviceBody {
+    pub id: String,
+    /// The browser it was verified with; it is recognized only from that same User-Agent.
+    pub user_agent: Option<String>,
+    /// Where it was verified from.
+    pub ip: Option<String>,
+    pub created_at: String,
+    pub last_used_at: String,
+    /// After this, signing in from it needs an email code again.
+    pub expires_at: String,
+}
+
+impl From<Device> for DeviceBody {
+    fn from(d: Device) -> Self {
+        Self {
+            id: d.id.to_string(),
+            user_agent: d.user_agent,
+            ip: d.ip,
+            created_at: d.created_at.to_rfc3339(),
+            last_used_at: d.last_used_at.to_rfc3339(),
+            expires_at: d.expires_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionBody {
+    pub id: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    /// The session making this request.
+    pub current: bool,
+}
+
+impl SessionBody {
+    fn new(s: Session, current: SessionId) -> Self {
+        Self {
+            current: s.id == current,
+            id: s.id.to_string(),
+            ip: s.ip,
+            user_agent: s.user_agent,
+            created_at: s.created_at.to_rfc3339(),
+            expires_at: s.expires_at.to_rfc3339(),
+        }
+    }
+}
+
+/// An id from the path: one that does not parse names nothing, so it is `404`.
+fn id<T: std::str::FromStr>(text: &str) -> Result<T, AppError> {
+    text.parse().map_err(|_| AppError::NotFound)
+}
+
+/// The devices that skip the email code, most recently used first.
+#[utoipa::path(get, path = "/me/devices", tag = "me", security(("session" = [])),
+    responses(
+        (status = 200, body = Vec<DeviceBody>),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`two_factor_setup_required`", body = ErrorBody),
+    ))]
+pub async fn devices(
+    State(state): State<AppState>,
+    FullSession(context): FullSession,
+) -> Result<Json<Vec<DeviceBody>>, AppError> {
+    let devices = state.auth.devices(&context.user).await?;
+    Ok(Json(devices.into_iter().map(DeviceBody::from).collect()))
+}
+
+/// Forgets a device: the next sign-in from it needs an email code again.
+#[utoipa::path(delete, path = "/me/devices/{id}", tag = "me", security(("session" = [])),
+    params(("id" = String, Path, description = "Device id")),
+    responses(
+        (status = 204, description = "Forgotten"),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ))]
+pub async fn remove_device(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    FullSession(context): FullSession,
+    Path(device): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let device = id::<DeviceId>(&device)?;
+    state.auth.remove_device(&context, device, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user's active sessions, newest first.
+#[utoipa::path(get, path = "/me/sessions", tag = "me", security(("session" = [])),
+    responses(
+        (status = 200, body = Vec<SessionBody>),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+    ))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    FullSession(context): FullSession,
+) -> Result<Json<Vec<SessionBody>>, AppError> {
+    let sessions = state.auth.sessions(&context.user).await?;
+    let current = context.session.id;
+    Ok(Json(
+        sessions
+            .into_iter()
+            .map(|s| SessionBody::new(s, current))
+            .collect(),
+    ))
+}
+
+/// Ends one session (it may be the current one).
+#[utoipa::path(delete, path = "/me/sessions/{id}", tag = "me", security(("session" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    FullSession(context): FullSession,
+    Path(session): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let session = id::<SessionId>(&session)?;
+    state.auth.revoke_session(&context, session, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Signs out everywhere else: every session but this one ends.
+#[utoipa::path(delete, path = "/me/sessions", tag = "me", security(("session" = [])),
+    responses(
+        (status = 204, description = "Every other session ended"),
+        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+    ))]
+pub async fn revoke_other_sessions(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    FullSession(context): FullSession,
+) -> Result<StatusCode, AppError> {
+    state.auth.revoke_other_sessions(&context, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

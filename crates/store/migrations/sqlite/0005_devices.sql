@@ -1,0 +1,18 @@
+-- Devices that passed email verification (SPEC §3: token stored hashed, bound to the user and
+-- the User-Agent, 30-day lifetime), and the emailed code of a device challenge (hashed) with
+-- when it was last sent, for the resend wait.
+
+CREATE TABLE devices (
+    id           TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token_hash   BLOB NOT NULL UNIQUE,
+    user_agent   TEXT,
+    ip           TEXT,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+);
+CREATE INDEX devices_user_idx ON devices (user_id);
+
+ALTER TABLE login_challenges ADD COLUMN code_hash BLOB;
+ALTER TABLE login_challenges ADD COLUMN last_sent_at INTEGER;

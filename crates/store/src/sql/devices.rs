@@ -1,0 +1,232 @@
+//! Recognized devices, device challenges, and a user's own sessions.
+
+use super::rows::{self, session_columns};
+use super::{Backend, events};
+use crate::db;
+use async_trait::async_trait;
+use sqlx::Row as _;
+use tessera_core::Timestamp;
+use tessera_core::crypto::TokenHash;
+use tessera_core::model::{Challenge, ChallengeId, Device, DeviceId, Session, SessionId, UserId};
+use tessera_core::store::{DeviceStore, Effects, StoreError, StoreResult};
+
+/// Inserts a device inside a transaction (a verified email code).
+pub(super) async fn insert(
+    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    device: &Device,
+    token: &TokenHash,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO devices (id, user_id, token_hash, user_agent, ip, created_at, last_used_at, \
+         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(device.id.to_string())
+    .bind(device.user_id.to_string())
+    .bind(token.as_bytes())
+    .bind(device.user_agent.as_deref())
+    .bind(device.ip.as_deref())
+    .bind(device.created_at.unix())
+    .bind(device.last_used_at.unix())
+    .bind(device.expires_at.unix())
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+const DEVICE_COLUMNS: &str = "id, user_id, user_agent, ip, created_at, last_used_at, expires_at";
+
+fn device(row: &super::Row) -> StoreResult<Device> {
+    let corrupt =
+        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {e}"));
+    let text = |c: &str| row.try_get::<String, _>(c).map_err(db);
+    let time = |c: &str| {
+        row.try_get::<i64, _>(c)
+            .map(Timestamp::from_unix)
+            .map_err(db)
+    };
+    Ok(Device {
+        id: text("id")?.parse().map_err(|e| corrupt("id", &e))?,
+        user_id: text("user_id")?
+            .parse()
+            .map_err(|e| corrupt("user_id", &e))?,
+        user_agent: row.try_get("user_agent").map_err(db)?,
+        ip: row.try_get("ip").map_err(db)?,
+        created_at: time("created_at")?,
+        last_used_at: time("last_used_at")?,
+        expires_at: time("expires_at")?,
+    })
+}
+
+#[async_trait]
+impl DeviceStore for Backend {
+    async fn create_device_challenge(
+        &self,
+        challenge: &Challenge,
+        token: &TokenHash,
+        code_hash: &[u8],
+        effects: &Effects,
+    ) -> StoreResult<()> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO login_challenges (id, token_hash, user_id, kind, attempts, created_at, \
+             expires_at, code_hash, last_sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(challenge.id.to_string())
+        .bind(token.as_bytes())
+        .bind(challenge.user_id.to_string())
+        .bind(challenge.kind.as_str())
+        .bind(challenge.attempts)
+        .bind(challenge.created_at.unix())
+        .bind(challenge.expires_at.unix())
+        .bind(code_hash)
+        .bind(challenge.created_at.unix())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn resend_device_code(
+        &self,
+        challenge: ChallengeId,
+        code_hash: &[u8],
+        now: Timestamp,
+        sent_before: Timestamp,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        let resent = sqlx::query(
+            "UPDATE login_challenges SET code_hash = $2, last_sent_at = $3 \
+             WHERE id = $1 AND kind = 'device' AND expires_at > $3 AND last_sent_at <= $4",
+        )
+        .bind(challenge.to_string())
+        .bind(code_hash)
+        .bind(now.unix())
+        .bind(sent_before.unix())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected()
+            > 0;
+        if resent {
+            events::write(&mut tx, effects).await?;
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(resent)
+    }
+
+    async fn use_device(
+        &self,
+        user: UserId,
+        token: &TokenHash,
+        user_agent: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<Option<Device>> {
+        let row = sqlx::query(&format!(
+            "UPDATE devices SET last_used_at = $3 \
+             WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3 \
+             AND user_agent IS NOT DISTINCT FROM $4 RETURNING {DEVICE_COLUMNS}"
+        ))
+        .bind(token.as_bytes())
+        .bind(user.to_string())
+        .bind(now.unix())
+        .bind(user_agent)
+        .fetch_optional(self.writer())
+        .await
+        .map_err(db)?;
+        row.as_ref().map(device).transpose()
+    }
+
+    async fn list_devices(&self, user: UserId, now: Timestamp) -> StoreResult<Vec<Device>> {
+        let found = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND expires_at > $2 \
+             ORDER BY last_used_at DESC, id DESC"
+        ))
+        .bind(user.to_string())
+        .bind(now.unix())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db)?;
+        found.iter().map(device).collect()
+    }
+
+    async fn delete_device(
+        &self,
+        user: UserId,
+        device: DeviceId,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        let deleted = sqlx::query("DELETE FROM devices WHERE id = $1 AND user_id = $2")
+            .bind(device.to_string())
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+            > 0;
+        if deleted {
+            events::write(&mut tx, effects).await?;
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(deleted)
+    }
+
+    async fn list_sessions(&self, user: UserId, now: Timestamp) -> StoreResult<Vec<Session>> {
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions s WHERE s.user_id = $1 AND s.expires_at > $2 \
+             ORDER BY s.created_at DESC, s.id DESC"
+        ))
+        .bind(user.to_string())
+        .bind(now.unix())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db)?;
+        found.iter().map(rows::session).collect()
+    }
+
+    async fn end_user_session(
+        &self,
+        user: UserId,
+        session: SessionId,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        let ended = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+            .bind(session.to_string())
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+            > 0;
+        if ended {
+            events::write(&mut tx, effects).await?;
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(ended)
+    }
+
+    async fn end_other_sessions(
+        &self,
+        user: UserId,
+        keep: SessionId,
+        effects: &Effects,
+    ) -> StoreResult<u64> {
+        let mut tx = self.writer().begin().await.map_err(db)?;
+        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user.to_string())
+            .bind(keep.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(ended)
+    }
+}
