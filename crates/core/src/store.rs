@@ -459,8 +459,8 @@ pub trait TeamStore: Send + Sync {
         turned_on: &Effects,
     ) -> StoreResult<Option<Account>>;
     /// Stores a new invitation. `Conflict("email")` if a user has the email already,
-    /// `Conflict("invitation")` if an open invitation for it exists (one past its time is
-    /// marked expired first, so it does not block a new one).
+    /// `Conflict("invitation")` if the account has an open invitation for it (one past its
+    /// time is marked expired first, so it does not block a new one).
     async fn create_invitation(
         &self,
         invitation: &Invitation,
@@ -495,13 +495,15 @@ pub trait TeamStore: Send + Sync {
         password_hash: &str,
         effects: &Effects,
     ) -> StoreResult<bool>;
-    /// Deletes a user with their sessions, factors, codes, challenges and devices, and
-    /// forgets the given throttles (so a user invited again starts clean); `false` if the
-    /// user was already gone. Their audit events stay, with their email.
+    /// Deletes a user with their sessions, factors, codes, challenges and devices, revokes
+    /// the invitations they sent that are still pending, and forgets the given throttles (so
+    /// a user invited again starts clean); `false` if the user was already gone. Their audit
+    /// events stay, with their email.
     async fn delete_user(
         &self,
         user: UserId,
         throttles: &[(&str, String)],
+        now: Timestamp,
         effects: &Effects,
     ) -> StoreResult<bool>;
     /// An account's events, newest first, older than the event id `before` when given.

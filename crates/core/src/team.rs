@@ -456,7 +456,7 @@ impl Auth {
         ];
         if self
             .store
-            .delete_user(user.id, &throttles, &effects)
+            .delete_user(user.id, &throttles, now, &effects)
             .await?
         {
             Ok(())

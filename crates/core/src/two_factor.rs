@@ -6,7 +6,7 @@ use crate::Timestamp;
 use crate::auth::{Auth, Internal, PASSWORD_SCOPE, email_key};
 use crate::codes::{generate_paper_key, normalize_paper_key};
 use crate::mail::{DisabledVia, Message};
-use crate::model::{EventKind, NewEvent, RequestMeta, User};
+use crate::model::{AuthSource, EventKind, NewEvent, RequestMeta, User};
 use crate::store::{Activation, Effects, Enrollment, StoreError, TwoFactorStatus};
 use crate::throttle::RetryAt;
 use crate::totp::{TotpCode, TotpSecret, matching_step};
@@ -30,6 +30,9 @@ pub enum TwoFactorError {
     InvalidCode,
     #[error("invalid password")]
     InvalidCredentials,
+    /// The account requires 2FA: it stays on (an admin may reset it).
+    #[error("your team requires two-factor authentication")]
+    RequiredByAccount,
     #[error("too many attempts")]
     TooManyAttempts { retry_at: Timestamp },
     #[error(transparent)]
@@ -144,6 +147,11 @@ impl Auth {
         password: &SecretString,
         meta: &RequestMeta,
     ) -> Result<(), TwoFactorError> {
+        let account = self.store.get_account(user.account_id).await?;
+        if account.is_some_and(|a| a.two_factor_required) && user.auth_source != AuthSource::Sso {
+            // As GitHub and SparkPost do: required means nobody turns it off alone.
+            return Err(TwoFactorError::RequiredByAccount);
+        }
         self.check_password(user, password, meta).await?;
         let now = self.now();
         let effects = Effects::event(

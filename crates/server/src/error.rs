@@ -282,6 +282,10 @@ pub fn two_factor_error(e: TwoFactorError, now: Timestamp) -> AppError {
             attempts_remaining: None,
         },
         TwoFactorError::InvalidCredentials => AppError::InvalidCredentials,
+        TwoFactorError::RequiredByAccount => AppError::Forbidden(
+            "your team requires two-factor authentication, so it cannot be turned off; an admin \
+             of the team can reset it",
+        ),
         TwoFactorError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
         TwoFactorError::Internal(e) => e.into(),
     }

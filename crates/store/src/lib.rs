@@ -35,6 +35,8 @@ mod sqlite {
     pub(crate) const NAME: &str = "sqlite";
     /// One writer at a time: a claim cannot race another, nothing to skip.
     pub(crate) const SKIP_LOCKED: &str = "";
+    /// One writer at a time: a read in a write transaction already sees the latest state.
+    pub(crate) const FOR_UPDATE: &str = "";
     pub(crate) type Row = sqlx::sqlite::SqliteRow;
     mod accounts;
     mod devices;
@@ -54,6 +56,8 @@ mod postgres {
     pub(crate) const NAME: &str = "postgres";
     /// Concurrent workers pass over rows another is claiming instead of waiting for them.
     pub(crate) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+    /// A read that decides a write locks its row until the transaction ends.
+    pub(crate) const FOR_UPDATE: &str = " FOR UPDATE";
     pub(crate) type Row = sqlx::postgres::PgRow;
     mod accounts;
     mod devices;

@@ -251,6 +251,21 @@ async fn turning_the_requirement_off_changes_no_users_settings(app: TestApp) {
         app.get("/api/v1/me/events", Some(&member)).await.status(),
         403
     );
+    // While it is required, nobody turns their own 2FA off (an admin may reset it).
+    let refused = app
+        .post(
+            "/api/v1/me/2fa/disable",
+            json!({"password": PASSWORD}),
+            Some(&owner),
+        )
+        .await;
+    let body = assert_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("requires")
+    );
     let response = set_policy(&app, &owner, json!({"required": false})).await;
     assert_eq!(response.status(), 200);
     assert_eq!(

@@ -287,6 +287,14 @@ async fn bad_invitations_get_clear_errors(app: TestApp) {
     );
     let dup = invite(&app, &owner, "DUP@example.com", "admin").await;
     assert_error(dup, StatusCode::CONFLICT, "invitation_exists").await;
+    // Another team may invite the same person: invitations do not cross accounts.
+    let rival = app.signed_in("rival@example.com").await;
+    assert_eq!(
+        invite(&app, &rival, "dup@example.com", "member")
+            .await
+            .status(),
+        201
+    );
     // Someone else's account holds this email already.
     app.signup("taken@example.com").await;
     let taken = invite(&app, &owner, "taken@example.com", "member").await;

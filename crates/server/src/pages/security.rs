@@ -5,7 +5,7 @@
 use super::account::page;
 use super::csrf::{Csrf, CsrfForm};
 use super::to_login;
-use super::{Moment, Nav, PageSession};
+use super::{Moment, Nav, PageSession, PageUser};
 use crate::app::AppState;
 use crate::extract::ClientMeta;
 use crate::qr;
@@ -193,12 +193,9 @@ pub struct PasswordForm {
 pub async fn disable(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    PageSession(session): PageSession,
+    PageUser(context): PageUser,
     CsrfForm { form, csrf }: CsrfForm<PasswordForm>,
 ) -> Response {
-    let Some(context) = session else {
-        return to_login();
-    };
     match state
         .auth
         .disable(&context.user, &form.password.into(), &meta)
@@ -212,12 +209,9 @@ pub async fn disable(
 pub async fn regenerate(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    PageSession(session): PageSession,
+    PageUser(context): PageUser,
     CsrfForm { form, csrf }: CsrfForm<PasswordForm>,
 ) -> Response {
-    let Some(context) = session else {
-        return to_login();
-    };
     match state
         .auth
         .regenerate_codes(&context.user, &form.password.into(), &meta)
@@ -279,6 +273,14 @@ async fn failure(
             format!(
                 "Too many attempts. Try again in {}.",
                 super::account::minutes(state.auth.now().secs_until(retry_at))
+            ),
+        ),
+        TwoFactorError::RequiredByAccount => (
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} requires two-factor authentication, so it stays on. If you lost your \
+                 device, an admin of the team can reset it.",
+                context.account.name
             ),
         ),
         TwoFactorError::AlreadyEnabled | TwoFactorError::NotEnabled => (

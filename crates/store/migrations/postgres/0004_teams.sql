@@ -1,6 +1,7 @@
 -- Invitations to join an account. The token is stored only as its SHA-256 hash; the link
--- itself travels in the (sealed) outbox email. At most one invitation per email is pending:
--- one past its time is marked expired before a new one is written.
+-- itself travels in the (sealed) outbox email. At most one invitation per account and email
+-- is pending (other accounts may invite the same person): one past its time is marked
+-- expired before a new one is written.
 
 CREATE TABLE invitations (
     id               TEXT PRIMARY KEY,
@@ -17,6 +18,7 @@ CREATE TABLE invitations (
     expires_at       BIGINT NOT NULL,
     closed_at        BIGINT
 );
-CREATE UNIQUE INDEX invitations_pending_key ON invitations (email_normalized)
+CREATE UNIQUE INDEX invitations_pending_key ON invitations (account_id, email_normalized)
     WHERE status = 'pending';
+CREATE INDEX invitations_inviter_idx ON invitations (invited_by) WHERE status = 'pending';
 CREATE INDEX invitations_account_idx ON invitations (account_id, status);

@@ -82,6 +82,37 @@ async fn the_policy_turns_on_once_under_a_race(store: Arc<dyn Store>, _: String)
     }
     let queued = store.list_outbox(true, 100).await.unwrap();
     assert_eq!(queued.len(), 1, "emailed once");
+    // On-with-a-date and off at once: whichever wins, the account is never "optional with a
+    // grace period" (each change reads the flag under the row lock).
+    for round in 0..10 {
+        let on = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let grace = Some(T0.plus_secs(60 + round));
+                let none = Effects::default();
+                store
+                    .set_two_factor_policy(a.id, true, grace, &none, &none)
+                    .await
+            })
+        };
+        let off = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let none = Effects::default();
+                store
+                    .set_two_factor_policy(a.id, false, None, &none, &none)
+                    .await
+            })
+        };
+        on.await.unwrap().unwrap();
+        off.await.unwrap().unwrap();
+        let now = store.get_account(a.id).await.unwrap().unwrap();
+        assert_eq!(
+            now.two_factor_required,
+            now.grace_period_until.is_some(),
+            "round {round}: {now:?}"
+        );
+    }
     // Off again: nothing is emailed, and the grace period goes.
     let off = store
         .set_two_factor_policy(
@@ -169,6 +200,16 @@ async fn one_open_invitation_per_email_and_expired_ones_make_way(store: Arc<dyn 
         matches!(refused, Err(StoreError::Conflict("invitation"))),
         "{refused:?}"
     );
+    // Another account may invite the same person meanwhile: it does not block this one.
+    let (b, _) = signup(&store, "other-owner@example.com").await;
+    store
+        .create_invitation(
+            &invitation(&b, "grace@example.com"),
+            &Token::generate().hash(),
+            &Effects::default(),
+        )
+        .await
+        .unwrap();
     let owner_email = invitation(&a, "owner@example.com");
     let refused = store
         .create_invitation(&owner_email, &Token::generate().hash(), &Effects::default())
@@ -283,6 +324,17 @@ async fn deleting_a_user_takes_their_rows_and_throttles(store: Arc<dyn Store>, _
         })
         .await
         .unwrap();
+    // The user invited someone; that invitation goes with them.
+    let sent = Invitation {
+        invited_by: Some(user.id),
+        role: Role::Admin,
+        ..invitation(&a, "friend@example.com")
+    };
+    let sent_token = Token::generate();
+    store
+        .create_invitation(&sent, &sent_token.hash(), &Effects::default())
+        .await
+        .unwrap();
     let members = store.team_members(a.id).await.unwrap();
     assert_eq!(members.len(), 2);
     assert!(members.iter().all(|m| !m.two_factor_enabled));
@@ -291,17 +343,24 @@ async fn deleting_a_user_takes_their_rows_and_throttles(store: Arc<dyn Store>, _
     let effects = event(&owner, EventKind::UserDeleted);
     assert!(
         store
-            .delete_user(user.id, &throttles, &effects)
+            .delete_user(user.id, &throttles, T0, &effects)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .delete_user(user.id, &throttles, &effects)
+            .delete_user(user.id, &throttles, T0, &effects)
             .await
             .unwrap()
     );
     assert!(store.get_user(user.id).await.unwrap().is_none());
+    let sent = store
+        .find_invitation(&sent_token.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sent.status, InvitationStatus::Revoked);
+    assert_eq!(sent.invited_by, None);
     assert!(
         store
             .find_session(&token.hash(), T0)

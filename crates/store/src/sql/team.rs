@@ -2,7 +2,7 @@
 
 use super::events::{self, Owner};
 use super::rows::{self, account_columns, invitation_columns, user_columns};
-use super::{Backend, accounts};
+use super::{Backend, FOR_UPDATE, accounts};
 use crate::db;
 use async_trait::async_trait;
 use sqlx::Row as _;
@@ -46,25 +46,27 @@ impl TeamStore for Backend {
         turned_on: &Effects,
     ) -> StoreResult<Option<Account>> {
         let mut tx = self.writer().begin().await.map_err(db)?;
-        // Only the request that flips the flag sees a row changed (on PostgreSQL a concurrent
-        // one waits for the row lock, then re-checks the condition and finds it false).
-        let flipped = sqlx::query(
-            "UPDATE accounts SET two_factor_required = $2 \
-             WHERE id = $1 AND two_factor_required <> $2",
+        // Read the flag under the row lock (PostgreSQL; SQLite has one writer), so that of two
+        // concurrent changes one waits for the other and both see what they replace.
+        let was: Option<bool> = sqlx::query_scalar(&format!(
+            "SELECT two_factor_required FROM accounts WHERE id = $1{FOR_UPDATE}"
+        ))
+        .bind(account.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(was) = was else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "UPDATE accounts SET two_factor_required = $2, grace_period_until = $3 WHERE id = $1",
         )
         .bind(account.to_string())
         .bind(required)
+        .bind(grace_period_until.map(Timestamp::unix))
         .execute(&mut *tx)
         .await
-        .map_err(db)?
-        .rows_affected()
-            > 0;
-        sqlx::query("UPDATE accounts SET grace_period_until = $2 WHERE id = $1")
-            .bind(account.to_string())
-            .bind(grace_period_until.map(Timestamp::unix))
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        .map_err(db)?;
         let row = sqlx::query(concat!(
             "SELECT ",
             account_columns!(),
@@ -78,7 +80,7 @@ impl TeamStore for Backend {
             return Ok(None);
         };
         events::write(&mut tx, effects).await?;
-        if flipped && required {
+        if required && !was {
             events::write(&mut tx, turned_on).await?;
         }
         tx.commit().await.map_err(db)?;
@@ -103,10 +105,12 @@ impl TeamStore for Backend {
         }
         sqlx::query(
             "UPDATE invitations SET status = 'expired', closed_at = $2 \
-             WHERE email_normalized = $1 AND status = 'pending' AND expires_at <= $2",
+             WHERE email_normalized = $1 AND account_id = $3 AND status = 'pending' \
+             AND expires_at <= $2",
         )
         .bind(email)
         .bind(invitation.created_at.unix())
+        .bind(invitation.account_id.to_string())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -230,9 +234,21 @@ impl TeamStore for Backend {
         &self,
         user: UserId,
         throttles: &[(&str, String)],
+        now: Timestamp,
         effects: &Effects,
     ) -> StoreResult<bool> {
         let mut tx = self.writer().begin().await.map_err(db)?;
+        // What they sent goes with them: a removed admin cannot come back through an
+        // invitation of their own.
+        sqlx::query(
+            "UPDATE invitations SET status = 'revoked', closed_at = $2 \
+             WHERE invited_by = $1 AND status = 'pending'",
+        )
+        .bind(user.to_string())
+        .bind(now.unix())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         // Sessions, factors, codes, challenges and devices go by `ON DELETE CASCADE`.
         let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user.to_string())
