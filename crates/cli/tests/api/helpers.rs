@@ -249,7 +249,16 @@ impl TestApp {
         .await
     }
 
-    /// The code of the latest device-verification email to `to` (the `n`-th such email).
+    /// How many device-verification emails `to` has received so far.
+    pub async fn device_codes_sent(&self, to: &str) -> usize {
+        self.mail_to(to, 0)
+            .await
+            .iter()
+            .filter(|m| m.subject == "Verify your identity to proceed with the login")
+            .count()
+    }
+
+    /// The code of the `n`-th device-verification email to `to`, waiting for it.
     pub async fn device_code(&self, to: &str, n: usize) -> String {
         for _ in 0..600 {
             let codes: Vec<String> = self

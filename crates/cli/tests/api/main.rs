@@ -32,6 +32,7 @@ macro_rules! backend_tests {
 
 mod auth;
 mod cli;
+mod devices;
 mod enforcement;
 mod errors;
 mod helpers;

@@ -60,6 +60,7 @@ pub(crate) async fn page_sign_in(
     email: &str,
     password: &str,
 ) -> reqwest::Response {
+    let sent = app.device_codes_sent(email).await;
     let (_, login) = get_page(b, app, "/login").await;
     let response = post_form(
         b,
@@ -78,7 +79,7 @@ pub(crate) async fn page_sign_in(
     let (status, html) = get_page(b, app, "/login/verify-device").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("<h1>Verify your identity</h1>"));
-    let code = app.next_device_code(email).await;
+    let code = app.device_code(email, sent + 1).await;
     post_form(
         b,
         app,
