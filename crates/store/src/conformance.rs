@@ -33,6 +33,7 @@ macro_rules! conformance {
     };
 }
 
+mod devices;
 mod team;
 
 conformance!(

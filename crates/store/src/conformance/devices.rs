@@ -1,0 +1,308 @@
+//! Devices and device challenges on every backend: recognition bound to user, User-Agent
+//! and lifetime; a resend that honours the wait once under a race; a user's sessions.
+
+use super::{T0, run, session, signup};
+use std::sync::Arc;
+use tessera_core::crypto::Token;
+use tessera_core::model::{
+    Challenge, ChallengeId, ChallengeKind, Device, DeviceId, EventKind, NewEvent, RequestMeta,
+    SessionId, User,
+};
+use tessera_core::store::{Completion, Effects, SecondStepProof, Store};
+
+conformance!(
+    a_device_is_recognized_for_its_user_agent_and_lifetime,
+    a_resend_happens_once_per_wait_under_a_race,
+    only_the_latest_email_code_verifies_a_device,
+    sessions_are_listed_and_ended_per_user,
+);
+
+fn device(user: &User, user_agent: Option<&str>) -> Device {
+    Device {
+        id: DeviceId::new(),
+        user_id: user.id,
+        user_agent: user_agent.map(str::to_owned),
+        ip: Some("192.0.2.1".into()),
+        created_at: T0,
+        last_used_at: T0,
+        expires_at: T0.plus_secs(3600),
+    }
+}
+
+async fn device_challenge(store: &Arc<dyn Store>, user: &User, code_hash: &[u8]) -> Challenge {
+    let challenge = Challenge {
+        id: ChallengeId::new(),
+        user_id: user.id,
+        kind: ChallengeKind::Device,
+        attempts: 0,
+        created_at: T0,
+        expires_at: T0.plus_secs(600),
+        last_sent_at: Some(T0),
+    };
+    store
+        .create_device_challenge(
+            &challenge,
+            &Token::generate().hash(),
+            code_hash,
+            &Effects::default(),
+        )
+        .await
+        .unwrap();
+    challenge
+}
+
+/// Verifies a device through an email-code challenge: the completion.
+async fn verify(
+    store: &Arc<dyn Store>,
+    user: &User,
+    challenge: &Challenge,
+    code_hash: &[u8],
+    d: &Device,
+    token: &Token,
+) -> Completion {
+    let proof = SecondStepProof::EmailCode {
+        hash: code_hash.to_vec(),
+        device: d.clone(),
+        token: token.hash(),
+    };
+    let effects = Effects::event(NewEvent::for_user(
+        user,
+        EventKind::DeviceVerified,
+        &RequestMeta::default(),
+        T0,
+    ));
+    store
+        .complete_second_step(
+            challenge.id,
+            5,
+            T0.plus_secs(1),
+            &proof,
+            &session(user, T0.plus_secs(60)),
+            &Token::generate().hash(),
+            &effects,
+        )
+        .await
+        .unwrap()
+}
+
+async fn a_device_is_recognized_for_its_user_agent_and_lifetime(store: Arc<dyn Store>, _: String) {
+    let (_, ada) = signup(&store, "ada@example.com").await;
+    let (_, bob) = signup(&store, "bob@example.com").await;
+    let challenge = device_challenge(&store, &ada, &[1; 32]).await;
+    let d = device(&ada, Some("Firefox/140"));
+    let token = Token::generate();
+    assert_eq!(
+        verify(&store, &ada, &challenge, &[1; 32], &d, &token).await,
+        Completion::Done
+    );
+
+    let used = |user: &User, ua: Option<&'static str>, at: i64| {
+        let (store, hash, id) = (Arc::clone(&store), token.hash(), user.id);
+        async move {
+            store
+                .use_device(id, &hash, ua, T0.plus_secs(at))
+                .await
+                .unwrap()
+        }
+    };
+    let found = used(&ada, Some("Firefox/140"), 10)
+        .await
+        .expect("recognized");
+    assert_eq!((found.id, found.last_used_at), (d.id, T0.plus_secs(10)));
+    assert!(
+        used(&ada, Some("Firefox/141"), 10).await.is_none(),
+        "another browser version"
+    );
+    assert!(used(&ada, None, 10).await.is_none(), "no User-Agent at all");
+    assert!(
+        used(&bob, Some("Firefox/140"), 10).await.is_none(),
+        "another user"
+    );
+    assert!(
+        used(&ada, Some("Firefox/140"), 3600).await.is_none(),
+        "lapsed"
+    );
+    assert_eq!(store.list_devices(ada.id, T0).await.unwrap().len(), 1);
+    assert!(
+        store
+            .list_devices(ada.id, T0.plus_secs(3600))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A device verified without a User-Agent is recognized only without one.
+    let challenge = device_challenge(&store, &bob, &[2; 32]).await;
+    let bare = device(&bob, None);
+    let bare_token = Token::generate();
+    assert_eq!(
+        verify(&store, &bob, &challenge, &[2; 32], &bare, &bare_token).await,
+        Completion::Done
+    );
+    let hash = bare_token.hash();
+    assert!(
+        store
+            .use_device(bob.id, &hash, None, T0)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .use_device(bob.id, &hash, Some("x"), T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Forgotten: not recognized any more, and only its owner can forget it.
+    assert!(
+        !store
+            .delete_device(bob.id, d.id, &Effects::default())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_device(ada.id, d.id, &Effects::default())
+            .await
+            .unwrap()
+    );
+    assert!(used(&ada, Some("Firefox/140"), 10).await.is_none());
+}
+
+async fn a_resend_happens_once_per_wait_under_a_race(store: Arc<dyn Store>, _: String) {
+    let (_, ada) = signup(&store, "ada@example.com").await;
+    let challenge = device_challenge(&store, &ada, &[1; 32]).await;
+    let now = T0.plus_secs(30);
+    let too_soon = store
+        .resend_device_code(
+            challenge.id,
+            &[9; 32],
+            T0.plus_secs(29),
+            T0.plus_secs(-1),
+            &Effects::default(),
+        )
+        .await
+        .unwrap();
+    assert!(!too_soon);
+    let tasks: Vec<_> = (0..8u8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .resend_device_code(challenge.id, &[i + 10; 32], now, T0, &Effects::default())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut resent = 0;
+    for t in tasks {
+        resent += usize::from(t.await.unwrap());
+    }
+    assert_eq!(resent, 1, "one resend per wait");
+}
+
+async fn only_the_latest_email_code_verifies_a_device(store: Arc<dyn Store>, _: String) {
+    let (_, ada) = signup(&store, "ada@example.com").await;
+    let challenge = device_challenge(&store, &ada, &[1; 32]).await;
+    assert!(
+        store
+            .resend_device_code(
+                challenge.id,
+                &[2; 32],
+                T0.plus_secs(30),
+                T0,
+                &Effects::default()
+            )
+            .await
+            .unwrap()
+    );
+    let d = device(&ada, Some("UA"));
+    let token = Token::generate();
+    assert_eq!(
+        verify(&store, &ada, &challenge, &[1; 32], &d, &token).await,
+        Completion::ProofRejected,
+        "the replaced code"
+    );
+    assert!(
+        store.list_devices(ada.id, T0).await.unwrap().is_empty(),
+        "rolled back"
+    );
+    assert_eq!(
+        verify(&store, &ada, &challenge, &[2; 32], &d, &token).await,
+        Completion::Done
+    );
+    assert_eq!(
+        verify(&store, &ada, &challenge, &[2; 32], &d, &Token::generate()).await,
+        Completion::ChallengeGone,
+        "used once"
+    );
+    let events = store.user_events(ada.id, None, 10).await.unwrap();
+    assert_eq!(events[0].kind, EventKind::DeviceVerified);
+}
+
+async fn sessions_are_listed_and_ended_per_user(store: Arc<dyn Store>, _: String) {
+    let (_, ada) = signup(&store, "ada@example.com").await;
+    let (_, bob) = signup(&store, "bob@example.com").await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let s = session(&ada, T0.plus_secs(60));
+        store
+            .create_session(&s, &Token::generate().hash(), &Effects::default())
+            .await
+            .unwrap();
+        ids.push(s.id);
+    }
+    let bobs = session(&bob, T0.plus_secs(60));
+    store
+        .create_session(&bobs, &Token::generate().hash(), &Effects::default())
+        .await
+        .unwrap();
+    assert_eq!(store.list_sessions(ada.id, T0).await.unwrap().len(), 3);
+    assert!(
+        store
+            .list_sessions(ada.id, T0.plus_secs(60))
+            .await
+            .unwrap()
+            .is_empty(),
+        "expired"
+    );
+    assert!(
+        !store
+            .end_user_session(ada.id, bobs.id, &Effects::default())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .end_user_session(ada.id, SessionId::new(), &Effects::default())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .end_user_session(ada.id, ids[0], &Effects::default())
+            .await
+            .unwrap()
+    );
+    let ended = store
+        .end_other_sessions(ada.id, ids[1], &Effects::default())
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    let left: Vec<_> = store
+        .list_sessions(ada.id, T0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, [ids[1]]);
+    assert_eq!(
+        store.list_sessions(bob.id, T0).await.unwrap().len(),
+        1,
+        "bob untouched"
+    );
+}
