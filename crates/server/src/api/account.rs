@@ -2,6 +2,7 @@
 //! audit log. Every handler takes a [`ManagerSession`]: members get `403 forbidden` before
 //! any handler runs.
 
+use super::path_id as id;
 use super::schema::{
     AccountBody, EventsQuery, EventsResponse, InvitationBody, TwoFactorPolicyBody, UserBody,
 };
@@ -14,11 +15,6 @@ use serde::{Deserialize, Serialize};
 use tessera_core::model::{InvitationId, UserId};
 use tessera_core::team::{InviteInput, PolicyInput};
 use utoipa::ToSchema;
-
-/// An id from the path: one that does not parse names nothing, so it is `404`.
-fn id<T: std::str::FromStr>(text: &str) -> Result<T, AppError> {
-    text.parse().map_err(|_| AppError::NotFound)
-}
 
 /// The account and its 2FA policy.
 #[utoipa::path(get, path = "/account", tag = "account", security(("session" = [])),

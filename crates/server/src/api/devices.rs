@@ -1,6 +1,7 @@
 //! The signed-in user's recognized devices and sessions: `GET/DELETE /me/devices`,
 //! `GET/DELETE /me/sessions`.
 
+use super::path_id as id;
 use crate::app::AppState;
 use crate::error::{AppError, ErrorBody, Json};
 use crate::extract::{ClientMeta, FullSession};
@@ -58,11 +59,6 @@ impl SessionBody {
             expires_at: s.expires_at.to_rfc3339(),
         }
     }
-}
-
-/// An id from the path: one that does not parse names nothing, so it is `404`.
-fn id<T: std::str::FromStr>(text: &str) -> Result<T, AppError> {
-    text.parse().map_err(|_| AppError::NotFound)
 }
 
 /// The devices that skip the email code, most recently used first.

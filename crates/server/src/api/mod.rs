@@ -54,6 +54,11 @@ impl Modify for BearerAuth {
     }
 }
 
+/// An id from the path: one that does not parse names nothing, so it is `404`.
+fn path_id<T: std::str::FromStr>(text: &str) -> Result<T, AppError> {
+    text.parse().map_err(|_| AppError::NotFound)
+}
+
 pub fn router() -> Router<AppState> {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::signup))
