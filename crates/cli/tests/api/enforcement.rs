@@ -111,6 +111,9 @@ async fn a_restricted_session_may_call_only_the_four_allowed_endpoints(app: Test
     let member = format!("/api/v1/account/users/{}", t.member_id);
     let refused = [
         ("GET", "/api/v1/me/events".to_owned()),
+        ("GET", "/api/v1/me/devices".to_owned()),
+        ("GET", "/api/v1/me/sessions".to_owned()),
+        ("DELETE", "/api/v1/me/sessions".to_owned()),
         ("GET", "/api/v1/account".to_owned()),
         ("GET", "/api/v1/account/users".to_owned()),
         ("GET", "/api/v1/account/events".to_owned()),

@@ -582,5 +582,8 @@ async fn the_recovery_page_turns_2fa_off_with_the_paper_key(app: TestApp) {
         .json()
         .await
         .unwrap();
+    // Password only now (and, from a browser never verified, the emailed code).
+    assert_eq!(body["status"], "device_verification_required");
+    let body = app.verify_device("pagepaper@example.com", &body).await;
     assert_eq!(body["status"], "authenticated");
 }
