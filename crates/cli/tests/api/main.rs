@@ -31,8 +31,10 @@ macro_rules! backend_tests {
 }
 
 mod auth;
+mod browser;
 mod cli;
 mod devices;
+mod e2e;
 mod enforcement;
 mod errors;
 mod helpers;

@@ -1,0 +1,219 @@
+//! A real browser for the end-to-end tests: Debian's `chromium`, headless, driven through
+//! `chromedriver` (WebDriver) with `fantoccini`. Each test gets its own driver and profile.
+//!
+//! Without chromium and chromedriver the tests fail under `CI` (which installs both) and are
+//! skipped with a warning elsewhere. Screenshots go to `target/e2e-screenshots/`.
+
+use crate::smtp::free_port;
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const DRIVER: &str = "/usr/bin/chromedriver";
+
+/// A headless Chromium window; the driver and profile go away with it.
+pub struct Browser {
+    pub client: Client,
+    base: String,
+    _driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+/// Where screenshots are written: `<workspace>/target/e2e-screenshots/`.
+pub fn screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/e2e-screenshots")
+        .to_path_buf()
+}
+
+impl Browser {
+    /// Starts a browser that resolves paths against `base` (the app's URL); `None` (with a
+    /// warning) when chromium is missing outside CI.
+    pub async fn start(base: &str) -> Option<Self> {
+        if !Path::new(CHROMIUM).exists() || !Path::new(DRIVER).exists() {
+            let why = format!(
+                "the browser tests need {CHROMIUM} and {DRIVER} (apt-get install chromium \
+                 chromium-driver); .ci/run installs them"
+            );
+            if std::env::var_os("CI").is_some() {
+                panic!("{why}");
+            }
+            eprintln!("warning: skipping a browser test: {why}");
+            return None;
+        }
+        let port = free_port();
+        let driver = Command::new(DRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let profile = tempfile::tempdir().unwrap();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--no-first-run", "--disable-background-networking", "--disable-sync",
+                    "--disable-component-update", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last_error = String::new();
+        for _ in 0..100 {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Some(Self {
+                        client,
+                        base: base.to_owned(),
+                        _driver: driver,
+                        _profile: profile,
+                    });
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start: {last_error}");
+    }
+
+    pub async fn open(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    /// The path of the page shown now.
+    pub async fn path(&self) -> String {
+        self.client.current_url().await.unwrap().path().to_owned()
+    }
+
+    /// The element `css` selects, waiting (up to 5 s) while a page is still loading.
+    pub async fn find(&self, css: &str) -> Element {
+        let mut last = None;
+        for _ in 0..50 {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(element) => return element,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no {css} on the page: {last:?}")
+    }
+
+    /// Waits until the page a click led to has loaded.
+    async fn settle(&self) {
+        for _ in 0..100 {
+            let state = self
+                .client
+                .execute("return document.readyState;", vec![])
+                .await
+                .ok();
+            if state.as_ref().and_then(|s| s.as_str()) == Some("complete") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Types into the input whose label reads `label` (every input has one).
+    pub async fn fill(&self, label: &str, text: &str) {
+        let xpath = format!("//label[normalize-space()='{label}']");
+        let label_element = self
+            .client
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no label {label:?}: {e}"));
+        let id = label_element.attr("for").await.unwrap().expect("label for");
+        let input = self.find(&format!("#{id}")).await;
+        input.clear().await.unwrap();
+        input.send_keys(text).await.unwrap();
+    }
+
+    /// Clicks the button that reads `text`.
+    pub async fn press(&self, text: &str) {
+        let xpath = format!("//button[normalize-space()='{text}']");
+        self.client
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no button {text:?}: {e}"))
+            .click()
+            .await
+            .unwrap();
+        self.settle().await;
+    }
+
+    /// Clicks the element `css` selects (a link, a checkbox, an option).
+    pub async fn click(&self, css: &str) {
+        self.find(css).await.click().await.unwrap();
+        self.settle().await;
+    }
+
+    /// The visible text of the page.
+    pub async fn text(&self) -> String {
+        self.find("body").await.text().await.unwrap()
+    }
+
+    pub async fn html(&self) -> String {
+        self.client.source().await.unwrap()
+    }
+
+    /// Saves a screenshot of the whole page as `target/e2e-screenshots/<name>.png`.
+    pub async fn screenshot(&self, name: &str) {
+        // Grow the window to the page's height so the picture shows all of it.
+        let height = self
+            .client
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(900)
+            .clamp(600, 4000);
+        let width = self
+            .client
+            .execute("return window.outerWidth;", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(1280);
+        let _ = self
+            .client
+            .set_window_size(
+                u32::try_from(width).unwrap_or(1280),
+                u32::try_from(height).unwrap_or(900) + 120,
+            )
+            .await;
+        let png = self.client.screenshot().await.unwrap();
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// A phone-width window (and back with [`Browser::desktop`]).
+    pub async fn phone(&self) {
+        self.client.set_window_size(390, 844).await.unwrap();
+    }
+
+    pub async fn desktop(&self) {
+        self.client.set_window_size(1280, 900).await.unwrap();
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
