@@ -10,9 +10,10 @@
 //!
 //! ## The device challenge
 //! After the right password from an unrecognized device, a challenge of kind `device` is
-//! opened and a 6-digit code emailed (valid 10 min, 5 wrong attempts). A resend replaces
-//! the code, at the earliest 30 s after the last one; each user gets at most 5 codes an hour
-//! (sign-ins and resends together). The code is answered at `POST /login/verify` like any
+//! opened and a 6-digit code emailed (valid 10 min, 5 wrong attempts); it replaces any
+//! device challenge the user had open. A resend replaces the code (valid 10 min from then),
+//! at the earliest 30 s after the last one; each user gets at most 5 codes in any hour
+//! (sign-ins and resends together, counted in the store under the user's row lock). Turning 2FA on ends the open device challenge. The code is answered at `POST /login/verify` like any
 //! second step: the challenge is consumed, the device stored and the session opened in one
 //! transaction, so a code signs in once however many requests race.
 
@@ -24,14 +25,11 @@ use crate::model::{
     Challenge, ChallengeId, ChallengeKind, Device, DeviceId, EventKind, NewEvent, RequestMeta,
     Session, SessionId, User,
 };
-use crate::store::{Effects, SessionContext, StoreError};
-use crate::throttle::{self, RetryAt};
+use crate::store::{CodeSent, Effects, SessionContext, StoreError};
+use crate::throttle::RetryAt;
 use rand::Rng;
 use rand::rngs::OsRng;
 use serde_json::json;
-
-/// The throttle of email codes sent, per user.
-pub const EMAIL_CODE_SCOPE: &str = "email_code";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResendError {
@@ -70,33 +68,6 @@ fn generate_code() -> String {
 }
 
 impl Auth {
-    /// Counts one email code for `user` against the hourly limit.
-    async fn count_code_sent(
-        &self,
-        user: &User,
-        now: Timestamp,
-    ) -> Result<Result<(), RetryAt>, Internal> {
-        let window = self.policy.email_code_sends();
-        let mut admitted = Ok(());
-        self.store
-            .update_throttle(EMAIL_CODE_SCOPE, &user.id.to_string(), &mut |state| {
-                let (next, verdict) = throttle::window_admit(state, now, &window);
-                admitted = verdict;
-                (next, Effects::default())
-            })
-            .await?;
-        Ok(admitted)
-    }
-
-    async fn uncount_code_sent(&self, user: &User) -> Result<(), Internal> {
-        self.store
-            .update_throttle(EMAIL_CODE_SCOPE, &user.id.to_string(), &mut |state| {
-                (throttle::window_refund(state), Effects::default())
-            })
-            .await?;
-        Ok(())
-    }
-
     /// Whether `token` names a device of `user` still recognized for this request's browser.
     pub(crate) async fn recognized_device(
         &self,
@@ -124,9 +95,6 @@ impl Auth {
         meta: &RequestMeta,
         now: Timestamp,
     ) -> Result<Result<PendingChallenge, RetryAt>, Internal> {
-        if let Err(retry) = self.count_code_sent(user, now).await? {
-            return Ok(Err(retry));
-        }
         let token = Token::generate();
         let code = generate_code();
         let challenge = Challenge {
@@ -149,15 +117,21 @@ impl Auth {
                 },
             )
             .await?;
-        self.store
+        let sent = self
+            .store
             .create_device_challenge(
                 &challenge,
                 &token.hash(),
                 &self.codes.hash("device", user.id, &code),
+                self.policy.email_code_sends(),
                 &Effects::default().and_email(email),
             )
             .await?;
-        Ok(Ok(PendingChallenge { token, challenge }))
+        match sent {
+            CodeSent::Limited(retry_at) => Ok(Err(RetryAt(retry_at))),
+            // A new challenge is always live; nothing else can refuse it.
+            CodeSent::Sent | CodeSent::NotNow => Ok(Ok(PendingChallenge { token, challenge })),
+        }
     }
 
     /// Emails a new code for a device challenge (the old one stops working); returns when
@@ -190,10 +164,13 @@ impl Auth {
             .get_user(challenge.user_id)
             .await?
             .ok_or(ResendError::ChallengeExpired)?;
-        if let Err(RetryAt(retry_at)) = self.count_code_sent(&user, now).await? {
-            return Err(ResendError::TooManyAttempts { retry_at });
+        if self.store.get_totp_factor(user.id).await?.is_some() {
+            // 2FA went on meanwhile: the authenticator replaces the email step.
+            return Err(ResendError::ChallengeExpired);
         }
         let code = generate_code();
+        // Each code gets its full lifetime.
+        let expires_at = now.plus_secs(policy.email_code_lifetime_secs);
         let email = self
             .email_to(
                 &user,
@@ -201,28 +178,30 @@ impl Auth {
                 now,
                 Message::DeviceCode {
                     code: code.clone(),
-                    expires_at: challenge.expires_at,
+                    expires_at,
                 },
             )
             .await?;
-        let resent = self
+        let sent = self
             .store
             .resend_device_code(
+                user.id,
                 challenge.id,
                 &self.codes.hash("device", user.id, &code),
                 now,
                 now.plus_secs(-policy.email_code_resend_secs),
+                expires_at,
+                policy.email_code_sends(),
                 &Effects::default().and_email(email),
             )
             .await?;
-        if resent {
-            Ok(now.plus_secs(policy.email_code_resend_secs))
-        } else {
+        match sent {
+            CodeSent::Sent => Ok(now.plus_secs(policy.email_code_resend_secs)),
+            CodeSent::Limited(retry_at) => Err(ResendError::TooManyAttempts { retry_at }),
             // A concurrent resend won, or the challenge ended meanwhile: this one sent nothing.
-            self.uncount_code_sent(&user).await?;
-            Err(ResendError::TooManyAttempts {
+            CodeSent::NotNow => Err(ResendError::TooManyAttempts {
                 retry_at: now.plus_secs(policy.email_code_resend_secs),
-            })
+            }),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::model::{
     NewEvent, OutboxStatus, SecurityEvent, Session, SessionId, User, UserId,
 };
 use crate::policy::{Enforcement, enforcement};
-use crate::throttle::ThrottleState;
+use crate::throttle::{ThrottleState, Window};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -384,28 +384,46 @@ pub trait TwoFactorStore: Send + Sync {
     ) -> StoreResult<Completion>;
 }
 
+/// Whether an email code went out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeSent {
+    Sent,
+    /// The user has had their codes for this window: the next may go at this time.
+    Limited(Timestamp),
+    /// Not a live device challenge, or its last code is too recent (a concurrent resend).
+    NotNow,
+}
+
 /// Recognized devices, device challenges, and a user's own sessions.
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
     /// Stores a device challenge with the hash of its code, sent at its `created_at`, and
-    /// queues the email (in `effects`) in the same transaction.
+    /// queues the email (in `effects`) in the same transaction. The user's other device
+    /// challenges end (one live code per user), and their lapsed devices are forgotten.
+    /// Both this and the resend count the code against `limit`, per user, over any
+    /// `limit.secs` (a rolling window, under the user's row lock), and send nothing beyond it.
     async fn create_device_challenge(
         &self,
         challenge: &Challenge,
         token: &TokenHash,
         code_hash: &[u8],
+        limit: Window,
         effects: &Effects,
-    ) -> StoreResult<()>;
-    /// Replaces the code of a live device challenge last sent at or before `sent_before`;
-    /// `false` (and nothing written) otherwise.
+    ) -> StoreResult<CodeSent>;
+    /// Replaces the code of a live device challenge of `user` last sent at or before
+    /// `sent_before`, which then lives until `expires_at`.
+    #[allow(clippy::too_many_arguments)]
     async fn resend_device_code(
         &self,
+        user: UserId,
         challenge: ChallengeId,
         code_hash: &[u8],
         now: Timestamp,
         sent_before: Timestamp,
+        expires_at: Timestamp,
+        limit: Window,
         effects: &Effects,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<CodeSent>;
     /// The user's device with this token, if it is still valid at `now` and was verified
     /// with this User-Agent; its last use is set to `now`.
     async fn use_device(

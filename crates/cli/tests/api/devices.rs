@@ -14,6 +14,7 @@ backend_tests!(
     wrong_codes_and_expiry_end_the_challenge,
     resending_honours_the_wait_and_the_hourly_limit,
     one_email_code_signs_in_once_under_a_race,
+    turning_2fa_on_ends_an_open_email_code,
     devices_and_sessions_are_listed_and_revoked,
     a_verified_device_still_meets_the_teams_2fa_requirement,
     the_device_pages_verify_resend_and_list,
@@ -522,4 +523,38 @@ async fn the_device_pages_verify_resend_and_list(app: TestApp) {
     );
     let (status, _) = get_page(&b, &app, "/").await;
     assert_eq!(status, StatusCode::OK);
+}
+
+async fn turning_2fa_on_ends_an_open_email_code(app: TestApp) {
+    // Someone with the password (and the mailbox) starts a sign-in; the user, warned, turns
+    // 2FA on before the code is used: the code no longer signs in, nor can it be resent.
+    let token = app.signed_in("ada@example.com").await;
+    let challenge = login_as(&app, "ada@example.com", "Attacker", None).await;
+    assert_eq!(challenge["status"], "device_verification_required");
+    let code = app.device_code("ada@example.com", 2).await;
+    let Some(_) = crate::two_factor::enable_2fa(&app, &token).await else {
+        return;
+    };
+    let late = verify_as(&app, "Attacker", &challenge, &code).await;
+    assert_error(late, StatusCode::UNAUTHORIZED, "challenge_expired").await;
+    app.clock.advance(30);
+    assert_error(
+        resend(&app, &challenge).await,
+        StatusCode::UNAUTHORIZED,
+        "challenge_expired",
+    )
+    .await;
+    // A second sign-in replaces the first one's code too.
+    let bob = app.signed_in("bob@example.com").await;
+    let first = login_as(&app, "bob@example.com", "UA", None).await;
+    let first_code = app.device_code("bob@example.com", 2).await;
+    let second = login_as(&app, "bob@example.com", "UA", None).await;
+    let second_code = app.device_code("bob@example.com", 3).await;
+    let old = verify_as(&app, "UA", &first, &first_code).await;
+    assert_error(old, StatusCode::UNAUTHORIZED, "challenge_expired").await;
+    assert_eq!(
+        verify_as(&app, "UA", &second, &second_code).await.status(),
+        200
+    );
+    assert!(!bob.is_empty());
 }

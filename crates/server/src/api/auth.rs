@@ -106,6 +106,9 @@ pub enum LoginResponse {
         session_token: String,
         expires_at: String,
         user: UserBody,
+        /// After `POST /login/verify`, as for `authenticated`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        method_used: Option<&'static str>,
         /// After an email code, as for `authenticated`.
         #[serde(skip_serializing_if = "Option::is_none")]
         device_token: Option<String>,
@@ -143,6 +146,7 @@ impl LoginResponse {
                 session_token,
                 expires_at,
                 user,
+                method_used: None,
                 device_token: None,
             },
             grace => Self::Authenticated {
@@ -263,7 +267,14 @@ pub async fn verify(
             *recovery_codes_remaining = done.recovery_codes_remaining;
             *device_token = device;
         }
-        LoginResponse::TwoFactorSetupRequired { device_token, .. } => *device_token = device,
+        LoginResponse::TwoFactorSetupRequired {
+            method_used,
+            device_token,
+            ..
+        } => {
+            *method_used = Some(done.method.as_str());
+            *device_token = device;
+        }
         _ => {}
     }
     Ok(Json(response))

@@ -3,17 +3,21 @@
 
 use super::{T0, run, session, signup};
 use std::sync::Arc;
+use tessera_core::Timestamp;
 use tessera_core::crypto::Token;
 use tessera_core::model::{
     Challenge, ChallengeId, ChallengeKind, Device, DeviceId, EventKind, NewEvent, RequestMeta,
     SessionId, User,
 };
-use tessera_core::store::{Completion, Effects, SecondStepProof, Store};
+use tessera_core::store::{CodeSent, Completion, Effects, SecondStepProof, Store};
+use tessera_core::throttle::Window;
 
 conformance!(
     a_device_is_recognized_for_its_user_agent_and_lifetime,
     a_resend_happens_once_per_wait_under_a_race,
+    codes_are_limited_over_any_hour,
     only_the_latest_email_code_verifies_a_device,
+    a_new_device_challenge_or_2fa_ends_the_open_one,
     sessions_are_listed_and_ended_per_user,
 );
 
@@ -29,26 +33,45 @@ fn device(user: &User, user_agent: Option<&str>) -> Device {
     }
 }
 
+/// A limit no test here reaches but the one about limits.
+const PLENTY: Window = Window {
+    max: 100,
+    secs: 3600,
+};
+
 async fn device_challenge(store: &Arc<dyn Store>, user: &User, code_hash: &[u8]) -> Challenge {
+    device_challenge_at(store, user, code_hash, T0, PLENTY)
+        .await
+        .0
+}
+
+async fn device_challenge_at(
+    store: &Arc<dyn Store>,
+    user: &User,
+    code_hash: &[u8],
+    at: Timestamp,
+    limit: Window,
+) -> (Challenge, CodeSent) {
     let challenge = Challenge {
         id: ChallengeId::new(),
         user_id: user.id,
         kind: ChallengeKind::Device,
         attempts: 0,
-        created_at: T0,
-        expires_at: T0.plus_secs(600),
-        last_sent_at: Some(T0),
+        created_at: at,
+        expires_at: at.plus_secs(600),
+        last_sent_at: Some(at),
     };
-    store
+    let sent = store
         .create_device_challenge(
             &challenge,
             &Token::generate().hash(),
             code_hash,
+            limit,
             &Effects::default(),
         )
         .await
         .unwrap();
-    challenge
+    (challenge, sent)
 }
 
 /// Verifies a device through an email-code challenge: the completion.
@@ -177,21 +200,33 @@ async fn a_resend_happens_once_per_wait_under_a_race(store: Arc<dyn Store>, _: S
     let now = T0.plus_secs(30);
     let too_soon = store
         .resend_device_code(
+            ada.id,
             challenge.id,
             &[9; 32],
             T0.plus_secs(29),
             T0.plus_secs(-1),
+            T0.plus_secs(900),
+            PLENTY,
             &Effects::default(),
         )
         .await
         .unwrap();
-    assert!(!too_soon);
+    assert_eq!(too_soon, CodeSent::NotNow);
     let tasks: Vec<_> = (0..8u8)
         .map(|i| {
-            let store = Arc::clone(&store);
+            let (store, user) = (Arc::clone(&store), ada.id);
             tokio::spawn(async move {
                 store
-                    .resend_device_code(challenge.id, &[i + 10; 32], now, T0, &Effects::default())
+                    .resend_device_code(
+                        user,
+                        challenge.id,
+                        &[i + 10; 32],
+                        now,
+                        T0,
+                        T0.plus_secs(900),
+                        PLENTY,
+                        &Effects::default(),
+                    )
                     .await
                     .unwrap()
             })
@@ -199,26 +234,57 @@ async fn a_resend_happens_once_per_wait_under_a_race(store: Arc<dyn Store>, _: S
         .collect();
     let mut resent = 0;
     for t in tasks {
-        resent += usize::from(t.await.unwrap());
+        resent += usize::from(t.await.unwrap() == CodeSent::Sent);
     }
     assert_eq!(resent, 1, "one resend per wait");
+}
+
+async fn codes_are_limited_over_any_hour(store: Arc<dyn Store>, _: String) {
+    let (_, ada) = signup(&store, "ada@example.com").await;
+    let limit = Window { max: 5, secs: 3600 };
+    let send = |at: i64| {
+        let (store, ada) = (Arc::clone(&store), ada.clone());
+        async move {
+            device_challenge_at(&store, &ada, &[1; 32], T0.plus_secs(at), limit)
+                .await
+                .1
+        }
+    };
+    // One at the start of the hour, four at its end: the fifth of the next hour's start may
+    // go only once the first has left the window, and no more until the others do.
+    assert_eq!(send(0).await, CodeSent::Sent);
+    for _ in 0..4 {
+        assert_eq!(send(3590).await, CodeSent::Sent);
+    }
+    assert_eq!(send(3599).await, CodeSent::Limited(T0.plus_secs(3600)));
+    assert_eq!(send(3600).await, CodeSent::Sent);
+    assert_eq!(send(3601).await, CodeSent::Limited(T0.plus_secs(7190)));
+    // Concurrent sends cannot pass the limit either.
+    let tasks: Vec<_> = (0..8).map(|_| tokio::spawn(send(20_000))).collect();
+    let mut sent = 0;
+    for t in tasks {
+        sent += usize::from(t.await.unwrap() == CodeSent::Sent);
+    }
+    assert_eq!(sent, 5);
 }
 
 async fn only_the_latest_email_code_verifies_a_device(store: Arc<dyn Store>, _: String) {
     let (_, ada) = signup(&store, "ada@example.com").await;
     let challenge = device_challenge(&store, &ada, &[1; 32]).await;
-    assert!(
-        store
-            .resend_device_code(
-                challenge.id,
-                &[2; 32],
-                T0.plus_secs(30),
-                T0,
-                &Effects::default()
-            )
-            .await
-            .unwrap()
-    );
+    let resent = store
+        .resend_device_code(
+            ada.id,
+            challenge.id,
+            &[2; 32],
+            T0.plus_secs(30),
+            T0,
+            T0.plus_secs(900),
+            PLENTY,
+            &Effects::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resent, CodeSent::Sent);
     let d = device(&ada, Some("UA"));
     let token = Token::generate();
     assert_eq!(
@@ -305,4 +371,37 @@ async fn sessions_are_listed_and_ended_per_user(store: Arc<dyn Store>, _: String
         1,
         "bob untouched"
     );
+}
+
+async fn a_new_device_challenge_or_2fa_ends_the_open_one(store: Arc<dyn Store>, _: String) {
+    let (_, ada) = signup(&store, "ada@example.com").await;
+    let first = device_challenge(&store, &ada, &[1; 32]).await;
+    let second = device_challenge(&store, &ada, &[2; 32]).await;
+    let d = device(&ada, Some("UA"));
+    let token = Token::generate();
+    assert_eq!(
+        verify(&store, &ada, &first, &[1; 32], &d, &token).await,
+        Completion::ChallengeGone,
+        "replaced by the second sign-in"
+    );
+    // 2FA turned on with the second challenge still open: its code no longer signs in.
+    let enrollment = tessera_core::store::Enrollment {
+        secret_sealed: vec![7; 60],
+        paper_key_hash: vec![8; 32],
+        created_at: T0,
+        expires_at: T0.plus_secs(1800),
+    };
+    store
+        .put_enrollment(ada.id, &enrollment, &Effects::default())
+        .await
+        .unwrap();
+    store
+        .activate_two_factor(ada.id, &[7; 60], T0, 1, &[], &Effects::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        verify(&store, &ada, &second, &[2; 32], &d, &token).await,
+        Completion::ChallengeGone
+    );
+    assert!(store.list_devices(ada.id, T0).await.unwrap().is_empty());
 }

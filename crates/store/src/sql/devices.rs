@@ -1,14 +1,15 @@
 //! Recognized devices, device challenges, and a user's own sessions.
 
 use super::rows::{self, session_columns};
-use super::{Backend, events};
+use super::{Backend, FOR_UPDATE, events};
 use crate::db;
 use async_trait::async_trait;
 use sqlx::Row as _;
 use tessera_core::Timestamp;
 use tessera_core::crypto::TokenHash;
 use tessera_core::model::{Challenge, ChallengeId, Device, DeviceId, Session, SessionId, UserId};
-use tessera_core::store::{DeviceStore, Effects, StoreError, StoreResult};
+use tessera_core::store::{CodeSent, DeviceStore, Effects, StoreError, StoreResult};
+use tessera_core::throttle::Window;
 
 /// Inserts a device inside a transaction (a verified email code).
 pub(super) async fn insert(
@@ -58,6 +59,50 @@ fn device(row: &super::Row) -> StoreResult<Device> {
     })
 }
 
+/// Counts an email code for `user` at `now` against `limit` over the last `limit.secs`,
+/// under the user's row lock (PostgreSQL; SQLite has one writer): `Limited` if none may go.
+async fn count_code(
+    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    user: UserId,
+    now: Timestamp,
+    limit: Window,
+) -> StoreResult<CodeSent> {
+    let user = user.to_string();
+    sqlx::query(&format!("SELECT id FROM users WHERE id = $1{FOR_UPDATE}"))
+        .bind(&user)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    let since = now.plus_secs(-limit.secs);
+    sqlx::query("DELETE FROM email_code_sends WHERE user_id = $1 AND sent_at <= $2")
+        .bind(&user)
+        .bind(since.unix())
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    let sent: Vec<i64> = sqlx::query_scalar(
+        "SELECT sent_at FROM email_code_sends WHERE user_id = $1 ORDER BY sent_at",
+    )
+    .bind(&user)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db)?;
+    if i64::try_from(sent.len()).unwrap_or(i64::MAX) >= limit.max {
+        // The next may go once the oldest send in the window has left it.
+        let oldest = sent.first().copied().unwrap_or(now.unix());
+        return Ok(CodeSent::Limited(
+            Timestamp::from_unix(oldest).plus_secs(limit.secs),
+        ));
+    }
+    sqlx::query("INSERT INTO email_code_sends (user_id, sent_at) VALUES ($1, $2)")
+        .bind(&user)
+        .bind(now.unix())
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    Ok(CodeSent::Sent)
+}
+
 #[async_trait]
 impl DeviceStore for Backend {
     async fn create_device_challenge(
@@ -65,9 +110,28 @@ impl DeviceStore for Backend {
         challenge: &Challenge,
         token: &TokenHash,
         code_hash: &[u8],
+        limit: Window,
         effects: &Effects,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<CodeSent> {
         let mut tx = self.writer().begin().await.map_err(db)?;
+        let counted = count_code(&mut tx, challenge.user_id, challenge.created_at, limit).await?;
+        if counted != CodeSent::Sent {
+            return Ok(counted);
+        }
+        // One live device challenge per user: signing in again replaces the code, as a
+        // resend does, instead of adding a second one to guess at.
+        sqlx::query("DELETE FROM login_challenges WHERE user_id = $1 AND kind = 'device'")
+            .bind(challenge.user_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        // Lapsed devices are forgotten as new ones arrive.
+        sqlx::query("DELETE FROM devices WHERE user_id = $1 AND expires_at <= $2")
+            .bind(challenge.user_id.to_string())
+            .bind(challenge.created_at.unix())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         sqlx::query(
             "INSERT INTO login_challenges (id, token_hash, user_id, kind, attempts, created_at, \
              expires_at, code_hash, last_sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -85,36 +149,49 @@ impl DeviceStore for Backend {
         .await
         .map_err(db)?;
         events::write(&mut tx, effects).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await.map_err(db)?;
+        Ok(CodeSent::Sent)
     }
 
     async fn resend_device_code(
         &self,
+        user: UserId,
         challenge: ChallengeId,
         code_hash: &[u8],
         now: Timestamp,
         sent_before: Timestamp,
+        expires_at: Timestamp,
+        limit: Window,
         effects: &Effects,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<CodeSent> {
         let mut tx = self.writer().begin().await.map_err(db)?;
+        let counted = count_code(&mut tx, user, now, limit).await?;
+        if counted != CodeSent::Sent {
+            return Ok(counted);
+        }
         let resent = sqlx::query(
-            "UPDATE login_challenges SET code_hash = $2, last_sent_at = $3 \
-             WHERE id = $1 AND kind = 'device' AND expires_at > $3 AND last_sent_at <= $4",
+            "UPDATE login_challenges SET code_hash = $2, last_sent_at = $3, expires_at = $5 \
+             WHERE id = $1 AND kind = 'device' AND expires_at > $3 AND last_sent_at <= $4 \
+             AND user_id = $6",
         )
         .bind(challenge.to_string())
         .bind(code_hash)
         .bind(now.unix())
         .bind(sent_before.unix())
+        .bind(expires_at.unix())
+        .bind(user.to_string())
         .execute(&mut *tx)
         .await
         .map_err(db)?
         .rows_affected()
             > 0;
-        if resent {
-            events::write(&mut tx, effects).await?;
-            tx.commit().await.map_err(db)?;
+        if !resent {
+            // Rolling back takes the count back too.
+            return Ok(CodeSent::NotNow);
         }
-        Ok(resent)
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(CodeSent::Sent)
     }
 
     async fn use_device(

@@ -108,6 +108,13 @@ impl TwoFactorStore for Backend {
         effects: &Effects,
     ) -> StoreResult<Activation> {
         let mut tx = self.writer().begin().await.map_err(db)?;
+        // With 2FA on, an emailed device code no longer signs in: open device challenges end
+        // first (challenges before the factor, the lock order everywhere).
+        sqlx::query("DELETE FROM login_challenges WHERE user_id = $1 AND kind = 'device'")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         // Taking the enrollment deletes it: two concurrent activations cannot both succeed,
         // and only the secret the code was checked against can be taken (not a setup
         // restarted meanwhile).
