@@ -34,7 +34,12 @@ pub enum SecondStepError {
     #[error("this sign-in has expired; enter your password again")]
     ChallengeExpired,
     #[error("that code is not valid")]
-    InvalidCode { attempts_remaining: i64 },
+    InvalidCode {
+        attempts_remaining: i64,
+        /// A TOTP code that was right but already used (a replay): the user should wait
+        /// for the next one.
+        already_used: bool,
+    },
     #[error("too many attempts")]
     TooManyAttempts { retry_at: Timestamp },
     #[error(transparent)]
@@ -175,13 +180,16 @@ impl Auth {
         }
 
         let mut device_token = None;
+        let mut already_used = false;
         let (proof, method) = match typed {
             Typed::Totp(code) => {
                 let factor = self.store.get_totp_factor(user.id).await?;
                 let step = match factor {
                     Some(f) => {
-                        matching_step(&self.open_secret(&user, &f.secret_sealed)?, &code, now)
-                            .filter(|step| *step > f.last_step)
+                        let secret = self.open_secret(&user, &f.secret_sealed)?;
+                        let matched = matching_step(&secret, &code, now);
+                        already_used = matched.is_some_and(|step| step <= f.last_step);
+                        matched.filter(|step| *step > f.last_step)
                     }
                     None => None,
                 };
@@ -232,7 +240,8 @@ impl Auth {
                     .await?;
                     return Err(SecondStepError::ChallengeExpired);
                 }
-                Err(_) => {}
+                // A concurrent request took this TOTP step first.
+                Err(_) => already_used |= method == Method::Totp,
             }
         }
 
@@ -251,6 +260,7 @@ impl Auth {
         }
         Err(SecondStepError::InvalidCode {
             attempts_remaining: (max_attempts - attempts).max(0),
+            already_used,
         })
     }
 

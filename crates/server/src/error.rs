@@ -263,7 +263,9 @@ pub fn second_step_error(e: SecondStepError, now: Timestamp) -> AppError {
     match e {
         SecondStepError::Invalid(e) => e.into(),
         SecondStepError::ChallengeExpired => AppError::ChallengeExpired,
-        SecondStepError::InvalidCode { attempts_remaining } => AppError::InvalidCode {
+        SecondStepError::InvalidCode {
+            attempts_remaining, ..
+        } => AppError::InvalidCode {
             attempts_remaining: Some(attempts_remaining),
         },
         SecondStepError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),

@@ -164,9 +164,15 @@ impl Browser {
         self.settle().await;
     }
 
-    /// The visible text of the page.
+    /// The visible text of the page (read again if the page changed under the read).
     pub async fn text(&self) -> String {
-        self.find("body").await.text().await.unwrap()
+        for _ in 0..50 {
+            if let Ok(text) = self.find("body").await.text().await {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page's text could not be read");
     }
 
     pub async fn html(&self) -> String {

@@ -169,9 +169,14 @@ async fn a_user_turns_2fa_on_and_signs_in_with_a_code_then_a_recovery_code(
     b.press("Verify").await;
     assert_eq!(b.path().await, "/");
 
-    // Again, with a recovery code.
+    // The same code again is refused, and said so.
     b.press("Sign out").await;
     sign_in(&app, &b, "ada@example.com", false).await;
+    b.fill("Authentication code", &code).await;
+    b.press("Verify").await;
+    assert!(b.text().await.contains("That code was already used."));
+
+    // Then a recovery code.
     b.fill("Authentication code", &codes[0].to_uppercase())
         .await;
     b.press("Verify").await;
@@ -246,8 +251,24 @@ async fn the_paper_key_recovers_an_account(app: TestApp, b: Browser) {
             .contains("Two-factor authentication is now off.")
     );
     b.screenshot("recovered").await;
-    // Password only now, and this browser is new: the emailed code.
-    sign_in(&app, &b, "lost@example.com", false).await;
+    // Password only now, and this browser is new: the emailed code. With the keyboard
+    // alone: the email field has the focus, Tab moves on, Enter submits.
+    let sent = app.device_codes_sent("lost@example.com").await;
+    b.open("/login").await;
+    let focused = b.client.active_element().await.unwrap();
+    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("email"));
+    let tab = char::from(fantoccini::key::Key::Tab);
+    let enter = char::from(fantoccini::key::Key::Enter);
+    focused
+        .send_keys(&format!("lost@example.com{tab}{PASSWORD}{enter}"))
+        .await
+        .unwrap();
+    b.find("#code").await;
+    assert_eq!(b.path().await, "/login/verify-device");
+    let code = app.device_code("lost@example.com", sent + 1).await;
+    let focused = b.client.active_element().await.unwrap();
+    focused.send_keys(&format!("{code}{enter}")).await.unwrap();
+    b.find("h1").await;
     assert_eq!(b.path().await, "/");
     b.close().await;
 }
@@ -307,7 +328,18 @@ async fn an_owner_requires_2fa_and_invites_a_member(app: TestApp, b: Browser) {
             .contains("Acme requires two-factor authentication. Set it up before 2099-01-01")
     );
     invitee.screenshot("security-grace").await;
+    let Some(_) = set_up_2fa(&app, &invitee, false).await else {
+        return;
+    };
     invitee.close().await;
+
+    // The owner resets the member's 2FA: the member is emailed.
+    b.open("/account/users").await;
+    b.click("button[aria-label='Reset two-factor authentication of grace@example.com']")
+        .await;
+    assert!(b.text().await.contains("Two-factor authentication reset."));
+    app.mail_containing("grace@example.com", "an administrator of Acme")
+        .await;
 
     // The owner sees them, then deletes them.
     b.open("/account/users").await;

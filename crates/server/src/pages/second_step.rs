@@ -224,16 +224,24 @@ async fn answer(
             }
             .to_owned(),
         ),
-        Err(SecondStepError::InvalidCode { attempts_remaining }) => {
+        Err(SecondStepError::InvalidCode {
+            attempts_remaining,
+            already_used,
+        }) => {
             if attempts_remaining == 0 {
                 return with_cookies(Redirect::to("/login").into_response(), [clear]);
             }
+            let left = format!(
+                "{attempts_remaining} attempt{} left.",
+                if attempts_remaining == 1 { "" } else { "s" }
+            );
             (
                 StatusCode::UNAUTHORIZED,
-                format!(
-                    "That code is not valid. {attempts_remaining} attempt{} left.",
-                    if attempts_remaining == 1 { "" } else { "s" }
-                ),
+                if already_used {
+                    format!("That code was already used. Wait for the next one in your app. {left}")
+                } else {
+                    format!("That code is not valid. {left}")
+                },
             )
         }
         Err(SecondStepError::TooManyAttempts { retry_at }) => (
