@@ -2,7 +2,7 @@
 
 use super::activity::EventRow;
 use super::csrf::{Csrf, CsrfForm};
-use super::{Moment, Nav, PageSession, PageUser, cookies, render, to_login};
+use super::{Empty, Moment, Nav, PageSession, PageUser, cookies, render, to_login};
 use crate::app::AppState;
 use crate::error::{AppError, login_error};
 use crate::extract::ClientMeta;
@@ -266,15 +266,13 @@ pub async fn signup(
     page(status, &template, csrf)
 }
 
-fn capitalize(text: &str) -> String {
+/// A message for people: first letter up, a full stop at the end.
+pub(super) fn capitalize(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map_or_else(String::new, |first| {
         first.to_uppercase().chain(chars).collect::<String>() + "."
     })
 }
-
-#[derive(Deserialize)]
-pub struct Empty {}
 
 pub async fn logout(
     State(state): State<AppState>,

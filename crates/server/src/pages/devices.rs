@@ -3,8 +3,7 @@
 
 use super::account::page;
 use super::csrf::{Csrf, CsrfForm};
-use super::security::Empty;
-use super::{Moment, Nav, PageUser, message_page};
+use super::{Empty, Moment, Nav, PageUser, message_page};
 use crate::app::AppState;
 use crate::extract::ClientMeta;
 use askama::Template;

@@ -164,6 +164,10 @@ impl FromRequestParts<AppState> for PageSession {
     }
 }
 
+/// A form with no fields but its CSRF token (a button).
+#[derive(serde::Deserialize)]
+pub struct Empty {}
+
 /// A signed-in user whose session may do everything. Without a session the browser is sent
 /// to sign in; a session that may only set up 2FA is sent to the security page to do that.
 pub struct PageUser(pub SessionContext);

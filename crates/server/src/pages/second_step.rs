@@ -139,7 +139,7 @@ pub async fn resend_device_code(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
     headers: HeaderMap,
-    CsrfForm { csrf, .. }: CsrfForm<super::security::Empty>,
+    CsrfForm { csrf, .. }: CsrfForm<super::Empty>,
 ) -> Response {
     let Some(challenge) = cookies::get(&headers, cookies::CHALLENGE) else {
         return Redirect::to("/login").into_response();

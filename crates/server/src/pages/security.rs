@@ -5,7 +5,7 @@
 use super::account::page;
 use super::csrf::{Csrf, CsrfForm};
 use super::to_login;
-use super::{Moment, Nav, PageSession, PageUser};
+use super::{Empty, Moment, Nav, PageSession, PageUser};
 use crate::app::AppState;
 use crate::extract::ClientMeta;
 use crate::qr;
@@ -126,9 +126,6 @@ pub async fn show(
     };
     overview(&state, &context, csrf, StatusCode::OK, notice, None).await
 }
-
-#[derive(Deserialize)]
-pub struct Empty {}
 
 pub async fn setup(
     State(state): State<AppState>,

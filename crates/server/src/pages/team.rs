@@ -2,9 +2,9 @@
 //! (users with their 2FA status, invite, delete, reset 2FA, open invitations), and the
 //! invitee's `/invitations/{token}`.
 
-use super::account::{page, signed_in};
+use super::account::{capitalize, page, signed_in};
 use super::csrf::{Csrf, CsrfForm};
-use super::{Moment, Nav, PageManager, message_page};
+use super::{Empty, Moment, Nav, PageManager, message_page};
 use crate::app::AppState;
 use crate::extract::ClientMeta;
 use askama::Template;
@@ -47,7 +47,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
 fn refusal(e: &TeamError) -> Option<(StatusCode, String)> {
     Some(match e {
         TeamError::Invalid(f) => (StatusCode::UNPROCESSABLE_ENTITY, f.message.clone()),
-        TeamError::Forbidden(why) => (StatusCode::FORBIDDEN, capitalized(why)),
+        TeamError::Forbidden(why) => (StatusCode::FORBIDDEN, capitalize(why)),
         TeamError::SetupRequired => (
             StatusCode::FORBIDDEN,
             "Set up two-factor authentication first.".to_owned(),
@@ -69,13 +69,6 @@ fn refusal(e: &TeamError) -> Option<(StatusCode, String)> {
             "This user does not have two-factor authentication on.".to_owned(),
         ),
         TeamError::Internal(_) => return None,
-    })
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        format!("{}{}.", first.to_uppercase(), chars.as_str())
     })
 }
 
@@ -294,9 +287,6 @@ pub async fn invite(
         },
     }
 }
-
-#[derive(Deserialize)]
-pub struct Empty {}
 
 /// Runs an action on one user, then shows the list again with its outcome.
 async fn on_user(
