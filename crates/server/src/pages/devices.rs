@@ -40,6 +40,7 @@ struct DevicesPage {
     devices: Vec<DeviceRow>,
     sessions: Vec<SessionRow>,
     notice: Option<&'static str>,
+    device_days: i64,
 }
 
 #[derive(Deserialize)]
@@ -106,6 +107,7 @@ pub async fn show(
             Some("others") => Some("Signed out everywhere else."),
             _ => None,
         },
+        device_days: state.auth.policy.device_lifetime_secs / 86_400,
     };
     page(StatusCode::OK, &template, csrf)
 }

@@ -30,6 +30,8 @@ struct DevicePage {
     notice: Option<&'static str>,
     /// Seconds until a new code may be asked for (0: now).
     resend_wait: i64,
+    code_minutes: i64,
+    device_days: i64,
 }
 
 /// Which code a step page asks for.
@@ -65,11 +67,14 @@ async fn step_page(
                     0
                 }
             };
+            let policy = &state.auth.policy;
             let template = DevicePage {
                 csrf: csrf.field.clone(),
                 error,
                 notice,
                 resend_wait,
+                code_minutes: policy.email_code_lifetime_secs / 60,
+                device_days: policy.device_lifetime_secs / 86_400,
             };
             page(status, &template, csrf)
         }
