@@ -21,6 +21,7 @@ pub struct Browser {
     base: String,
     _driver: Child,
     _profile: tempfile::TempDir,
+    downloads: tempfile::TempDir,
 }
 
 /// Where screenshots are written: `<workspace>/target/e2e-screenshots/`.
@@ -54,6 +55,7 @@ impl Browser {
             .spawn()
             .expect("chromedriver starts");
         let profile = tempfile::tempdir().unwrap();
+        let downloads = tempfile::tempdir().unwrap();
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".to_owned(),
@@ -65,6 +67,10 @@ impl Browser {
                     "--disable-component-update", "--window-size=1280,900",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
+                "prefs": {
+                    "download.default_directory": downloads.path(),
+                    "download.prompt_for_download": false,
+                },
             }),
         );
         let url = format!("http://127.0.0.1:{port}");
@@ -82,6 +88,7 @@ impl Browser {
                         base: base.to_owned(),
                         _driver: driver,
                         _profile: profile,
+                        downloads,
                     });
                 }
                 Err(e) => last_error = e.to_string(),
@@ -116,19 +123,27 @@ impl Browser {
         panic!("no {css} on the page: {last:?}")
     }
 
-    /// Waits until the page a click led to has loaded.
+    /// Marks the page shown now, so [`Browser::settle`] can tell when another replaced it.
+    async fn mark(&self) {
+        self.client
+            .execute("window.__tesseraShown = true;", vec![])
+            .await
+            .unwrap();
+    }
+
+    /// Waits (up to 10 s) until the page marked by [`Browser::mark`] was replaced by one
+    /// that has loaded.
     async fn settle(&self) {
-        for _ in 0..100 {
-            let state = self
-                .client
-                .execute("return document.readyState;", vec![])
-                .await
-                .ok();
-            if state.as_ref().and_then(|s| s.as_str()) == Some("complete") {
+        let check =
+            "return window.__tesseraShown === undefined && document.readyState === 'complete';";
+        for _ in 0..200 {
+            let loaded = self.client.execute(check, vec![]).await.ok();
+            if loaded.as_ref().and_then(|v| v.as_bool()) == Some(true) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        panic!("no new page loaded after a click");
     }
 
     /// Types into the input whose label reads `label` (every input has one).
@@ -145,22 +160,63 @@ impl Browser {
         input.send_keys(text).await.unwrap();
     }
 
-    /// Clicks the button that reads `text`.
-    pub async fn press(&self, text: &str) {
+    /// The button that reads `text`.
+    async fn button(&self, text: &str) -> Element {
         let xpath = format!("//button[normalize-space()='{text}']");
         self.client
             .find(Locator::XPath(&xpath))
             .await
             .unwrap_or_else(|e| panic!("no button {text:?}: {e}"))
-            .click()
-            .await
-            .unwrap();
+    }
+
+    /// Clicks the button that reads `text` and waits for the page it leads to.
+    pub async fn press(&self, text: &str) {
+        let button = self.button(text).await;
+        self.mark().await;
+        button.click().await.unwrap();
         self.settle().await;
     }
 
-    /// Clicks the element `css` selects (a link, a checkbox, an option).
+    /// Clicks the button that reads `text` and waits for the file `name` it downloads: its
+    /// text. The page stays.
+    pub async fn download(&self, text: &str, name: &str) -> String {
+        self.button(text).await.click().await.unwrap();
+        let path = self.downloads.path().join(name);
+        // Chromium writes `<name>.crdownload`, with an empty `<name>` beside it, then
+        // renames the one onto the other.
+        let partial = self.downloads.path().join(format!("{name}.crdownload"));
+        for _ in 0..100 {
+            if let Ok(text) = std::fs::read_to_string(&path)
+                && !text.is_empty()
+                && !partial.exists()
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the browser did not download {name}");
+    }
+
+    /// Clicks the element `css` selects (a link or a button) and waits for the page it
+    /// leads to.
     pub async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        self.mark().await;
+        element.click().await.unwrap();
+        self.settle().await;
+    }
+
+    /// Clicks the element `css` selects (a checkbox, an option): the page stays.
+    pub async fn check(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
+    }
+
+    /// Types `keys` into the focused element, then waits for the page they lead to (they
+    /// end with Enter).
+    pub async fn type_and_submit(&self, keys: &str) {
+        let focused = self.client.active_element().await.unwrap();
+        self.mark().await;
+        focused.send_keys(keys).await.unwrap();
         self.settle().await;
     }
 

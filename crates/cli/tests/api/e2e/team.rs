@@ -1,0 +1,156 @@
+//! The owner's pages: Require 2FA with a grace period, invitations, reset and delete; and
+//! the member who must set up 2FA first.
+
+use super::{browser_tests, set_up_2fa, sign_in};
+use crate::browser::Browser;
+use crate::helpers::{PASSWORD, TestApp};
+use crate::team::{invitation_token, join};
+use serde_json::json;
+
+browser_tests!(
+    an_owner_requires_2fa_and_invites_a_member,
+    a_restricted_user_sets_up_2fa_before_anything_else,
+);
+
+async fn an_owner_requires_2fa_and_invites_a_member(app: TestApp, b: Browser) {
+    app.signup("owner@example.com").await;
+    sign_in(&app, &b, "owner@example.com", false).await;
+    assert_eq!(b.path().await, "/");
+
+    b.open("/account/settings").await;
+    assert_eq!(
+        b.find("#policy-status").await.text().await.unwrap(),
+        "Optional"
+    );
+    b.check("#required").await;
+    b.client
+        .execute(
+            "document.getElementById('grace_period_until').value = '2099-01-01';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.press("Save").await;
+    assert_eq!(
+        b.find("#policy-status").await.text().await.unwrap(),
+        "Required"
+    );
+    assert!(b.text().await.contains("Saved."));
+    b.screenshot("team-settings").await;
+
+    b.open("/account/users").await;
+    b.fill("Email", "grace@example.com").await;
+    b.fill("Name", "Grace Hopper").await;
+    b.check("#invite-role option[value='admin']").await;
+    b.press("Send invitation").await;
+    assert!(b.text().await.contains("Invitation sent."));
+    b.screenshot("team-users").await;
+
+    // The invitee, in their own browser.
+    let token = invitation_token(&app, "grace@example.com", 1).await;
+    let invitee = Browser::start(&app.base).await.unwrap();
+    invitee.open(&format!("/invitations/{token}")).await;
+    assert!(invitee.text().await.contains("You were invited as admin"));
+    invitee.screenshot("invitation").await;
+    invitee.fill("Password", PASSWORD).await;
+    invitee.press("Join Acme").await;
+    assert_eq!(invitee.path().await, "/");
+    invitee.open("/settings/security").await;
+    assert!(
+        invitee
+            .text()
+            .await
+            .contains("Acme requires two-factor authentication. Set it up before 2099-01-01")
+    );
+    invitee.screenshot("security-grace").await;
+    let Some(_) = set_up_2fa(&app, &invitee, false).await else {
+        return;
+    };
+    invitee.close().await;
+
+    // The owner resets the member's 2FA: the member is emailed.
+    b.open("/account/users").await;
+    b.click("button[aria-label='Reset two-factor authentication of grace@example.com']")
+        .await;
+    assert!(b.text().await.contains("Two-factor authentication reset."));
+    app.mail_containing("grace@example.com", "an administrator of Acme")
+        .await;
+
+    // The owner sees them, then deletes them.
+    b.open("/account/users").await;
+    assert!(b.text().await.contains("grace@example.com"));
+    b.click("button[aria-label='Delete grace@example.com']")
+        .await;
+    assert!(b.text().await.contains("User deleted."));
+    assert!(!b.text().await.contains("grace@example.com"));
+    b.open("/account/activity").await;
+    assert!(b.text().await.contains("User deleted"));
+    b.screenshot("team-activity").await;
+    b.open("/settings/devices").await;
+    assert!(b.text().await.contains("This session"));
+    b.screenshot("devices").await;
+    b.phone().await;
+    b.open("/account/users").await;
+    b.screenshot("team-users-phone").await;
+    b.desktop().await;
+    b.close().await;
+}
+
+async fn a_restricted_user_sets_up_2fa_before_anything_else(app: TestApp, b: Browser) {
+    let owner = app.signed_in("owner@example.com").await;
+    join(&app, &owner, "member@example.com", "member").await;
+    let response = app
+        .put(
+            "/api/v1/account/two-factor-policy",
+            json!({"required": true}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let sent = app.device_codes_sent("member@example.com").await;
+    b.open("/login").await;
+    b.fill("Email", "member@example.com").await;
+    b.fill("Password", PASSWORD).await;
+    b.press("Sign in").await;
+    assert_eq!(b.path().await, "/login/verify-device");
+    assert!(
+        b.text()
+            .await
+            .contains("You can ask for a new code in 30 seconds.")
+    );
+    b.press("Send a new code").await;
+    assert!(
+        b.text()
+            .await
+            .contains("Please wait: you can ask for a new code in")
+    );
+    app.clock.advance(30);
+    b.press("Send a new code").await;
+    assert!(b.text().await.contains("A new code is on its way."));
+    b.screenshot("login-verify-device-resent").await;
+    let code = app.device_code("member@example.com", sent + 2).await;
+    b.fill("Code from the email", &code).await;
+    b.press("Verify").await;
+
+    // Restricted: every page leads to the security page until 2FA is on.
+    assert_eq!(b.path().await, "/settings/security");
+    assert!(
+        b.text()
+            .await
+            .contains("Acme requires two-factor authentication. Set it up to continue")
+    );
+    b.screenshot("security-required").await;
+    b.open("/settings/activity").await;
+    assert_eq!(b.path().await, "/settings/security");
+    b.phone().await;
+    b.screenshot("security-required-phone").await;
+    b.desktop().await;
+    let Some(_) = set_up_2fa(&app, &b, false).await else {
+        return;
+    };
+    b.open("/").await;
+    assert_eq!(b.path().await, "/");
+    assert!(b.text().await.contains("Welcome"));
+    b.close().await;
+}
