@@ -18,6 +18,7 @@ use tessera_core::store::SessionContext;
 struct DeviceRow {
     id: String,
     browser: String,
+    agent: String,
     ip: String,
     verified: Moment,
     last_used: Moment,
@@ -27,6 +28,7 @@ struct DeviceRow {
 struct SessionRow {
     id: String,
     browser: String,
+    agent: String,
     ip: String,
     started: Moment,
     current: bool,
@@ -82,7 +84,8 @@ pub async fn show(
             .into_iter()
             .map(|d| DeviceRow {
                 id: d.id.to_string(),
-                browser: unknown(d.user_agent),
+                browser: browser_name(d.user_agent.as_deref()),
+                agent: unknown(d.user_agent),
                 ip: unknown(d.ip),
                 verified: d.created_at.into(),
                 last_used: d.last_used_at.into(),
@@ -94,7 +97,8 @@ pub async fn show(
             .map(|s| SessionRow {
                 current: s.id == context.session.id,
                 id: s.id.to_string(),
-                browser: unknown(s.user_agent),
+                browser: browser_name(s.user_agent.as_deref()),
+                agent: unknown(s.user_agent),
                 ip: unknown(s.ip),
                 started: s.created_at.into(),
             })
@@ -110,6 +114,61 @@ pub async fn show(
         device_days: state.auth.policy.device_lifetime_secs / 86_400,
     };
     page(StatusCode::OK, &template, csrf)
+}
+
+/// What a person calls the browser a `User-Agent` names: "Chrome 131 on Windows".
+fn browser_name(agent: Option<&str>) -> String {
+    let Some(agent) = agent.filter(|a| !a.trim().is_empty()) else {
+        return "Unknown browser".to_owned();
+    };
+    let version = |marker: &str| {
+        agent.split(marker).nth(1).map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+    };
+    // Most specific first: Edge and Opera say "Chrome" too, and Chrome says "Safari".
+    let browsers = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("HeadlessChrome/", "Headless Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Chrome/", "Chrome"),
+        ("CriOS/", "Chrome"),
+        ("Version/", "Safari"),
+    ];
+    let browser = browsers
+        .iter()
+        .find_map(|(marker, name)| {
+            version(marker).map(|v| {
+                if v.is_empty() {
+                    (*name).to_owned()
+                } else {
+                    format!("{name} {v}")
+                }
+            })
+        })
+        .unwrap_or_else(|| {
+            // A tool such as curl/8.5.0: its name as it gives it.
+            let first = agent.split_whitespace().next().unwrap_or(agent);
+            first.split('/').next().unwrap_or(first).to_owned()
+        });
+    let systems = [
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Android", "Android"),
+        ("CrOS", "ChromeOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ];
+    match systems.iter().find(|(marker, _)| agent.contains(marker)) {
+        Some((_, system)) => format!("{browser} on {system}"),
+        None => browser,
+    }
 }
 
 /// Back to the list with a notice, or a page that says the thing was already gone.
@@ -183,4 +242,55 @@ pub async fn end_other_sessions(
         .map(|_| ())
         .map_err(DeviceError::from);
     outcome(result, "others")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::browser_name;
+
+    #[test]
+    fn browsers_are_named_as_people_know_them() {
+        let cases = [
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                 Chrome/131.0.0.0 Safari/537.36",
+                "Chrome 131 on Windows",
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                 Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86",
+                "Edge 131 on Windows",
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7) AppleWebKit/605.1.15 (KHTML, like \
+                 Gecko) Version/18.1 Safari/605.1.15",
+                "Safari 18 on macOS",
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 \
+                 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+                "Safari 18 on iOS",
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+                "Firefox 133 on Linux",
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) \
+                 Chrome/131.0.0.0 Mobile Safari/537.36",
+                "Chrome 131 on Android",
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                 HeadlessChrome/156.0.0.0 Safari/537.36",
+                "Headless Chrome 156 on Linux",
+            ),
+            ("curl/8.5.0", "curl"),
+            ("   ", "Unknown browser"),
+        ];
+        for (agent, name) in cases {
+            assert_eq!(browser_name(Some(agent)), name, "{agent}");
+        }
+        assert_eq!(browser_name(None), "Unknown browser");
+    }
 }

@@ -33,7 +33,14 @@ async fn a_user_signs_out_everywhere_else_and_forgets_devices(app: TestApp, b: B
     b.open("/settings/devices").await;
     assert_eq!(buttons(&b, "Forget the device").await, 2);
     assert_eq!(buttons(&b, "Sign out the session").await, 2);
-    assert!(b.text().await.contains("This session"));
+    let text = b.text().await;
+    assert!(text.contains("This session"));
+    // Named as people know them, not by the raw User-Agent.
+    assert!(
+        text.contains("Headless Chrome") && text.contains("on Linux"),
+        "{text}"
+    );
+    assert!(!text.contains("AppleWebKit"));
     b.screenshot("devices-two-browsers").await;
 
     b.press("Sign out everywhere else").await;

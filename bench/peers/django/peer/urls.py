@@ -1,0 +1,7 @@
+from django.urls import path
+
+from signin import views
+
+urlpatterns = [
+    path("api/v1/login/verify", views.verify),
+]
