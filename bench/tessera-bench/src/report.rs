@@ -1,0 +1,243 @@
+//! `bench/RESULTS.md` from the JSON files one `bench/run` wrote: every figure beside the
+//! reference measured in the same run, their ratio, the goal, and whether it was met.
+
+use anyhow::Result;
+use serde_json::Value;
+use std::fmt::Write;
+use std::path::Path;
+
+struct Results<'a> {
+    dir: &'a Path,
+}
+
+impl Results<'_> {
+    /// The number at `pointer` in `<name>.json`, if that measurement ran.
+    fn get(&self, name: &str, pointer: &str) -> Option<f64> {
+        let text = std::fs::read_to_string(self.dir.join(format!("{name}.json"))).ok()?;
+        let value: Value = serde_json::from_str(text.lines().last()?).ok()?;
+        value.pointer(pointer)?.as_f64()
+    }
+
+    fn text(&self, name: &str, pointer: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.json")))
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            .and_then(|value| {
+                value
+                    .pointer(pointer)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "?".to_owned())
+    }
+}
+
+/// A rate as people read it: 1,234/s.
+fn per_sec(value: Option<f64>) -> String {
+    match value {
+        Some(v) => format!("{}/s", thousands(v)),
+        None => "not measured".to_owned(),
+    }
+}
+
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.1} ms"))
+}
+
+struct Row {
+    figure: &'static str,
+    measured: String,
+    reference: String,
+    ratio_text: String,
+    goal: &'static str,
+    met: Option<bool>,
+    latency: String,
+}
+
+fn ratio_row(
+    figure: &'static str,
+    measured: Option<f64>,
+    reference: (&str, Option<f64>),
+    goal: &'static str,
+    at_least: f64,
+    latency: String,
+) -> Row {
+    let ratio = measured.zip(reference.1).map(|(m, r)| m / r);
+    Row {
+        figure,
+        measured: per_sec(measured),
+        reference: format!("{}: {}", reference.0, per_sec(reference.1)),
+        ratio_text: ratio.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}×")),
+        goal,
+        met: ratio.map(|r| r >= at_least),
+        latency,
+    }
+}
+
+pub fn render(dir: &Path) -> Result<String> {
+    let r = Results { dir };
+    let latency = |name: &str| {
+        format!(
+            "p50 {} · p99 {}",
+            ms(r.get(name, "/p50_ms")),
+            ms(r.get(name, "/p99_ms"))
+        )
+    };
+    let totp = r.get("totp", "/totp_verify_per_sec");
+    let sqlite = r.get("sqlite_verify", "/ok_per_sec");
+    let mut rows = vec![
+        ratio_row(
+            "TOTP verification, window ±1, one core",
+            totp,
+            (
+                "HMAC-SHA1 limit (rate ÷ 3)",
+                r.get("totp", "/totp_limit_per_sec"),
+            ),
+            "≥ 0.5× the HMAC limit",
+            0.5,
+            String::new(),
+        ),
+        ratio_row(
+            "TOTP verification vs pyotp",
+            totp,
+            (
+                "pyotp `verify(valid_window=1)`",
+                r.get("pyotp", "/verifications_per_sec"),
+            ),
+            "≥ 40× pyotp",
+            40.0,
+            String::new(),
+        ),
+    ];
+    let mut sqlite_row = ratio_row(
+        "second step over HTTP, SQLite, durable",
+        sqlite,
+        ("one flush per request", r.get("fsync", "/fsync_per_sec")),
+        "≥ 15,000/s",
+        0.0,
+        latency("sqlite_verify"),
+    );
+    sqlite_row.met = sqlite.map(|v| v >= 15_000.0);
+    rows.push(sqlite_row);
+    let p99 = r.get("sqlite_verify_5k", "/p99_ms");
+    let achieved = r.get("sqlite_verify_5k", "/ok_per_sec");
+    rows.push(Row {
+        figure: "…the same at a steady 5,000/s offered",
+        measured: per_sec(achieved),
+        reference: "latency from when each request was due".to_owned(),
+        ratio_text: "–".to_owned(),
+        goal: "p99 ≤ 10 ms at 5,000/s",
+        met: p99
+            .zip(achieved)
+            .map(|(p99, done)| p99 <= 10.0 && done >= 4_900.0),
+        latency: latency("sqlite_verify_5k"),
+    });
+    rows.push(ratio_row(
+        "second step over HTTP, PostgreSQL",
+        r.get("pg_verify", "/ok_per_sec"),
+        (
+            "pgbench one-row insert transactions",
+            r.get("pgbench", "/tps"),
+        ),
+        "≥ 0.7× pgbench",
+        0.7,
+        latency("pg_verify"),
+    ));
+    rows.push(ratio_row(
+        "`GET /api/v1/me` with a session",
+        r.get("me", "/ok_per_sec"),
+        ("axum hello-world", r.get("hello", "/ok_per_sec")),
+        "≥ 0.5× hello-world",
+        0.5,
+        latency("me"),
+    ));
+    let mut login = ratio_row(
+        "password sign-in (`POST /login`)",
+        r.get("login", "/load/ok_per_sec"),
+        (
+            "raw argon2id, same parameters, all cores",
+            r.get("argon2", "/argon2_per_sec"),
+        ),
+        "≥ 0.9× argon2; `/me` p99 < 20 ms meanwhile",
+        0.9,
+        format!(
+            "`/me` during the flood: p50 {} · p99 {}",
+            ms(r.get("login", "/probe/p50_ms")),
+            ms(r.get("login", "/probe/p99_ms"))
+        ),
+    );
+    let probe_ok = r.get("login", "/probe/p99_ms").map(|p| p < 20.0);
+    login.met = login.met.zip(probe_ok).map(|(a, b)| a && b);
+    rows.push(login);
+    rows.push(ratio_row(
+        "`GET /me` over 1,000 sessions, 1,000,000 users",
+        r.get("scale_1m", "/ok_per_sec"),
+        (
+            "the same with 1,000 users",
+            r.get("scale_1k", "/ok_per_sec"),
+        ),
+        "< 10% slower (≥ 0.9×)",
+        0.9,
+        latency("scale_1m"),
+    ));
+    rows.push(ratio_row(
+        "second step, Tessera on SQLite vs the peer",
+        sqlite,
+        (
+            "Django + django-otp, gunicorn, PostgreSQL",
+            r.get("peer_verify", "/ok_per_sec"),
+        ),
+        "≥ 20× the peer",
+        20.0,
+        latency("peer_verify"),
+    ));
+
+    let mut out = String::new();
+    writeln!(out, "# Benchmark results\n")?;
+    writeln!(
+        out,
+        "Written by `bench/run` on {} at commit `{}`. Machine: {} ({} cores), {}.\n",
+        r.text("machine", "/date"),
+        r.text("machine", "/commit"),
+        r.text("machine", "/cpu"),
+        r.text("machine", "/cores"),
+        r.text("machine", "/kernel"),
+    )?;
+    writeln!(
+        out,
+        "Every figure is divided by a reference measured in the same run on the same machine; \
+         the load generator (`tessera-bench load`) is a separate process on the same two cores. \
+         HTTP figures count only `200` answers; every durable write is on disk before it is \
+         answered.\n"
+    )?;
+    writeln!(
+        out,
+        "| figure | measured | reference (same run) | ratio | goal | met | latency |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|")?;
+    for row in &rows {
+        let met = match row.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "not measured",
+        };
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            row.figure, row.measured, row.reference, row.ratio_text, row.goal, met, row.latency
+        )?;
+    }
+    Ok(out)
+}
