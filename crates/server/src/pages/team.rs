@@ -190,6 +190,7 @@ struct UsersPage {
     notice: Option<&'static str>,
     error: Option<String>,
     form: InviteForm,
+    invitation_days: i64,
 }
 
 #[derive(Deserialize, Default)]
@@ -223,6 +224,7 @@ async fn users_page(
         csrf: csrf.field.clone(),
         nav: Nav::new(manager.context(), &csrf, state.auth.now()),
         account_name: manager.account().name.clone(),
+        invitation_days: state.auth.policy.invitation_lifetime_secs / 86_400,
         users: members
             .into_iter()
             .map(|m| UserRow {
@@ -399,7 +401,7 @@ fn invitation_refused(e: InvitationError) -> Response {
         InvitationError::Expired => (
             StatusCode::GONE,
             "This invitation has expired",
-            "Invitations are valid for 7 days. Ask the person who invited you for a new one.",
+            "Ask the person who invited you to send a new one.",
         ),
         InvitationError::Revoked => (
             StatusCode::GONE,
