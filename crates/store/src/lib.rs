@@ -8,24 +8,39 @@
 //!
 //! ## Durability and concurrency
 //! - SQLite runs in WAL mode with `synchronous = FULL`: a write is on disk before it is
-//!   acknowledged. All writes go through one connection, so transactions never race;
-//!   reads use a separate pool and see the last committed state.
+//!   acknowledged. All writes go through one connection, so transactions never race; reads
+//!   use a separate pool and see the last committed state. Write transactions are committed
+//!   in groups (see the `group` module): concurrent ones share one `COMMIT`, so one fsync,
+//!   and each is answered only once that `COMMIT` succeeded.
 //! - PostgreSQL: any number of instances share one database; read-modify-write sequences
 //!   lock their row first (`INSERT … ON CONFLICT DO UPDATE … RETURNING` takes the row lock).
+//!   PostgreSQL groups the WAL flushes of concurrent commits itself.
+//!
+//! The shared code writes through two calls each backend provides, both ending in
+//! `commit()`: `begin()` for a transaction (`Tx` per backend: a `GroupTx` on SQLite, sqlx's
+//! own `Transaction` on PostgreSQL) and `begin_single()` for exactly one statement, which on
+//! PostgreSQL runs on a pooled connection in autocommit mode (its `commit()` does nothing) and
+//! on SQLite is a transaction of the group like any other. Nothing touches the SQLite write
+//! connection outside the group writer.
 
 #![forbid(unsafe_code)]
 // The files under `sql/` are compiled twice on purpose, once per backend.
 #![allow(clippy::duplicate_mod)]
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use group::{GroupTx, GroupWriter};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{ConnectOptions, Postgres};
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::store::{Store, StoreError};
 
+mod group;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -38,6 +53,8 @@ mod sqlite {
     /// One writer at a time: a read in a write transaction already sees the latest state.
     pub(crate) const FOR_UPDATE: &str = "";
     pub(crate) type Row = sqlx::sqlite::SqliteRow;
+    /// A write transaction: a savepoint in the group writer's batch.
+    pub(crate) type Tx = crate::GroupTx;
     mod accounts;
     mod devices;
     mod events;
@@ -59,6 +76,8 @@ mod postgres {
     /// A read that decides a write locks its row until the transaction ends.
     pub(crate) const FOR_UPDATE: &str = " FOR UPDATE";
     pub(crate) type Row = sqlx::postgres::PgRow;
+    /// A write transaction.
+    pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
     mod accounts;
     mod devices;
     mod events;
@@ -71,9 +90,9 @@ mod postgres {
     mod two_factor;
 }
 
-/// The SQLite backend: one writer connection, a pool of readers.
+/// The SQLite backend: one writer connection committing in groups, a pool of readers.
 pub struct SqliteStore {
-    write: SqlitePool,
+    write: GroupWriter,
     read: SqlitePool,
 }
 
@@ -83,8 +102,13 @@ pub struct PgStore {
 }
 
 impl SqliteStore {
-    fn writer(&self) -> &SqlitePool {
-        &self.write
+    /// Starts a write transaction; it waits for the writer (transactions run one at a time).
+    async fn begin(&self) -> Result<GroupTx, sqlx::Error> {
+        self.write.begin().await
+    }
+    /// A write of exactly one statement: on SQLite, a transaction like any other.
+    async fn begin_single(&self) -> Result<GroupTx, sqlx::Error> {
+        self.write.begin().await
     }
     fn reader(&self) -> &SqlitePool {
         &self.read
@@ -92,11 +116,41 @@ impl SqliteStore {
 }
 
 impl PgStore {
-    fn writer(&self) -> &PgPool {
-        &self.pool
+    /// Starts a write transaction.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+    /// A write of exactly one statement, which PostgreSQL commits by itself (autocommit):
+    /// no `BEGIN`/`COMMIT` round trips.
+    async fn begin_single(&self) -> Result<PgSingle, sqlx::Error> {
+        Ok(PgSingle(self.pool.acquire().await?))
     }
     fn reader(&self) -> &PgPool {
         &self.pool
+    }
+}
+
+/// A pooled PostgreSQL connection for one statement in autocommit mode: the statement is
+/// committed when it completes, [`commit`](Self::commit) is there to match SQLite's
+/// transaction. More than one statement on it would not be atomic.
+struct PgSingle(PoolConnection<Postgres>);
+
+impl PgSingle {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+}
+
+impl Deref for PgSingle {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.0
+    }
+}
+
+impl DerefMut for PgSingle {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.0
     }
 }
 
@@ -130,13 +184,10 @@ async fn open_sqlite(url: &str) -> Result<SqliteStore, ConnectError> {
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
-    let write = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options.clone())
-        .await
-        .map_err(ConnectError::Open)?;
+    // The one write connection: migrations first, then the group writer takes it over.
+    let mut write = options.connect().await.map_err(ConnectError::Open)?;
     sqlx::migrate!("./migrations/sqlite")
-        .run(&write)
+        .run(&mut write)
         .await
         .map_err(ConnectError::Migrate)?;
     let read = SqlitePoolOptions::new()
@@ -144,7 +195,10 @@ async fn open_sqlite(url: &str) -> Result<SqliteStore, ConnectError> {
         .connect_with(options.read_only(true))
         .await
         .map_err(ConnectError::Open)?;
-    Ok(SqliteStore { write, read })
+    Ok(SqliteStore {
+        write: GroupWriter::new(write),
+        read,
+    })
 }
 
 async fn open_postgres(url: &str) -> Result<PgStore, ConnectError> {

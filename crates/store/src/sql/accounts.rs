@@ -11,7 +11,7 @@ use tessera_core::store::{AccountStore, AccountSummary, Effects, StoreResult, Us
 /// Inserts a user inside a transaction (sign-up, an accepted invitation);
 /// `Conflict("email")` if the email is taken.
 pub(super) async fn insert_user(
-    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    tx: &mut super::Tx,
     user: &User,
     password_hash: &str,
 ) -> StoreResult<()> {
@@ -44,7 +44,7 @@ impl AccountStore for Backend {
         password_hash: &str,
         effects: &Effects,
     ) -> StoreResult<()> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO accounts (id, name, two_factor_required, grace_period_until, created_at) \
              VALUES ($1, $2, $3, $4, $5)",

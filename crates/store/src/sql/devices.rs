@@ -13,7 +13,7 @@ use tessera_core::throttle::Window;
 
 /// Inserts a device inside a transaction (a verified email code).
 pub(super) async fn insert(
-    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    tx: &mut super::Tx,
     device: &Device,
     token: &TokenHash,
 ) -> StoreResult<()> {
@@ -62,7 +62,7 @@ fn device(row: &super::Row) -> StoreResult<Device> {
 /// Counts an email code for `user` at `now` against `limit` over the last `limit.secs`,
 /// under the user's row lock (PostgreSQL; SQLite has one writer): `Limited` if none may go.
 async fn count_code(
-    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    tx: &mut super::Tx,
     user: UserId,
     now: Timestamp,
     limit: Window,
@@ -113,7 +113,7 @@ impl DeviceStore for Backend {
         limit: Window,
         effects: &Effects,
     ) -> StoreResult<CodeSent> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         let counted = count_code(&mut tx, challenge.user_id, challenge.created_at, limit).await?;
         if counted != CodeSent::Sent {
             return Ok(counted);
@@ -164,7 +164,7 @@ impl DeviceStore for Backend {
         limit: Window,
         effects: &Effects,
     ) -> StoreResult<CodeSent> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         let counted = count_code(&mut tx, user, now, limit).await?;
         if counted != CodeSent::Sent {
             return Ok(counted);
@@ -201,6 +201,7 @@ impl DeviceStore for Backend {
         user_agent: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<Option<Device>> {
+        let mut tx = self.begin_single().await.map_err(db)?;
         let row = sqlx::query(&format!(
             "UPDATE devices SET last_used_at = $3 \
              WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3 \
@@ -210,9 +211,10 @@ impl DeviceStore for Backend {
         .bind(user.to_string())
         .bind(now.unix())
         .bind(user_agent)
-        .fetch_optional(self.writer())
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         row.as_ref().map(device).transpose()
     }
 
@@ -235,7 +237,7 @@ impl DeviceStore for Backend {
         device: DeviceId,
         effects: &Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         let deleted = sqlx::query("DELETE FROM devices WHERE id = $1 AND user_id = $2")
             .bind(device.to_string())
             .bind(user.to_string())
@@ -272,7 +274,7 @@ impl DeviceStore for Backend {
         session: SessionId,
         effects: &Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         let ended = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
             .bind(session.to_string())
             .bind(user.to_string())
@@ -294,7 +296,7 @@ impl DeviceStore for Backend {
         keep: SessionId,
         effects: &Effects,
     ) -> StoreResult<u64> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
             .bind(user.to_string())
             .bind(keep.to_string())

@@ -11,10 +11,7 @@ use tessera_core::store::{Effects, EventStore, StoreResult};
 type Db = <super::Row as sqlx::Row>::Database;
 
 /// Writes a change's events and queued emails inside its transaction.
-pub(super) async fn write(
-    tx: &mut sqlx::Transaction<'_, Db>,
-    effects: &Effects,
-) -> StoreResult<()> {
+pub(super) async fn write(tx: &mut super::Tx, effects: &Effects) -> StoreResult<()> {
     for event in &effects.events {
         insert(&mut **tx, event).await?;
     }
@@ -50,7 +47,7 @@ where
 #[async_trait]
 impl EventStore for Backend {
     async fn record(&self, effects: &Effects) -> StoreResult<()> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         write(&mut tx, effects).await?;
         tx.commit().await.map_err(db)
     }

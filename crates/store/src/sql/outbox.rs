@@ -68,14 +68,16 @@ impl OutboxStore for Backend {
                         ORDER BY next_attempt_at, id LIMIT $4{SKIP_LOCKED}) \
              RETURNING id, kind, recipient, payload, attempts"
         );
+        let mut tx = self.begin_single().await.map_err(db)?;
         let rows = sqlx::query(&sql)
             .bind(claim.to_string())
             .bind(lease_until.unix())
             .bind(now.unix())
             .bind(limit)
-            .fetch_all(self.writer())
+            .fetch_all(&mut *tx)
             .await
             .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         rows.iter()
             .map(|row| {
                 Ok(QueuedEmail {
@@ -93,6 +95,7 @@ impl OutboxStore for Backend {
     }
 
     async fn email_sent(&self, id: Uuid, claim: Uuid, at: Timestamp) -> StoreResult<bool> {
+        let mut tx = self.begin_single().await.map_err(db)?;
         let done = sqlx::query(
             "UPDATE outbox SET status = 'sent', sent_at = $3, payload = NULL, claim = NULL, \
              claimed_until = NULL, last_error = NULL WHERE id = $1 AND claim = $2",
@@ -100,9 +103,10 @@ impl OutboxStore for Backend {
         .bind(id.to_string())
         .bind(claim.to_string())
         .bind(at.unix())
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -113,6 +117,7 @@ impl OutboxStore for Backend {
         next_attempt_at: Timestamp,
         error: &str,
     ) -> StoreResult<bool> {
+        let mut tx = self.begin_single().await.map_err(db)?;
         let done = sqlx::query(
             "UPDATE outbox SET next_attempt_at = $3, last_error = $4, claim = NULL, \
              claimed_until = NULL WHERE id = $1 AND claim = $2",
@@ -121,13 +126,15 @@ impl OutboxStore for Backend {
         .bind(claim.to_string())
         .bind(next_attempt_at.unix())
         .bind(error)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn email_failed(&self, id: Uuid, claim: Uuid, error: &str) -> StoreResult<bool> {
+        let mut tx = self.begin_single().await.map_err(db)?;
         let done = sqlx::query(
             "UPDATE outbox SET status = 'failed', last_error = $3, payload = NULL, claim = NULL, \
              claimed_until = NULL WHERE id = $1 AND claim = $2",
@@ -135,9 +142,10 @@ impl OutboxStore for Backend {
         .bind(id.to_string())
         .bind(claim.to_string())
         .bind(error)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -12,7 +12,7 @@ use tessera_core::store::{Effects, SessionContext, SessionStore, StoreResult};
 
 /// Inserts a session inside a transaction (sign-in, second step).
 pub(super) async fn insert(
-    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    tx: &mut super::Tx,
     session: &Session,
     token: &TokenHash,
 ) -> StoreResult<()> {
@@ -42,7 +42,7 @@ impl SessionStore for Backend {
         token: &TokenHash,
         effects: &Effects,
     ) -> StoreResult<()> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         insert(&mut tx, session, token).await?;
         events::write(&mut tx, effects).await?;
         tx.commit().await.map_err(db)
@@ -82,7 +82,7 @@ impl SessionStore for Backend {
     }
 
     async fn end_session(&self, id: SessionId, effects: &Effects) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         let ended = sqlx::query("DELETE FROM sessions WHERE id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)

@@ -45,7 +45,7 @@ impl TeamStore for Backend {
         effects: &Effects,
         turned_on: &Effects,
     ) -> StoreResult<Option<Account>> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         // Read the flag under the row lock (PostgreSQL; SQLite has one writer), so that of two
         // concurrent changes one waits for the other and both see what they replace.
         let was: Option<bool> = sqlx::query_scalar(&format!(
@@ -94,7 +94,7 @@ impl TeamStore for Backend {
         effects: &Effects,
     ) -> StoreResult<()> {
         let email = invitation.email.normalized();
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         let taken = sqlx::query("SELECT 1 FROM users WHERE email_normalized = $1")
             .bind(email)
             .fetch_optional(&mut *tx)
@@ -181,7 +181,7 @@ impl TeamStore for Backend {
         now: Timestamp,
         effects: &Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         let revoked = sqlx::query(
             "UPDATE invitations SET status = 'revoked', closed_at = $3 \
              WHERE id = $1 AND account_id = $2 AND status = 'pending' AND expires_at > $3",
@@ -209,7 +209,7 @@ impl TeamStore for Backend {
         password_hash: &str,
         effects: &Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         let taken = sqlx::query(
             "UPDATE invitations SET status = 'accepted', closed_at = $2 \
              WHERE id = $1 AND status = 'pending' AND expires_at > $2",
@@ -237,7 +237,7 @@ impl TeamStore for Backend {
         now: Timestamp,
         effects: &Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         // What they sent goes with them: a removed admin cannot come back through an
         // invitation of their own.
         sqlx::query(

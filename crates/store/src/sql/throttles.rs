@@ -24,7 +24,7 @@ impl ThrottleStore for Backend {
         key: &str,
         change: &mut ThrottleChange<'_>,
     ) -> StoreResult<ThrottleState> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         // Creates the row, or touches it: either way the row is now locked by this
         // transaction until commit, and its current state comes back.
         let row = sqlx::query(
@@ -63,15 +63,17 @@ impl ThrottleStore for Backend {
 
     async fn clear_throttle(&self, scope: &str, key: &str) -> StoreResult<bool> {
         // A row at rest (no failures, no lock) has nothing to forget.
+        let mut tx = self.begin_single().await.map_err(db)?;
         let cleared = sqlx::query(
             "DELETE FROM throttles WHERE scope = $1 AND key = $2 \
              AND (failures > 0 OR locked_until IS NOT NULL)",
         )
         .bind(scope)
         .bind(key)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(cleared.rows_affected() > 0)
     }
 }

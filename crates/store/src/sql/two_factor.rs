@@ -54,7 +54,7 @@ impl TwoFactorStore for Backend {
         enrollment: &Enrollment,
         effects: &Effects,
     ) -> StoreResult<()> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO totp_enrollments (user_id, secret_sealed, paper_key_hash, created_at, \
              expires_at) VALUES ($1, $2, $3, $4, $5) \
@@ -107,7 +107,7 @@ impl TwoFactorStore for Backend {
         recovery_code_hashes: &[Vec<u8>],
         effects: &Effects,
     ) -> StoreResult<Activation> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         // With 2FA on, an emailed device code no longer signs in: open device challenges end
         // first (challenges before the factor, the lock order everywhere).
         sqlx::query("DELETE FROM login_challenges WHERE user_id = $1 AND kind = 'device'")
@@ -176,7 +176,7 @@ impl TwoFactorStore for Backend {
         end_sessions: bool,
         effects: &Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         end_challenges(&mut tx, user).await?;
         let removed = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
             .bind(user.to_string())
@@ -202,7 +202,7 @@ impl TwoFactorStore for Backend {
         paper_key_hash: &[u8],
         effects: &Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         end_challenges(&mut tx, user).await?;
         let removed =
             sqlx::query("DELETE FROM totp_factors WHERE user_id = $1 AND paper_key_hash = $2")
@@ -228,7 +228,7 @@ impl TwoFactorStore for Backend {
         now: Timestamp,
         effects: &Effects,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         // Lock the factor row (and prove it exists) before touching its codes.
         let active =
             sqlx::query("UPDATE totp_factors SET last_step = last_step WHERE user_id = $1")
@@ -252,6 +252,7 @@ impl TwoFactorStore for Backend {
     }
 
     async fn create_challenge(&self, challenge: &Challenge, token: &TokenHash) -> StoreResult<()> {
+        let mut tx = self.begin_single().await.map_err(db)?;
         sqlx::query(
             "INSERT INTO login_challenges (id, token_hash, user_id, kind, attempts, created_at, \
              expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -263,10 +264,10 @@ impl TwoFactorStore for Backend {
         .bind(challenge.attempts)
         .bind(challenge.created_at.unix())
         .bind(challenge.expires_at.unix())
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-        Ok(())
+        tx.commit().await.map_err(db)
     }
 
     async fn find_challenge(
@@ -309,16 +310,19 @@ impl TwoFactorStore for Backend {
         max_attempts: i64,
         now: Timestamp,
     ) -> StoreResult<Option<i64>> {
-        sqlx::query_scalar(
+        let mut tx = self.begin_single().await.map_err(db)?;
+        let attempts = sqlx::query_scalar(
             "UPDATE login_challenges SET attempts = attempts + 1 \
              WHERE id = $1 AND attempts < $2 AND expires_at > $3 RETURNING attempts",
         )
         .bind(id.to_string())
         .bind(max_attempts)
         .bind(now.unix())
-        .fetch_optional(self.writer())
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(db)
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(attempts)
     }
 
     async fn complete_second_step(
@@ -331,7 +335,7 @@ impl TwoFactorStore for Backend {
         token: &TokenHash,
         effects: &Effects,
     ) -> StoreResult<Completion> {
-        let mut tx = self.writer().begin().await.map_err(db)?;
+        let mut tx = self.begin().await.map_err(db)?;
         let consumed: Option<(String, Option<Vec<u8>>)> = sqlx::query_as(
             "DELETE FROM login_challenges WHERE id = $1 AND expires_at > $2 AND attempts <= $3 \
              RETURNING user_id, code_hash",
@@ -396,7 +400,7 @@ impl TwoFactorStore for Backend {
 }
 
 async fn insert_codes(
-    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    tx: &mut super::Tx,
     user: UserId,
     hashes: &[Vec<u8>],
     now: Timestamp,
@@ -419,10 +423,7 @@ async fn insert_codes(
 /// Ends the user's open login challenges. Writers take row locks in one order everywhere
 /// (challenges, then the factor, then recovery codes), as `complete_second_step` does, so
 /// that PostgreSQL never deadlocks two of them.
-async fn end_challenges(
-    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
-    user: UserId,
-) -> StoreResult<()> {
+async fn end_challenges(tx: &mut super::Tx, user: UserId) -> StoreResult<()> {
     delete_for_user(
         tx,
         user,
@@ -432,10 +433,7 @@ async fn end_challenges(
 }
 
 /// Everything but the factor row itself: recovery codes and a pending setup.
-async fn clear_factors(
-    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
-    user: UserId,
-) -> StoreResult<()> {
+async fn clear_factors(tx: &mut super::Tx, user: UserId) -> StoreResult<()> {
     delete_for_user(
         tx,
         user,
@@ -449,7 +447,7 @@ async fn clear_factors(
 
 /// Runs each `DELETE … WHERE user_id = $1` for `user`.
 async fn delete_for_user(
-    tx: &mut sqlx::Transaction<'_, <super::Row as sqlx::Row>::Database>,
+    tx: &mut super::Tx,
     user: UserId,
     statements: &[&'static str],
 ) -> StoreResult<()> {

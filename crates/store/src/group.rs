@@ -1,0 +1,358 @@
+//! Group commit for SQLite: many write transactions share one `COMMIT`, so one fsync.
+//!
+//! SQLite (WAL, `synchronous = FULL`) syncs the log on every `COMMIT`, which caps a single
+//! writer at the disk's fsync rate. The [`GroupWriter`] owns the one write connection behind a
+//! FIFO mutex and runs each write transaction as a savepoint inside an outer transaction, the
+//! *batch*, that one `COMMIT` ends for all of them:
+//!
+//! 1. [`GroupWriter::begin`] takes the mutex (in arrival order) and, if no batch is open,
+//!    opens one: `BEGIN IMMEDIATE; SAVEPOINT t`. In an open batch the savepoint `t` is already
+//!    there, empty, so beginning costs no statement. The handle it returns, [`GroupTx`], keeps
+//!    the mutex and derefs to the connection.
+//! 2. [`GroupTx::commit`] runs `RELEASE t; SAVEPOINT t`: the transaction's work joins the
+//!    batch and a fresh savepoint awaits the next one. It adds a waiter to the batch, lets go
+//!    of the mutex and waits for the waiter. The first transaction to join a batch spawns a
+//!    flush task, which queues for the mutex behind every transaction already waiting for it.
+//! 3. The flush task, once it holds the mutex, runs `COMMIT` (the fsync; the empty savepoint
+//!    goes with it) and tells every waiter of the batch the outcome. Transactions that queued
+//!    meanwhile form the next batch. No timer is involved: a lone transaction's flush finds
+//!    the mutex free and commits at once.
+//!
+//! A handle dropped without `commit` (an error, `?`, an early return, a cancelled future)
+//! undoes only its own work with `ROLLBACK TO t` (which keeps `t`, empty, for the next one)
+//! before the mutex is released: the drop hands the mutex guard to a task that does it (or,
+//! with no runtime left to run that task, leaves a note the next holder acts on before anything
+//! else). A batch nobody is waiting for any more is rolled back, so that the write lock is not
+//! held while nothing is written.
+//!
+//! ## Why this is as durable as one fsync per transaction
+//! - `commit` returns `Ok` only after the `COMMIT` that contains the transaction succeeded:
+//!   what a caller is told happened is on disk, exactly as before.
+//! - A transaction only ever sees the work of transactions ahead of it in the same batch or in
+//!   batches already committed. If its batch fails, all of it fails together: nobody is told
+//!   "done" for work that depended on something lost.
+//! - Whenever the outcome is not certain, the batch is failed, never reported as committed:
+//!   a failed `COMMIT` (then `ROLLBACK`), a failed `ROLLBACK TO` (SQLite rolls the whole
+//!   transaction back by itself after `SQLITE_FULL`, `SQLITE_IOERR` or some `SQLITE_BUSY`), and
+//!   a control statement interrupted midway all end in `ROLLBACK` and an error for every
+//!   waiter of the batch.
+//! - Readers use other connections, which only see committed, so durable, data.
+//!
+//! The price is that a failure of the batch fails its neighbours too (they get an error, as
+//! on a lost connection, and nothing of theirs is stored), and that a transaction waits for
+//! the ones queued before it, as it already did with one write connection.
+
+use sqlx::{Executor, SqliteConnection};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+
+/// The SQLite write connection, shared by group commit.
+pub(crate) struct GroupWriter {
+    batch: Arc<Mutex<Batch>>,
+}
+
+/// A write transaction: a savepoint in the current batch, holding the writer until it ends.
+///
+/// Derefs to the connection, so statements run with `.execute(&mut *tx)`. Dropping it without
+/// [`commit`](Self::commit) rolls its work back and leaves the rest of the batch alone.
+pub(crate) struct GroupTx {
+    /// Always `Some` until `commit` has released the savepoint.
+    batch: Option<OwnedMutexGuard<Batch>>,
+}
+
+/// What lives behind the mutex: the connection and the state of the open batch.
+struct Batch {
+    conn: SqliteConnection,
+    /// The outer transaction (`BEGIN IMMEDIATE`) is open, with the savepoint `t` on top of it,
+    /// empty while nobody holds the mutex.
+    open: bool,
+    /// Set while the connection is not in the state the fields above describe: the next holder
+    /// of the mutex repairs it before anything else.
+    repair: Option<Repair>,
+    /// The transactions released into the open batch, waiting for its `COMMIT`.
+    waiters: Vec<oneshot::Sender<Result<(), NotCommitted>>>,
+    /// Alive while a flush task is queued for the mutex. A token, not a flag: if that task is
+    /// dropped before its turn (its runtime shut down), the next `commit` queues another one.
+    flush_queued: Weak<()>,
+    counters: Counters,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Repair {
+    /// A transaction ended without `commit`: undo it alone (`ROLLBACK TO t`).
+    Undo,
+    /// The connection's transaction state is unknown: roll everything back, fail the batch.
+    Reset,
+}
+
+/// Why a transaction whose own statements succeeded was not committed.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("the transaction was not committed: {reason}")]
+pub(crate) struct NotCommitted {
+    reason: &'static str,
+    #[source]
+    cause: Option<Arc<sqlx::Error>>,
+}
+
+impl NotCommitted {
+    fn new(reason: &'static str, cause: Option<Arc<sqlx::Error>>) -> Self {
+        Self { reason, cause }
+    }
+}
+
+impl From<NotCommitted> for sqlx::Error {
+    fn from(e: NotCommitted) -> Self {
+        sqlx::Error::Io(std::io::Error::other(e))
+    }
+}
+
+/// What the writer did (atomics only so that counting needs no `&mut`; they are changed under
+/// the mutex).
+#[derive(Default)]
+struct Counters {
+    /// Transactions released into a batch.
+    transactions: AtomicU64,
+    /// Batches committed: one fsync each.
+    commits: AtomicU64,
+    /// Batches rolled back with transactions in them (or whose state was unknown).
+    failures: AtomicU64,
+}
+
+/// How many transactions shared how many `COMMIT`s (for tests).
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GroupStats {
+    pub transactions: u64,
+    pub commits: u64,
+    pub failures: u64,
+}
+
+impl GroupWriter {
+    /// Takes over `conn`, which must be idle (no transaction open).
+    pub(crate) fn new(conn: SqliteConnection) -> Self {
+        let batch = Batch {
+            conn,
+            open: false,
+            repair: None,
+            waiters: Vec::new(),
+            flush_queued: Weak::new(),
+            counters: Counters::default(),
+        };
+        Self {
+            batch: Arc::new(Mutex::new(batch)),
+        }
+    }
+
+    /// Starts a write transaction in the current batch, waiting for the transactions ahead.
+    pub(crate) async fn begin(&self) -> Result<GroupTx, sqlx::Error> {
+        let mut guard = Arc::clone(&self.batch).lock_owned().await;
+        guard.repair().await;
+        // From here on a drop of `tx` (an error below, a cancelled future) repairs the batch.
+        let mut tx = GroupTx { batch: Some(guard) };
+        let batch = tx.batch_mut();
+        if !batch.open {
+            // Until this answers, nobody knows what of it ran: a drop now resets.
+            batch.repair = Some(Repair::Reset);
+            batch.conn.execute("BEGIN IMMEDIATE; SAVEPOINT t").await?;
+            batch.open = true;
+            batch.repair = None;
+        }
+        Ok(tx)
+    }
+
+    /// The counts so far; waits for the writer like a transaction.
+    #[cfg(test)]
+    pub(crate) async fn stats(&self) -> GroupStats {
+        self.batch.lock().await.counters.stats()
+    }
+}
+
+#[cfg(test)]
+impl Counters {
+    fn stats(&self) -> GroupStats {
+        GroupStats {
+            transactions: self.transactions.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl GroupTx {
+    fn batch_mut(&mut self) -> &mut Batch {
+        self.batch
+            .as_mut()
+            .expect("a transaction holds the writer until it ends")
+    }
+
+    /// Commits: returns once the batch holding this transaction is on disk, or with an error
+    /// if that batch failed (then nothing of this transaction is stored). If the future is
+    /// dropped midway, the outcome is unknown to the caller, as with any database's `COMMIT`.
+    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        // If this fails or this future is dropped meanwhile, the drop of `self` rolls back to
+        // `t`: that undoes this transaction if RELEASE did not run, and fails the batch if
+        // RELEASE ran but SAVEPOINT did not (or if SQLite had rolled everything back).
+        self.batch_mut()
+            .conn
+            .execute("RELEASE t; SAVEPOINT t")
+            .await?;
+        let mut batch = self
+            .batch
+            .take()
+            .expect("a transaction holds the writer until it ends");
+        let (done, outcome) = oneshot::channel();
+        batch.waiters.push(done);
+        batch.counters.transactions.fetch_add(1, Ordering::Relaxed);
+        if batch.flush_queued.strong_count() == 0 {
+            // Queues behind everyone already waiting for the writer: they join this batch.
+            let queued = Arc::new(());
+            batch.flush_queued = Arc::downgrade(&queued);
+            tokio::spawn(flush(Arc::clone(OwnedMutexGuard::mutex(&batch)), queued));
+        }
+        drop(batch);
+        match outcome.await {
+            Ok(result) => result.map_err(sqlx::Error::from),
+            Err(_) => Err(NotCommitted::new("the flush of its batch was stopped", None).into()),
+        }
+    }
+}
+
+impl Drop for GroupTx {
+    fn drop(&mut self) {
+        let Some(mut batch) = self.batch.take() else {
+            return;
+        };
+        // Keep a Reset left by an interrupted BEGIN; otherwise undo this transaction.
+        batch.repair.get_or_insert(Repair::Undo);
+        // The guard goes to a task that repairs before anyone else gets the connection. Without
+        // a runtime (or if that task never runs) the guard is simply dropped, and the next
+        // holder of the mutex repairs first.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                batch.repair().await;
+                batch.close_if_idle().await;
+            });
+        }
+    }
+}
+
+impl Deref for GroupTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self
+            .batch
+            .as_ref()
+            .expect("a transaction holds the writer until it ends")
+            .conn
+    }
+}
+
+impl DerefMut for GroupTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.batch_mut().conn
+    }
+}
+
+/// Commits the batch once its turn for the writer comes, and tells its waiters. `queued` is
+/// the token behind [`Batch::flush_queued`].
+async fn flush(batch: Arc<Mutex<Batch>>, queued: Arc<()>) {
+    let mut batch = batch.lock_owned().await;
+    // Under the mutex: any later commit queues the next flush.
+    drop(queued);
+    batch.repair().await;
+    let waiters = std::mem::take(&mut batch.waiters);
+    if waiters.is_empty() {
+        // A reset already failed them.
+        batch.close_if_idle().await;
+        return;
+    }
+    // If this task dies during COMMIT, its waiters hear nothing (an error for them) and the
+    // next holder rolls back whatever is left.
+    batch.repair = Some(Repair::Reset);
+    let outcome = match batch.conn.execute("COMMIT").await {
+        Ok(_) => {
+            batch.counters.commits.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, transactions = waiters.len(), "group COMMIT failed");
+            batch.counters.failures.fetch_add(1, Ordering::Relaxed);
+            // COMMIT may leave the transaction open (SQLITE_BUSY): end it.
+            let _ = batch.conn.execute("ROLLBACK").await;
+            Err(NotCommitted::new(
+                "the batch's COMMIT failed",
+                Some(Arc::new(e)),
+            ))
+        }
+    };
+    batch.open = false;
+    batch.repair = None;
+    for waiter in waiters {
+        // A waiter that stopped listening (a cancelled request) needs no answer.
+        let _ = waiter.send(outcome.clone());
+    }
+}
+
+impl Batch {
+    /// Brings the connection back to the state the fields describe, after a transaction that
+    /// ended without `commit` or a control statement that was interrupted.
+    async fn repair(&mut self) {
+        if self.repair == Some(Repair::Undo) {
+            // Rolls back to the start of the savepoint, which stays, empty, for the next one.
+            match self.conn.execute("ROLLBACK TO t").await {
+                Ok(_) => {
+                    self.repair = None;
+                    return;
+                }
+                Err(e) => {
+                    // SQLite already rolled the whole transaction back (or the savepoint was
+                    // never made): the work of the batch so far is gone.
+                    self.reset(Some(e)).await;
+                    return;
+                }
+            }
+        }
+        if self.repair == Some(Repair::Reset) {
+            self.reset(None).await;
+        }
+    }
+
+    /// Rolls everything back and fails every waiter of the batch.
+    async fn reset(&mut self, cause: Option<sqlx::Error>) {
+        self.repair = Some(Repair::Reset);
+        // Fails harmlessly when no transaction is open any more.
+        let _ = self.conn.execute("ROLLBACK").await;
+        if self.open {
+            self.counters.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                error = cause.as_ref().map(tracing::field::display),
+                transactions = self.waiters.len(),
+                "a write batch is rolled back: a transaction could not be undone alone, \
+                 or a statement controlling the batch was interrupted"
+            );
+        }
+        let failed = NotCommitted::new("its batch was rolled back", cause.map(Arc::new));
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(Err(failed.clone()));
+        }
+        self.open = false;
+        self.repair = None;
+    }
+
+    /// Ends an open batch that no transaction is part of any more, so that the write lock is
+    /// not held while nobody writes (another process may want it).
+    async fn close_if_idle(&mut self) {
+        if self.open && self.waiters.is_empty() && self.repair.is_none() {
+            self.repair = Some(Repair::Reset);
+            let _ = self.conn.execute("ROLLBACK").await;
+            self.open = false;
+            self.repair = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
