@@ -4,9 +4,12 @@
 //!
 //! ## The challenge (SPEC §3)
 //! Lives 10 minutes; each wrong code counts; the 5th wrong code kills it and the password
-//! must be given again. A right code consumes it, in the same transaction that spends the
-//! code and opens the session, so a challenge, a TOTP step and a recovery code each serve
-//! exactly one sign-in however many requests race.
+//! must be given again. Each answer is one transaction: it counts the attempt, passes the
+//! per-user lock and, for a right code, spends the code, consumes the challenge and opens
+//! the session. So a challenge, a TOTP step and a recovery code each serve exactly one
+//! sign-in however many requests race, no guess is looked at beyond the limits, and a
+//! sign-in costs one durable write. The code itself is checked before that transaction
+//! (reading the secret and computing the candidates), but only the transaction decides.
 //!
 //! ## The per-user lock
 //! Across challenges, 10 consecutive wrong codes lock the user's second step for 15 minutes
@@ -19,8 +22,11 @@ use crate::mail::Message;
 use crate::model::{
     Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, SessionKind, User,
 };
-use crate::store::{Completion, Effects, SecondStepProof, SessionContext, StoreError};
-use crate::throttle::RetryAt;
+use crate::store::{
+    Attempted, ChallengeAttempt, Completing, Effects, LockGate, SecondStepProof, SessionContext,
+    StoreError,
+};
+use crate::throttle::{self, RetryAt};
 use crate::totp::{TotpCode, TotpSecret, matching_step};
 use crate::validate::FieldError;
 use serde_json::json;
@@ -166,19 +172,7 @@ impl Auth {
                 .map(Typed::Email)
                 .ok_or_else(|| FieldError::new("code", "enter the 6-digit code from the email"))?,
         };
-        let attempts = self
-            .store
-            .reserve_challenge_attempt(challenge.id, max_attempts, now)
-            .await?
-            .ok_or(SecondStepError::ChallengeExpired)?;
         let key = user.id.to_string();
-        if let Err(RetryAt(retry_at)) = self
-            .lockout_admit(SECOND_STEP_SCOPE, &key, policy.second_step_lockout(), now)
-            .await?
-        {
-            return Err(SecondStepError::TooManyAttempts { retry_at });
-        }
-
         let mut device_token = None;
         let mut already_used = false;
         let (proof, method) = match typed {
@@ -216,34 +210,62 @@ impl Auth {
                 (Some(proof), Method::EmailCode)
             }
         };
-
-        if let Some(proof) = proof {
-            match self
-                .complete(&challenge, max_attempts, &user, proof, method, meta, now)
-                .await?
-            {
-                Ok(mut done) => {
-                    done.device_token = device_token;
-                    self.lockout_success(SECOND_STEP_SCOPE, &key).await?;
-                    return Ok(done);
-                }
-                Err(Completion::ChallengeGone) => {
-                    // Used by a concurrent request: this attempt still counts against the lock.
-                    let effects = self.second_step_failure(&user, method, meta, now).await?;
-                    self.lockout_failure(
-                        SECOND_STEP_SCOPE,
-                        &key,
-                        policy.second_step_lockout(),
-                        now,
-                        effects,
-                    )
-                    .await?;
-                    return Err(SecondStepError::ChallengeExpired);
-                }
-                // A concurrent request took this TOTP step first.
-                Err(_) => already_used |= method == Method::Totp,
+        // What a success writes is made ready first; whether it is written is decided in
+        // the one transaction that counts the attempt and passes the lock.
+        let prepared = match proof {
+            Some(proof) => Some(self.prepare(&user, proof, method, meta, now).await?),
+            None => None,
+        };
+        let lockout = policy.second_step_lockout();
+        let mut refused = None;
+        let mut admit = |state| {
+            let (next, verdict) = throttle::admit(state, now, &lockout);
+            refused = verdict.err();
+            (next, refused.is_none())
+        };
+        let outcome = self
+            .store
+            .attempt_second_step(
+                ChallengeAttempt {
+                    challenge: challenge.id,
+                    max_attempts,
+                    now,
+                },
+                &mut LockGate {
+                    scope: SECOND_STEP_SCOPE,
+                    key: &key,
+                    admit: &mut admit,
+                    success: throttle::success,
+                },
+                prepared.as_ref().map(Prepared::completing),
+            )
+            .await?;
+        let attempts = match outcome {
+            Attempted::Done => {
+                let Some(prepared) = prepared else {
+                    unreachable!("only a proof completes a challenge");
+                };
+                return Ok(SecondStepDone {
+                    signed_in: SignedIn {
+                        token: prepared.token,
+                        context: prepared.context,
+                    },
+                    method,
+                    recovery_codes_remaining: prepared.remaining,
+                    device_token,
+                });
             }
-        }
+            Attempted::ChallengeGone => return Err(SecondStepError::ChallengeExpired),
+            Attempted::Locked => {
+                let RetryAt(retry_at) = refused.unwrap_or(RetryAt(now));
+                return Err(SecondStepError::TooManyAttempts { retry_at });
+            }
+            Attempted::Rejected { attempts } => {
+                // A right TOTP code whose step a concurrent request took first is a replay.
+                already_used |= method == Method::Totp && prepared.is_some();
+                attempts
+            }
+        };
 
         let effects = self.second_step_failure(&user, method, meta, now).await?;
         let locked = self
@@ -288,18 +310,15 @@ impl Auth {
         Ok((failed, on_lock))
     }
 
-    /// Spends the proof and opens the session, atomically; `Err` says why not.
-    #[allow(clippy::too_many_arguments)]
-    async fn complete(
+    /// The session, events and emails a right proof would write, and the token to give.
+    async fn prepare(
         &self,
-        challenge: &Challenge,
-        max_attempts: i64,
         user: &User,
         proof: SecondStepProof,
         method: Method,
         meta: &RequestMeta,
         now: Timestamp,
-    ) -> Result<Result<SecondStepDone, Completion>, SecondStepError> {
+    ) -> Result<Prepared, Internal> {
         let token = Token::generate();
         let account = self
             .store
@@ -356,27 +375,34 @@ impl Auth {
                     .await?,
                 );
         }
-        let hash: TokenHash = token.hash();
-        match self
-            .store
-            .complete_second_step(
-                challenge.id,
-                max_attempts,
-                now,
-                &proof,
-                &context.session,
-                &hash,
-                &effects,
-            )
-            .await?
-        {
-            Completion::Done => Ok(Ok(SecondStepDone {
-                signed_in: SignedIn { token, context },
-                method,
-                recovery_codes_remaining: remaining,
-                device_token: None,
-            })),
-            other => Ok(Err(other)),
+        Ok(Prepared {
+            hash: token.hash(),
+            token,
+            context,
+            proof,
+            effects,
+            remaining,
+        })
+    }
+}
+
+/// A success, ready to be written.
+struct Prepared {
+    token: Token,
+    hash: TokenHash,
+    context: SessionContext,
+    proof: SecondStepProof,
+    effects: Effects,
+    remaining: Option<i64>,
+}
+
+impl Prepared {
+    fn completing(&self) -> Completing<'_> {
+        Completing {
+            proof: &self.proof,
+            session: &self.context.session,
+            token: &self.hash,
+            effects: &self.effects,
         }
     }
 }

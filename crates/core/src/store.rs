@@ -282,14 +282,47 @@ pub enum SecondStepProof {
     },
 }
 
+/// One attempt at a login challenge.
+#[derive(Clone, Copy, Debug)]
+pub struct ChallengeAttempt {
+    pub challenge: ChallengeId,
+    /// The attempts a challenge may have had before this one (it dies at this many).
+    pub max_attempts: i64,
+    pub now: Timestamp,
+}
+
+/// The user's second-step lock as an attempt passes it, under the lock's row lock.
+pub struct LockGate<'a> {
+    pub scope: &'a str,
+    pub key: &'a str,
+    /// Counts the attempt before it is checked: the state to write, and whether the attempt
+    /// may go on.
+    pub admit: &'a mut (dyn FnMut(ThrottleState) -> (ThrottleState, bool) + Send),
+    /// The state a success leaves.
+    pub success: fn(ThrottleState) -> ThrottleState,
+}
+
+/// What a right code does: spend the proof, open the session, record the effects.
+#[derive(Clone, Copy, Debug)]
+pub struct Completing<'a> {
+    pub proof: &'a SecondStepProof,
+    pub session: &'a Session,
+    pub token: &'a TokenHash,
+    pub effects: &'a Effects,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Completion {
-    /// The challenge is consumed, the proof spent and the session created.
-    Done,
-    /// The challenge expired, died of wrong codes, or was used by a concurrent request.
+pub enum Attempted {
+    /// The challenge expired, died of wrong codes, or was used by a concurrent request:
+    /// nothing was written.
     ChallengeGone,
-    /// The step was already used (replay) or the recovery code was spent.
-    ProofRejected,
+    /// Counted, but the lock refused it.
+    Locked,
+    /// Counted (this was attempt number `attempts`), and there was no proof, or it was
+    /// already spent (a replayed step, a used recovery code, an older email code).
+    Rejected { attempts: i64 },
+    /// The challenge is consumed, the proof spent, the session open and the lock settled.
+    Done,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -358,30 +391,23 @@ pub trait TwoFactorStore: Send + Sync {
         token: &TokenHash,
         now: Timestamp,
     ) -> StoreResult<Option<Challenge>>;
-    /// Counts an attempt at a challenge before its code is checked, if the challenge is live
-    /// at `now` and has had fewer than `max_attempts`; returns the attempts so far (this one
-    /// included), or `None` for a dead challenge. Counting first means parallel guesses
-    /// cannot exceed the limit.
-    async fn reserve_challenge_attempt(
+    /// One attempt at a challenge, in one transaction, so every request that answers a
+    /// challenge costs one durable write:
+    /// 1. counts the attempt if the challenge is live at `now` and has had fewer than
+    ///    `max_attempts` (else [`Attempted::ChallengeGone`]): counting before checking means
+    ///    parallel guesses cannot exceed the limit;
+    /// 2. passes `lock.admit` under the lock's row lock (else [`Attempted::Locked`], the count
+    ///    kept);
+    /// 3. with `completing`, spends its proof with a `WHERE` that refuses the second of two
+    ///    racing attempts; if spent, consumes the challenge, opens the session, writes the
+    ///    effects and applies `lock.success`: [`Attempted::Done`]. Otherwise the counts are
+    ///    kept: [`Attempted::Rejected`].
+    async fn attempt_second_step(
         &self,
-        id: ChallengeId,
-        max_attempts: i64,
-        now: Timestamp,
-    ) -> StoreResult<Option<i64>>;
-    /// In one transaction: consumes the challenge (if still live, with at most
-    /// `max_attempts` attempts counted), spends the proof, opens the session, writes the
-    /// effects.
-    #[allow(clippy::too_many_arguments)]
-    async fn complete_second_step(
-        &self,
-        challenge: ChallengeId,
-        max_attempts: i64,
-        now: Timestamp,
-        proof: &SecondStepProof,
-        session: &Session,
-        token: &TokenHash,
-        effects: &Effects,
-    ) -> StoreResult<Completion>;
+        attempt: ChallengeAttempt,
+        lock: &mut LockGate<'_>,
+        completing: Option<Completing<'_>>,
+    ) -> StoreResult<Attempted>;
 }
 
 /// Whether an email code went out.

@@ -10,10 +10,7 @@ use tessera_core::model::{
     Account, AccountId, AuthSource, EventKind, NewEvent, OutboxStatus, RequestMeta, Role, Session,
     SessionId, SessionKind, User, UserId,
 };
-use tessera_core::model::{Challenge, ChallengeId, ChallengeKind};
-use tessera_core::store::{
-    Activation, Completion, Effects, Enrollment, SecondStepProof, Store, StoreError,
-};
+use tessera_core::store::{Activation, Attempted, Effects, Enrollment, Store, StoreError};
 use tessera_core::throttle::ThrottleState;
 
 macro_rules! conformance {
@@ -34,6 +31,7 @@ macro_rules! conformance {
 }
 
 mod devices;
+mod second_step;
 mod team;
 
 conformance!(
@@ -52,7 +50,6 @@ conformance!(
     a_worker_that_lost_its_lease_cannot_settle,
     concurrent_claims_never_share_an_email,
     a_pending_setup_activates_once,
-    a_second_step_proof_is_spent_once_under_a_race,
     disabling_two_factor_removes_every_factor,
 );
 
@@ -585,141 +582,13 @@ async fn a_pending_setup_activates_once(store: Arc<dyn Store>, _: String) {
     assert_eq!(late, Activation::NoPendingSetup);
 }
 
-async fn challenge_for(store: &Arc<dyn Store>, user: &User) -> ChallengeId {
-    let c = Challenge {
-        last_sent_at: None,
-        id: ChallengeId::new(),
-        user_id: user.id,
-        kind: ChallengeKind::TwoFactor,
-        attempts: 0,
-        created_at: T0,
-        expires_at: T0.plus_secs(600),
-    };
-    store
-        .create_challenge(&c, &Token::generate().hash())
-        .await
-        .unwrap();
-    c.id
-}
-
-async fn a_second_step_proof_is_spent_once_under_a_race(store: Arc<dyn Store>, _: String) {
-    let u = with_enrollment(&store, "proof@example.com").await;
-    let code = vec![1u8; 32];
-    store
-        .activate_two_factor(
-            u.id,
-            &[7; 60],
-            T0,
-            100,
-            std::slice::from_ref(&code),
-            &Effects::default(),
-        )
-        .await
-        .unwrap();
-    for proof in [
-        SecondStepProof::Totp { step: 101 },
-        SecondStepProof::RecoveryCode { hash: code },
-    ] {
-        let mut challenges = Vec::new();
-        for _ in 0..20 {
-            challenges.push(challenge_for(&store, &u).await);
-        }
-        let tasks: Vec<_> = challenges
-            .into_iter()
-            .map(|c| {
-                let (store, proof, u) = (Arc::clone(&store), proof.clone(), u.clone());
-                tokio::spawn(async move {
-                    let s = session(&u, T0.plus_secs(3600));
-                    store
-                        .complete_second_step(
-                            c,
-                            5,
-                            T0,
-                            &proof,
-                            &s,
-                            &Token::generate().hash(),
-                            &Effects::default(),
-                        )
-                        .await
-                        .unwrap()
-                })
-            })
-            .collect();
-        let mut outcomes = Vec::new();
-        for t in tasks {
-            outcomes.push(t.await.unwrap());
-        }
-        let done = outcomes.iter().filter(|o| **o == Completion::Done).count();
-        assert_eq!(done, 1, "{proof:?}: {outcomes:?}");
-        assert!(outcomes.iter().all(|o| *o != Completion::ChallengeGone));
-    }
-    // A step at or below the last accepted one is a replay; a dead challenge is gone.
-    let c = challenge_for(&store, &u).await;
-    let s = session(&u, T0.plus_secs(3600));
-    let replay = SecondStepProof::Totp { step: 101 };
-    let outcome = store
-        .complete_second_step(
-            c,
-            5,
-            T0,
-            &replay,
-            &s,
-            &Token::generate().hash(),
-            &Effects::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(outcome, Completion::ProofRejected);
-    // The replay above was not counted by the store; five counted attempts kill it.
-    for n in 1..=5 {
-        assert_eq!(
-            store.reserve_challenge_attempt(c, 5, T0).await.unwrap(),
-            Some(n)
-        );
-    }
-    assert_eq!(
-        store.reserve_challenge_attempt(c, 5, T0).await.unwrap(),
-        None
-    );
-    // With its five attempts counted, a right proof still completes it (the fifth try) …
-    let fresh = SecondStepProof::Totp { step: 102 };
-    let token = Token::generate().hash();
-    let outcome = store
-        .complete_second_step(c, 5, T0, &fresh, &s, &token, &Effects::default())
-        .await
-        .unwrap();
-    assert_eq!(outcome, Completion::Done);
-    // … and an expired challenge is gone.
-    let late = challenge_for(&store, &u).await;
-    let later = SecondStepProof::Totp { step: 103 };
-    let s2 = session(&u, T0.plus_secs(3600));
-    let token = Token::generate().hash();
-    let outcome = store
-        .complete_second_step(
-            late,
-            5,
-            T0.plus_secs(600),
-            &later,
-            &s2,
-            &token,
-            &Effects::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(outcome, Completion::ChallengeGone);
-    let reserved = store
-        .reserve_challenge_attempt(late, 5, T0.plus_secs(600))
-        .await;
-    assert_eq!(reserved.unwrap(), None);
-}
-
 async fn disabling_two_factor_removes_every_factor(store: Arc<dyn Store>, _: String) {
     let u = with_enrollment(&store, "gone@example.com").await;
     store
         .activate_two_factor(u.id, &[7; 60], T0, 1, &[vec![3; 32]], &Effects::default())
         .await
         .unwrap();
-    let c = challenge_for(&store, &u).await;
+    let c = second_step::challenge_for(&store, &u).await;
     assert!(
         !store
             .disable_with_paper_key(u.id, &[0; 32], &Effects::default())
@@ -739,8 +608,8 @@ async fn disabling_two_factor_removes_every_factor(store: Arc<dyn Store>, _: Str
         (None, 0)
     );
     assert_eq!(
-        store.reserve_challenge_attempt(c, 5, T0).await.unwrap(),
-        None,
+        second_step::attempt(&store, c, T0, None).await,
+        Attempted::ChallengeGone,
         "open challenges go too"
     );
     assert!(

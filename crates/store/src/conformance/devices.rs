@@ -9,7 +9,7 @@ use tessera_core::model::{
     Challenge, ChallengeId, ChallengeKind, Device, DeviceId, EventKind, NewEvent, RequestMeta,
     SessionId, User,
 };
-use tessera_core::store::{CodeSent, Completion, Effects, SecondStepProof, Store};
+use tessera_core::store::{Attempted, CodeSent, Completing, Effects, SecondStepProof, Store};
 use tessera_core::throttle::Window;
 
 conformance!(
@@ -82,7 +82,7 @@ async fn verify(
     code_hash: &[u8],
     d: &Device,
     token: &Token,
-) -> Completion {
+) -> Attempted {
     let proof = SecondStepProof::EmailCode {
         hash: code_hash.to_vec(),
         device: d.clone(),
@@ -94,18 +94,13 @@ async fn verify(
         &RequestMeta::default(),
         T0,
     ));
-    store
-        .complete_second_step(
-            challenge.id,
-            5,
-            T0.plus_secs(1),
-            &proof,
-            &session(user, T0.plus_secs(60)),
-            &Token::generate().hash(),
-            &effects,
-        )
-        .await
-        .unwrap()
+    let completing = Completing {
+        proof: &proof,
+        session: &session(user, T0.plus_secs(60)),
+        token: &Token::generate().hash(),
+        effects: &effects,
+    };
+    super::second_step::attempt(store, challenge.id, T0.plus_secs(1), Some(completing)).await
 }
 
 async fn a_device_is_recognized_for_its_user_agent_and_lifetime(store: Arc<dyn Store>, _: String) {
@@ -116,7 +111,7 @@ async fn a_device_is_recognized_for_its_user_agent_and_lifetime(store: Arc<dyn S
     let token = Token::generate();
     assert_eq!(
         verify(&store, &ada, &challenge, &[1; 32], &d, &token).await,
-        Completion::Done
+        Attempted::Done
     );
 
     let used = |user: &User, ua: Option<&'static str>, at: i64| {
@@ -160,7 +155,7 @@ async fn a_device_is_recognized_for_its_user_agent_and_lifetime(store: Arc<dyn S
     let bare_token = Token::generate();
     assert_eq!(
         verify(&store, &bob, &challenge, &[2; 32], &bare, &bare_token).await,
-        Completion::Done
+        Attempted::Done
     );
     let hash = bare_token.hash();
     assert!(
@@ -289,7 +284,7 @@ async fn only_the_latest_email_code_verifies_a_device(store: Arc<dyn Store>, _: 
     let token = Token::generate();
     assert_eq!(
         verify(&store, &ada, &challenge, &[1; 32], &d, &token).await,
-        Completion::ProofRejected,
+        Attempted::Rejected { attempts: 1 },
         "the replaced code"
     );
     assert!(
@@ -298,11 +293,11 @@ async fn only_the_latest_email_code_verifies_a_device(store: Arc<dyn Store>, _: 
     );
     assert_eq!(
         verify(&store, &ada, &challenge, &[2; 32], &d, &token).await,
-        Completion::Done
+        Attempted::Done
     );
     assert_eq!(
         verify(&store, &ada, &challenge, &[2; 32], &d, &Token::generate()).await,
-        Completion::ChallengeGone,
+        Attempted::ChallengeGone,
         "used once"
     );
     let events = store.user_events(ada.id, None, 10).await.unwrap();
@@ -381,7 +376,7 @@ async fn a_new_device_challenge_or_2fa_ends_the_open_one(store: Arc<dyn Store>, 
     let token = Token::generate();
     assert_eq!(
         verify(&store, &ada, &first, &[1; 32], &d, &token).await,
-        Completion::ChallengeGone,
+        Attempted::ChallengeGone,
         "replaced by the second sign-in"
     );
     // 2FA turned on with the second challenge still open: its code no longer signs in.
@@ -401,7 +396,7 @@ async fn a_new_device_challenge_or_2fa_ends_the_open_one(store: Arc<dyn Store>, 
         .unwrap();
     assert_eq!(
         verify(&store, &ada, &second, &[2; 32], &d, &token).await,
-        Completion::ChallengeGone
+        Attempted::ChallengeGone
     );
     assert!(store.list_devices(ada.id, T0).await.unwrap().is_empty());
 }

@@ -16,6 +16,51 @@ fn state(failures: i64, window_start: i64, locked_until: Option<i64>) -> Throttl
     }
 }
 
+/// The state of (`scope`, `key`), its row created if need be and locked by `tx` until it
+/// ends.
+pub(super) async fn lock(tx: &mut super::Tx, scope: &str, key: &str) -> StoreResult<ThrottleState> {
+    // Creates the row, or touches it: either way the row is now locked by this transaction
+    // until commit, and its current state comes back.
+    let row = sqlx::query(
+        "INSERT INTO throttles (scope, key, failures, window_start, locked_until) \
+         VALUES ($1, $2, 0, 0, NULL) \
+         ON CONFLICT (scope, key) DO UPDATE SET failures = throttles.failures \
+         RETURNING failures, window_start, locked_until",
+    )
+    .bind(scope)
+    .bind(key)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(state(
+        row.try_get("failures").map_err(db)?,
+        row.try_get("window_start").map_err(db)?,
+        row.try_get("locked_until").map_err(db)?,
+    ))
+}
+
+/// Writes the state of (`scope`, `key`), locked by [`lock`] in the same transaction.
+pub(super) async fn write(
+    tx: &mut super::Tx,
+    scope: &str,
+    key: &str,
+    next: &ThrottleState,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE throttles SET failures = $3, window_start = $4, locked_until = $5 \
+         WHERE scope = $1 AND key = $2",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(next.failures)
+    .bind(next.window_start.unix())
+    .bind(next.locked_until.map(Timestamp::unix))
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 #[async_trait]
 impl ThrottleStore for Backend {
     async fn update_throttle(
@@ -25,37 +70,9 @@ impl ThrottleStore for Backend {
         change: &mut ThrottleChange<'_>,
     ) -> StoreResult<ThrottleState> {
         let mut tx = self.begin().await.map_err(db)?;
-        // Creates the row, or touches it: either way the row is now locked by this
-        // transaction until commit, and its current state comes back.
-        let row = sqlx::query(
-            "INSERT INTO throttles (scope, key, failures, window_start, locked_until) \
-             VALUES ($1, $2, 0, 0, NULL) \
-             ON CONFLICT (scope, key) DO UPDATE SET failures = throttles.failures \
-             RETURNING failures, window_start, locked_until",
-        )
-        .bind(scope)
-        .bind(key)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-        let current = state(
-            row.try_get("failures").map_err(db)?,
-            row.try_get("window_start").map_err(db)?,
-            row.try_get("locked_until").map_err(db)?,
-        );
+        let current = lock(&mut tx, scope, key).await?;
         let (next, effects) = change(current);
-        sqlx::query(
-            "UPDATE throttles SET failures = $3, window_start = $4, locked_until = $5 \
-             WHERE scope = $1 AND key = $2",
-        )
-        .bind(scope)
-        .bind(key)
-        .bind(next.failures)
-        .bind(next.window_start.unix())
-        .bind(next.locked_until.map(Timestamp::unix))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        write(&mut tx, scope, key, &next).await?;
         super::events::write(&mut tx, &effects).await?;
         tx.commit().await.map_err(db)?;
         Ok(next)

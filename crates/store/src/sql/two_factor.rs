@@ -1,15 +1,15 @@
 //! Second factors and login challenges.
 
-use super::{Backend, events, sessions};
+use super::{Backend, events, sessions, throttles};
 use crate::db;
 use async_trait::async_trait;
 use sqlx::Row as _;
 use tessera_core::Timestamp;
 use tessera_core::crypto::{TokenHash, secure_eq};
-use tessera_core::model::{Challenge, ChallengeId, Session, UserId};
+use tessera_core::model::{Challenge, UserId};
 use tessera_core::store::{
-    Activation, Completion, Effects, Enrollment, SecondStepProof, StoreError, StoreResult,
-    TotpFactor, TwoFactorStatus, TwoFactorStore,
+    Activation, Attempted, ChallengeAttempt, Completing, Effects, Enrollment, LockGate,
+    SecondStepProof, StoreError, StoreResult, TotpFactor, TwoFactorStatus, TwoFactorStore,
 };
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -304,99 +304,106 @@ impl TwoFactorStore for Backend {
         .transpose()
     }
 
-    async fn reserve_challenge_attempt(
+    async fn attempt_second_step(
         &self,
-        id: ChallengeId,
-        max_attempts: i64,
-        now: Timestamp,
-    ) -> StoreResult<Option<i64>> {
-        let mut tx = self.begin_single().await.map_err(db)?;
-        let attempts = sqlx::query_scalar(
-            "UPDATE login_challenges SET attempts = attempts + 1 \
-             WHERE id = $1 AND attempts < $2 AND expires_at > $3 RETURNING attempts",
-        )
-        .bind(id.to_string())
-        .bind(max_attempts)
-        .bind(now.unix())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(attempts)
-    }
-
-    async fn complete_second_step(
-        &self,
-        challenge: ChallengeId,
-        max_attempts: i64,
-        now: Timestamp,
-        proof: &SecondStepProof,
-        session: &Session,
-        token: &TokenHash,
-        effects: &Effects,
-    ) -> StoreResult<Completion> {
+        attempt: ChallengeAttempt,
+        lock: &mut LockGate<'_>,
+        completing: Option<Completing<'_>>,
+    ) -> StoreResult<Attempted> {
         let mut tx = self.begin().await.map_err(db)?;
-        let consumed: Option<(String, Option<Vec<u8>>)> = sqlx::query_as(
-            "DELETE FROM login_challenges WHERE id = $1 AND expires_at > $2 AND attempts <= $3 \
-             RETURNING user_id, code_hash",
+        let counted: Option<(i64, String, Option<Vec<u8>>)> = sqlx::query_as(
+            "UPDATE login_challenges SET attempts = attempts + 1 \
+             WHERE id = $1 AND attempts < $2 AND expires_at > $3 \
+             RETURNING attempts, user_id, code_hash",
         )
-        .bind(challenge.to_string())
-        .bind(now.unix())
-        .bind(max_attempts)
+        .bind(attempt.challenge.to_string())
+        .bind(attempt.max_attempts)
+        .bind(attempt.now.unix())
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        let Some((user, code_hash)) = consumed else {
-            return Ok(Completion::ChallengeGone);
+        let Some((attempts, user, code_hash)) = counted else {
+            return Ok(Attempted::ChallengeGone);
         };
-        let spent =
-            match proof {
-                SecondStepProof::Totp { step } => sqlx::query(
-                    "UPDATE totp_factors SET last_step = $2 WHERE user_id = $1 AND last_step < $2",
-                )
-                .bind(&user)
-                .bind(step)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected()
-                    > 0,
-                SecondStepProof::RecoveryCode { hash } => {
-                    sqlx::query(
-                        "UPDATE recovery_codes SET used_at = $3 \
-                     WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
-                    )
-                    .bind(&user)
-                    .bind(hash)
-                    .bind(now.unix())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?
-                    .rows_affected()
-                        > 0
-                }
-                SecondStepProof::EmailCode {
-                    hash,
-                    device,
-                    token,
-                } => {
-                    // Only the code sent last counts.
-                    let matches = code_hash.is_some_and(|stored| secure_eq(&stored, hash));
-                    if matches {
-                        super::devices::insert(&mut tx, device, token).await?;
-                    }
-                    matches
-                }
-            };
-        if !spent {
-            // Rolling back leaves the challenge as it was: the caller counts the failure.
-            return Ok(Completion::ProofRejected);
+        let state = throttles::lock(&mut tx, lock.scope, lock.key).await?;
+        let (admitted, go_on) = (lock.admit)(state);
+        let Some(completing) = completing.filter(|_| go_on) else {
+            throttles::write(&mut tx, lock.scope, lock.key, &admitted).await?;
+            tx.commit().await.map_err(db)?;
+            return Ok(if go_on {
+                Attempted::Rejected { attempts }
+            } else {
+                Attempted::Locked
+            });
+        };
+        if !spend(&mut tx, &user, code_hash, completing.proof, attempt.now).await? {
+            throttles::write(&mut tx, lock.scope, lock.key, &admitted).await?;
+            tx.commit().await.map_err(db)?;
+            return Ok(Attempted::Rejected { attempts });
         }
-        sessions::insert(&mut tx, session, token).await?;
-        events::write(&mut tx, effects).await?;
+        sqlx::query("DELETE FROM login_challenges WHERE id = $1")
+            .bind(attempt.challenge.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let settled = (lock.success)(admitted);
+        throttles::write(&mut tx, lock.scope, lock.key, &settled).await?;
+        sessions::insert(&mut tx, completing.session, completing.token).await?;
+        events::write(&mut tx, completing.effects).await?;
         tx.commit().await.map_err(db)?;
-        Ok(Completion::Done)
+        Ok(Attempted::Done)
     }
+}
+
+/// Spends a proof for `user` inside `tx`; `false` if it was spent already (a replayed TOTP
+/// step, a used recovery code) or is not the challenge's latest email code.
+async fn spend(
+    tx: &mut super::Tx,
+    user: &str,
+    code_hash: Option<Vec<u8>>,
+    proof: &SecondStepProof,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    Ok(match proof {
+        SecondStepProof::Totp { step } => {
+            sqlx::query(
+                "UPDATE totp_factors SET last_step = $2 WHERE user_id = $1 AND last_step < $2",
+            )
+            .bind(user)
+            .bind(step)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+                > 0
+        }
+        SecondStepProof::RecoveryCode { hash } => {
+            sqlx::query(
+                "UPDATE recovery_codes SET used_at = $3 \
+                 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+            )
+            .bind(user)
+            .bind(hash)
+            .bind(now.unix())
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+                > 0
+        }
+        SecondStepProof::EmailCode {
+            hash,
+            device,
+            token,
+        } => {
+            // Only the code sent last counts.
+            let matches = code_hash.is_some_and(|stored| secure_eq(&stored, hash));
+            if matches {
+                super::devices::insert(tx, device, token).await?;
+            }
+            matches
+        }
+    })
 }
 
 async fn insert_codes(

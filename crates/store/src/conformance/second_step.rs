@@ -1,0 +1,310 @@
+//! The second step's one transaction on every backend: an attempt is counted before its proof
+//! is looked at, a locked user is refused but counted, and a challenge, a TOTP step and a
+//! recovery code each serve one sign-in however many attempts race.
+
+use super::{T0, run, session, with_enrollment};
+use std::sync::Arc;
+use tessera_core::Timestamp;
+use tessera_core::crypto::Token;
+use tessera_core::model::{Challenge, ChallengeId, ChallengeKind, User};
+use tessera_core::store::{
+    Attempted, ChallengeAttempt, Completing, Effects, LockGate, SecondStepProof, Store,
+};
+use tessera_core::throttle::ThrottleState;
+
+conformance!(
+    a_second_step_proof_is_spent_once_under_a_race,
+    an_attempt_is_counted_before_its_proof,
+    a_locked_user_is_refused_and_counted,
+);
+
+pub(super) async fn challenge_for(store: &Arc<dyn Store>, user: &User) -> ChallengeId {
+    let c = Challenge {
+        last_sent_at: None,
+        id: ChallengeId::new(),
+        user_id: user.id,
+        kind: ChallengeKind::TwoFactor,
+        attempts: 0,
+        created_at: T0,
+        expires_at: T0.plus_secs(600),
+    };
+    store
+        .create_challenge(&c, &Token::generate().hash())
+        .await
+        .unwrap();
+    c.id
+}
+
+/// The throttle this module's attempts pass, keyed by `key`.
+const SCOPE: &str = "second_step_test";
+
+/// What a lock does with an attempt: the state to write, and whether the attempt goes on.
+type Admit = fn(ThrottleState) -> (ThrottleState, bool);
+
+/// Counts every attempt as a failure and admits it while fewer than 3 were counted; a
+/// success clears the count.
+fn admit_three(state: ThrottleState) -> (ThrottleState, bool) {
+    let go_on = state.failures < 3;
+    let next = ThrottleState {
+        failures: state.failures + 1,
+        ..state
+    };
+    (next, go_on)
+}
+
+/// One attempt at `c` (at most 5 per challenge) behind the lock `key`, which `admit` passes.
+async fn attempt_behind(
+    store: &Arc<dyn Store>,
+    c: ChallengeId,
+    (key, mut admit): (&str, Admit),
+    now: Timestamp,
+    completing: Option<Completing<'_>>,
+) -> Attempted {
+    store
+        .attempt_second_step(
+            ChallengeAttempt {
+                challenge: c,
+                max_attempts: 5,
+                now,
+            },
+            &mut LockGate {
+                scope: SCOPE,
+                key,
+                admit: &mut admit,
+                success: |_| ThrottleState::default(),
+            },
+            completing,
+        )
+        .await
+        .unwrap()
+}
+
+/// One attempt at `c` behind a lock that never refuses.
+pub(super) async fn attempt(
+    store: &Arc<dyn Store>,
+    c: ChallengeId,
+    now: Timestamp,
+    completing: Option<Completing<'_>>,
+) -> Attempted {
+    let open = |state| (state, true);
+    attempt_behind(store, c, ("open", open), now, completing).await
+}
+
+/// A proof with a session and no effects.
+struct Proof {
+    proof: SecondStepProof,
+    session: tessera_core::model::Session,
+    token: tessera_core::crypto::TokenHash,
+    effects: Effects,
+}
+
+impl Proof {
+    fn new(user: &User, proof: SecondStepProof) -> Self {
+        Self {
+            proof,
+            session: session(user, T0.plus_secs(3600)),
+            token: Token::generate().hash(),
+            effects: Effects::default(),
+        }
+    }
+
+    fn completing(&self) -> Option<Completing<'_>> {
+        Some(Completing {
+            proof: &self.proof,
+            session: &self.session,
+            token: &self.token,
+            effects: &self.effects,
+        })
+    }
+}
+
+async fn enabled(store: &Arc<dyn Store>, email: &str, recovery: &[u8]) -> User {
+    let u = with_enrollment(store, email).await;
+    store
+        .activate_two_factor(
+            u.id,
+            &[7; 60],
+            T0,
+            100,
+            &[recovery.to_vec()],
+            &Effects::default(),
+        )
+        .await
+        .unwrap();
+    u
+}
+
+async fn a_second_step_proof_is_spent_once_under_a_race(store: Arc<dyn Store>, _: String) {
+    let u = enabled(&store, "proof@example.com", &[1; 32]).await;
+    for proof in [
+        SecondStepProof::Totp { step: 101 },
+        SecondStepProof::RecoveryCode { hash: vec![1; 32] },
+    ] {
+        let mut challenges = Vec::new();
+        for _ in 0..20 {
+            challenges.push(challenge_for(&store, &u).await);
+        }
+        let tasks: Vec<_> = challenges
+            .into_iter()
+            .map(|c| {
+                let (store, proof, u) = (Arc::clone(&store), proof.clone(), u.clone());
+                tokio::spawn(async move {
+                    let proof = Proof::new(&u, proof);
+                    attempt(&store, c, T0, proof.completing()).await
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.unwrap());
+        }
+        let done = outcomes.iter().filter(|o| **o == Attempted::Done).count();
+        assert_eq!(done, 1, "{proof:?}: {outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Attempted::Done | Attempted::Rejected { attempts: 1 })),
+            "{outcomes:?}"
+        );
+    }
+    // One challenge, many right proofs at once: one sign-in, one session.
+    let c = challenge_for(&store, &u).await;
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let (store, u) = (Arc::clone(&store), u.clone());
+            tokio::spawn(async move {
+                let proof = Proof::new(&u, SecondStepProof::Totp { step: 200 + i });
+                attempt(&store, c, T0, proof.completing()).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Attempted::Done).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(store.list_sessions(u.id, T0).await.unwrap().len(), 3);
+}
+
+async fn an_attempt_is_counted_before_its_proof(store: Arc<dyn Store>, _: String) {
+    let u = enabled(&store, "count@example.com", &[1; 32]).await;
+    let c = challenge_for(&store, &u).await;
+    // A replayed step is rejected, and counted.
+    let replay = Proof::new(&u, SecondStepProof::Totp { step: 100 });
+    assert_eq!(
+        attempt(&store, c, T0, replay.completing()).await,
+        Attempted::Rejected { attempts: 1 }
+    );
+    for n in 2..=4 {
+        assert_eq!(
+            attempt(&store, c, T0, None).await,
+            Attempted::Rejected { attempts: n }
+        );
+    }
+    // The fifth try may still be right …
+    let fresh = Proof::new(&u, SecondStepProof::Totp { step: 101 });
+    assert_eq!(
+        attempt(&store, c, T0, fresh.completing()).await,
+        Attempted::Done
+    );
+    assert_eq!(
+        store
+            .get_totp_factor(u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_step,
+        101
+    );
+    // … and a used challenge is gone.
+    assert_eq!(attempt(&store, c, T0, None).await, Attempted::ChallengeGone);
+    // Five wrong tries kill a challenge: a right sixth is not looked at.
+    let dead = challenge_for(&store, &u).await;
+    for n in 1..=5 {
+        assert_eq!(
+            attempt(&store, dead, T0, None).await,
+            Attempted::Rejected { attempts: n }
+        );
+    }
+    let late = Proof::new(&u, SecondStepProof::Totp { step: 102 });
+    assert_eq!(
+        attempt(&store, dead, T0, late.completing()).await,
+        Attempted::ChallengeGone
+    );
+    // An expired challenge is gone, and nothing is spent.
+    let expired = challenge_for(&store, &u).await;
+    assert_eq!(
+        attempt(&store, expired, T0.plus_secs(600), late.completing()).await,
+        Attempted::ChallengeGone
+    );
+    assert_eq!(
+        store
+            .get_totp_factor(u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_step,
+        101
+    );
+}
+
+async fn a_locked_user_is_refused_and_counted(store: Arc<dyn Store>, _: String) {
+    let u = enabled(&store, "locked@example.com", &[1; 32]).await;
+    let key = u.id.to_string();
+    let state = |store: Arc<dyn Store>, key: String| async move {
+        store
+            .update_throttle(SCOPE, &key, &mut |s| (s, Effects::default()))
+            .await
+            .unwrap()
+    };
+    // Three wrong codes on three challenges: each counted on the lock.
+    for _ in 0..3 {
+        let c = challenge_for(&store, &u).await;
+        assert_eq!(
+            attempt_behind(&store, c, (&key, admit_three), T0, None).await,
+            Attempted::Rejected { attempts: 1 }
+        );
+    }
+    assert_eq!(state(store.clone(), key.clone()).await.failures, 3);
+    // Now the lock refuses even the right code: counted on the challenge and the lock,
+    // nothing spent, no session.
+    let c = challenge_for(&store, &u).await;
+    let right = Proof::new(&u, SecondStepProof::Totp { step: 101 });
+    assert_eq!(
+        attempt_behind(&store, c, (&key, admit_three), T0, right.completing()).await,
+        Attempted::Locked
+    );
+    assert_eq!(state(store.clone(), key.clone()).await.failures, 4);
+    assert_eq!(
+        store
+            .get_totp_factor(u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_step,
+        100
+    );
+    assert!(store.list_sessions(u.id, T0).await.unwrap().is_empty());
+    // Behind a lock that admits, the same proof completes and the lock is settled.
+    let other = challenge_for(&store, &u).await;
+    let fresh_key = format!("{key}-fresh");
+    assert_eq!(
+        attempt_behind(
+            &store,
+            other,
+            (&fresh_key, admit_three),
+            T0,
+            right.completing()
+        )
+        .await,
+        Attempted::Done
+    );
+    assert_eq!(
+        state(store.clone(), fresh_key).await,
+        ThrottleState::default()
+    );
+}
