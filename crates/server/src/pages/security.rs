@@ -68,6 +68,7 @@ struct SetupPage {
 struct CodesPage {
     csrf: String,
     nav: Nav,
+    notice: Option<&'static str>,
     heading: &'static str,
     codes: Vec<String>,
     codes_joined: String,
@@ -174,7 +175,7 @@ pub async fn activate(
             &state,
             &context,
             csrf,
-            "Two-factor authentication is on",
+            (Some("Code accepted."), "Two-factor authentication is on"),
             codes,
         ),
         Err(e) => failure(&state, &context, csrf, e).await,
@@ -214,7 +215,13 @@ pub async fn regenerate(
         .regenerate_codes(&context.user, &form.password.into(), &meta)
         .await
     {
-        Ok(codes) => codes_page(&state, &context, csrf, "Your new recovery codes", codes),
+        Ok(codes) => codes_page(
+            &state,
+            &context,
+            csrf,
+            (None, "Your new recovery codes"),
+            codes,
+        ),
         Err(e) => failure(&state, &context, csrf, e).await,
     }
 }
@@ -224,7 +231,7 @@ fn codes_page(
     state: &AppState,
     context: &SessionContext,
     csrf: Csrf,
-    heading: &'static str,
+    (notice, heading): (Option<&'static str>, &'static str),
     codes: Vec<String>,
 ) -> Response {
     let context = SessionContext {
@@ -234,6 +241,7 @@ fn codes_page(
     let template = CodesPage {
         csrf: csrf.field.clone(),
         nav: Nav::new(&context, &csrf, state.auth.now()),
+        notice,
         heading,
         codes_joined: codes.join(" "),
         codes,

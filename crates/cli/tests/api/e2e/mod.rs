@@ -102,7 +102,9 @@ async fn set_up_2fa(
     let code = oathtool(&secret, app.clock.now())?;
     b.fill("6-digit code", &code).await;
     b.press("Verify code").await;
-    assert!(b.text().await.contains("Two-factor authentication is on"));
+    let text = b.text().await;
+    assert!(text.contains("Code accepted."), "{text}");
+    assert!(text.contains("Two-factor authentication is on"));
     if shots {
         b.screenshot("security-codes").await;
     }
