@@ -68,9 +68,15 @@ pub fn read_seeds(path: &std::path::Path) -> Result<Vec<Seeded>> {
 
 /// The RFC 6238 code of `secret` now (SHA-1, 6 digits, 30 s).
 pub fn totp_now(secret: &[u8]) -> String {
-    let step = SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 30);
+        .map_or(0, |d| d.as_secs());
+    totp_at(secret, now)
+}
+
+/// The RFC 6238 code of `secret` at `unix` seconds.
+fn totp_at(secret: &[u8], unix: u64) -> String {
+    let step = unix / 30;
     let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(secret) else {
         return String::new();
     };
@@ -244,4 +250,31 @@ fn summary(plan: &Plan, mut tally: Tally, seconds: f64) -> Value {
         "p99_ms": percentile(&tally.micros, 99.0),
         "max_ms": percentile(&tally.micros, 100.0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{percentile, totp_at};
+
+    #[test]
+    fn codes_follow_rfc_6238() {
+        // Appendix B, SHA-1: the last six of the eight digits listed.
+        let secret = b"12345678901234567890";
+        for (time, code) in [
+            (59, "287082"),
+            (1_111_111_109, "081804"),
+            (2_000_000_000, "279037"),
+        ] {
+            assert_eq!(totp_at(secret, time), code);
+        }
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let micros: Vec<u32> = (1..=100).map(|ms| ms * 1000).collect();
+        assert_eq!(percentile(&micros, 50.0), 50.0);
+        assert_eq!(percentile(&micros, 99.0), 99.0);
+        assert_eq!(percentile(&micros, 100.0), 100.0);
+        assert_eq!(percentile(&[], 99.0), 0.0);
+    }
 }

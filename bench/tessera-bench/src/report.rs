@@ -251,3 +251,48 @@ pub fn render(dir: &Path) -> Result<String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::{render, thousands};
+
+    #[test]
+    fn rates_read_as_people_write_them() {
+        assert_eq!(thousands(0.4), "0");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(15_000.2), "15,000");
+        assert_eq!(thousands(2_082_395.0), "2,082,395");
+    }
+
+    #[test]
+    fn a_ratio_meets_its_goal_or_says_not() {
+        let dir = std::env::temp_dir().join(format!("tessera-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("totp.json"),
+            r#"{"totp_verify_per_sec": 900, "totp_limit_per_sec": 1000}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("me.json"),
+            r#"{"ok_per_sec": 10, "p50_ms": 1, "p99_ms": 2}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.join("hello.json"), r#"{"ok_per_sec": 100}"#).unwrap();
+        let table = render(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let line = |figure: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(&format!("| {figure}")))
+                .unwrap_or_else(|| panic!("no row {figure} in {table}"))
+                .to_owned()
+        };
+        assert!(
+            line("TOTP verification, window").contains("| 0.90× | ≥ 0.5× the HMAC limit | yes |")
+        );
+        assert!(line("`GET /api/v1/me`").contains("| 0.10× | ≥ 0.5× hello-world | **no** |"));
+        assert!(line("second step over HTTP, PostgreSQL").contains("| not measured |"));
+    }
+}
