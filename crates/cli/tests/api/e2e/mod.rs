@@ -1,7 +1,7 @@
 //! The seed flows, clicked through the control panel in headless Chromium: labels are
 //! found by their text, buttons by what they say, TOTP codes computed by oathtool from the
-//! key read off the page, emails read from what the app sent. Every page is photographed
-//! into `target/e2e-screenshots/`.
+//! key read off the page, emails read from the SMTP server (aiosmtpd) the app sent them
+//! to. Every page is photographed into `target/e2e-screenshots/`.
 //!
 //! These run on SQLite only: the pages go through the same handlers and store calls as the
 //! API, whose tests cover both backends; a browser per test per backend would double the
@@ -24,13 +24,19 @@ macro_rules! browser_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn in_chromium() {
                 let backend = tessera_store::testing::Backend::Sqlite;
-                let Some(app) = crate::helpers::spawn_app(backend).await else {
+                let Some(mut app) = crate::helpers::spawn_app(backend).await else {
                     return;
                 };
+                // Emails go through a real SMTP server, where the test reads them.
+                let Some(smtp) = crate::smtp::SmtpSink::start().await else {
+                    return;
+                };
+                app.use_smtp(&smtp).await;
                 let Some(browser) = crate::browser::Browser::start(&app.base).await else {
                     return;
                 };
-                super::$name(app, browser).await
+                super::$name(app, browser).await;
+                drop(smtp);
             }
         }
     )+};
