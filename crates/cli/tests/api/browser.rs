@@ -235,8 +235,22 @@ impl Browser {
         self.client.source().await.unwrap()
     }
 
-    /// Saves a screenshot of the whole page as `target/e2e-screenshots/<name>.png`.
+    /// Saves a screenshot of the whole page as `target/e2e-screenshots/<name>.png`, after
+    /// checking that every field on it has a label.
     pub async fn screenshot(&self, name: &str) {
+        let unlabelled = self
+            .client
+            .execute(
+                "return [...document.querySelectorAll(\
+                   'input:not([type=hidden]), select, textarea')]\
+                 .filter(e => !(e.id && document.querySelector(`label[for=\"${e.id}\"]`))\
+                   && !e.getAttribute('aria-label'))\
+                 .map(e => e.name || e.outerHTML);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(unlabelled, json!([]), "fields without a label on {name}");
         // Grow the window to the page's height so the picture shows all of it.
         let height = self
             .client
