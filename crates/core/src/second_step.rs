@@ -9,7 +9,9 @@
 //! the session. So a challenge, a TOTP step and a recovery code each serve exactly one
 //! sign-in however many requests race, no guess is looked at beyond the limits, and a
 //! sign-in costs one durable write. The code itself is checked before that transaction
-//! (reading the secret and computing the candidates), but only the transaction decides.
+//! (reading the secret and computing the candidates), but only the transaction decides, and
+//! the work before it is the same for a right code and a wrong one, so its time tells
+//! nothing about a guess the limits would refuse.
 //!
 //! ## The per-user lock
 //! Across challenges, 10 consecutive wrong codes lock the user's second step for 15 minutes
@@ -210,12 +212,10 @@ impl Auth {
                 (Some(proof), Method::EmailCode)
             }
         };
-        // What a success writes is made ready first; whether it is written is decided in
-        // the one transaction that counts the attempt and passes the lock.
-        let prepared = match proof {
-            Some(proof) => Some(self.prepare(&user, proof, method, meta, now).await?),
-            None => None,
-        };
+        // What a success writes is made ready first, for a right code and a wrong one alike:
+        // the work (and time) before the transaction must not tell them apart, since only the
+        // transaction counts the attempt and passes the lock.
+        let prepared = self.prepare(&user, proof, method, meta, now).await?;
         let lockout = policy.second_step_lockout();
         let mut refused = None;
         let mut admit = |state| {
@@ -237,14 +237,11 @@ impl Auth {
                     admit: &mut admit,
                     success: throttle::success,
                 },
-                prepared.as_ref().map(Prepared::completing),
+                prepared.completing(),
             )
             .await?;
         let attempts = match outcome {
             Attempted::Done => {
-                let Some(prepared) = prepared else {
-                    unreachable!("only a proof completes a challenge");
-                };
                 return Ok(SecondStepDone {
                     signed_in: SignedIn {
                         token: prepared.token,
@@ -262,7 +259,7 @@ impl Auth {
             }
             Attempted::Rejected { attempts } => {
                 // A right TOTP code whose step a concurrent request took first is a replay.
-                already_used |= method == Method::Totp && prepared.is_some();
+                already_used |= method == Method::Totp && prepared.proof.is_some();
                 attempts
             }
         };
@@ -310,11 +307,12 @@ impl Auth {
         Ok((failed, on_lock))
     }
 
-    /// The session, events and emails a right proof would write, and the token to give.
+    /// The session, events and emails a right proof would write, and the token to give;
+    /// made whether or not there is a proof.
     async fn prepare(
         &self,
         user: &User,
-        proof: SecondStepProof,
+        proof: Option<SecondStepProof>,
         method: Method,
         meta: &RequestMeta,
         now: Timestamp,
@@ -341,7 +339,7 @@ impl Auth {
         let mut effects = Effects::event(
             NewEvent::for_user(user, EventKind::SignIn, meta, now).with_detail(detail),
         );
-        if let SecondStepProof::EmailCode { device, .. } = &proof {
+        if let Some(SecondStepProof::EmailCode { device, .. }) = &proof {
             effects = effects.and_event(
                 NewEvent::for_user(user, EventKind::DeviceVerified, meta, now).with_detail(
                     json!({ "device_id": device.id, "user_agent": device.user_agent }),
@@ -391,18 +389,19 @@ struct Prepared {
     token: Token,
     hash: TokenHash,
     context: SessionContext,
-    proof: SecondStepProof,
+    /// `None`: no code matched, so the transaction only counts the attempt.
+    proof: Option<SecondStepProof>,
     effects: Effects,
     remaining: Option<i64>,
 }
 
 impl Prepared {
-    fn completing(&self) -> Completing<'_> {
-        Completing {
-            proof: &self.proof,
+    fn completing(&self) -> Option<Completing<'_>> {
+        self.proof.as_ref().map(|proof| Completing {
+            proof,
             session: &self.context.session,
             token: &self.hash,
             effects: &self.effects,
-        }
+        })
     }
 }

@@ -52,6 +52,7 @@ mod sqlite {
     pub(crate) const SKIP_LOCKED: &str = "";
     /// One writer at a time: a read in a write transaction already sees the latest state.
     pub(crate) const FOR_UPDATE: &str = "";
+    pub(crate) const FOR_NO_KEY_UPDATE: &str = "";
     pub(crate) type Row = sqlx::sqlite::SqliteRow;
     /// A write transaction: a savepoint in the group writer's batch.
     pub(crate) type Tx = crate::GroupTx;
@@ -75,6 +76,9 @@ mod postgres {
     pub(crate) const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
     /// A read that decides a write locks its row until the transaction ends.
     pub(crate) const FOR_UPDATE: &str = " FOR UPDATE";
+    /// The same, for a row that only serializes its writers: it does not block the
+    /// foreign-key checks of inserts that refer to it (which take `FOR KEY SHARE`).
+    pub(crate) const FOR_NO_KEY_UPDATE: &str = " FOR NO KEY UPDATE";
     pub(crate) type Row = sqlx::postgres::PgRow;
     /// A write transaction.
     pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Postgres>;

@@ -14,6 +14,7 @@ backend_tests!(
     wrong_codes_and_expiry_end_the_challenge,
     resending_honours_the_wait_and_the_hourly_limit,
     one_email_code_signs_in_once_under_a_race,
+    a_resend_racing_the_answer_never_fails,
     turning_2fa_on_ends_an_open_email_code,
     devices_and_sessions_are_listed_and_revoked,
     a_verified_device_still_meets_the_teams_2fa_requirement,
@@ -557,4 +558,28 @@ async fn turning_2fa_on_ends_an_open_email_code(app: TestApp) {
         200
     );
     assert!(!bob.is_empty());
+}
+
+/// A code answered while a resend of the same challenge runs (each locks what the other
+/// needs on PostgreSQL): one of them wins, and neither fails with a server error.
+async fn a_resend_racing_the_answer_never_fails(app: TestApp) {
+    for i in 0..8 {
+        let email = format!("race{i}@example.com");
+        app.signup(&email).await;
+        let challenge = login_as(&app, &email, "RaceBrowser/1.0", None).await;
+        assert_eq!(challenge["status"], "device_verification_required");
+        let code = app.next_device_code(&email).await;
+        // Past the resend wait, so the resend really replaces the code.
+        app.clock.advance(31);
+        let (verified, resent) = tokio::join!(
+            verify_as(&app, "RaceBrowser/1.0", &challenge, &code),
+            resend(&app, &challenge)
+        );
+        let (verified, resent) = (verified.status(), resent.status());
+        assert!(
+            verified == StatusCode::OK || verified == StatusCode::UNAUTHORIZED,
+            "{verified} {resent}"
+        );
+        assert!(!resent.is_server_error(), "{verified} {resent}");
+    }
 }

@@ -1,7 +1,7 @@
 //! Recognized devices, device challenges, and a user's own sessions.
 
 use super::rows::{self, session_columns};
-use super::{Backend, FOR_UPDATE, events};
+use super::{Backend, FOR_NO_KEY_UPDATE, events};
 use crate::db;
 use async_trait::async_trait;
 use sqlx::Row as _;
@@ -68,11 +68,16 @@ async fn count_code(
     limit: Window,
 ) -> StoreResult<CodeSent> {
     let user = user.to_string();
-    sqlx::query(&format!("SELECT id FROM users WHERE id = $1{FOR_UPDATE}"))
-        .bind(&user)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
+    // Not FOR UPDATE: a second step inserting this user's session or device checks its
+    // foreign key with a share lock on this row while holding the challenge this
+    // transaction goes on to change; the two would deadlock.
+    sqlx::query(&format!(
+        "SELECT id FROM users WHERE id = $1{FOR_NO_KEY_UPDATE}"
+    ))
+    .bind(&user)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
     let since = now.plus_secs(-limit.secs);
     sqlx::query("DELETE FROM email_code_sends WHERE user_id = $1 AND sent_at <= $2")
         .bind(&user)

@@ -249,7 +249,22 @@ impl TeamStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        // Sessions, factors, codes, challenges and devices go by `ON DELETE CASCADE`.
+        // In the order a second step locks rows (challenge, throttle, then the user's), so
+        // the two cannot deadlock on PostgreSQL.
+        sqlx::query("DELETE FROM login_challenges WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        for (scope, key) in throttles {
+            sqlx::query("DELETE FROM throttles WHERE scope = $1 AND key = $2")
+                .bind(scope)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        // Sessions, factors, codes and devices go by `ON DELETE CASCADE`.
         let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user.to_string())
             .execute(&mut *tx)
@@ -259,14 +274,6 @@ impl TeamStore for Backend {
             > 0;
         if !deleted {
             return Ok(false);
-        }
-        for (scope, key) in throttles {
-            sqlx::query("DELETE FROM throttles WHERE scope = $1 AND key = $2")
-                .bind(scope)
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
         }
         events::write(&mut tx, effects).await?;
         tx.commit().await.map_err(db)?;

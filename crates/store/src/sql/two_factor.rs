@@ -427,9 +427,11 @@ async fn insert_codes(
     Ok(())
 }
 
-/// Ends the user's open login challenges. Writers take row locks in one order everywhere
-/// (challenges, then the factor, then recovery codes), as `complete_second_step` does, so
-/// that PostgreSQL never deadlocks two of them.
+/// Ends the user's open login challenges. The second step's writers take row locks in this
+/// order: challenges, the user's second-step throttle, the factor or recovery codes, then
+/// rows that refer to the user (sessions, devices, events; their foreign-key checks share-lock
+/// the user's row). Whatever changes the same rows follows it, as `attempt_second_step` does,
+/// so that PostgreSQL does not deadlock two of them.
 async fn end_challenges(tx: &mut super::Tx, user: UserId) -> StoreResult<()> {
     delete_for_user(
         tx,
