@@ -158,12 +158,13 @@ pub async fn run(seed: Seed) -> Result<()> {
         .await?
         .hash(&SecretString::from(PASSWORD))
         .await?;
-    let at = now();
     let mut out = std::io::BufWriter::new(std::fs::File::create(&seed.out)?);
     let batch = 20_000;
     let mut done = 0;
     while done < seed.users {
         let n = batch.min(seed.users - done);
+        // Each batch's challenges live from when it is written, not from when seeding began.
+        let at = now();
         let mut accounts = Vec::new();
         let mut users = Vec::new();
         let mut factors = Vec::new();

@@ -40,13 +40,23 @@
 //!
 //! The price is that a failure of the batch fails its neighbours too (they get an error, as
 //! on a lost connection, and nothing of theirs is stored), and that a transaction waits for
-//! the ones queued before it, as it already did with one write connection.
+//! the ones queued before it, as it already did with one write connection. One more: a
+//! transaction that ends without writing (a refusal: "that email is taken", "the challenge
+//! is gone") may have read a neighbour's work that its batch then fails to commit, so it
+//! can refuse on the strength of a change that never lands. That takes a failed `COMMIT`
+//! (a full disk, an I/O error), after which the refused request can simply be retried.
+//!
+//! The write connection is opened once: if it breaks, writes fail until the process is
+//! restarted (SQLite connections to a local file do not break in normal operation).
 
 use sqlx::{Executor, SqliteConnection};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+
+/// How long a transaction waits for the writer before it fails.
+const WAIT_FOR_WRITER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The SQLite write connection, shared by group commit.
 pub(crate) struct GroupWriter {
@@ -147,7 +157,11 @@ impl GroupWriter {
 
     /// Starts a write transaction in the current batch, waiting for the transactions ahead.
     pub(crate) async fn begin(&self) -> Result<GroupTx, sqlx::Error> {
-        let mut guard = Arc::clone(&self.batch).lock_owned().await;
+        // As the connection pool did: a writer stuck behind others gives up rather than
+        // holding its request forever.
+        let mut guard = tokio::time::timeout(WAIT_FOR_WRITER, Arc::clone(&self.batch).lock_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?;
         guard.repair().await;
         // From here on a drop of `tx` (an error below, a cancelled future) repairs the batch.
         let mut tx = GroupTx { batch: Some(guard) };
