@@ -234,6 +234,20 @@ impl Auth {
         }
     }
 
+    /// Recognizes the browser that just created the user's password (sign-up, an accepted
+    /// invitation, which the emailed link already proved) so that signing in from it again
+    /// needs no emailed code: the device's token, shown once.
+    pub async fn remember_device(
+        &self,
+        user: &User,
+        meta: &RequestMeta,
+    ) -> Result<Token, Internal> {
+        let device = self.new_device(user, meta, self.now());
+        let token = Token::generate();
+        self.store.add_device(&device, &token.hash()).await?;
+        Ok(token)
+    }
+
     /// The user's recognized devices, most recently used first.
     pub async fn devices(&self, user: &User) -> Result<Vec<Device>, Internal> {
         Ok(self.store.list_devices(user.id, self.now()).await?)

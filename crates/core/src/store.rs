@@ -459,6 +459,8 @@ pub trait DeviceStore: Send + Sync {
         user_agent: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<Option<Device>>;
+    /// Recognizes a device from now on, by `token`.
+    async fn add_device(&self, device: &Device, token: &TokenHash) -> StoreResult<()>;
     /// The user's devices still valid at `now`, most recently used first.
     async fn list_devices(&self, user: UserId, now: Timestamp) -> StoreResult<Vec<Device>>;
     /// Forgets one of the user's devices; `false` if it is not theirs or already gone.

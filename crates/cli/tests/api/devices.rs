@@ -15,6 +15,7 @@ backend_tests!(
     resending_honours_the_wait_and_the_hourly_limit,
     one_email_code_signs_in_once_under_a_race,
     a_resend_racing_the_answer_never_fails,
+    the_browser_that_chose_the_password_is_recognized,
     turning_2fa_on_ends_an_open_email_code,
     devices_and_sessions_are_listed_and_revoked,
     a_verified_device_still_meets_the_teams_2fa_requirement,
@@ -582,4 +583,101 @@ async fn a_resend_racing_the_answer_never_fails(app: TestApp) {
         );
         assert!(!resent.is_server_error(), "{verified} {resent}");
     }
+}
+
+/// Signs out of the pages, then in again with the password: where the sign-in leads.
+async fn sign_out_and_in(b: &reqwest::Client, app: &TestApp, email: &str) -> String {
+    let (_, home) = get_page(b, app, "/").await;
+    post_form(b, app, "/logout", &[("csrf", &csrf_field(&home))]).await;
+    password_sign_in(b, app, email).await
+}
+
+/// Signs in on the login page with the password: where the sign-in leads.
+async fn password_sign_in(b: &reqwest::Client, app: &TestApp, email: &str) -> String {
+    let (_, login) = get_page(b, app, "/login").await;
+    let response = post_form(
+        b,
+        app,
+        "/login",
+        &[
+            ("csrf", &csrf_field(&login)),
+            ("email", email),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    location(&response).to_owned()
+}
+
+/// Signing up, or accepting an invitation, in a browser makes it a recognized device: the
+/// next sign-in from it needs no emailed code; another browser still does.
+async fn the_browser_that_chose_the_password_is_recognized(app: TestApp) {
+    let b = browser();
+    let (_, page) = get_page(&b, &app, "/signup").await;
+    let response = post_form(
+        &b,
+        &app,
+        "/signup",
+        &[
+            ("csrf", &csrf_field(&page)),
+            ("account_name", "Acme"),
+            ("name", "Ada"),
+            ("email", "ada@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(location(&response), "/");
+    let cookies: Vec<_> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("tessera_device=") && c.contains("HttpOnly")),
+        "{cookies:?}"
+    );
+    assert_eq!(sign_out_and_in(&b, &app, "ada@example.com").await, "/");
+    assert_eq!(
+        password_sign_in(&browser(), &app, "ada@example.com").await,
+        "/login/verify-device",
+        "another browser"
+    );
+
+    // An invitee who joins in a browser.
+    let owner = app.signed_in("owner@example.com").await;
+    let sent = crate::team::invite(&app, &owner, "grace@example.com", "member").await;
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    let token = crate::team::invitation_token(&app, "grace@example.com", 1).await;
+    let invitee = browser();
+    let (_, page) = get_page(&invitee, &app, &format!("/invitations/{token}")).await;
+    let response = post_form(
+        &invitee,
+        &app,
+        "/invitations/accept",
+        &[
+            ("csrf", &csrf_field(&page)),
+            ("token", &token),
+            ("name", "Grace"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(location(&response), "/");
+    assert_eq!(
+        sign_out_and_in(&invitee, &app, "grace@example.com").await,
+        "/"
+    );
+    // Listed with the others: the API client here verified itself by email.
+    let devices = app
+        .get(
+            "/api/v1/me/devices",
+            Some(&app.signed_in_again("grace@example.com").await),
+        )
+        .await;
+    let devices: Value = devices.json().await.unwrap();
+    assert_eq!(devices.as_array().unwrap().len(), 2, "{devices}");
 }

@@ -14,6 +14,8 @@ use serde::Deserialize;
 use tessera_core::auth::{
     LoginInput, LoginOutcome, PendingChallenge, SignedIn, SignupError, SignupInput,
 };
+use tessera_core::crypto::Token;
+use tessera_core::model::RequestMeta;
 
 /// Attaches the cookies a response must set.
 pub(super) fn with_cookies(
@@ -46,6 +48,34 @@ pub(super) fn signed_in(state: &AppState, signed_in: &SignedIn) -> Response {
         state.secure_cookies,
     );
     with_cookies(Redirect::to("/").into_response(), [cookie])
+}
+
+/// Signs in a user who just chose their password in this browser (sign-up, an accepted
+/// invitation), which is recognized from now on: no emailed code when they come back.
+pub(super) async fn signed_in_here(
+    state: &AppState,
+    done: &SignedIn,
+    meta: &RequestMeta,
+) -> Response {
+    let response = signed_in(state, done);
+    match state.auth.remember_device(&done.context.user, meta).await {
+        Ok(token) => with_cookies(response, [device_cookie(state, &token)]),
+        Err(e) => {
+            // Only a convenience: the next sign-in asks for an emailed code instead.
+            tracing::warn!(error = %e, "cannot remember the device of a new user");
+            response
+        }
+    }
+}
+
+/// The `Set-Cookie` value that keeps a recognized device's token.
+pub(super) fn device_cookie(state: &AppState, token: &Token) -> String {
+    cookies::set(
+        cookies::DEVICE,
+        token.expose(),
+        Some(state.auth.policy.device_lifetime_secs),
+        state.secure_cookies,
+    )
 }
 
 #[derive(Template)]
@@ -226,7 +256,7 @@ pub async fn signup(
             .open_session(user, &meta, state.auth.now(), "password")
             .await
         {
-            Ok(done) => return signed_in(&state, &done),
+            Ok(done) => return signed_in_here(&state, &done, &meta).await,
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign in a new user");
                 return to_login();

@@ -2,7 +2,7 @@
 //! code), `/login/verify-device` for users without 2FA on a device not recognized (the code
 //! emailed to them, with a resend button that honours the wait).
 
-use super::account::{minutes, page, signed_in, with_cookies};
+use super::account::{device_cookie, minutes, page, signed_in, with_cookies};
 use super::csrf::{Csrf, CsrfForm};
 use super::{PageSession, cookies};
 use crate::app::AppState;
@@ -208,13 +208,7 @@ async fn answer(
         Ok(done) => {
             let mut set = vec![clear];
             if let Some(device) = &done.device_token {
-                let lifetime = state.auth.policy.device_lifetime_secs;
-                set.push(cookies::set(
-                    cookies::DEVICE,
-                    device.expose(),
-                    Some(lifetime),
-                    state.secure_cookies,
-                ));
+                set.push(device_cookie(state, device));
             }
             return with_cookies(signed_in(state, &done.signed_in), set);
         }

@@ -2,7 +2,7 @@
 //! (users with their 2FA status, invite, delete, reset 2FA, open invitations), and the
 //! invitee's `/invitations/{token}`.
 
-use super::account::{capitalize, page, signed_in};
+use super::account::{capitalize, page, signed_in_here};
 use super::csrf::{Csrf, CsrfForm};
 use super::{Empty, Moment, Nav, PageManager, message_page};
 use crate::app::AppState;
@@ -487,7 +487,7 @@ pub async fn accept(
             .open_session(user, &meta, state.auth.now(), "invitation")
             .await
         {
-            Ok(session) => signed_in(&state, &session),
+            Ok(session) => signed_in_here(&state, &session, &meta).await,
             Err(e) => internal(e),
         },
         Err(InvitationError::Invalid(field)) => match state.auth.invitation(&form.token).await {

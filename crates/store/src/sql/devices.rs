@@ -236,6 +236,12 @@ impl DeviceStore for Backend {
         found.iter().map(device).collect()
     }
 
+    async fn add_device(&self, device: &Device, token: &TokenHash) -> StoreResult<()> {
+        let mut tx = self.begin().await.map_err(db)?;
+        insert(&mut tx, device, token).await?;
+        tx.commit().await.map_err(db)
+    }
+
     async fn delete_device(
         &self,
         user: UserId,
