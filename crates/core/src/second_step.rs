@@ -266,13 +266,7 @@ impl Auth {
 
         let effects = self.second_step_failure(&user, method, meta, now).await?;
         let locked = self
-            .lockout_failure(
-                SECOND_STEP_SCOPE,
-                &key,
-                policy.second_step_lockout(),
-                now,
-                effects,
-            )
+            .lockout_failure(SECOND_STEP_SCOPE, &key, lockout, now, effects)
             .await?;
         if locked {
             tracing::warn!(user_id = %user.id, "second step locked after repeated failures");
