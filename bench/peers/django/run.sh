@@ -69,6 +69,8 @@ case "$cmd" in
         [ $# -eq 1 ] || usage
         ensure
         cd "$HERE"
+        PEER_SECRET_KEY="${PEER_SECRET_KEY:-$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')}"
+        export PEER_SECRET_KEY
         # Sync workers, gunicorn's default: one request at a time per process, one process
         # per core. They close the connection after each response (no keep-alive).
         exec "$VENV/bin/gunicorn" peer.wsgi:application \

@@ -5,10 +5,12 @@ set, else from the libpq variables PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABAS
 defaults 127.0.0.1, 5432, postgres, no password, tessera_bench_peer.
 """
 import os
+import secrets
 from urllib.parse import unquote, urlsplit
 
-# A benchmark on loopback only: a fixed key is fine, PEER_SECRET_KEY overrides it.
-SECRET_KEY = os.environ.get("PEER_SECRET_KEY", "tessera-bench-peer-not-a-secret-0123456789abcdef")
+# No key in the repository: run.sh makes one per server (PEER_SECRET_KEY), shared by its
+# workers; a management command on its own gets a throw-away one.
+SECRET_KEY = os.environ.get("PEER_SECRET_KEY") or secrets.token_urlsafe(50)
 DEBUG = False
 ALLOWED_HOSTS = os.environ.get("PEER_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 
