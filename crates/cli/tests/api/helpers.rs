@@ -160,8 +160,13 @@ impl TestApp {
             let mut paths: Vec<_> = std::fs::read_dir(&folder)
                 .map(|dir| dir.map(|e| e.unwrap().path()).collect())
                 .unwrap_or_default();
-            // Files are named by the outbox id, a UUIDv7: by name is by time.
-            paths.sort();
+            // The folder transport names files by the outbox id, a UUIDv7: by name is by
+            // time. A Maildir's names do not sort by time within a second, so the time each
+            // file was written decides first.
+            paths.sort_by_key(|p| {
+                let written = std::fs::metadata(p).and_then(|m| m.modified()).ok();
+                (written, p.clone())
+            });
             let found: Vec<_> = paths
                 .iter()
                 .filter(|p| self.maildir.is_some() || p.extension().is_some_and(|e| e == "eml"))
