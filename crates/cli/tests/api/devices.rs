@@ -2,7 +2,9 @@
 //! sessions, through the API and the pages.
 
 use crate::helpers::{PASSWORD, TestApp, assert_error};
-use crate::pages::{browser, csrf_field, get_page, location, page_sign_in, post_form};
+use crate::pages::{
+    browser, csrf_field, get_page, location, page_sign_in, post_form, post_password,
+};
 use crate::smtp::SmtpSink;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -428,18 +430,7 @@ async fn a_verified_device_still_meets_the_teams_2fa_requirement(app: TestApp) {
 async fn the_device_pages_verify_resend_and_list(app: TestApp) {
     app.signup("page@example.com").await;
     let b = browser();
-    let (_, login) = get_page(&b, &app, "/login").await;
-    let response = post_form(
-        &b,
-        &app,
-        "/login",
-        &[
-            ("csrf", &csrf_field(&login)),
-            ("email", "page@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let response = post_password(&b, &app, "page@example.com", PASSWORD).await;
     assert_eq!(location(&response), "/login/verify-device");
     let (_, html) = get_page(&b, &app, "/login/verify-device").await;
     assert!(html.contains("<label for=\"code\">Code from the email</label>"));
@@ -594,19 +585,7 @@ async fn sign_out_and_in(b: &reqwest::Client, app: &TestApp, email: &str) -> Str
 
 /// Signs in on the login page with the password: where the sign-in leads.
 async fn password_sign_in(b: &reqwest::Client, app: &TestApp, email: &str) -> String {
-    let (_, login) = get_page(b, app, "/login").await;
-    let response = post_form(
-        b,
-        app,
-        "/login",
-        &[
-            ("csrf", &csrf_field(&login)),
-            ("email", email),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
-    location(&response).to_owned()
+    location(&post_password(b, app, email, PASSWORD).await).to_owned()
 }
 
 /// Signing up, or accepting an invitation, in a browser makes it a recognized device: the

@@ -52,17 +52,15 @@ pub(crate) fn location(response: &reqwest::Response) -> &str {
     response.headers()["location"].to_str().unwrap()
 }
 
-/// Signs in on the pages; a browser the user has not verified yet is asked for the code
-/// emailed to them, which this reads from the mail and types in. The last response.
-pub(crate) async fn page_sign_in(
+/// Fills in and posts the sign-in page's form: the answer.
+pub(crate) async fn post_password(
     b: &Client,
     app: &TestApp,
     email: &str,
     password: &str,
 ) -> reqwest::Response {
-    let sent = app.device_codes_sent(email).await;
     let (_, login) = get_page(b, app, "/login").await;
-    let response = post_form(
+    post_form(
         b,
         app,
         "/login",
@@ -72,7 +70,19 @@ pub(crate) async fn page_sign_in(
             ("password", password),
         ],
     )
-    .await;
+    .await
+}
+
+/// Signs in on the pages; a browser the user has not verified yet is asked for the code
+/// emailed to them, which this reads from the mail and types in. The last response.
+pub(crate) async fn page_sign_in(
+    b: &Client,
+    app: &TestApp,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let sent = app.device_codes_sent(email).await;
+    let response = post_password(b, app, email, password).await;
     if response.status() != StatusCode::SEE_OTHER || location(&response) != "/login/verify-device" {
         return response;
     }
