@@ -82,28 +82,26 @@ impl Db {
                 sql.push(')');
             }
             let values = chunk.into_iter().flatten();
+            // The same binding for either driver's query type.
+            macro_rules! bound {
+                ($values:expr) => {{
+                    let mut query = sqlx::query(&sql);
+                    for v in $values {
+                        query = match v {
+                            Value::Text(t) => query.bind(t),
+                            Value::Int(i) => query.bind(i),
+                            Value::Blob(b) => query.bind(b),
+                        };
+                    }
+                    query
+                }};
+            }
             match self {
                 Self::Sqlite(c) => {
-                    let mut query = sqlx::query(&sql);
-                    for v in values {
-                        query = match v {
-                            Value::Text(t) => query.bind(t),
-                            Value::Int(i) => query.bind(i),
-                            Value::Blob(b) => query.bind(b),
-                        };
-                    }
-                    query.execute(&mut *c).await?;
+                    bound!(values).execute(&mut *c).await?;
                 }
                 Self::Postgres(c) => {
-                    let mut query = sqlx::query(&sql);
-                    for v in values {
-                        query = match v {
-                            Value::Text(t) => query.bind(t),
-                            Value::Int(i) => query.bind(i),
-                            Value::Blob(b) => query.bind(b),
-                        };
-                    }
-                    query.execute(&mut *c).await?;
+                    bound!(values).execute(&mut *c).await?;
                 }
             }
         }
