@@ -20,10 +20,11 @@
 //!
 //! A handle dropped without `commit` (an error, `?`, an early return, a cancelled future)
 //! undoes only its own work with `ROLLBACK TO t` (which keeps `t`, empty, for the next one)
-//! before the mutex is released: the drop hands the mutex guard to a task that does it (or,
-//! with no runtime left to run that task, leaves a note the next holder acts on before anything
-//! else). A batch nobody is waiting for any more is rolled back, so that the write lock is not
-//! held while nothing is written.
+//! before the mutex is released. A batch nobody is waiting for any more is rolled back, so
+//! that the write lock is not held while nothing is written.
+//!
+//! Statements run in the calling thread (see `lite`); only the `COMMIT`, which waits for the
+//! disk, goes to a blocking thread, with the mutex.
 //!
 //! ## Why this is as durable as one fsync per transaction
 //! - `commit` returns `Ok` only after the `COMMIT` that contains the transaction succeeded:
@@ -34,8 +35,8 @@
 //! - Whenever the outcome is not certain, the batch is failed, never reported as committed:
 //!   a failed `COMMIT` (then `ROLLBACK`), a failed `ROLLBACK TO` (SQLite rolls the whole
 //!   transaction back by itself after `SQLITE_FULL`, `SQLITE_IOERR` or some `SQLITE_BUSY`), and
-//!   a control statement interrupted midway all end in `ROLLBACK` and an error for every
-//!   waiter of the batch.
+//!   a control statement that did not finish (a panic) all end in `ROLLBACK` and an error for
+//!   every waiter of the batch.
 //! - Readers use other connections, which only see committed, so durable, data.
 //!
 //! The price is that a failure of the batch fails its neighbours too (they get an error, as
@@ -49,7 +50,9 @@
 //! The write connection is opened once: if it breaks, writes fail until the process is
 //! restarted (SQLite connections to a local file do not break in normal operation).
 
-use sqlx::{Executor, SqliteConnection};
+use crate::lite::Conn;
+use crate::query::DbError;
+use rusqlite::Connection;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -74,13 +77,13 @@ pub(crate) struct GroupTx {
 
 /// What lives behind the mutex: the connection and the state of the open batch.
 struct Batch {
-    conn: SqliteConnection,
+    conn: Conn,
     /// The outer transaction (`BEGIN IMMEDIATE`) is open, with the savepoint `t` on top of it,
     /// empty while nobody holds the mutex.
     open: bool,
-    /// Set while the connection is not in the state the fields above describe: the next holder
-    /// of the mutex repairs it before anything else.
-    repair: Option<Repair>,
+    /// Set while a statement controlling the batch runs: if it does not finish (a panic), the
+    /// connection's state is unknown and the next holder of the mutex rolls everything back.
+    unsure: bool,
     /// The transactions released into the open batch, waiting for its `COMMIT`.
     waiters: Vec<oneshot::Sender<Result<(), NotCommitted>>>,
     /// Alive while a flush task is queued for the mutex. A token, not a flag: if that task is
@@ -89,32 +92,21 @@ struct Batch {
     counters: Counters,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Repair {
-    /// A transaction ended without `commit`: undo it alone (`ROLLBACK TO t`).
-    Undo,
-    /// The connection's transaction state is unknown: roll everything back, fail the batch.
-    Reset,
-}
-
 /// Why a transaction whose own statements succeeded was not committed.
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("the transaction was not committed: {reason}")]
 pub(crate) struct NotCommitted {
     reason: &'static str,
     #[source]
-    cause: Option<Arc<sqlx::Error>>,
+    cause: Option<Arc<rusqlite::Error>>,
 }
 
 impl NotCommitted {
-    fn new(reason: &'static str, cause: Option<Arc<sqlx::Error>>) -> Self {
-        Self { reason, cause }
-    }
-}
-
-impl From<NotCommitted> for sqlx::Error {
-    fn from(e: NotCommitted) -> Self {
-        sqlx::Error::Io(std::io::Error::other(e))
+    fn new(reason: &'static str, cause: Option<rusqlite::Error>) -> Self {
+        Self {
+            reason,
+            cause: cause.map(Arc::new),
+        }
     }
 }
 
@@ -141,11 +133,11 @@ pub(crate) struct GroupStats {
 
 impl GroupWriter {
     /// Takes over `conn`, which must be idle (no transaction open).
-    pub(crate) fn new(conn: SqliteConnection) -> Self {
+    pub(crate) fn new(conn: Connection) -> Self {
         let batch = Batch {
-            conn,
+            conn: Conn(conn),
             open: false,
-            repair: None,
+            unsure: false,
             waiters: Vec::new(),
             flush_queued: Weak::new(),
             counters: Counters::default(),
@@ -156,24 +148,25 @@ impl GroupWriter {
     }
 
     /// Starts a write transaction in the current batch, waiting for the transactions ahead.
-    pub(crate) async fn begin(&self) -> Result<GroupTx, sqlx::Error> {
-        // As the connection pool did: a writer stuck behind others gives up rather than
+    pub(crate) async fn begin(&self) -> Result<GroupTx, DbError> {
+        // As a connection pool would: a writer stuck behind others gives up rather than
         // holding its request forever.
-        let mut guard = tokio::time::timeout(WAIT_FOR_WRITER, Arc::clone(&self.batch).lock_owned())
+        let mut batch = tokio::time::timeout(WAIT_FOR_WRITER, Arc::clone(&self.batch).lock_owned())
             .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?;
-        guard.repair().await;
-        // From here on a drop of `tx` (an error below, a cancelled future) repairs the batch.
-        let mut tx = GroupTx { batch: Some(guard) };
-        let batch = tx.batch_mut();
-        if !batch.open {
-            // Until this answers, nobody knows what of it ran: a drop now resets.
-            batch.repair = Some(Repair::Reset);
-            batch.conn.execute("BEGIN IMMEDIATE; SAVEPOINT t").await?;
-            batch.open = true;
-            batch.repair = None;
+            .map_err(|_| DbError::WriterTimeout(WAIT_FOR_WRITER))?;
+        if batch.unsure {
+            batch.reset(None);
         }
-        Ok(tx)
+        if !batch.open {
+            batch.unsure = true;
+            if let Err(e) = batch.conn.0.execute_batch("BEGIN IMMEDIATE; SAVEPOINT t") {
+                batch.reset(None);
+                return Err(e.into());
+            }
+            batch.open = true;
+            batch.unsure = false;
+        }
+        Ok(GroupTx { batch: Some(batch) })
     }
 
     /// The counts so far; waits for the writer like a transaction.
@@ -204,14 +197,14 @@ impl GroupTx {
     /// Commits: returns once the batch holding this transaction is on disk, or with an error
     /// if that batch failed (then nothing of this transaction is stored). If the future is
     /// dropped midway, the outcome is unknown to the caller, as with any database's `COMMIT`.
-    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
-        // If this fails or this future is dropped meanwhile, the drop of `self` rolls back to
-        // `t`: that undoes this transaction if RELEASE did not run, and fails the batch if
-        // RELEASE ran but SAVEPOINT did not (or if SQLite had rolled everything back).
+    pub(crate) async fn commit(mut self) -> Result<(), DbError> {
+        // If this fails, the drop of `self` rolls back to `t`: that undoes this transaction if
+        // RELEASE did not run, and fails the batch if RELEASE ran but SAVEPOINT did not (or if
+        // SQLite had rolled everything back).
         self.batch_mut()
             .conn
-            .execute("RELEASE t; SAVEPOINT t")
-            .await?;
+            .0
+            .execute_batch("RELEASE t; SAVEPOINT t")?;
         let mut batch = self
             .batch
             .take()
@@ -227,7 +220,7 @@ impl GroupTx {
         }
         drop(batch);
         match outcome.await {
-            Ok(result) => result.map_err(sqlx::Error::from),
+            Ok(result) => Ok(result?),
             Err(_) => Err(NotCommitted::new("the flush of its batch was stopped", None).into()),
         }
     }
@@ -238,24 +231,20 @@ impl Drop for GroupTx {
         let Some(mut batch) = self.batch.take() else {
             return;
         };
-        // Keep a Reset left by an interrupted BEGIN; otherwise undo this transaction.
-        batch.repair.get_or_insert(Repair::Undo);
-        // The guard goes to a task that repairs before anyone else gets the connection. Without
-        // a runtime (or if that task never runs) the guard is simply dropped, and the next
-        // holder of the mutex repairs first.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                batch.repair().await;
-                batch.close_if_idle().await;
-            });
+        // Rolls back to the start of the savepoint, which stays, empty, for the next one.
+        if let Err(e) = batch.conn.0.execute_batch("ROLLBACK TO t") {
+            // SQLite already rolled the whole transaction back (or the savepoint was never
+            // made): the work of the batch so far is gone.
+            batch.reset(Some(e));
         }
+        batch.close_if_idle();
     }
 }
 
 impl Deref for GroupTx {
-    type Target = SqliteConnection;
+    type Target = Conn;
 
-    fn deref(&self) -> &SqliteConnection {
+    fn deref(&self) -> &Conn {
         &self
             .batch
             .as_ref()
@@ -265,7 +254,7 @@ impl Deref for GroupTx {
 }
 
 impl DerefMut for GroupTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
+    fn deref_mut(&mut self) -> &mut Conn {
         &mut self.batch_mut().conn
     }
 }
@@ -276,94 +265,73 @@ async fn flush(batch: Arc<Mutex<Batch>>, queued: Arc<()>) {
     let mut batch = batch.lock_owned().await;
     // Under the mutex: any later commit queues the next flush.
     drop(queued);
-    batch.repair().await;
+    if batch.unsure {
+        batch.reset(None);
+    }
     let waiters = std::mem::take(&mut batch.waiters);
     if waiters.is_empty() {
         // A reset already failed them.
-        batch.close_if_idle().await;
+        batch.close_if_idle();
         return;
     }
-    // If this task dies during COMMIT, its waiters hear nothing (an error for them) and the
-    // next holder rolls back whatever is left.
-    batch.repair = Some(Repair::Reset);
-    let outcome = match batch.conn.execute("COMMIT").await {
-        Ok(_) => {
-            batch.counters.commits.fetch_add(1, Ordering::Relaxed);
-            Ok(())
+    // The COMMIT waits for the disk: on a thread made for waiting, with the mutex. If it never
+    // finishes, its waiters hear nothing (an error for them) and the next holder rolls back
+    // whatever is left.
+    let committing = tokio::task::spawn_blocking(move || {
+        batch.unsure = true;
+        let outcome = match batch.conn.0.execute_batch("COMMIT") {
+            Ok(()) => {
+                batch.counters.commits.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, transactions = waiters.len(), "group COMMIT failed");
+                batch.counters.failures.fetch_add(1, Ordering::Relaxed);
+                // COMMIT may leave the transaction open (SQLITE_BUSY): end it.
+                let _ = batch.conn.0.execute_batch("ROLLBACK");
+                Err(NotCommitted::new("the batch's COMMIT failed", Some(e)))
+            }
+        };
+        batch.open = false;
+        batch.unsure = false;
+        drop(batch);
+        for waiter in waiters {
+            // A waiter that stopped listening (a cancelled request) needs no answer.
+            let _ = waiter.send(outcome.clone());
         }
-        Err(e) => {
-            tracing::error!(error = %e, transactions = waiters.len(), "group COMMIT failed");
-            batch.counters.failures.fetch_add(1, Ordering::Relaxed);
-            // COMMIT may leave the transaction open (SQLITE_BUSY): end it.
-            let _ = batch.conn.execute("ROLLBACK").await;
-            Err(NotCommitted::new(
-                "the batch's COMMIT failed",
-                Some(Arc::new(e)),
-            ))
-        }
-    };
-    batch.open = false;
-    batch.repair = None;
-    for waiter in waiters {
-        // A waiter that stopped listening (a cancelled request) needs no answer.
-        let _ = waiter.send(outcome.clone());
-    }
+    });
+    // A panic there dropped the waiters, which tells them; nothing more to do here.
+    let _ = committing.await;
 }
 
 impl Batch {
-    /// Brings the connection back to the state the fields describe, after a transaction that
-    /// ended without `commit` or a control statement that was interrupted.
-    async fn repair(&mut self) {
-        if self.repair == Some(Repair::Undo) {
-            // Rolls back to the start of the savepoint, which stays, empty, for the next one.
-            match self.conn.execute("ROLLBACK TO t").await {
-                Ok(_) => {
-                    self.repair = None;
-                    return;
-                }
-                Err(e) => {
-                    // SQLite already rolled the whole transaction back (or the savepoint was
-                    // never made): the work of the batch so far is gone.
-                    self.reset(Some(e)).await;
-                    return;
-                }
-            }
-        }
-        if self.repair == Some(Repair::Reset) {
-            self.reset(None).await;
-        }
-    }
-
     /// Rolls everything back and fails every waiter of the batch.
-    async fn reset(&mut self, cause: Option<sqlx::Error>) {
-        self.repair = Some(Repair::Reset);
+    fn reset(&mut self, cause: Option<rusqlite::Error>) {
         // Fails harmlessly when no transaction is open any more.
-        let _ = self.conn.execute("ROLLBACK").await;
-        if self.open {
+        let _ = self.conn.0.execute_batch("ROLLBACK");
+        if self.open || self.unsure {
             self.counters.failures.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
                 error = cause.as_ref().map(tracing::field::display),
                 transactions = self.waiters.len(),
                 "a write batch is rolled back: a transaction could not be undone alone, \
-                 or a statement controlling the batch was interrupted"
+                 or a statement controlling the batch did not finish"
             );
         }
-        let failed = NotCommitted::new("its batch was rolled back", cause.map(Arc::new));
+        let failed = NotCommitted::new("its batch was rolled back", cause);
         for waiter in self.waiters.drain(..) {
             let _ = waiter.send(Err(failed.clone()));
         }
         self.open = false;
-        self.repair = None;
+        self.unsure = false;
     }
 
     /// Ends an open batch that no transaction is part of any more, so that the write lock is
     /// not held while nobody writes (another process may want it).
-    async fn close_if_idle(&mut self) {
-        if self.open && self.waiters.is_empty() && self.repair.is_none() {
-            self.repair = Some(Repair::Reset);
-            let _ = self.conn.execute("ROLLBACK").await;
+    fn close_if_idle(&mut self) {
+        if self.open && self.waiters.is_empty() {
+            let _ = self.conn.0.execute_batch("ROLLBACK");
             self.open = false;
-            self.repair = None;
         }
     }
 }

@@ -3,8 +3,9 @@
 //! The SQL is written once, in `sql/`, and compiled twice, once per backend (the two inline
 //! modules below point at the same files): both dialects accept the same statements
 //! (`$n` parameters, `ON CONFLICT … DO UPDATE`, `RETURNING`), so there is one text of every
-//! query and the compiler checks it against each driver. Migrations differ per backend and
-//! live in `migrations/<backend>/`; they are applied by [`connect`].
+//! query. It runs through the `query` module, on rusqlite for SQLite (statements run in the
+//! calling thread, see `lite`) and on sqlx for PostgreSQL. Migrations differ per backend and
+//! live in `migrations/<backend>/`; they are applied by [`connect`] (with sqlx, on both).
 //!
 //! ## Durability and concurrency
 //! - SQLite runs in WAL mode with `synchronous = FULL`: a write is on disk before it is
@@ -28,12 +29,12 @@
 #![allow(clippy::duplicate_mod)]
 
 use group::{GroupTx, GroupWriter};
+use lite::Readers;
+use query::DbError;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Postgres};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, Postgres};
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -41,6 +42,9 @@ use std::time::Duration;
 use tessera_core::store::{Store, StoreError};
 
 mod group;
+mod lite;
+mod pg;
+mod query;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -53,7 +57,7 @@ mod sqlite {
     /// One writer at a time: a read in a write transaction already sees the latest state.
     pub(crate) const FOR_UPDATE: &str = "";
     pub(crate) const FOR_NO_KEY_UPDATE: &str = "";
-    pub(crate) type Row = sqlx::sqlite::SqliteRow;
+    pub(crate) type Row = crate::query::Row;
     /// A write transaction: a savepoint in the group writer's batch.
     pub(crate) type Tx = crate::GroupTx;
     mod accounts;
@@ -79,7 +83,7 @@ mod postgres {
     /// The same, for a row that only serializes its writers: it does not block the
     /// foreign-key checks of inserts that refer to it (which take `FOR KEY SHARE`).
     pub(crate) const FOR_NO_KEY_UPDATE: &str = " FOR NO KEY UPDATE";
-    pub(crate) type Row = sqlx::postgres::PgRow;
+    pub(crate) type Row = crate::query::Row;
     /// A write transaction.
     pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
     mod accounts;
@@ -97,7 +101,7 @@ mod postgres {
 /// The SQLite backend: one writer connection committing in groups, a pool of readers.
 pub struct SqliteStore {
     write: GroupWriter,
-    read: SqlitePool,
+    read: Readers,
 }
 
 /// The PostgreSQL backend.
@@ -107,14 +111,14 @@ pub struct PgStore {
 
 impl SqliteStore {
     /// Starts a write transaction; it waits for the writer (transactions run one at a time).
-    async fn begin(&self) -> Result<GroupTx, sqlx::Error> {
+    async fn begin(&self) -> Result<GroupTx, DbError> {
         self.write.begin().await
     }
     /// A write of exactly one statement: on SQLite, a transaction like any other.
-    async fn begin_single(&self) -> Result<GroupTx, sqlx::Error> {
+    async fn begin_single(&self) -> Result<GroupTx, DbError> {
         self.write.begin().await
     }
-    fn reader(&self) -> &SqlitePool {
+    fn reader(&self) -> &Readers {
         &self.read
     }
 }
@@ -140,7 +144,7 @@ impl PgStore {
 struct PgSingle(PoolConnection<Postgres>);
 
 impl PgSingle {
-    async fn commit(self) -> Result<(), sqlx::Error> {
+    async fn commit(self) -> Result<(), DbError> {
         Ok(())
     }
 }
@@ -164,6 +168,8 @@ pub enum ConnectError {
     UnsupportedUrl(String),
     #[error("cannot open the database: {0}")]
     Open(#[source] sqlx::Error),
+    #[error("cannot open the database: {0}")]
+    OpenSqlite(#[source] rusqlite::Error),
     #[error("cannot apply the database migrations: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
@@ -188,20 +194,18 @@ async fn open_sqlite(url: &str) -> Result<SqliteStore, ConnectError> {
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
-    // The one write connection: migrations first, then the group writer takes it over.
-    let mut write = options.connect().await.map_err(ConnectError::Open)?;
+    // Migrations with sqlx (which records them as before), on a connection of their own.
+    let mut migrating = options.connect().await.map_err(ConnectError::Open)?;
     sqlx::migrate!("./migrations/sqlite")
-        .run(&mut write)
+        .run(&mut migrating)
         .await
         .map_err(ConnectError::Migrate)?;
-    let read = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options.read_only(true))
-        .await
-        .map_err(ConnectError::Open)?;
+    migrating.close().await.map_err(ConnectError::Open)?;
+    let path = options.get_filename().to_owned();
+    let write = lite::open_writer(&path).map_err(ConnectError::OpenSqlite)?;
     Ok(SqliteStore {
         write: GroupWriter::new(write),
-        read,
+        read: Readers::new(path),
     })
 }
 
@@ -233,11 +237,9 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Maps a driver error into the core's terms: uniqueness violations become `Conflict`.
-fn db(error: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(e) = &error
-        && e.is_unique_violation()
-    {
-        let what = e.constraint().unwrap_or(e.message());
+fn db(error: impl Into<DbError>) -> StoreError {
+    let error = error.into();
+    if let Some(what) = error.unique_violation() {
         return StoreError::Conflict(if what.contains("email") {
             "email"
         } else {

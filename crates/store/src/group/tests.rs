@@ -6,9 +6,10 @@
 //! the mutex lets them in in that order.
 
 use super::{GroupStats, GroupTx, GroupWriter};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, Executor, SqliteConnection};
+use crate::query::{DbError, query};
+use rusqlite::Connection;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::Timestamp;
@@ -21,45 +22,37 @@ use tokio::task::JoinHandle;
 /// `children` table whose foreign key is checked only at `COMMIT`.
 struct Fixture {
     writer: Arc<GroupWriter>,
-    options: SqliteConnectOptions,
+    path: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Fixture {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let options = SqliteConnectOptions::new()
-            .filename(dir.path().join("group.db"))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let mut conn = options.connect().await.unwrap();
-        conn.execute(
+        let path = dir.path().join("group.db");
+        let conn = crate::lite::open_writer(&path).unwrap();
+        conn.execute_batch(
             "CREATE TABLE items (name TEXT PRIMARY KEY); \
              CREATE TABLE parents (id INTEGER PRIMARY KEY); \
              CREATE TABLE children (parent INTEGER \
                  REFERENCES parents (id) DEFERRABLE INITIALLY DEFERRED)",
         )
-        .await
         .unwrap();
         Self {
             writer: Arc::new(GroupWriter::new(conn)),
-            options,
+            path,
             _dir: dir,
         }
     }
 
     /// The items on disk, read through a connection of its own.
     async fn items(&self) -> Vec<String> {
-        let mut conn = self.options.connect().await.unwrap();
-        let names = sqlx::query_scalar("SELECT name FROM items ORDER BY name")
-            .fetch_all(&mut conn)
-            .await
+        let conn = Connection::open(&self.path).unwrap();
+        let mut statement = conn
+            .prepare("SELECT name FROM items ORDER BY name")
             .unwrap();
-        conn.close().await.unwrap();
-        names
+        let names = statement.query_map([], |row| row.get(0)).unwrap();
+        names.collect::<Result<_, _>>().unwrap()
     }
 
     async fn stats(&self) -> GroupStats {
@@ -68,10 +61,10 @@ impl Fixture {
 
     /// Runs `work` on a task of its own; returns once it waits for the writer (which the
     /// caller holds), so tasks started one after the other get the writer in that order.
-    async fn queue<F, Fut>(&self, work: F) -> JoinHandle<Result<(), sqlx::Error>>
+    async fn queue<F, Fut>(&self, work: F) -> JoinHandle<Result<(), DbError>>
     where
         F: FnOnce(Arc<GroupWriter>) -> Fut,
-        Fut: Future<Output = Result<(), sqlx::Error>> + Send + 'static,
+        Fut: Future<Output = Result<(), DbError>> + Send + 'static,
     {
         let before = Arc::strong_count(&self.writer.batch);
         let task = tokio::spawn(work(Arc::clone(&self.writer)));
@@ -82,8 +75,8 @@ impl Fixture {
     }
 }
 
-async fn insert(tx: &mut GroupTx, name: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO items (name) VALUES ($1)")
+async fn insert(tx: &mut GroupTx, name: &str) -> Result<(), DbError> {
+    query("INSERT INTO items (name) VALUES ($1)")
         .bind(name)
         .execute(&mut **tx)
         .await
@@ -91,7 +84,7 @@ async fn insert(tx: &mut GroupTx, name: &str) -> Result<(), sqlx::Error> {
 }
 
 /// One transaction inserting `name`, committed.
-async fn insert_one(writer: Arc<GroupWriter>, name: String) -> Result<(), sqlx::Error> {
+async fn insert_one(writer: Arc<GroupWriter>, name: String) -> Result<(), DbError> {
     let mut tx = writer.begin().await?;
     insert(&mut tx, &name).await?;
     tx.commit().await
@@ -158,12 +151,7 @@ async fn a_dropped_transaction_leaves_no_trace_and_its_batch_commits() {
     drop(held);
     soon(a).await.unwrap().unwrap();
     let failed = soon(b).await.unwrap().unwrap_err();
-    assert!(
-        failed
-            .as_database_error()
-            .is_some_and(|e| e.is_unique_violation()),
-        "{failed}"
-    );
+    assert!(failed.unique_violation().is_some(), "{failed}");
     soon(c).await.unwrap().unwrap();
     assert_eq!(f.items().await, ["a", "c"]);
     let stats = f.stats().await;
@@ -182,8 +170,8 @@ async fn when_a_rollback_to_the_savepoint_fails_the_whole_batch_fails() {
         .queue(|w| async move {
             let mut tx = w.begin().await?;
             insert(&mut tx, "b").await?;
-            tx.execute("ROLLBACK").await?;
-            Err(sqlx::Error::Protocol("disk full".into()))
+            query("ROLLBACK").execute(&mut *tx).await?;
+            Err(DbError::RowNotFound)
         })
         .await;
     let c = f.queue(|w| insert_one(w, "c".into())).await;
@@ -207,7 +195,8 @@ async fn when_the_commit_fails_every_transaction_of_the_batch_hears_it() {
     let b = f
         .queue(|w| async move {
             let mut tx = w.begin().await?;
-            tx.execute("INSERT INTO children (parent) VALUES (42)")
+            query("INSERT INTO children (parent) VALUES (42)")
+                .execute(&mut *tx)
                 .await?;
             tx.commit().await
         })
@@ -248,19 +237,11 @@ async fn a_dropped_transaction_does_not_keep_the_write_lock() {
     // Waits for the writer, so for the rollback the drop started.
     assert_eq!(f.stats().await.transactions, 0);
     // Another process could write now.
-    let mut other = f
-        .options
-        .clone()
-        .busy_timeout(Duration::ZERO)
-        .connect()
-        .await
-        .unwrap();
-    other.execute("BEGIN IMMEDIATE").await.unwrap();
+    let other = Connection::open(&f.path).unwrap();
+    other.busy_timeout(Duration::ZERO).unwrap();
     other
-        .execute("INSERT INTO items (name) VALUES ('other')")
-        .await
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO items (name) VALUES ('other'); COMMIT")
         .unwrap();
-    other.execute("COMMIT").await.unwrap();
     soon(insert_one(Arc::clone(&f.writer), "y".into()))
         .await
         .unwrap();
@@ -309,11 +290,13 @@ fn signup(i: usize) -> (Account, User) {
     (account, user)
 }
 
-async fn sqlite_store() -> (crate::SqliteStore, String, tempfile::TempDir) {
+async fn sqlite_store() -> (crate::SqliteStore, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("tessera.db").display());
-    let store = crate::open_sqlite(&url).await.unwrap();
-    (store, url, dir)
+    let path = dir.path().join("tessera.db");
+    let store = crate::open_sqlite(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    (store, path, dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,16 +325,20 @@ async fn concurrent_sign_ups_share_commits_and_are_all_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committed_write_is_in_the_file() {
-    let (store, url, _dir) = sqlite_store().await;
+    let (store, path, _dir) = sqlite_store().await;
     // The writer really syncs every COMMIT.
     let mut tx = store.write.begin().await.unwrap();
-    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+    let synchronous: i64 = query("PRAGMA synchronous")
         .fetch_one(&mut *tx)
         .await
+        .unwrap()
+        .try_get(0)
         .unwrap();
-    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+    let journal: String = query("PRAGMA journal_mode")
         .fetch_one(&mut *tx)
         .await
+        .unwrap()
+        .try_get(0)
         .unwrap();
     drop(tx);
     assert_eq!((synchronous, journal.as_str()), (2, "wal"), "FULL, WAL");
@@ -362,13 +349,15 @@ async fn a_committed_write_is_in_the_file() {
         .await
         .unwrap();
     // The store stays open (no checkpoint on close): a new connection reads the file.
-    let mut fresh = SqliteConnection::connect(&url).await.unwrap();
-    let found: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
-        .bind(user.id.to_string())
-        .fetch_optional(&mut fresh)
-        .await
+    let fresh = Connection::open(&path).unwrap();
+    let found: String = fresh
+        .query_row(
+            "SELECT email FROM users WHERE id = ?1",
+            [user.id.to_string()],
+            |row| row.get(0),
+        )
         .unwrap();
-    assert_eq!(found.as_deref(), Some("user1@example.com"));
+    assert_eq!(found, "user1@example.com");
 }
 
 /// `cargo test --release -p tessera-store throughput -- --ignored --nocapture`: durable write

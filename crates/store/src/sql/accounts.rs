@@ -3,8 +3,8 @@
 use super::rows::{self, account_columns, user_columns};
 use super::{Backend, events};
 use crate::db;
+use crate::query::query;
 use async_trait::async_trait;
-use sqlx::Row as _;
 use tessera_core::model::{Account, AccountId, User, UserId};
 use tessera_core::store::{AccountStore, AccountSummary, Effects, StoreResult, UserWithPassword};
 
@@ -15,7 +15,7 @@ pub(super) async fn insert_user(
     user: &User,
     password_hash: &str,
 ) -> StoreResult<()> {
-    sqlx::query(
+    query(
         "INSERT INTO users (id, account_id, email, email_normalized, name, role, \
          auth_source, password_hash, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -45,7 +45,7 @@ impl AccountStore for Backend {
         effects: &Effects,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await.map_err(db)?;
-        sqlx::query(
+        query(
             "INSERT INTO accounts (id, name, two_factor_required, grace_period_until, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -66,7 +66,7 @@ impl AccountStore for Backend {
         &self,
         email_normalized: &str,
     ) -> StoreResult<Option<UserWithPassword>> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             user_columns!(),
             ", u.password_hash FROM users u WHERE u.email_normalized = $1"
@@ -85,7 +85,7 @@ impl AccountStore for Backend {
     }
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             user_columns!(),
             " FROM users u WHERE u.id = $1"
@@ -98,7 +98,7 @@ impl AccountStore for Backend {
     }
 
     async fn get_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             account_columns!(),
             " FROM accounts a WHERE a.id = $1"
@@ -111,7 +111,7 @@ impl AccountStore for Backend {
     }
 
     async fn list_accounts(&self) -> StoreResult<Vec<AccountSummary>> {
-        let found = sqlx::query(concat!(
+        let found = query(concat!(
             "SELECT ",
             account_columns!(),
             ", (SELECT COUNT(*) FROM users u WHERE u.account_id = a.id) AS users \
@@ -132,7 +132,7 @@ impl AccountStore for Backend {
     }
 
     async fn list_users(&self, account: Option<AccountId>) -> StoreResult<Vec<User>> {
-        let found = sqlx::query(concat!(
+        let found = query(concat!(
             "SELECT ",
             user_columns!(),
             " FROM users u WHERE ($1 IS NULL OR u.account_id = $1) \

@@ -3,8 +3,8 @@
 use super::rows::{self, session_columns};
 use super::{Backend, FOR_NO_KEY_UPDATE, events};
 use crate::db;
+use crate::query::query;
 use async_trait::async_trait;
-use sqlx::Row as _;
 use tessera_core::Timestamp;
 use tessera_core::crypto::TokenHash;
 use tessera_core::model::{Challenge, ChallengeId, Device, DeviceId, Session, SessionId, UserId};
@@ -17,7 +17,7 @@ pub(super) async fn insert(
     device: &Device,
     token: &TokenHash,
 ) -> StoreResult<()> {
-    sqlx::query(
+    query(
         "INSERT INTO devices (id, user_id, token_hash, user_agent, ip, created_at, last_used_at, \
          expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -71,7 +71,7 @@ async fn count_code(
     // Not FOR UPDATE: a second step inserting this user's session or device checks its
     // foreign key with a share lock on this row while holding the challenge this
     // transaction goes on to change; the two would deadlock.
-    sqlx::query(&format!(
+    query(&format!(
         "SELECT id FROM users WHERE id = $1{FOR_NO_KEY_UPDATE}"
     ))
     .bind(&user)
@@ -79,19 +79,21 @@ async fn count_code(
     .await
     .map_err(db)?;
     let since = now.plus_secs(-limit.secs);
-    sqlx::query("DELETE FROM email_code_sends WHERE user_id = $1 AND sent_at <= $2")
+    query("DELETE FROM email_code_sends WHERE user_id = $1 AND sent_at <= $2")
         .bind(&user)
         .bind(since.unix())
         .execute(&mut **tx)
         .await
         .map_err(db)?;
-    let sent: Vec<i64> = sqlx::query_scalar(
-        "SELECT sent_at FROM email_code_sends WHERE user_id = $1 ORDER BY sent_at",
-    )
-    .bind(&user)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(db)?;
+    let sent = query("SELECT sent_at FROM email_code_sends WHERE user_id = $1 ORDER BY sent_at")
+        .bind(&user)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|row| row.try_get::<i64, _>(0))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db)?;
     if i64::try_from(sent.len()).unwrap_or(i64::MAX) >= limit.max {
         // The next may go once the oldest send in the window has left it.
         let oldest = sent.first().copied().unwrap_or(now.unix());
@@ -99,7 +101,7 @@ async fn count_code(
             Timestamp::from_unix(oldest).plus_secs(limit.secs),
         ));
     }
-    sqlx::query("INSERT INTO email_code_sends (user_id, sent_at) VALUES ($1, $2)")
+    query("INSERT INTO email_code_sends (user_id, sent_at) VALUES ($1, $2)")
         .bind(&user)
         .bind(now.unix())
         .execute(&mut **tx)
@@ -125,19 +127,19 @@ impl DeviceStore for Backend {
         }
         // One live device challenge per user: signing in again replaces the code, as a
         // resend does, instead of adding a second one to guess at.
-        sqlx::query("DELETE FROM login_challenges WHERE user_id = $1 AND kind = 'device'")
+        query("DELETE FROM login_challenges WHERE user_id = $1 AND kind = 'device'")
             .bind(challenge.user_id.to_string())
             .execute(&mut *tx)
             .await
             .map_err(db)?;
         // Lapsed devices are forgotten as new ones arrive.
-        sqlx::query("DELETE FROM devices WHERE user_id = $1 AND expires_at <= $2")
+        query("DELETE FROM devices WHERE user_id = $1 AND expires_at <= $2")
             .bind(challenge.user_id.to_string())
             .bind(challenge.created_at.unix())
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        sqlx::query(
+        query(
             "INSERT INTO login_challenges (id, token_hash, user_id, kind, attempts, created_at, \
              expires_at, code_hash, last_sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -174,7 +176,7 @@ impl DeviceStore for Backend {
         if counted != CodeSent::Sent {
             return Ok(counted);
         }
-        let resent = sqlx::query(
+        let resent = query(
             "UPDATE login_challenges SET code_hash = $2, last_sent_at = $3, expires_at = $5 \
              WHERE id = $1 AND kind = 'device' AND expires_at > $3 AND last_sent_at <= $4 \
              AND user_id = $6",
@@ -207,7 +209,7 @@ impl DeviceStore for Backend {
         now: Timestamp,
     ) -> StoreResult<Option<Device>> {
         let mut tx = self.begin_single().await.map_err(db)?;
-        let row = sqlx::query(&format!(
+        let row = query(&format!(
             "UPDATE devices SET last_used_at = $3 \
              WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3 \
              AND user_agent IS NOT DISTINCT FROM $4 RETURNING {DEVICE_COLUMNS}"
@@ -224,7 +226,7 @@ impl DeviceStore for Backend {
     }
 
     async fn list_devices(&self, user: UserId, now: Timestamp) -> StoreResult<Vec<Device>> {
-        let found = sqlx::query(&format!(
+        let found = query(&format!(
             "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 AND expires_at > $2 \
              ORDER BY last_used_at DESC, id DESC"
         ))
@@ -249,7 +251,7 @@ impl DeviceStore for Backend {
         effects: &Effects,
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await.map_err(db)?;
-        let deleted = sqlx::query("DELETE FROM devices WHERE id = $1 AND user_id = $2")
+        let deleted = query("DELETE FROM devices WHERE id = $1 AND user_id = $2")
             .bind(device.to_string())
             .bind(user.to_string())
             .execute(&mut *tx)
@@ -265,7 +267,7 @@ impl DeviceStore for Backend {
     }
 
     async fn list_sessions(&self, user: UserId, now: Timestamp) -> StoreResult<Vec<Session>> {
-        let found = sqlx::query(concat!(
+        let found = query(concat!(
             "SELECT ",
             session_columns!(),
             " FROM sessions s WHERE s.user_id = $1 AND s.expires_at > $2 \
@@ -286,7 +288,7 @@ impl DeviceStore for Backend {
         effects: &Effects,
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await.map_err(db)?;
-        let ended = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+        let ended = query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
             .bind(session.to_string())
             .bind(user.to_string())
             .execute(&mut *tx)
@@ -308,7 +310,7 @@ impl DeviceStore for Backend {
         effects: &Effects,
     ) -> StoreResult<u64> {
         let mut tx = self.begin().await.map_err(db)?;
-        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+        let ended = query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
             .bind(user.to_string())
             .bind(keep.to_string())
             .execute(&mut *tx)

@@ -3,12 +3,10 @@
 use super::Backend;
 use super::rows;
 use crate::db;
+use crate::query::{Exec, query};
 use async_trait::async_trait;
-use sqlx::Executor;
 use tessera_core::model::{NewEvent, SecurityEvent, UserId};
 use tessera_core::store::{Effects, EventStore, StoreResult};
-
-type Db = <super::Row as sqlx::Row>::Database;
 
 /// Writes a change's events and queued emails inside its transaction.
 pub(super) async fn write(tx: &mut super::Tx, effects: &Effects) -> StoreResult<()> {
@@ -21,11 +19,8 @@ pub(super) async fn write(tx: &mut super::Tx, effects: &Effects) -> StoreResult<
     Ok(())
 }
 
-async fn insert<'e, E>(executor: E, event: &NewEvent) -> StoreResult<()>
-where
-    E: Executor<'e, Database = Db>,
-{
-    sqlx::query(
+async fn insert(executor: impl Exec, event: &NewEvent) -> StoreResult<()> {
+    query(
         "INSERT INTO security_events \
          (account_id, user_id, email, kind, ip, user_agent, detail, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -76,7 +71,7 @@ pub(super) async fn page(
     before: Option<i64>,
     limit: i64,
 ) -> StoreResult<Vec<SecurityEvent>> {
-    let query = match owner {
+    let sql = match owner {
         Owner::User => {
             "SELECT id, account_id, user_id, email, kind, ip, user_agent, detail, created_at \
              FROM security_events WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
@@ -86,7 +81,7 @@ pub(super) async fn page(
              FROM security_events WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
         }
     };
-    let rows = sqlx::query(query)
+    let rows = query(sql)
         .bind(id)
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)

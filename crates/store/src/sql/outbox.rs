@@ -2,20 +2,15 @@
 
 use super::{Backend, Row, SKIP_LOCKED};
 use crate::db;
+use crate::query::{Exec, query};
 use async_trait::async_trait;
-use sqlx::{Executor, Row as _};
 use tessera_core::Timestamp;
 use tessera_core::mail::SealedEmail;
 use tessera_core::store::{OutboxEntry, OutboxStore, QueuedEmail, StoreError, StoreResult};
 use uuid::Uuid;
 
-type Db = <Row as sqlx::Row>::Database;
-
-pub(super) async fn enqueue<'e, E>(executor: E, email: &SealedEmail) -> StoreResult<()>
-where
-    E: Executor<'e, Database = Db>,
-{
-    sqlx::query(
+pub(super) async fn enqueue(executor: impl Exec, email: &SealedEmail) -> StoreResult<()> {
+    query(
         "INSERT INTO outbox (id, kind, recipient, payload, status, attempts, next_attempt_at, \
          created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
     )
@@ -46,7 +41,7 @@ impl OutboxStore for Backend {
         limit: i64,
     ) -> StoreResult<Vec<QueuedEmail>> {
         // Most polls find nothing: look first with a read, which takes no write lock.
-        let due: Option<String> = sqlx::query_scalar(
+        let due = query(
             "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
              AND (claimed_until IS NULL OR claimed_until <= $1) LIMIT 1",
         )
@@ -69,7 +64,7 @@ impl OutboxStore for Backend {
              RETURNING id, kind, recipient, payload, attempts"
         );
         let mut tx = self.begin_single().await.map_err(db)?;
-        let rows = sqlx::query(&sql)
+        let rows = query(&sql)
             .bind(claim.to_string())
             .bind(lease_until.unix())
             .bind(now.unix())
@@ -96,7 +91,7 @@ impl OutboxStore for Backend {
 
     async fn email_sent(&self, id: Uuid, claim: Uuid, at: Timestamp) -> StoreResult<bool> {
         let mut tx = self.begin_single().await.map_err(db)?;
-        let done = sqlx::query(
+        let done = query(
             "UPDATE outbox SET status = 'sent', sent_at = $3, payload = NULL, claim = NULL, \
              claimed_until = NULL, last_error = NULL WHERE id = $1 AND claim = $2",
         )
@@ -118,7 +113,7 @@ impl OutboxStore for Backend {
         error: &str,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_single().await.map_err(db)?;
-        let done = sqlx::query(
+        let done = query(
             "UPDATE outbox SET next_attempt_at = $3, last_error = $4, claim = NULL, \
              claimed_until = NULL WHERE id = $1 AND claim = $2",
         )
@@ -135,7 +130,7 @@ impl OutboxStore for Backend {
 
     async fn email_failed(&self, id: Uuid, claim: Uuid, error: &str) -> StoreResult<bool> {
         let mut tx = self.begin_single().await.map_err(db)?;
-        let done = sqlx::query(
+        let done = query(
             "UPDATE outbox SET status = 'failed', last_error = $3, payload = NULL, claim = NULL, \
              claimed_until = NULL WHERE id = $1 AND claim = $2",
         )
@@ -150,7 +145,7 @@ impl OutboxStore for Backend {
     }
 
     async fn list_outbox(&self, include_sent: bool, limit: i64) -> StoreResult<Vec<OutboxEntry>> {
-        let rows = sqlx::query(
+        let rows = query(
             "SELECT id, kind, recipient, status, attempts, next_attempt_at, last_error, \
              created_at, sent_at FROM outbox WHERE ($1 OR status <> 'sent') \
              ORDER BY created_at, id LIMIT $2",

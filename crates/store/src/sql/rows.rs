@@ -2,7 +2,7 @@
 //! `*_columns!` macros give them, so these decoders work for every query that joins them.
 
 use super::Row;
-use sqlx::Row as _;
+use crate::query::Decode;
 use std::str::FromStr;
 use tessera_core::Timestamp;
 use tessera_core::email::Email;
@@ -46,12 +46,9 @@ macro_rules! invitation_columns {
 
 pub(super) use {account_columns, invitation_columns, session_columns, user_columns};
 
-fn get<'r, T>(row: &'r Row, column: &str) -> StoreResult<T>
-where
-    T: sqlx::Decode<'r, <Row as sqlx::Row>::Database> + sqlx::Type<<Row as sqlx::Row>::Database>,
-{
+fn get<T: Decode>(row: &Row, column: &str) -> StoreResult<T> {
     row.try_get(column)
-        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn parse<T: FromStr>(row: &Row, column: &str) -> StoreResult<T>

@@ -3,8 +3,8 @@
 use super::rows::{self, account_columns, session_columns, user_columns};
 use super::{Backend, events};
 use crate::db;
+use crate::query::query;
 use async_trait::async_trait;
-use sqlx::Row as _;
 use tessera_core::Timestamp;
 use tessera_core::crypto::TokenHash;
 use tessera_core::model::{Session, SessionId};
@@ -16,7 +16,7 @@ pub(super) async fn insert(
     session: &Session,
     token: &TokenHash,
 ) -> StoreResult<()> {
-    sqlx::query(
+    query(
         "INSERT INTO sessions (id, user_id, token_hash, kind, created_at, expires_at, ip, \
          user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -53,7 +53,7 @@ impl SessionStore for Backend {
         token: &TokenHash,
         now: Timestamp,
     ) -> StoreResult<Option<SessionContext>> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             session_columns!(),
             ", ",
@@ -83,7 +83,7 @@ impl SessionStore for Backend {
 
     async fn end_session(&self, id: SessionId, effects: &Effects) -> StoreResult<bool> {
         let mut tx = self.begin().await.map_err(db)?;
-        let ended = sqlx::query("DELETE FROM sessions WHERE id = $1")
+        let ended = query("DELETE FROM sessions WHERE id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
             .await

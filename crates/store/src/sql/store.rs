@@ -2,16 +2,14 @@
 
 use super::{Backend, NAME};
 use crate::db;
+use crate::query::query;
 use async_trait::async_trait;
 use tessera_core::store::{Store, StoreResult};
 
 #[async_trait]
 impl Store for Backend {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(self.reader())
-            .await
-            .map_err(db)?;
+        query("SELECT 1").execute(self.reader()).await.map_err(db)?;
         Ok(())
     }
 

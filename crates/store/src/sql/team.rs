@@ -4,8 +4,8 @@ use super::events::{self, Owner};
 use super::rows::{self, account_columns, invitation_columns, user_columns};
 use super::{Backend, FOR_UPDATE, accounts};
 use crate::db;
+use crate::query::query;
 use async_trait::async_trait;
-use sqlx::Row as _;
 use tessera_core::Timestamp;
 use tessera_core::crypto::TokenHash;
 use tessera_core::model::{
@@ -16,7 +16,7 @@ use tessera_core::store::{Effects, Member, StoreError, StoreResult, TeamStore};
 #[async_trait]
 impl TeamStore for Backend {
     async fn team_members(&self, account: AccountId) -> StoreResult<Vec<Member>> {
-        let found = sqlx::query(concat!(
+        let found = query(concat!(
             "SELECT ",
             user_columns!(),
             ", EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id) AS two_factor_enabled \
@@ -48,7 +48,7 @@ impl TeamStore for Backend {
         let mut tx = self.begin().await.map_err(db)?;
         // Read the flag under the row lock (PostgreSQL; SQLite has one writer), so that of two
         // concurrent changes one waits for the other and both see what they replace.
-        let was: Option<bool> = sqlx::query_scalar(&format!(
+        let was = query(&format!(
             "SELECT two_factor_required FROM accounts WHERE id = $1{FOR_UPDATE}"
         ))
         .bind(account.to_string())
@@ -58,7 +58,8 @@ impl TeamStore for Backend {
         let Some(was) = was else {
             return Ok(None);
         };
-        sqlx::query(
+        let was: bool = was.try_get(0).map_err(db)?;
+        query(
             "UPDATE accounts SET two_factor_required = $2, grace_period_until = $3 WHERE id = $1",
         )
         .bind(account.to_string())
@@ -67,7 +68,7 @@ impl TeamStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             account_columns!(),
             " FROM accounts a WHERE a.id = $1"
@@ -95,7 +96,7 @@ impl TeamStore for Backend {
     ) -> StoreResult<()> {
         let email = invitation.email.normalized();
         let mut tx = self.begin().await.map_err(db)?;
-        let taken = sqlx::query("SELECT 1 FROM users WHERE email_normalized = $1")
+        let taken = query("SELECT 1 FROM users WHERE email_normalized = $1")
             .bind(email)
             .fetch_optional(&mut *tx)
             .await
@@ -103,7 +104,7 @@ impl TeamStore for Backend {
         if taken.is_some() {
             return Err(StoreError::Conflict("email"));
         }
-        sqlx::query(
+        query(
             "UPDATE invitations SET status = 'expired', closed_at = $2 \
              WHERE email_normalized = $1 AND account_id = $3 AND status = 'pending' \
              AND expires_at <= $2",
@@ -114,7 +115,7 @@ impl TeamStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let inserted = sqlx::query(
+        let inserted = query(
             "INSERT INTO invitations (id, account_id, token_hash, email, email_normalized, name, \
              role, invited_by, status, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -133,7 +134,7 @@ impl TeamStore for Backend {
         .execute(&mut *tx)
         .await;
         match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(e) if e.unique_violation().is_some() => {
                 return Err(StoreError::Conflict("invitation"));
             }
             other => other.map_err(db)?,
@@ -147,7 +148,7 @@ impl TeamStore for Backend {
         account: AccountId,
         now: Timestamp,
     ) -> StoreResult<Vec<Invitation>> {
-        let found = sqlx::query(concat!(
+        let found = query(concat!(
             "SELECT ",
             invitation_columns!(),
             " FROM invitations i WHERE i.account_id = $1 AND i.status = 'pending' \
@@ -162,7 +163,7 @@ impl TeamStore for Backend {
     }
 
     async fn find_invitation(&self, token: &TokenHash) -> StoreResult<Option<Invitation>> {
-        let row = sqlx::query(concat!(
+        let row = query(concat!(
             "SELECT ",
             invitation_columns!(),
             " FROM invitations i WHERE i.token_hash = $1"
@@ -182,7 +183,7 @@ impl TeamStore for Backend {
         effects: &Effects,
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await.map_err(db)?;
-        let revoked = sqlx::query(
+        let revoked = query(
             "UPDATE invitations SET status = 'revoked', closed_at = $3 \
              WHERE id = $1 AND account_id = $2 AND status = 'pending' AND expires_at > $3",
         )
@@ -210,7 +211,7 @@ impl TeamStore for Backend {
         effects: &Effects,
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await.map_err(db)?;
-        let taken = sqlx::query(
+        let taken = query(
             "UPDATE invitations SET status = 'accepted', closed_at = $2 \
              WHERE id = $1 AND status = 'pending' AND expires_at > $2",
         )
@@ -240,7 +241,7 @@ impl TeamStore for Backend {
         let mut tx = self.begin().await.map_err(db)?;
         // What they sent goes with them: a removed admin cannot come back through an
         // invitation of their own.
-        sqlx::query(
+        query(
             "UPDATE invitations SET status = 'revoked', closed_at = $2 \
              WHERE invited_by = $1 AND status = 'pending'",
         )
@@ -251,13 +252,13 @@ impl TeamStore for Backend {
         .map_err(db)?;
         // In the order a second step locks rows (challenge, throttle, then the user's), so
         // the two cannot deadlock on PostgreSQL.
-        sqlx::query("DELETE FROM login_challenges WHERE user_id = $1")
+        query("DELETE FROM login_challenges WHERE user_id = $1")
             .bind(user.to_string())
             .execute(&mut *tx)
             .await
             .map_err(db)?;
         for (scope, key) in throttles {
-            sqlx::query("DELETE FROM throttles WHERE scope = $1 AND key = $2")
+            query("DELETE FROM throttles WHERE scope = $1 AND key = $2")
                 .bind(scope)
                 .bind(key)
                 .execute(&mut *tx)
@@ -265,7 +266,7 @@ impl TeamStore for Backend {
                 .map_err(db)?;
         }
         // Sessions, factors, codes and devices go by `ON DELETE CASCADE`.
-        let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+        let deleted = query("DELETE FROM users WHERE id = $1")
             .bind(user.to_string())
             .execute(&mut *tx)
             .await

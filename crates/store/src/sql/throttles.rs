@@ -2,8 +2,8 @@
 
 use super::Backend;
 use crate::db;
+use crate::query::query;
 use async_trait::async_trait;
-use sqlx::Row as _;
 use tessera_core::Timestamp;
 use tessera_core::store::{StoreResult, ThrottleChange, ThrottleStore};
 use tessera_core::throttle::ThrottleState;
@@ -21,7 +21,7 @@ fn state(failures: i64, window_start: i64, locked_until: Option<i64>) -> Throttl
 pub(super) async fn lock(tx: &mut super::Tx, scope: &str, key: &str) -> StoreResult<ThrottleState> {
     // Creates the row, or touches it: either way the row is now locked by this transaction
     // until commit, and its current state comes back.
-    let row = sqlx::query(
+    let row = query(
         "INSERT INTO throttles (scope, key, failures, window_start, locked_until) \
          VALUES ($1, $2, 0, 0, NULL) \
          ON CONFLICT (scope, key) DO UPDATE SET failures = throttles.failures \
@@ -46,7 +46,7 @@ pub(super) async fn write(
     key: &str,
     next: &ThrottleState,
 ) -> StoreResult<()> {
-    sqlx::query(
+    query(
         "UPDATE throttles SET failures = $3, window_start = $4, locked_until = $5 \
          WHERE scope = $1 AND key = $2",
     )
@@ -81,7 +81,7 @@ impl ThrottleStore for Backend {
     async fn clear_throttle(&self, scope: &str, key: &str) -> StoreResult<bool> {
         // A row at rest (no failures, no lock) has nothing to forget.
         let mut tx = self.begin_single().await.map_err(db)?;
-        let cleared = sqlx::query(
+        let cleared = query(
             "DELETE FROM throttles WHERE scope = $1 AND key = $2 \
              AND (failures > 0 OR locked_until IS NOT NULL)",
         )

@@ -2,8 +2,8 @@
 
 use super::{Backend, events, sessions, throttles};
 use crate::db;
+use crate::query::query;
 use async_trait::async_trait;
-use sqlx::Row as _;
 use tessera_core::Timestamp;
 use tessera_core::crypto::{TokenHash, secure_eq};
 use tessera_core::model::{Challenge, UserId};
@@ -23,7 +23,7 @@ impl TwoFactorStore for Backend {
         user: UserId,
         now: Timestamp,
     ) -> StoreResult<TwoFactorStatus> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT (SELECT enabled_at FROM totp_factors WHERE user_id = $1) AS enabled_at, \
              (SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL) \
                AS remaining, \
@@ -55,7 +55,7 @@ impl TwoFactorStore for Backend {
         effects: &Effects,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await.map_err(db)?;
-        sqlx::query(
+        query(
             "INSERT INTO totp_enrollments (user_id, secret_sealed, paper_key_hash, created_at, \
              expires_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (user_id) DO UPDATE SET secret_sealed = $2, paper_key_hash = $3, \
@@ -78,7 +78,7 @@ impl TwoFactorStore for Backend {
         user: UserId,
         now: Timestamp,
     ) -> StoreResult<Option<Enrollment>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT secret_sealed, paper_key_hash, created_at, expires_at FROM totp_enrollments \
              WHERE user_id = $1 AND expires_at > $2",
         )
@@ -110,7 +110,7 @@ impl TwoFactorStore for Backend {
         let mut tx = self.begin().await.map_err(db)?;
         // With 2FA on, an emailed device code no longer signs in: open device challenges end
         // first (challenges before the factor, the lock order everywhere).
-        sqlx::query("DELETE FROM login_challenges WHERE user_id = $1 AND kind = 'device'")
+        query("DELETE FROM login_challenges WHERE user_id = $1 AND kind = 'device'")
             .bind(user.to_string())
             .execute(&mut *tx)
             .await
@@ -118,7 +118,7 @@ impl TwoFactorStore for Backend {
         // Taking the enrollment deletes it: two concurrent activations cannot both succeed,
         // and only the secret the code was checked against can be taken (not a setup
         // restarted meanwhile).
-        let taken = sqlx::query(
+        let taken = query(
             "DELETE FROM totp_enrollments WHERE user_id = $1 AND expires_at > $2 \
              AND secret_sealed = $3 RETURNING secret_sealed, paper_key_hash",
         )
@@ -131,7 +131,7 @@ impl TwoFactorStore for Backend {
         let Some(taken) = taken else {
             return Ok(Activation::NoPendingSetup);
         };
-        let inserted = sqlx::query(
+        let inserted = query(
             "INSERT INTO totp_factors (user_id, secret_sealed, paper_key_hash, last_step, \
              enabled_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO NOTHING",
         )
@@ -153,7 +153,7 @@ impl TwoFactorStore for Backend {
     }
 
     async fn get_totp_factor(&self, user: UserId) -> StoreResult<Option<TotpFactor>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT secret_sealed, last_step, enabled_at FROM totp_factors WHERE user_id = $1",
         )
         .bind(user.to_string())
@@ -178,7 +178,7 @@ impl TwoFactorStore for Backend {
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await.map_err(db)?;
         end_challenges(&mut tx, user).await?;
-        let removed = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
+        let removed = query("DELETE FROM totp_factors WHERE user_id = $1")
             .bind(user.to_string())
             .execute(&mut *tx)
             .await
@@ -204,14 +204,13 @@ impl TwoFactorStore for Backend {
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await.map_err(db)?;
         end_challenges(&mut tx, user).await?;
-        let removed =
-            sqlx::query("DELETE FROM totp_factors WHERE user_id = $1 AND paper_key_hash = $2")
-                .bind(user.to_string())
-                .bind(paper_key_hash)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected();
+        let removed = query("DELETE FROM totp_factors WHERE user_id = $1 AND paper_key_hash = $2")
+            .bind(user.to_string())
+            .bind(paper_key_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
         if removed == 0 {
             return Ok(false);
         }
@@ -230,17 +229,16 @@ impl TwoFactorStore for Backend {
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await.map_err(db)?;
         // Lock the factor row (and prove it exists) before touching its codes.
-        let active =
-            sqlx::query("UPDATE totp_factors SET last_step = last_step WHERE user_id = $1")
-                .bind(user.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected();
+        let active = query("UPDATE totp_factors SET last_step = last_step WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
         if active == 0 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+        query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user.to_string())
             .execute(&mut *tx)
             .await
@@ -253,7 +251,7 @@ impl TwoFactorStore for Backend {
 
     async fn create_challenge(&self, challenge: &Challenge, token: &TokenHash) -> StoreResult<()> {
         let mut tx = self.begin_single().await.map_err(db)?;
-        sqlx::query(
+        query(
             "INSERT INTO login_challenges (id, token_hash, user_id, kind, attempts, created_at, \
              expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -275,7 +273,7 @@ impl TwoFactorStore for Backend {
         token: &TokenHash,
         now: Timestamp,
     ) -> StoreResult<Option<Challenge>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT id, user_id, kind, attempts, created_at, expires_at, last_sent_at \
              FROM login_challenges WHERE token_hash = $1 AND expires_at > $2",
         )
@@ -311,7 +309,7 @@ impl TwoFactorStore for Backend {
         completing: Option<Completing<'_>>,
     ) -> StoreResult<Attempted> {
         let mut tx = self.begin().await.map_err(db)?;
-        let counted: Option<(i64, String, Option<Vec<u8>>)> = sqlx::query_as(
+        let counted = query(
             "UPDATE login_challenges SET attempts = attempts + 1 \
              WHERE id = $1 AND attempts < $2 AND expires_at > $3 \
              RETURNING attempts, user_id, code_hash",
@@ -322,9 +320,12 @@ impl TwoFactorStore for Backend {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        let Some((attempts, user, code_hash)) = counted else {
+        let Some(counted) = counted else {
             return Ok(Attempted::ChallengeGone);
         };
+        let attempts: i64 = counted.try_get("attempts").map_err(db)?;
+        let user: String = counted.try_get("user_id").map_err(db)?;
+        let code_hash: Option<Vec<u8>> = counted.try_get("code_hash").map_err(db)?;
         let state = throttles::lock(&mut tx, lock.scope, lock.key).await?;
         let (admitted, go_on) = (lock.admit)(state);
         let Some(completing) = completing.filter(|_| go_on) else {
@@ -341,7 +342,7 @@ impl TwoFactorStore for Backend {
             tx.commit().await.map_err(db)?;
             return Ok(Attempted::Rejected { attempts });
         }
-        sqlx::query("DELETE FROM login_challenges WHERE id = $1")
+        query("DELETE FROM login_challenges WHERE id = $1")
             .bind(attempt.challenge.to_string())
             .execute(&mut *tx)
             .await
@@ -366,19 +367,17 @@ async fn spend(
 ) -> StoreResult<bool> {
     Ok(match proof {
         SecondStepProof::Totp { step } => {
-            sqlx::query(
-                "UPDATE totp_factors SET last_step = $2 WHERE user_id = $1 AND last_step < $2",
-            )
-            .bind(user)
-            .bind(step)
-            .execute(&mut **tx)
-            .await
-            .map_err(db)?
-            .rows_affected()
+            query("UPDATE totp_factors SET last_step = $2 WHERE user_id = $1 AND last_step < $2")
+                .bind(user)
+                .bind(step)
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?
+                .rows_affected()
                 > 0
         }
         SecondStepProof::RecoveryCode { hash } => {
-            sqlx::query(
+            query(
                 "UPDATE recovery_codes SET used_at = $3 \
                  WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
             )
@@ -413,7 +412,7 @@ async fn insert_codes(
     now: Timestamp,
 ) -> StoreResult<()> {
     for hash in hashes {
-        sqlx::query(
+        query(
             "INSERT INTO recovery_codes (user_id, code_hash, used_at, created_at) \
              VALUES ($1, $2, NULL, $3)",
         )
@@ -461,7 +460,7 @@ async fn delete_for_user(
     statements: &[&'static str],
 ) -> StoreResult<()> {
     for statement in statements {
-        sqlx::query(statement)
+        query(statement)
             .bind(user.to_string())
             .execute(&mut **tx)
             .await

@@ -1,0 +1,185 @@
+//! SQLite through rusqlite: statements run in the calling thread.
+//!
+//! A SQLite statement on a file in the page cache takes microseconds, less than handing it
+//! to another thread and back, so the store runs it where it is asked for, on the async
+//! runtime's thread: the calls below never wait for anything but SQLite itself. What can
+//! take long, the `COMMIT` that syncs the log, runs on a blocking thread (see `group`).
+
+use crate::query::{DbError, Exec, Query, Row, Value};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{CachedStatement, Connection, OpenFlags, Statement, ToSql};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a statement waits for a lock another process holds (the operator CLI writing
+/// while the server runs) before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Prepared statements kept per connection: more than the store has.
+const STATEMENT_CACHE: usize = 256;
+
+/// Opens the write connection: WAL, every commit synced (`synchronous = FULL`), foreign keys.
+pub(crate) fn open_writer(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// The connection of the write transaction: what [`crate::GroupTx`] derefs to.
+pub(crate) struct Conn(pub(crate) Connection);
+
+/// Read-only connections, opened as needed and kept for reuse. A statement holds one only
+/// while it runs, without waiting on anything, so there are never more of them than threads
+/// running statements at once.
+pub(crate) struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn open(&self) -> Result<Connection, rusqlite::Error> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    }
+
+    /// Runs `work` on an idle connection (or a new one), then puts the connection back.
+    fn with<T>(&self, work: impl FnOnce(&Connection) -> Result<T, DbError>) -> Result<T, DbError> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.open()?,
+        };
+        let result = work(&conn);
+        // A statement that failed leaves nothing open on the connection: it can be reused.
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+        result
+    }
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null(_) => ValueRef::Null,
+            Value::Int(v) => ValueRef::Integer(*v),
+            Value::Text(v) => ValueRef::Text(v.as_bytes()),
+            Value::Blob(v) => ValueRef::Blob(v),
+            Value::Bool(v) => ValueRef::Integer(i64::from(*v)),
+        }))
+    }
+}
+
+/// Prepares (or takes from the cache) and binds `query`: SQLite numbers `$1` by where it
+/// first appears, so each parameter is bound by its name.
+fn prepare<'c>(conn: &'c Connection, query: &Query<'_>) -> Result<CachedStatement<'c>, DbError> {
+    let mut statement = conn.prepare_cached(query.sql)?;
+    bind(&mut statement, query)?;
+    Ok(statement)
+}
+
+fn bind(statement: &mut Statement<'_>, query: &Query<'_>) -> Result<(), DbError> {
+    for index in 1..=statement.parameter_count() {
+        let value = statement
+            .parameter_name(index)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| query.args.get(n.wrapping_sub(1)))
+            .ok_or(rusqlite::Error::InvalidParameterCount(
+                index,
+                query.args.len(),
+            ))?;
+        statement.raw_bind_parameter(index, value)?;
+    }
+    Ok(())
+}
+
+fn read(value: ValueRef<'_>) -> Result<Value, DbError> {
+    Ok(match value {
+        ValueRef::Null => Value::Null(crate::query::Kind::Text),
+        ValueRef::Integer(v) => Value::Int(v),
+        ValueRef::Text(v) => {
+            Value::Text(String::from_utf8(v.to_vec()).map_err(|_| DbError::Column {
+                column: String::new(),
+                problem: "text that is not UTF-8",
+            })?)
+        }
+        ValueRef::Blob(v) => Value::Blob(v.to_vec()),
+        ValueRef::Real(_) => {
+            return Err(DbError::Column {
+                column: String::new(),
+                problem: "a floating-point value",
+            });
+        }
+    })
+}
+
+/// Runs `query` to its end, keeping at most `keep` rows.
+fn rows(conn: &Connection, query: &Query<'_>, keep: usize) -> Result<Vec<Row>, DbError> {
+    let mut statement = prepare(conn, query)?;
+    let columns: Arc<[String]> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let mut found = Vec::new();
+    let mut rows = statement.raw_query();
+    while let Some(row) = rows.next()? {
+        if found.len() < keep {
+            let values = (0..columns.len())
+                .map(|i| read(row.get_ref(i)?))
+                .collect::<Result<Vec<_>, _>>()?;
+            found.push(Row::new(Arc::clone(&columns), values));
+        }
+    }
+    Ok(found)
+}
+
+fn execute(conn: &Connection, query: &Query<'_>) -> Result<u64, DbError> {
+    let mut statement = prepare(conn, query)?;
+    // Stepped to the end rather than `execute`d: a statement with `RETURNING` is fine here.
+    let mut rows = statement.raw_query();
+    while rows.next()?.is_some() {}
+    Ok(conn.changes())
+}
+
+impl Exec for &mut Conn {
+    async fn execute(self, query: Query<'_>) -> Result<u64, DbError> {
+        execute(&self.0, &query)
+    }
+    async fn fetch_all(self, query: Query<'_>) -> Result<Vec<Row>, DbError> {
+        rows(&self.0, &query, usize::MAX)
+    }
+    async fn fetch_optional(self, query: Query<'_>) -> Result<Option<Row>, DbError> {
+        Ok(rows(&self.0, &query, 1)?.pop())
+    }
+}
+
+impl Exec for &Readers {
+    async fn execute(self, query: Query<'_>) -> Result<u64, DbError> {
+        self.with(|conn| execute(conn, &query))
+    }
+    async fn fetch_all(self, query: Query<'_>) -> Result<Vec<Row>, DbError> {
+        self.with(|conn| rows(conn, &query, usize::MAX))
+    }
+    async fn fetch_optional(self, query: Query<'_>) -> Result<Option<Row>, DbError> {
+        Ok(self.with(|conn| rows(conn, &query, 1))?.pop())
+    }
+}
