@@ -18,13 +18,18 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prepared statements kept per connection: more than the store has.
 const STATEMENT_CACHE: usize = 256;
 
-/// Opens the write connection: WAL, every commit synced (`synchronous = FULL`), foreign keys.
+/// Opens the write connection: WAL, every commit synced (`synchronous = FULL`), foreign keys,
+/// temporary journals in memory.
 pub(crate) fn open_writer(path: &Path) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // A write transaction is a savepoint (see `group`): SQLite keeps the pages it changes in
+    // a journal of their own, to roll back to. In memory, not in a temporary file, that costs
+    // no write to the disk; the log (WAL) keeps every commit durable as before.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
