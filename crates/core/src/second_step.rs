@@ -22,11 +22,12 @@ use crate::auth::{Auth, Internal, PendingChallenge, SignedIn};
 use crate::crypto::{Token, TokenHash};
 use crate::mail::Message;
 use crate::model::{
-    Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, SessionKind, User,
+    Account, Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, SessionKind,
+    User,
 };
 use crate::store::{
-    Attempted, ChallengeAttempt, Completing, Effects, LockGate, SecondStepProof, SessionContext,
-    StoreError,
+    Attempted, ChallengeAttempt, ChallengeContext, Completing, Effects, LockGate, SecondStepProof,
+    SessionContext, StoreError,
 };
 use crate::throttle::{self, RetryAt};
 use crate::totp::{TotpCode, TotpSecret, matching_step};
@@ -138,9 +139,15 @@ impl Auth {
     ) -> Result<SecondStepDone, SecondStepError> {
         let now = self.now();
         let policy = &self.policy;
-        let challenge = self
+        // The challenge, its user, their account and factor: one read.
+        let ChallengeContext {
+            challenge,
+            user,
+            account,
+            factor,
+        } = self
             .store
-            .find_challenge(&Token::from_client(challenge_token).hash(), now)
+            .find_challenge_context(&Token::from_client(challenge_token).hash(), now)
             .await?
             .ok_or(SecondStepError::ChallengeExpired)?;
         let max_attempts = match challenge.kind {
@@ -150,11 +157,6 @@ impl Auth {
         if challenge.attempts >= max_attempts {
             return Err(SecondStepError::ChallengeExpired);
         }
-        let user = self
-            .store
-            .get_user(challenge.user_id)
-            .await?
-            .ok_or(SecondStepError::ChallengeExpired)?;
         let typed = match challenge.kind {
             ChallengeKind::TwoFactor => TotpCode::parse(code)
                 .map(Typed::Totp)
@@ -179,7 +181,6 @@ impl Auth {
         let mut already_used = false;
         let (proof, method) = match typed {
             Typed::Totp(code) => {
-                let factor = self.store.get_totp_factor(user.id).await?;
                 let step = match factor {
                     Some(f) => {
                         let secret = self.open_secret(&user, &f.secret_sealed)?;
@@ -215,7 +216,9 @@ impl Auth {
         // What a success writes is made ready first, for a right code and a wrong one alike:
         // the work (and time) before the transaction must not tell them apart, since only the
         // transaction counts the attempt and passes the lock.
-        let prepared = self.prepare(&user, proof, method, meta, now).await?;
+        let prepared = self
+            .prepare(&user, account, proof, method, meta, now)
+            .await?;
         let lockout = policy.second_step_lockout();
         let mut refused = None;
         let mut admit = |state| {
@@ -306,17 +309,13 @@ impl Auth {
     async fn prepare(
         &self,
         user: &User,
+        account: Account,
         proof: Option<SecondStepProof>,
         method: Method,
         meta: &RequestMeta,
         now: Timestamp,
     ) -> Result<Prepared, Internal> {
         let token = Token::generate();
-        let account = self
-            .store
-            .get_account(user.account_id)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt(format!("user {} has no account", user.id)))?;
         // An email code is the step of users without 2FA: the account's policy may restrict
         // the session to setting it up.
         let mut context = SessionContext {

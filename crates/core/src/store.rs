@@ -266,6 +266,16 @@ pub struct TotpFactor {
     pub enabled_at: Timestamp,
 }
 
+/// A live challenge with everything its answer is checked against, read in one query: the
+/// user, their account and their TOTP factor, if they have one.
+#[derive(Clone, Debug)]
+pub struct ChallengeContext {
+    pub challenge: Challenge,
+    pub user: User,
+    pub account: Account,
+    pub factor: Option<TotpFactor>,
+}
+
 /// What completes a second step.
 #[derive(Clone, Debug)]
 pub enum SecondStepProof {
@@ -391,6 +401,13 @@ pub trait TwoFactorStore: Send + Sync {
         token: &TokenHash,
         now: Timestamp,
     ) -> StoreResult<Option<Challenge>>;
+    /// [`TwoFactorStore::find_challenge`] with its user, account and TOTP factor: what the
+    /// answer to the challenge needs, in one read.
+    async fn find_challenge_context(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<ChallengeContext>>;
     /// One attempt at a challenge, in one transaction, so every request that answers a
     /// challenge costs one durable write:
     /// 1. counts the attempt if the challenge is live at `now` and has had fewer than

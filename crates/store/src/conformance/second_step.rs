@@ -13,6 +13,7 @@ use tessera_core::store::{
 use tessera_core::throttle::ThrottleState;
 
 conformance!(
+    a_challenge_is_read_with_its_user_account_and_factor,
     a_second_step_proof_is_spent_once_under_a_race,
     an_attempt_is_counted_before_its_proof,
     a_locked_user_is_refused_and_counted,
@@ -33,6 +34,76 @@ pub(super) async fn challenge_for(store: &Arc<dyn Store>, user: &User) -> Challe
         .await
         .unwrap();
     c.id
+}
+
+async fn a_challenge_is_read_with_its_user_account_and_factor(store: Arc<dyn Store>, _: String) {
+    let u = with_enrollment(&store, "context@example.com").await;
+    let token = Token::generate();
+    let c = Challenge {
+        last_sent_at: None,
+        id: ChallengeId::new(),
+        user_id: u.id,
+        kind: ChallengeKind::Device,
+        attempts: 0,
+        created_at: T0,
+        expires_at: T0.plus_secs(600),
+    };
+    store.create_challenge(&c, &token.hash()).await.unwrap();
+    let found = store
+        .find_challenge_context(&token.hash(), T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            found.challenge.id,
+            found.challenge.kind,
+            found.challenge.expires_at
+        ),
+        (c.id, ChallengeKind::Device, T0.plus_secs(600))
+    );
+    assert_eq!((found.user.id, found.user.email), (u.id, u.email.clone()));
+    assert_eq!(found.account.id, u.account_id);
+    assert!(found.factor.is_none(), "no factor before activation");
+
+    store
+        .activate_two_factor(u.id, &[7; 60], T0, 42, &[], &Effects::default())
+        .await
+        .unwrap();
+    // Activation ends device challenges: a new, TOTP one.
+    let c = challenge_for(&store, &u).await;
+    let token = Token::generate();
+    let c2 = Challenge {
+        id: ChallengeId::new(),
+        kind: ChallengeKind::TwoFactor,
+        last_sent_at: None,
+        ..found.challenge
+    };
+    store.create_challenge(&c2, &token.hash()).await.unwrap();
+    assert_ne!(c, c2.id);
+    let found = store
+        .find_challenge_context(&token.hash(), T0)
+        .await
+        .unwrap()
+        .unwrap();
+    let factor = found.factor.expect("the factor");
+    assert_eq!((factor.secret_sealed, factor.last_step), (vec![7; 60], 42));
+    assert_eq!(factor.enabled_at, T0);
+    // Expired, or unknown: nothing.
+    assert!(
+        store
+            .find_challenge_context(&token.hash(), T0.plus_secs(600))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_challenge_context(&Token::generate().hash(), T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// The throttle this module's attempts pass, keyed by `key`.

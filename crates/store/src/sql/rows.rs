@@ -6,8 +6,8 @@ use crate::query::Decode;
 use std::str::FromStr;
 use tessera_core::Timestamp;
 use tessera_core::email::Email;
-use tessera_core::model::{Account, Invitation, SecurityEvent, Session, User};
-use tessera_core::store::{StoreError, StoreResult};
+use tessera_core::model::{Account, Challenge, Invitation, SecurityEvent, Session, User};
+use tessera_core::store::{StoreError, StoreResult, TotpFactor};
 
 /// Columns of `users u`, aliased for [`user`].
 macro_rules! user_columns {
@@ -36,6 +36,23 @@ macro_rules! session_columns {
     };
 }
 
+/// Columns of `login_challenges c`, aliased for [`challenge`].
+macro_rules! challenge_columns {
+    () => {
+        "c.id AS challenge_id, c.user_id AS challenge_user_id, c.kind AS challenge_kind, \
+         c.attempts AS challenge_attempts, c.created_at AS challenge_created_at, \
+         c.expires_at AS challenge_expires_at, c.last_sent_at AS challenge_last_sent_at"
+    };
+}
+
+/// Columns of `totp_factors f` (which may be missing from an outer join), for [`factor`].
+macro_rules! factor_columns {
+    () => {
+        "f.secret_sealed AS factor_secret_sealed, f.last_step AS factor_last_step, \
+         f.enabled_at AS factor_enabled_at"
+    };
+}
+
 /// Columns of `invitations i`, for [`invitation`].
 macro_rules! invitation_columns {
     () => {
@@ -44,7 +61,10 @@ macro_rules! invitation_columns {
     };
 }
 
-pub(super) use {account_columns, invitation_columns, session_columns, user_columns};
+pub(super) use {
+    account_columns, challenge_columns, factor_columns, invitation_columns, session_columns,
+    user_columns,
+};
 
 fn get<T: Decode>(row: &Row, column: &str) -> StoreResult<T> {
     row.try_get(column)
@@ -101,6 +121,30 @@ pub(super) fn session(row: &Row) -> StoreResult<Session> {
         ip: get(row, "session_ip")?,
         user_agent: get(row, "session_user_agent")?,
     })
+}
+
+pub(super) fn challenge(row: &Row) -> StoreResult<Challenge> {
+    Ok(Challenge {
+        id: parse(row, "challenge_id")?,
+        user_id: parse(row, "challenge_user_id")?,
+        kind: parse(row, "challenge_kind")?,
+        attempts: get(row, "challenge_attempts")?,
+        created_at: time(row, "challenge_created_at")?,
+        expires_at: time(row, "challenge_expires_at")?,
+        last_sent_at: optional_time(row, "challenge_last_sent_at")?,
+    })
+}
+
+/// The factor of [`factor_columns`], `None` where the outer join found none.
+pub(super) fn factor(row: &Row) -> StoreResult<Option<TotpFactor>> {
+    let Some(secret_sealed) = get(row, "factor_secret_sealed")? else {
+        return Ok(None);
+    };
+    Ok(Some(TotpFactor {
+        secret_sealed,
+        last_step: get(row, "factor_last_step")?,
+        enabled_at: time(row, "factor_enabled_at")?,
+    }))
 }
 
 pub(super) fn invitation(row: &Row) -> StoreResult<Invitation> {

@@ -1,5 +1,6 @@
 //! Second factors and login challenges.
 
+use super::rows::{self, account_columns, challenge_columns, factor_columns, user_columns};
 use super::{Backend, events, sessions, throttles};
 use crate::db;
 use crate::query::query;
@@ -8,13 +9,9 @@ use tessera_core::Timestamp;
 use tessera_core::crypto::{TokenHash, secure_eq};
 use tessera_core::model::{Challenge, UserId};
 use tessera_core::store::{
-    Activation, Attempted, ChallengeAttempt, Completing, Effects, Enrollment, LockGate,
-    SecondStepProof, StoreError, StoreResult, TotpFactor, TwoFactorStatus, TwoFactorStore,
+    Activation, Attempted, ChallengeAttempt, ChallengeContext, Completing, Effects, Enrollment,
+    LockGate, SecondStepProof, StoreResult, TotpFactor, TwoFactorStatus, TwoFactorStore,
 };
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
 
 #[async_trait]
 impl TwoFactorStore for Backend {
@@ -153,21 +150,16 @@ impl TwoFactorStore for Backend {
     }
 
     async fn get_totp_factor(&self, user: UserId) -> StoreResult<Option<TotpFactor>> {
-        let row = query(
-            "SELECT secret_sealed, last_step, enabled_at FROM totp_factors WHERE user_id = $1",
-        )
+        let row = query(concat!(
+            "SELECT ",
+            factor_columns!(),
+            " FROM totp_factors f WHERE f.user_id = $1"
+        ))
         .bind(user.to_string())
         .fetch_optional(self.reader())
         .await
         .map_err(db)?;
-        row.map(|row| {
-            Ok(TotpFactor {
-                secret_sealed: row.try_get("secret_sealed").map_err(db)?,
-                last_step: row.try_get("last_step").map_err(db)?,
-                enabled_at: Timestamp::from_unix(row.try_get("enabled_at").map_err(db)?),
-            })
-        })
-        .transpose()
+        Ok(row.map(|row| rows::factor(&row)).transpose()?.flatten())
     }
 
     async fn disable_two_factor(
@@ -273,30 +265,49 @@ impl TwoFactorStore for Backend {
         token: &TokenHash,
         now: Timestamp,
     ) -> StoreResult<Option<Challenge>> {
-        let row = query(
-            "SELECT id, user_id, kind, attempts, created_at, expires_at, last_sent_at \
-             FROM login_challenges WHERE token_hash = $1 AND expires_at > $2",
-        )
+        let row = query(concat!(
+            "SELECT ",
+            challenge_columns!(),
+            " FROM login_challenges c WHERE c.token_hash = $1 AND c.expires_at > $2"
+        ))
+        .bind(token.as_bytes())
+        .bind(now.unix())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db)?;
+        row.map(|row| rows::challenge(&row)).transpose()
+    }
+
+    async fn find_challenge_context(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<ChallengeContext>> {
+        let row = query(concat!(
+            "SELECT ",
+            challenge_columns!(),
+            ", ",
+            user_columns!(),
+            ", ",
+            account_columns!(),
+            ", ",
+            factor_columns!(),
+            " FROM login_challenges c JOIN users u ON u.id = c.user_id \
+             JOIN accounts a ON a.id = u.account_id \
+             LEFT JOIN totp_factors f ON f.user_id = u.id \
+             WHERE c.token_hash = $1 AND c.expires_at > $2"
+        ))
         .bind(token.as_bytes())
         .bind(now.unix())
         .fetch_optional(self.reader())
         .await
         .map_err(db)?;
         row.map(|row| {
-            let text = |c: &str| row.try_get::<String, _>(c).map_err(db);
-            Ok(Challenge {
-                id: text("id")?.parse().map_err(|e| corrupt("id", e))?,
-                user_id: text("user_id")?
-                    .parse()
-                    .map_err(|e| corrupt("user_id", e))?,
-                kind: text("kind")?.parse().map_err(|e| corrupt("kind", e))?,
-                attempts: row.try_get("attempts").map_err(db)?,
-                created_at: Timestamp::from_unix(row.try_get("created_at").map_err(db)?),
-                expires_at: Timestamp::from_unix(row.try_get("expires_at").map_err(db)?),
-                last_sent_at: row
-                    .try_get::<Option<i64>, _>("last_sent_at")
-                    .map_err(db)?
-                    .map(Timestamp::from_unix),
+            Ok(ChallengeContext {
+                challenge: rows::challenge(&row)?,
+                user: rows::user(&row)?,
+                account: rows::account(&row)?,
+                factor: rows::factor(&row)?,
             })
         })
         .transpose()
