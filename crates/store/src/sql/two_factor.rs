@@ -340,7 +340,7 @@ impl TwoFactorStore for Backend {
         let state = throttles::lock(&mut tx, lock.scope, lock.key).await?;
         let (admitted, go_on) = (lock.admit)(state);
         let Some(completing) = completing.filter(|_| go_on) else {
-            throttles::write(&mut tx, lock.scope, lock.key, &admitted).await?;
+            throttles::write_changed(&mut tx, (lock.scope, lock.key), &state, &admitted).await?;
             tx.commit().await.map_err(db)?;
             return Ok(if go_on {
                 Attempted::Rejected { attempts }
@@ -349,7 +349,7 @@ impl TwoFactorStore for Backend {
             });
         };
         if !spend(&mut tx, &user, code_hash, completing.proof, attempt.now).await? {
-            throttles::write(&mut tx, lock.scope, lock.key, &admitted).await?;
+            throttles::write_changed(&mut tx, (lock.scope, lock.key), &state, &admitted).await?;
             tx.commit().await.map_err(db)?;
             return Ok(Attempted::Rejected { attempts });
         }
@@ -359,7 +359,7 @@ impl TwoFactorStore for Backend {
             .await
             .map_err(db)?;
         let settled = (lock.success)(admitted);
-        throttles::write(&mut tx, lock.scope, lock.key, &settled).await?;
+        throttles::write_changed(&mut tx, (lock.scope, lock.key), &state, &settled).await?;
         sessions::insert(&mut tx, completing.session, completing.token).await?;
         events::write(&mut tx, completing.effects).await?;
         tx.commit().await.map_err(db)?;
