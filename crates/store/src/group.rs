@@ -50,9 +50,9 @@
 //! The write connection is opened once: if it breaks, writes fail until the process is
 //! restarted (SQLite connections to a local file do not break in normal operation).
 
-use crate::lite::Conn;
+use crate::lite::{BUSY_TIMEOUT, Conn};
 use crate::query::DbError;
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -158,13 +158,7 @@ impl GroupWriter {
             batch.reset(None);
         }
         if !batch.open {
-            batch.unsure = true;
-            if let Err(e) = batch.conn.0.execute_batch("BEGIN IMMEDIATE; SAVEPOINT t") {
-                batch.reset(None);
-                return Err(e.into());
-            }
-            batch.open = true;
-            batch.unsure = false;
+            batch = open(batch).await?;
         }
         Ok(GroupTx { batch: Some(batch) })
     }
@@ -259,6 +253,31 @@ impl DerefMut for GroupTx {
     }
 }
 
+/// Opens a batch: `BEGIN IMMEDIATE; SAVEPOINT t`. Tried at once, without waiting; only if
+/// another process holds the write lock (the operator CLI writing) does it wait for it, up
+/// to [`BUSY_TIMEOUT`], on a blocking thread rather than the runtime's.
+async fn open(mut batch: OwnedMutexGuard<Batch>) -> Result<OwnedMutexGuard<Batch>, DbError> {
+    match batch.try_open() {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::DatabaseBusy => {}
+        other => return other.map(|()| batch).map_err(DbError::from),
+    }
+    let (batch, opened) = tokio::task::spawn_blocking(move || {
+        let opened = batch
+            .conn
+            .0
+            .busy_timeout(BUSY_TIMEOUT)
+            .and_then(|()| batch.try_open());
+        // Back to never waiting on the runtime's threads.
+        let reset = batch.conn.0.busy_timeout(std::time::Duration::ZERO);
+        (batch, opened.and(reset))
+    })
+    .await
+    // A panic there leaves `unsure` set: the next holder of the mutex rolls back.
+    .map_err(|_| DbError::Interrupted("the writer's BEGIN"))?;
+    opened?;
+    Ok(batch)
+}
+
 /// Commits the batch once its turn for the writer comes, and tells its waiters. `queued` is
 /// the token behind [`Batch::flush_queued`].
 async fn flush(batch: Arc<Mutex<Batch>>, queued: Arc<()>) {
@@ -277,8 +296,8 @@ async fn flush(batch: Arc<Mutex<Batch>>, queued: Arc<()>) {
     // The COMMIT waits for the disk: on a thread made for waiting, with the mutex. If it never
     // finishes, its waiters hear nothing (an error for them) and the next holder rolls back
     // whatever is left.
+    batch.unsure = true;
     let committing = tokio::task::spawn_blocking(move || {
-        batch.unsure = true;
         let outcome = match batch.conn.0.execute_batch("COMMIT") {
             Ok(()) => {
                 batch.counters.commits.fetch_add(1, Ordering::Relaxed);
@@ -305,6 +324,20 @@ async fn flush(batch: Arc<Mutex<Batch>>, queued: Arc<()>) {
 }
 
 impl Batch {
+    /// `BEGIN IMMEDIATE; SAVEPOINT t`, or nothing open if that fails.
+    fn try_open(&mut self) -> Result<(), rusqlite::Error> {
+        self.unsure = true;
+        if let Err(e) = self.conn.0.execute_batch("BEGIN IMMEDIATE; SAVEPOINT t") {
+            // Fails harmlessly if BEGIN did not open a transaction.
+            let _ = self.conn.0.execute_batch("ROLLBACK");
+            self.unsure = false;
+            return Err(e);
+        }
+        self.open = true;
+        self.unsure = false;
+        Ok(())
+    }
+
     /// Rolls everything back and fails every waiter of the batch.
     fn reset(&mut self, cause: Option<rusqlite::Error>) {
         // Fails harmlessly when no transaction is open any more.

@@ -187,6 +187,11 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, ConnectError> {
 }
 
 async fn open_sqlite(url: &str) -> Result<SqliteStore, ConnectError> {
+    // The store's connections share a file: a database in one connection's memory is of no
+    // use to the others.
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Err(ConnectError::UnsupportedUrl(url.to_owned()));
+    }
     let options = SqliteConnectOptions::from_str(url)
         .map_err(ConnectError::Open)?
         .create_if_missing(true)
@@ -251,7 +256,18 @@ fn db(error: impl Into<DbError>) -> StoreError {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{ConnectError, connect, redact};
+
+    #[tokio::test]
+    async fn an_in_memory_sqlite_database_is_refused() {
+        for url in ["sqlite::memory:", "sqlite://x.db?mode=memory"] {
+            let refused = connect(url).await.err();
+            assert!(
+                matches!(refused, Some(ConnectError::UnsupportedUrl(_))),
+                "{url}: {refused:?}"
+            );
+        }
+    }
 
     #[test]
     fn redacts_passwords_from_urls() {

@@ -2,8 +2,10 @@
 //!
 //! A SQLite statement on a file in the page cache takes microseconds, less than handing it
 //! to another thread and back, so the store runs it where it is asked for, on the async
-//! runtime's thread: the calls below never wait for anything but SQLite itself. What can
-//! take long, the `COMMIT` that syncs the log, runs on a blocking thread (see `group`).
+//! runtime's thread. What can take long runs on a blocking thread instead (see `group`): the
+//! `COMMIT` that syncs the log, and waiting for the write lock while another process (the
+//! operator CLI) holds it; the write connection itself never waits for a lock. A reader can
+//! wait for one only in rare cases (a crashed process's log being recovered).
 
 use crate::query::{DbError, Exec, Query, Row, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -12,14 +14,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// How long a statement waits for a lock another process holds (the operator CLI writing
-/// while the server runs) before it fails.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the writer waits for the write lock another process holds (the operator CLI
+/// writing while the server runs), and a reader for its rare locks, before failing.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prepared statements kept per connection: more than the store has.
 const STATEMENT_CACHE: usize = 256;
 
 /// Opens the write connection: WAL, every commit synced (`synchronous = FULL`), foreign keys,
-/// temporary journals in memory.
+/// temporary journals in memory, and no waiting for locks (see `group::open`).
 pub(crate) fn open_writer(path: &Path) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -31,6 +33,7 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, rusqlite::Error> {
     // no write to the disk; the log (WAL) keeps every commit durable as before.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.busy_timeout(Duration::ZERO)?;
     Ok(conn)
 }
 
@@ -95,6 +98,10 @@ impl ToSql for Value {
 /// Prepares (or takes from the cache) and binds `query`: SQLite numbers `$1` by where it
 /// first appears, so each parameter is bound by its name.
 fn prepare<'c>(conn: &'c Connection, query: &Query<'_>) -> Result<CachedStatement<'c>, DbError> {
+    // SQLite would prepare the first statement and ignore the rest.
+    if query.sql.trim_end().trim_end_matches(';').contains(';') {
+        return Err(DbError::MultipleStatements);
+    }
     let mut statement = conn.prepare_cached(query.sql)?;
     bind(&mut statement, query)?;
     Ok(statement)
@@ -159,10 +166,12 @@ fn rows(conn: &Connection, query: &Query<'_>, keep: usize) -> Result<Vec<Row>, D
 
 fn execute(conn: &Connection, query: &Query<'_>) -> Result<u64, DbError> {
     let mut statement = prepare(conn, query)?;
+    let changes = !statement.readonly();
     // Stepped to the end rather than `execute`d: a statement with `RETURNING` is fine here.
     let mut rows = statement.raw_query();
     while rows.next()?.is_some() {}
-    Ok(conn.changes())
+    // SQLite counts the changes of the last INSERT, UPDATE or DELETE, whichever ran last.
+    Ok(if changes { conn.changes() } else { 0 })
 }
 
 impl Exec for &mut Conn {

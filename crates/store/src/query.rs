@@ -106,6 +106,7 @@ impl<'q> Query<'q> {
 }
 
 /// What a statement run by [`Query::execute`] did.
+#[derive(Debug)]
 pub(crate) struct Done(u64);
 
 impl Done {
@@ -250,6 +251,10 @@ pub(crate) enum DbError {
     NotCommitted(#[from] crate::group::NotCommitted),
     #[error("the writer is busy: no turn within {0:?}")]
     WriterTimeout(std::time::Duration),
+    #[error("{0} did not finish")]
+    Interrupted(&'static str),
+    #[error("more than one statement in one query")]
+    MultipleStatements,
     #[error("the query returned no row")]
     RowNotFound,
     #[error("column {column}: {problem}")]
@@ -308,6 +313,36 @@ mod tests {
         let e = row.try_get::<i64, _>("missing").unwrap_err();
         assert_eq!(e.to_string(), "column missing: no such column");
         assert!(row.try_get::<i64, _>("none").is_err());
+    }
+
+    #[tokio::test]
+    async fn sqlite_counts_changes_of_its_own_statement_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let mut conn = crate::lite::Conn(crate::lite::open_writer(&path).unwrap());
+        query("CREATE TABLE t (n INTEGER)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let inserted = query("INSERT INTO t (n) VALUES (1), (2), ($1) RETURNING n")
+            .bind(3_i64)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(inserted.rows_affected(), 3);
+        let read = query("SELECT n FROM t").execute(&mut conn).await.unwrap();
+        assert_eq!(read.rows_affected(), 0, "a read changes nothing");
+        // Parameters bind by number, wherever and however often they appear.
+        let row = query("SELECT $2 AS b, $1 AS a, $2 AS again")
+            .bind("one")
+            .bind(2_i64)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(row.try_get::<String, _>("a").unwrap(), "one");
+        assert_eq!(row.try_get::<i64, _>("again").unwrap(), 2);
+        let two = query("SELECT 1; SELECT 2").execute(&mut conn).await;
+        assert!(matches!(two, Err(DbError::MultipleStatements)), "{two:?}");
     }
 
     #[test]

@@ -269,6 +269,37 @@ async fn a_cancelled_transaction_is_rolled_back() {
     assert_eq!(f.items().await, ["next"]);
 }
 
+/// Another process holding the write lock (the operator CLI) makes a new batch wait, on a
+/// blocking thread: the runtime's only thread goes on running other tasks meanwhile.
+#[tokio::test(flavor = "current_thread")]
+async fn waiting_for_another_process_s_write_lock_does_not_block_the_runtime() {
+    let f = Fixture::new().await;
+    let (held, locked) = tokio::sync::oneshot::channel();
+    let path = f.path.clone();
+    let other = std::thread::spawn(move || {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE; INSERT INTO items (name) VALUES ('other')")
+            .unwrap();
+        held.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    locked.await.unwrap();
+    let insert = tokio::spawn(insert_one(Arc::clone(&f.writer), "mine".into()));
+    let mut ticks = 0;
+    while !insert.is_finished() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        ticks += 1;
+    }
+    soon(insert).await.unwrap().unwrap();
+    other.join().unwrap();
+    assert!(
+        ticks >= 10,
+        "the runtime stood still while waiting: {ticks} ticks"
+    );
+    assert_eq!(f.items().await, ["mine", "other"]);
+}
+
 fn signup(i: usize) -> (Account, User) {
     let t0 = Timestamp::from_unix(1_800_000_000);
     let account = Account {
