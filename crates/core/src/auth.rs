@@ -10,7 +10,7 @@ use crate::model::{
     SessionId, SessionKind, User, UserId,
 };
 use crate::password::{PasswordError, Passwords};
-use crate::store::{Effects, SessionContext, Store, StoreError};
+use crate::store::{Effects, SessionContext, Store, StoreError, TwoFactorStatus};
 use crate::throttle::{self, Lockout, RetryAt};
 use crate::validate::{self, FieldError};
 use crate::{Clock, SecurityPolicy, Timestamp};
@@ -493,6 +493,17 @@ impl Auth {
     pub async fn authenticate(&self, token: &TokenHash) -> Result<SessionContext, SessionError> {
         self.store
             .find_session(token, self.clock.now())
+            .await?
+            .ok_or(SessionError::Unauthenticated)
+    }
+
+    /// [`Auth::authenticate`] with the user's 2FA status, read together (`GET /me`).
+    pub async fn authenticate_with_status(
+        &self,
+        token: &TokenHash,
+    ) -> Result<(SessionContext, TwoFactorStatus), SessionError> {
+        self.store
+            .find_session_with_status(token, self.clock.now())
             .await?
             .ok_or(SessionError::Unauthenticated)
     }

@@ -148,6 +148,12 @@ pub trait SessionStore: Send + Sync {
         token: &TokenHash,
         now: Timestamp,
     ) -> StoreResult<Option<SessionContext>>;
+    /// [`SessionStore::find_session`] with the user's 2FA status at `now`, in one read.
+    async fn find_session_with_status(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<(SessionContext, TwoFactorStatus)>>;
     /// Ends a session; `false` if it was already gone.
     async fn end_session(&self, id: SessionId, effects: &Effects) -> StoreResult<bool>;
 }

@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use std::net::SocketAddr;
 use tessera_core::crypto::Token;
 use tessera_core::model::RequestMeta;
-use tessera_core::store::SessionContext;
+use tessera_core::store::{SessionContext, TwoFactorStatus};
 use tessera_core::team::Manager;
 
 /// The longest User-Agent kept in the audit log.
@@ -103,6 +103,22 @@ impl FromRequestParts<AppState> for ManagerSession {
         Manager::new(context, state.auth.now())
             .map(Self)
             .map_err(AppError::from)
+    }
+}
+
+/// [`AnySession`] with its user's 2FA status, read in the same query.
+pub struct AnySessionWithStatus(pub SessionContext, pub TwoFactorStatus);
+
+impl FromRequestParts<AppState> for AnySessionWithStatus {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(AppError::Unauthenticated)?;
+        let (context, status) = state.auth.authenticate_with_status(&token.hash()).await?;
+        Ok(Self(context, status))
     }
 }
 

@@ -38,6 +38,7 @@ conformance!(
     accounts_and_owners_are_created_together,
     emails_are_unique_ignoring_case,
     sessions_are_found_by_token_hash_until_they_expire,
+    a_session_is_read_with_its_user_s_two_factor_status,
     ending_a_session_records_one_event,
     events_page_newest_first,
     concurrent_throttle_updates_are_serialized,
@@ -496,6 +497,54 @@ async fn concurrent_claims_never_share_an_email(store: Arc<dyn Store>, _: String
         (40, 40),
         "each email claimed exactly once"
     );
+}
+
+async fn a_session_is_read_with_its_user_s_two_factor_status(store: Arc<dyn Store>, _: String) {
+    let u = with_enrollment(&store, "status@example.com").await;
+    let token = Token::generate();
+    let s = session(&u, T0.plus_secs(3600));
+    store
+        .create_session(&s, &token.hash(), &Effects::default())
+        .await
+        .unwrap();
+    let read = |now| {
+        let (store, hash) = (Arc::clone(&store), token.hash());
+        async move { store.find_session_with_status(&hash, now).await.unwrap() }
+    };
+    let (context, status) = read(T0).await.expect("live session");
+    assert_eq!((context.session.id, context.user.id), (s.id, u.id));
+    assert!(!context.two_factor_enabled);
+    assert_eq!(
+        (status.enabled_at, status.recovery_codes_remaining),
+        (None, 0)
+    );
+    assert_eq!(status.pending_until, Some(T0.plus_secs(1800)));
+    // The setup lapses at its expiry, as `two_factor_status` says.
+    let (_, later) = read(T0.plus_secs(1800)).await.expect("live session");
+    assert_eq!(later.pending_until, None);
+
+    store
+        .activate_two_factor(
+            u.id,
+            &[7; 60],
+            T0.plus_secs(5),
+            1,
+            &[vec![1; 32], vec![2; 32]],
+            &Effects::default(),
+        )
+        .await
+        .unwrap();
+    let (context, status) = read(T0).await.expect("live session");
+    assert!(context.two_factor_enabled);
+    assert_eq!(
+        (
+            status.enabled_at,
+            status.recovery_codes_remaining,
+            status.pending_until
+        ),
+        (Some(T0.plus_secs(5)), 2, None)
+    );
+    assert!(read(T0.plus_secs(3600)).await.is_none(), "expired");
 }
 
 async fn with_enrollment(store: &Arc<dyn Store>, email: &str) -> User {

@@ -5,7 +5,7 @@ use super::schema::{
 };
 use crate::app::AppState;
 use crate::error::{AppError, ErrorBody, Json, Query};
-use crate::extract::{AnySession, FullSession};
+use crate::extract::{AnySessionWithStatus, FullSession};
 use axum::extract::State;
 use serde::Serialize;
 use tessera_core::Timestamp;
@@ -29,10 +29,9 @@ pub struct MeResponse {
     ))]
 pub async fn me(
     State(state): State<AppState>,
-    AnySession(context): AnySession,
+    AnySessionWithStatus(context, status): AnySessionWithStatus,
 ) -> Result<Json<MeResponse>, AppError> {
     let (user, account) = (&context.user, &context.account);
-    let status = state.auth.two_factor_status(user).await?;
     let enabled = status.enabled_at.is_some();
     Ok(Json(MeResponse {
         user: UserBody::new(user, enabled),

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use tessera_core::Timestamp;
 use tessera_core::email::Email;
 use tessera_core::model::{Account, Challenge, Invitation, SecurityEvent, Session, User};
-use tessera_core::store::{StoreError, StoreResult, TotpFactor};
+use tessera_core::store::{StoreError, StoreResult, TotpFactor, TwoFactorStatus};
 
 /// Columns of `users u`, aliased for [`user`].
 macro_rules! user_columns {
@@ -53,6 +53,27 @@ macro_rules! factor_columns {
     };
 }
 
+/// The 2FA status of the user whose id is `$user` (a parameter or a column) at `$now`,
+/// aliased for [`status`].
+macro_rules! status_columns {
+    ($user:literal, $now:literal) => {
+        concat!(
+            "(SELECT enabled_at FROM totp_factors WHERE user_id = ",
+            $user,
+            ") AS status_enabled_at, \
+             (SELECT COUNT(*) FROM recovery_codes WHERE user_id = ",
+            $user,
+            " AND used_at IS NULL) \
+               AS status_remaining, \
+             (SELECT expires_at FROM totp_enrollments WHERE user_id = ",
+            $user,
+            " AND expires_at > ",
+            $now,
+            ") AS status_pending_until"
+        )
+    };
+}
+
 /// Columns of `invitations i`, for [`invitation`].
 macro_rules! invitation_columns {
     () => {
@@ -63,7 +84,7 @@ macro_rules! invitation_columns {
 
 pub(super) use {
     account_columns, challenge_columns, factor_columns, invitation_columns, session_columns,
-    user_columns,
+    status_columns, user_columns,
 };
 
 fn get<T: Decode>(row: &Row, column: &str) -> StoreResult<T> {
@@ -145,6 +166,14 @@ pub(super) fn factor(row: &Row) -> StoreResult<Option<TotpFactor>> {
         last_step: get(row, "factor_last_step")?,
         enabled_at: time(row, "factor_enabled_at")?,
     }))
+}
+
+pub(super) fn status(row: &Row) -> StoreResult<TwoFactorStatus> {
+    Ok(TwoFactorStatus {
+        enabled_at: optional_time(row, "status_enabled_at")?,
+        recovery_codes_remaining: get(row, "status_remaining")?,
+        pending_until: optional_time(row, "status_pending_until")?,
+    })
 }
 
 pub(super) fn invitation(row: &Row) -> StoreResult<Invitation> {

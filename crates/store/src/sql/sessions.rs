@@ -1,14 +1,14 @@
 //! Sessions, found by the hash of their token.
 
-use super::rows::{self, account_columns, session_columns, user_columns};
-use super::{Backend, events};
+use super::rows::{self, account_columns, session_columns, status_columns, user_columns};
+use super::{Backend, Row, events};
 use crate::db;
 use crate::query::query;
 use async_trait::async_trait;
 use tessera_core::Timestamp;
 use tessera_core::crypto::TokenHash;
 use tessera_core::model::{Session, SessionId};
-use tessera_core::store::{Effects, SessionContext, SessionStore, StoreResult};
+use tessera_core::store::{Effects, SessionContext, SessionStore, StoreResult, TwoFactorStatus};
 
 /// Inserts a session inside a transaction (sign-in, second step).
 pub(super) async fn insert(
@@ -34,6 +34,38 @@ pub(super) async fn insert(
     Ok(())
 }
 
+/// What a [`SessionContext`] is read from, for [`context`].
+macro_rules! session_context_columns {
+    () => {
+        concat!(
+            session_columns!(),
+            ", ",
+            user_columns!(),
+            ", ",
+            account_columns!(),
+            ", EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id) AS two_factor_enabled"
+        )
+    };
+}
+
+/// The session whose token hash is `$1`, live at `$2`, with its user and account.
+macro_rules! live_session {
+    () => {
+        " FROM sessions s JOIN users u ON u.id = s.user_id \
+         JOIN accounts a ON a.id = u.account_id \
+         WHERE s.token_hash = $1 AND s.expires_at > $2"
+    };
+}
+
+fn context(row: &Row) -> StoreResult<SessionContext> {
+    Ok(SessionContext {
+        session: rows::session(row)?,
+        user: rows::user(row)?,
+        account: rows::account(row)?,
+        two_factor_enabled: row.try_get("two_factor_enabled").map_err(db)?,
+    })
+}
+
 #[async_trait]
 impl SessionStore for Backend {
     async fn create_session(
@@ -55,30 +87,36 @@ impl SessionStore for Backend {
     ) -> StoreResult<Option<SessionContext>> {
         let row = query(concat!(
             "SELECT ",
-            session_columns!(),
-            ", ",
-            user_columns!(),
-            ", ",
-            account_columns!(),
-            ", EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id) AS two_factor_enabled \
-             FROM sessions s JOIN users u ON u.id = s.user_id \
-             JOIN accounts a ON a.id = u.account_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2"
+            session_context_columns!(),
+            live_session!()
         ))
         .bind(token.as_bytes())
         .bind(now.unix())
         .fetch_optional(self.reader())
         .await
         .map_err(db)?;
-        row.map(|row| {
-            Ok(SessionContext {
-                session: rows::session(&row)?,
-                user: rows::user(&row)?,
-                account: rows::account(&row)?,
-                two_factor_enabled: row.try_get("two_factor_enabled").map_err(db)?,
-            })
-        })
-        .transpose()
+        row.map(|row| context(&row)).transpose()
+    }
+
+    async fn find_session_with_status(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<(SessionContext, TwoFactorStatus)>> {
+        let row = query(concat!(
+            "SELECT ",
+            session_context_columns!(),
+            ", ",
+            status_columns!("u.id", "$2"),
+            live_session!()
+        ))
+        .bind(token.as_bytes())
+        .bind(now.unix())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db)?;
+        row.map(|row| Ok((context(&row)?, rows::status(&row)?)))
+            .transpose()
     }
 
     async fn end_session(&self, id: SessionId, effects: &Effects) -> StoreResult<bool> {

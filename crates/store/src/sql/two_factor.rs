@@ -1,6 +1,8 @@
 //! Second factors and login challenges.
 
-use super::rows::{self, account_columns, challenge_columns, factor_columns, user_columns};
+use super::rows::{
+    self, account_columns, challenge_columns, factor_columns, status_columns, user_columns,
+};
 use super::{Backend, events, sessions, throttles};
 use crate::db;
 use crate::query::query;
@@ -20,29 +22,13 @@ impl TwoFactorStore for Backend {
         user: UserId,
         now: Timestamp,
     ) -> StoreResult<TwoFactorStatus> {
-        let row = query(
-            "SELECT (SELECT enabled_at FROM totp_factors WHERE user_id = $1) AS enabled_at, \
-             (SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL) \
-               AS remaining, \
-             (SELECT expires_at FROM totp_enrollments WHERE user_id = $1 AND expires_at > $2) \
-               AS pending_until",
-        )
-        .bind(user.to_string())
-        .bind(now.unix())
-        .fetch_one(self.reader())
-        .await
-        .map_err(db)?;
-        Ok(TwoFactorStatus {
-            enabled_at: row
-                .try_get::<Option<i64>, _>("enabled_at")
-                .map_err(db)?
-                .map(Timestamp::from_unix),
-            recovery_codes_remaining: row.try_get("remaining").map_err(db)?,
-            pending_until: row
-                .try_get::<Option<i64>, _>("pending_until")
-                .map_err(db)?
-                .map(Timestamp::from_unix),
-        })
+        let row = query(concat!("SELECT ", status_columns!("$1", "$2")))
+            .bind(user.to_string())
+            .bind(now.unix())
+            .fetch_one(self.reader())
+            .await
+            .map_err(db)?;
+        rows::status(&row)
     }
 
     async fn put_enrollment(
