@@ -86,23 +86,35 @@ fn ratio_row(
     }
 }
 
-/// Where the time goes, as measured with `perf` on the server under the second-step load.
+/// Where the time goes, as measured with `perf` and `/proc/stat` on the server under load.
 const WHY: &str = "\
-- The HTTP figures are bound by database round trips, not by the disk: about three \
-  quarters of the server's CPU under load is the kernel switching threads, because the \
-  driver (sqlx) runs each SQLite connection on a thread of its own and hands every \
-  statement over and back, and PostgreSQL costs a network round trip per statement. A \
-  second step is four reads and one write transaction of about eight statements; with one \
-  writer, those statements in a row set the SQLite rate. Group commit removed the flush \
-  from that path (one fsync per batch), so the flush rate is no longer the limit.
-- `GET /me` is two queries; the same hand-over per query keeps it at about a tenth of a \
-  hello-world that does no I/O.
-- What would close the gap: the writer running each whole transaction on its own thread \
-  with a synchronous driver (one hand-over per transaction, not per statement), the \
-  challenge, user, account and factor read in one query, and, for PostgreSQL, the same \
-  fewer round trips. Durability stays as it is.
+- SQLite second step: statements run in the calling thread through rusqlite, write \
+  transactions share one `COMMIT` (group commit), savepoint journals stay in memory, and \
+  the challenge, user, account and factor are one read. That took it from about 2,300/s to \
+  6,000-7,000/s (over four runs), durability unchanged. What is left is the one write connection: while a \
+  batch's `COMMIT` writes its pages to the log and syncs them, the next batch waits, and \
+  about a quarter of the two cores stays idle. Each second step changes about ten pages in \
+  random places of the B-trees (the challenge, the new session and its four indexes, the \
+  TOTP step, the audit event), which SQLite logs as whole 4 KiB pages. 15,000/s on two \
+  cores shared with the load generator would leave under 130 µs of CPU per request for \
+  HTTP, crypto and the database together. Syncing the log outside the writer's turn \
+  (`synchronous = NORMAL` and an fsync of our own before answering) measured +9 %, but it \
+  would let other connections read a change before it is on disk, so it is not done.
+- The p99 at a steady 5,000/s comes from running close to that ceiling; at 1,000/s it is \
+  under 10 ms.
+- PostgreSQL costs one network round trip per statement through sqlx, and a second step \
+  is one read and a transaction of about seven statements; pgbench's reference transaction \
+  is one statement. 0.7× of it would take the second step in one round trip: a stored \
+  procedure, with the throttle and TOTP-step rules written a second time in PL/pgSQL.
+- `GET /me` is one read. Close to a tenth of the server's CPU goes to the file locks \
+  SQLite takes on its shared-memory index for every read transaction (fcntl), most of the \
+  rest to the HTTP stack, JSON, and the task each request runs in (so that a client that \
+  disconnects cannot cut a handler in half).
+- Password sign-in is argon2id on every core; the server's work around each hash (HTTP, \
+  reading the user, writing the challenge, the `/me` probe) costs 10-15 % beside the \
+  reference, which does nothing else, so the ratio lands either side of 0.9× from run to run.
 - The peer (Django + django-otp, sync gunicorn workers) spends about 5 ms of CPU per \
-  sign-in, which puts Tessera several times ahead of it, short of 20×.
+  sign-in; Tessera's lead over it, 17-22× over four runs, moves with both.
 - Figures move by 10-15 % between runs on this shared machine; the load generator shares \
   its two cores.";
 
