@@ -10,9 +10,9 @@
 //! ## Durability and concurrency
 //! - SQLite runs in WAL mode with `synchronous = FULL`: a write is on disk before it is
 //!   acknowledged. All writes go through one connection, so transactions never race; reads
-//!   use a separate pool and see the last committed state. Write transactions are committed
-//!   in groups (see the `group` module): concurrent ones share one `COMMIT`, so one fsync,
-//!   and each is answered only once that `COMMIT` succeeded.
+//!   use read-only connections of their own and see the last committed state (`lite`). Write
+//!   transactions are committed in groups (see the `group` module): concurrent ones share
+//!   one `COMMIT`, so one fsync, and each is answered only once that `COMMIT` succeeded.
 //! - PostgreSQL: any number of instances share one database; read-modify-write sequences
 //!   lock their row first (`INSERT … ON CONFLICT DO UPDATE … RETURNING` takes the row lock).
 //!   PostgreSQL groups the WAL flushes of concurrent commits itself.
