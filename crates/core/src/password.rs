@@ -34,11 +34,15 @@ pub struct Passwords {
 
 struct Inner {
     argon2: Argon2<'static>,
-    permits: Semaphore,
+    /// One per core; held until the hashing thread is done, even if its caller went away.
+    permits: Arc<Semaphore>,
     /// A hash of a random password, verified when the email is unknown.
     decoy: String,
-    /// Working memory of finished checks, for the next ones: at most one per permit.
+    /// Working memory of finished checks, for the next ones: at most one per permit, and
+    /// none larger than the policy's (a check of an older, larger hash is not kept).
     memory: Mutex<Vec<Vec<Block>>>,
+    cores: usize,
+    blocks: usize,
 }
 
 impl Passwords {
@@ -51,6 +55,7 @@ impl Passwords {
             None,
         )
         .map_err(|e| PasswordError::Params(e.to_string()))?;
+        let blocks = params.block_count();
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let decoy_password = crate::crypto::b64(&crate::crypto::random_bytes::<32>());
@@ -63,9 +68,11 @@ impl Passwords {
         Ok(Self {
             inner: Arc::new(Inner {
                 argon2,
-                permits: Semaphore::new(cores),
+                blocks,
+                permits: Arc::new(Semaphore::new(cores)),
                 decoy,
                 memory: Mutex::new(Vec::new()),
+                cores,
             }),
         })
     }
@@ -98,11 +105,10 @@ impl Passwords {
                     .pop()
                     .unwrap_or_default();
                 let matched = verify_with(&target, password.expose_secret(), &mut memory);
-                inner
-                    .memory
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(memory);
+                let mut pool = inner.memory.lock().unwrap_or_else(|e| e.into_inner());
+                if pool.len() < inner.cores && memory.capacity() <= inner.blocks {
+                    pool.push(memory);
+                }
                 matched
             })
             .await?;
@@ -113,16 +119,17 @@ impl Passwords {
         &self,
         work: impl FnOnce(&Inner) -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _permit = self
-            .inner
-            .permits
-            .acquire()
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
             .await
             .map_err(|e| PasswordError::Task(e.to_string()))?;
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || work(&inner))
-            .await
-            .map_err(|e| PasswordError::Task(e.to_string()))
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work(&inner)
+        })
+        .await
+        .map_err(|e| PasswordError::Task(e.to_string()))
     }
 }
 
@@ -168,6 +175,7 @@ fn hash_with(argon2: &Argon2<'_>, password: &str) -> Result<String, PasswordErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn secret(s: &str) -> SecretString {
         s.to_owned().into()
@@ -223,6 +231,46 @@ mod tests {
             "x",
             &mut memory
         ));
+    }
+
+    /// Checks whose callers gave up still hold their permit until they finish, so no more
+    /// than one per core run or keep memory; a larger, older hash's memory is not kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kept_memory_stays_within_one_per_core_of_the_policy_s_size() {
+        let policy = SecurityPolicy {
+            argon2_memory_kib: 1024,
+            argon2_iterations: 1,
+            ..SecurityPolicy::default()
+        };
+        let p = Passwords::new(&policy).await.unwrap();
+        let stored = p.hash(&secret("pw")).await.unwrap();
+        for _ in 0..16 {
+            let (p, stored) = (p.clone(), stored.clone());
+            // Given up on at once: the hashing goes on without its caller.
+            let _ = tokio::time::timeout(Duration::ZERO, async move {
+                p.verify(&secret("pw"), Some(&stored)).await
+            })
+            .await;
+        }
+        assert!(p.verify(&secret("pw"), Some(&stored)).await.unwrap());
+        let inner = &p.inner;
+        while inner.permits.available_permits() < inner.cores {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let kept = inner.memory.lock().unwrap().len();
+        assert!((1..=inner.cores).contains(&kept), "{kept} kept");
+        // A hash made under a larger policy verifies, and its memory is let go.
+        let older = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(4096, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw", &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string();
+        assert!(p.verify(&secret("pw"), Some(&older)).await.unwrap());
+        let pool = inner.memory.lock().unwrap();
+        assert!(pool.iter().all(|m| m.capacity() <= inner.blocks));
     }
 
     #[tokio::test]
