@@ -72,28 +72,49 @@ fn column(row: &PgRow, i: usize) -> Result<Value, DbError> {
     })
 }
 
+/// Runs `query` on `on`, a pool or a connection.
+async fn execute<'c>(
+    on: impl sqlx::Executor<'c, Database = Postgres>,
+    query: Query<'_>,
+) -> Result<u64, DbError> {
+    Ok(prepare(&query).execute(on).await?.rows_affected())
+}
+
+async fn fetch_all<'c>(
+    on: impl sqlx::Executor<'c, Database = Postgres>,
+    query: Query<'_>,
+) -> Result<Vec<Row>, DbError> {
+    convert(prepare(&query).fetch_all(on).await?)
+}
+
+async fn fetch_optional<'c>(
+    on: impl sqlx::Executor<'c, Database = Postgres>,
+    query: Query<'_>,
+) -> Result<Option<Row>, DbError> {
+    let row = prepare(&query).fetch_optional(on).await?;
+    Ok(convert(row.into_iter().collect())?.pop())
+}
+
 impl Exec for &PgPool {
     async fn execute(self, query: Query<'_>) -> Result<u64, DbError> {
-        Ok(prepare(&query).execute(self).await?.rows_affected())
+        execute(self, query).await
     }
     async fn fetch_all(self, query: Query<'_>) -> Result<Vec<Row>, DbError> {
-        convert(prepare(&query).fetch_all(self).await?)
+        fetch_all(self, query).await
     }
     async fn fetch_optional(self, query: Query<'_>) -> Result<Option<Row>, DbError> {
-        let row = prepare(&query).fetch_optional(self).await?;
-        Ok(convert(row.into_iter().collect())?.pop())
+        fetch_optional(self, query).await
     }
 }
 
 impl Exec for &mut PgConnection {
     async fn execute(self, query: Query<'_>) -> Result<u64, DbError> {
-        Ok(prepare(&query).execute(self).await?.rows_affected())
+        execute(self, query).await
     }
     async fn fetch_all(self, query: Query<'_>) -> Result<Vec<Row>, DbError> {
-        convert(prepare(&query).fetch_all(self).await?)
+        fetch_all(self, query).await
     }
     async fn fetch_optional(self, query: Query<'_>) -> Result<Option<Row>, DbError> {
-        let row = prepare(&query).fetch_optional(self).await?;
-        Ok(convert(row.into_iter().collect())?.pop())
+        fetch_optional(self, query).await
     }
 }
