@@ -95,26 +95,21 @@ async fn fetch_optional<'c>(
     Ok(convert(row.into_iter().collect())?.pop())
 }
 
-impl Exec for &PgPool {
-    async fn execute(self, query: Query<'_>) -> Result<u64, DbError> {
-        execute(self, query).await
-    }
-    async fn fetch_all(self, query: Query<'_>) -> Result<Vec<Row>, DbError> {
-        fetch_all(self, query).await
-    }
-    async fn fetch_optional(self, query: Query<'_>) -> Result<Option<Row>, DbError> {
-        fetch_optional(self, query).await
-    }
+/// The pool and a connection (a transaction derefs to one) run statements alike.
+macro_rules! exec_on {
+    ($($on:ty),+) => {$(
+        impl Exec for $on {
+            async fn execute(self, query: Query<'_>) -> Result<u64, DbError> {
+                execute(self, query).await
+            }
+            async fn fetch_all(self, query: Query<'_>) -> Result<Vec<Row>, DbError> {
+                fetch_all(self, query).await
+            }
+            async fn fetch_optional(self, query: Query<'_>) -> Result<Option<Row>, DbError> {
+                fetch_optional(self, query).await
+            }
+        }
+    )+};
 }
 
-impl Exec for &mut PgConnection {
-    async fn execute(self, query: Query<'_>) -> Result<u64, DbError> {
-        execute(self, query).await
-    }
-    async fn fetch_all(self, query: Query<'_>) -> Result<Vec<Row>, DbError> {
-        fetch_all(self, query).await
-    }
-    async fn fetch_optional(self, query: Query<'_>) -> Result<Option<Row>, DbError> {
-        fetch_optional(self, query).await
-    }
-}
+exec_on!(&PgPool, &mut PgConnection);

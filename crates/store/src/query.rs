@@ -46,7 +46,7 @@ macro_rules! param {
     )+};
 }
 
-param!(Int, i64 => |v| v, &i64 => |v: &i64| *v, i32 => i64::from, u32 => i64::from);
+param!(Int, i64 => |v| v, &i64 => |v: &i64| *v);
 param!(Text, String => |v| v, &str => str::to_owned, &&str => |v: &&str| (*v).to_owned(), &String => String::clone);
 param!(Blob, Vec<u8> => |v| v, &[u8] => <[u8]>::to_vec, &Vec<u8> => Vec::clone);
 param!(Bool, bool => |v| v);
@@ -186,18 +186,6 @@ impl Decode for i64 {
             Value::Int(v) => Ok(*v),
             _ => Err("not an integer"),
         }
-    }
-}
-
-impl Decode for i32 {
-    fn decode(value: &Value) -> Result<Self, &'static str> {
-        i32::try_from(i64::decode(value)?).map_err(|_| "out of range")
-    }
-}
-
-impl Decode for u32 {
-    fn decode(value: &Value) -> Result<Self, &'static str> {
-        u32::try_from(i64::decode(value)?).map_err(|_| "out of range")
     }
 }
 
@@ -348,7 +336,7 @@ mod tests {
     #[test]
     fn a_null_parameter_keeps_its_type() {
         assert_eq!(None::<&str>.value(), Value::Null(Kind::Text));
-        assert_eq!(Some(3_u32).value(), Value::Int(3));
+        assert_eq!(Some(3_i64).value(), Value::Int(3));
         assert_eq!((&[1_u8, 2]).value(), Value::Blob(vec![1, 2]));
     }
 }
