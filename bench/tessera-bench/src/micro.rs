@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::io::{Seek, SeekFrom, Write};
 use std::time::{Duration, Instant};
 use tessera_core::config::SecurityPolicy;
+use tessera_core::factors::totp::{TotpCode, TotpSecret, matching_step};
 use tessera_core::time::Timestamp;
-use tessera_core::totp::{TotpCode, TotpSecret, matching_step};
 
 /// Calls `f` in rounds of `batch` for about `seconds`: calls per second.
 fn rate(seconds: f64, batch: u64, mut f: impl FnMut(u64)) -> f64 {

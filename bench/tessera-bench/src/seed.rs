@@ -15,8 +15,8 @@ use std::io::Write;
 use std::str::FromStr;
 use tessera_core::config::SecurityPolicy;
 use tessera_core::crypto::{MasterKey, Token};
+use tessera_core::factors::totp::TotpSecret;
 use tessera_core::password::Passwords;
-use tessera_core::totp::TotpSecret;
 
 /// The password of every seeded user.
 pub const PASSWORD: &str = "bench-password-1";

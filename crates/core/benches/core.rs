@@ -10,13 +10,13 @@ use hmac::{Hmac, Mac};
 use secrecy::SecretString;
 use sha1::Sha1;
 use std::hint::black_box;
-use tessera_core::codes::{CodeFormat, CodeHasher};
+use tessera_core::codes::{CodeFormat, CodeHasher, CodePurpose};
 use tessera_core::config::SecurityPolicy;
 use tessera_core::crypto::MasterKey;
+use tessera_core::factors::totp::{TotpCode, TotpSecret, code_at_step, matching_step, step_at};
 use tessera_core::model::UserId;
 use tessera_core::password::Passwords;
 use tessera_core::time::Timestamp;
-use tessera_core::totp::{TotpCode, TotpSecret, code_at_step, matching_step, step_at};
 
 fn totp(c: &mut Criterion) {
     let secret = TotpSecret::generate();
@@ -50,7 +50,7 @@ fn codes(c: &mut Criterion) {
     let code = CodeFormat::Words.generate();
     let normalized = CodeFormat::Words.normalize(&code).unwrap();
     c.bench_function("recovery code hash", |b| {
-        b.iter(|| hasher.hash("recovery", user, black_box(&normalized)));
+        b.iter(|| hasher.hash(CodePurpose::Recovery, user, black_box(&normalized)));
     });
     c.bench_function("recovery code set (10)", |b| {
         b.iter(|| black_box(CodeFormat::Words.generate_set()));

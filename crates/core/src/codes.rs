@@ -91,6 +91,28 @@ pub fn normalize_paper_key(input: &str) -> Option<String> {
         .then_some(cleaned)
 }
 
+/// What a hashed code is for: a code of one purpose never matches another's hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodePurpose {
+    /// A recovery code (or backup code) of the second step.
+    Recovery,
+    /// The paper key of the recovery page.
+    PaperKey,
+    /// A code emailed to verify a device.
+    Device,
+}
+
+impl CodePurpose {
+    /// The label mixed into the hash (stored hashes depend on it: never change one).
+    fn label(self) -> &'static str {
+        match self {
+            Self::Recovery => "recovery",
+            Self::PaperKey => "paper",
+            Self::Device => "device",
+        }
+    }
+}
+
 /// Hashes codes and paper keys for storage and lookup.
 pub struct CodeHasher(MacKey);
 
@@ -100,7 +122,8 @@ impl CodeHasher {
     }
 
     /// HMAC(key, purpose ‖ user ‖ normalized code).
-    pub fn hash(&self, purpose: &str, user: UserId, normalized: &str) -> Vec<u8> {
+    pub fn hash(&self, purpose: CodePurpose, user: UserId, normalized: &str) -> Vec<u8> {
+        let purpose = purpose.label();
         self.0
             .sign(format!("{purpose}\u{0}{user}\u{0}{normalized}").as_bytes())
             .to_vec()
@@ -160,7 +183,7 @@ mod tests {
         let key = generate_paper_key();
         assert_eq!(key.len(), 64);
         assert_ne!(key, generate_paper_key());
-        let spaced = crate::totp::group(&key.to_uppercase(), 8, " ");
+        let spaced = crate::factors::totp::group(&key.to_uppercase(), 8, " ");
         assert_eq!(normalize_paper_key(&spaced).unwrap(), key);
         assert!(normalize_paper_key(&key[1..]).is_none());
     }
@@ -170,10 +193,22 @@ mod tests {
         let key = MasterKey::generate();
         let h = CodeHasher::new(key.derive("codes"));
         let (a, b) = (UserId::new(), UserId::new());
-        assert_eq!(h.hash("recovery", a, "x"), h.hash("recovery", a, "x"));
-        assert_ne!(h.hash("recovery", a, "x"), h.hash("recovery", b, "x"));
-        assert_ne!(h.hash("recovery", a, "x"), h.hash("paper", a, "x"));
+        assert_eq!(
+            h.hash(CodePurpose::Recovery, a, "x"),
+            h.hash(CodePurpose::Recovery, a, "x")
+        );
+        assert_ne!(
+            h.hash(CodePurpose::Recovery, a, "x"),
+            h.hash(CodePurpose::Recovery, b, "x")
+        );
+        assert_ne!(
+            h.hash(CodePurpose::Recovery, a, "x"),
+            h.hash(CodePurpose::PaperKey, a, "x")
+        );
         let other = CodeHasher::new(MasterKey::generate().derive("codes"));
-        assert_ne!(h.hash("recovery", a, "x"), other.hash("recovery", a, "x"));
+        assert_ne!(
+            h.hash(CodePurpose::Recovery, a, "x"),
+            other.hash(CodePurpose::Recovery, a, "x")
+        );
     }
 }

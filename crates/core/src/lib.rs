@@ -1,27 +1,102 @@
-//! Tessera's rules: who users are, how passwords, tokens, sessions and throttles behave.
+//! Tessera's rules: sign-up and sign-in, sessions, second factors, devices, teams and the
+//! operator's actions, as use cases over narrow storage ports.
 //!
 //! Nothing here speaks HTTP or SQL. Time is passed in (`Timestamp`, read at the edge through a
-//! [`Clock`]); storage is reached through the [`store`] traits, implemented by `tessera-store`.
+//! [`Clock`]).
+//!
+//! ## The room map
+//! Each room owns its service, its storage port (`port.rs`) and its errors:
+//!
+//! | room | owns | SPEC |
+//! |---|---|---|
+//! | [`principal`] | who is calling: `AnySession`, `FullSession`, `Manager`, `Managed` | §4 |
+//! | [`sessions`] | opening every session, authenticating a token, sign-out, one's sessions | §3 |
+//! | [`sign_in`] | sign-up, password sign-in and what comes next, password re-checks | §2, §3 |
+//! | [`second_step`] | login challenges and answering them | §3 |
+//! | [`factors`] | "2FA on", the kinds of answer ([`factors::METHODS`]): [`factors::totp`], [`factors::recovery`], [`factors::paper_key`] | §2 |
+//! | [`devices`] | emailed codes for unrecognized devices, recognized devices | §2, §3 |
+//! | [`team`] | the 2FA policy and its [`team::enforcement`], invitations, users | §2, §4 |
+//! | [`throttle`] | the lockout and window state machines, their scopes and keys | §3 |
+//! | [`audit`] | reading the audit log | §5 |
+//! | [`operator`] | `tessera admin` | §7 |
+//! | [`mail`] | the messages, sealed into the outbox | §6 |
+//!
+//! Shared vocabulary stays at the root: [`model`], [`time`], [`crypto`], [`codes`],
+//! [`email`], [`validate`], [`config`], [`password`], and [`store`] (`Effects`, errors, and
+//! `Store`, the sum of every port, for wiring).
 
-pub mod auth;
+pub mod audit;
 pub mod codes;
 pub mod config;
 pub mod crypto;
-pub mod device;
+mod ctx;
+pub mod devices;
 pub mod email;
+pub mod factors;
 pub mod mail;
 pub mod model;
 pub mod operator;
 pub mod password;
-pub mod policy;
+pub mod principal;
 pub mod second_step;
+pub mod sessions;
+pub mod sign_in;
 pub mod store;
 pub mod team;
 pub mod throttle;
 pub mod time;
-pub mod totp;
-pub mod two_factor;
 pub mod validate;
 
 pub use config::SecurityPolicy;
+pub use ctx::{Deps, Internal};
 pub use time::{Clock, Timestamp};
+
+use std::sync::Arc;
+
+/// Every room's service, sharing one context. Cheap to clone.
+#[derive(Clone)]
+pub struct Tessera {
+    pub sessions: sessions::Sessions,
+    pub sign_in: sign_in::SignIn,
+    pub second_step: second_step::SecondStep,
+    pub factors: factors::Factors,
+    pub devices: devices::Devices,
+    pub team: team::Team,
+    pub invitations: team::Invitations,
+    pub audit: audit::Audit,
+    pub operator: operator::Operator,
+    ctx: Arc<ctx::Ctx>,
+}
+
+impl Tessera {
+    pub fn new(deps: Deps) -> Self {
+        let ctx = Arc::new(ctx::Ctx::new(deps));
+        Self {
+            sessions: sessions::Sessions(ctx.clone()),
+            sign_in: sign_in::SignIn(ctx.clone()),
+            second_step: second_step::SecondStep(ctx.clone()),
+            factors: factors::Factors(ctx.clone()),
+            devices: devices::Devices(ctx.clone()),
+            team: team::Team(ctx.clone()),
+            invitations: team::Invitations(ctx.clone()),
+            audit: audit::Audit(ctx.clone()),
+            operator: operator::Operator(ctx.clone()),
+            ctx,
+        }
+    }
+
+    /// The current time, as the rules see it.
+    pub fn now(&self) -> Timestamp {
+        self.ctx.now()
+    }
+
+    /// The security numbers in force.
+    pub fn policy(&self) -> &SecurityPolicy {
+        &self.ctx.policy
+    }
+
+    /// Whether the database answers (`/health`).
+    pub async fn ping(&self) -> Result<(), store::StoreError> {
+        self.ctx.store.ping().await
+    }
+}

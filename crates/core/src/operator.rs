@@ -1,13 +1,13 @@
 //! The operator's actions (`tessera admin`, SPEC §7): the "contact support" path of the
 //! seeds. Each is audited; the user is told by email where it changes their security.
 
-use crate::auth::{Auth, Internal, PASSWORD_SCOPE};
+use crate::ctx::{Ctx, Internal, internal_from};
 use crate::mail::{Message, ResetBy};
-use crate::model::{EventKind, NewEvent, RequestMeta, User};
-use crate::second_step::SECOND_STEP_SCOPE;
-use crate::store::{Effects, StoreError};
-use crate::two_factor::RECOVERY_SCOPE;
+use crate::model::{EventKind, NewEvent, RequestMeta, SecurityEvent, User};
+use crate::store::Effects;
+use crate::throttle::{Scope, email_key};
 use serde_json::json;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
@@ -21,11 +21,7 @@ pub enum OperatorError {
     Internal(#[from] Internal),
 }
 
-impl From<StoreError> for OperatorError {
-    fn from(e: StoreError) -> Self {
-        Self::Internal(e.into())
-    }
-}
+internal_from!(OperatorError);
 
 /// How operator actions appear in the audit log.
 fn operator_meta() -> RequestMeta {
@@ -35,10 +31,15 @@ fn operator_meta() -> RequestMeta {
     }
 }
 
-impl Auth {
+/// The operator's use cases. Cheap to clone.
+#[derive(Clone)]
+pub struct Operator(pub(crate) Arc<Ctx>);
+
+impl Operator {
     async fn user_by_email(&self, email: &str) -> Result<User, OperatorError> {
-        let key = crate::auth::email_key(email);
-        self.store
+        let key = email_key(email);
+        self.0
+            .store
             .find_user_by_email(&key)
             .await?
             .map(|found| found.user)
@@ -48,7 +49,7 @@ impl Auth {
     /// Turns a user's 2FA off after the operator has checked who they are: secret, recovery
     /// codes and paper key are void, their sessions end, the reason is audited, and they are
     /// emailed.
-    pub async fn operator_disable_two_factor(
+    pub async fn disable_two_factor(
         &self,
         email: &str,
         reason: &str,
@@ -58,30 +59,19 @@ impl Auth {
             return Err(OperatorError::ReasonRequired);
         }
         let user = self.user_by_email(email).await?;
-        let now = self.now();
+        let ctx = &self.0;
+        let now = ctx.now();
         let meta = operator_meta();
-        let required = self
-            .store
-            .get_account(user.account_id)
-            .await?
-            .is_some_and(|a| a.two_factor_required);
-        let effects = Effects::event(
-            NewEvent::for_user(&user, EventKind::TwoFactorReset, &meta, now)
-                .with_detail(json!({ "by": "operator", "reason": reason })),
-        )
-        .and_email(
-            self.email_to(
-                &user,
-                &meta,
-                now,
-                Message::TwoFactorReset {
-                    by: ResetBy::Operator,
-                    required,
-                },
-            )
-            .await?,
-        );
-        if self
+        let account = ctx.account_of(&user).await?;
+        let event = NewEvent::for_user(&user, EventKind::TwoFactorReset, &meta, now)
+            .with_detail(json!({ "by": "operator", "reason": reason }));
+        let message = Message::TwoFactorReset {
+            by: ResetBy::Operator,
+            required: account.two_factor_required,
+        };
+        let effects =
+            Effects::event(event).and_email(ctx.email_in(&user, &account, &meta, now, message));
+        if ctx
             .store
             .disable_two_factor(user.id, true, &effects)
             .await?
@@ -93,32 +83,28 @@ impl Auth {
     }
 
     /// Lifts every sign-in lock of a user: password, second step, recovery page.
-    pub async fn operator_unlock(&self, email: &str) -> Result<(User, bool), OperatorError> {
+    pub async fn unlock(&self, email: &str) -> Result<(User, bool), OperatorError> {
         let user = self.user_by_email(email).await?;
         let mut cleared = false;
-        for (scope, key) in [
-            (PASSWORD_SCOPE, user.email.normalized().to_owned()),
-            (SECOND_STEP_SCOPE, user.id.to_string()),
-            (RECOVERY_SCOPE, user.email.normalized().to_owned()),
-        ] {
-            cleared |= self.store.clear_throttle(scope, &key).await?;
+        for (scope, key) in Scope::of_user(&user) {
+            cleared |= self.0.store.clear_throttle(scope, &key).await?;
         }
         if cleared {
             let event =
-                NewEvent::for_user(&user, EventKind::Unlocked, &operator_meta(), self.now())
+                NewEvent::for_user(&user, EventKind::Unlocked, &operator_meta(), self.0.now())
                     .with_detail(json!({ "by": "operator" }));
-            self.store.record(&Effects::event(event)).await?;
+            self.0.store.record(&Effects::event(event)).await?;
         }
         Ok((user, cleared))
     }
 
     /// A user's audit log, newest first (for `tessera admin events`).
-    pub async fn operator_events(
+    pub async fn events(
         &self,
         email: &str,
         limit: i64,
-    ) -> Result<Vec<crate::model::SecurityEvent>, OperatorError> {
+    ) -> Result<Vec<SecurityEvent>, OperatorError> {
         let user = self.user_by_email(email).await?;
-        Ok(self.store.user_events(user.id, None, limit).await?)
+        Ok(self.0.store.user_events(user.id, None, limit).await?)
     }
 }

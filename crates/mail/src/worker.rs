@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tessera_core::mail::Mailer;
-use tessera_core::store::{QueuedEmail, Store};
+use tessera_core::mail::{OutboxStore, QueuedEmail};
 use tessera_core::{Clock, Timestamp};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -68,7 +68,7 @@ pub struct OutboxConfig {
 }
 
 pub struct Outbox {
-    store: Arc<dyn Store>,
+    store: Arc<dyn OutboxStore>,
     mailer: Arc<Mailer>,
     transport: Transport,
     clock: Arc<dyn Clock>,
@@ -83,7 +83,7 @@ pub struct Outbox {
 impl Outbox {
     pub fn new(
         config: OutboxConfig,
-        store: Arc<dyn Store>,
+        store: Arc<dyn OutboxStore>,
         mailer: Arc<Mailer>,
         clock: Arc<dyn Clock>,
         stats: Arc<DeliveryStats>,

@@ -39,7 +39,7 @@ use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tessera_core::store::{Store, StoreError};
+use tessera_core::store::{Store, StoreError, Unique};
 
 mod group;
 mod lite;
@@ -63,13 +63,15 @@ mod sqlite {
     mod accounts;
     mod devices;
     mod events;
+    mod factors;
     mod outbox;
     mod rows;
+    mod second_step;
     mod sessions;
     mod store;
     mod team;
     mod throttles;
-    mod two_factor;
+    mod totp;
 }
 
 #[path = "sql"]
@@ -89,13 +91,15 @@ mod postgres {
     mod accounts;
     mod devices;
     mod events;
+    mod factors;
     mod outbox;
     mod rows;
+    mod second_step;
     mod sessions;
     mod store;
     mod team;
     mod throttles;
-    mod two_factor;
+    mod totp;
 }
 
 /// The SQLite backend: one writer connection committing in groups, a pool of readers.
@@ -241,15 +245,28 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// Maps a driver error into the core's terms: uniqueness violations become `Conflict`.
+/// The uniqueness rules of the schema, by what each backend names in a violation: the
+/// PostgreSQL constraint, or the columns SQLite lists.
+const UNIQUE_RULES: &[(&str, &str, Unique)] = &[
+    ("users_email_key", "users.email_normalized", Unique::Email),
+    (
+        "invitations_pending_key",
+        "invitations.account_id, invitations.email_normalized",
+        Unique::OpenInvitation,
+    ),
+];
+
+/// Maps a driver error into the core's terms: a violation of a known uniqueness rule becomes
+/// `Conflict`; anything else (another constraint included) is a backend failure.
 fn db(error: impl Into<DbError>) -> StoreError {
     let error = error.into();
-    if let Some(what) = error.unique_violation() {
-        return StoreError::Conflict(if what.contains("email") {
-            "email"
-        } else {
-            "record"
-        });
+    if let Some(violated) = error.unique_violation() {
+        let rule = UNIQUE_RULES
+            .iter()
+            .find(|(constraint, columns, _)| violated == *constraint || violated == *columns);
+        if let Some((_, _, unique)) = rule {
+            return StoreError::Conflict(*unique);
+        }
     }
     StoreError::Backend(Box::new(error))
 }

@@ -266,7 +266,9 @@ impl DbError {
                         | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
                 ) =>
             {
-                Some(message.as_deref().unwrap_or("unique"))
+                // "UNIQUE constraint failed: users.email_normalized": the columns.
+                let message = message.as_deref().unwrap_or_default();
+                Some(message.rsplit(": ").next().unwrap_or(message))
             }
             _ => None,
         }

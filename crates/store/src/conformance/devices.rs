@@ -1,16 +1,15 @@
 //! Devices and device challenges on every backend: recognition bound to user, User-Agent
-//! and lifetime; a resend that honours the wait once under a race; a user's sessions.
+//! and lifetime; a resend that honours the wait once under a race.
 
-use super::{T0, run, session, signup};
+use super::*;
 use std::sync::Arc;
 use tessera_core::Timestamp;
 use tessera_core::crypto::Token;
 use tessera_core::model::{
-    Challenge, ChallengeId, ChallengeKind, Device, DeviceId, EventKind, NewEvent, RequestMeta,
-    SessionId, User,
+    Challenge, ChallengeId, ChallengeKind, Device, DeviceId, EventKind, NewEvent, RequestMeta, User,
 };
-use tessera_core::store::{Attempted, CodeSent, Completing, Effects, SecondStepProof, Store};
 use tessera_core::throttle::Window;
+use tessera_core::throttle::send_window::{SendDecision, admit_send};
 
 conformance!(
     a_device_is_recognized_for_its_user_agent_and_lifetime,
@@ -18,7 +17,6 @@ conformance!(
     codes_are_limited_over_any_hour,
     only_the_latest_email_code_verifies_a_device,
     a_new_device_challenge_or_2fa_ends_the_open_one,
-    sessions_are_listed_and_ended_per_user,
 );
 
 fn device(user: &User, user_agent: Option<&str>) -> Device {
@@ -31,6 +29,11 @@ fn device(user: &User, user_agent: Option<&str>) -> Device {
         last_used_at: T0,
         expires_at: T0.plus_secs(3600),
     }
+}
+
+/// The core's send window for `limit` at `now`, as the store gets it.
+fn window(limit: Window, now: Timestamp) -> impl FnMut(&[Timestamp]) -> SendDecision + Send {
+    move |sent| admit_send(sent, now, &limit)
 }
 
 /// A limit no test here reaches but the one about limits.
@@ -66,7 +69,7 @@ async fn device_challenge_at(
             &challenge,
             &Token::generate().hash(),
             code_hash,
-            limit,
+            &mut window(limit, at),
             &Effects::default(),
         )
         .await
@@ -83,7 +86,7 @@ async fn verify(
     d: &Device,
     token: &Token,
 ) -> Attempted {
-    let proof = SecondStepProof::EmailCode {
+    let proof = Proof::EmailCode {
         hash: code_hash.to_vec(),
         device: d.clone(),
         token: token.hash(),
@@ -201,7 +204,7 @@ async fn a_resend_happens_once_per_wait_under_a_race(store: Arc<dyn Store>, _: S
             T0.plus_secs(29),
             T0.plus_secs(-1),
             T0.plus_secs(900),
-            PLENTY,
+            &mut window(PLENTY, T0.plus_secs(29)),
             &Effects::default(),
         )
         .await
@@ -219,7 +222,7 @@ async fn a_resend_happens_once_per_wait_under_a_race(store: Arc<dyn Store>, _: S
                         now,
                         T0,
                         T0.plus_secs(900),
-                        PLENTY,
+                        &mut window(PLENTY, now),
                         &Effects::default(),
                     )
                     .await
@@ -274,7 +277,7 @@ async fn only_the_latest_email_code_verifies_a_device(store: Arc<dyn Store>, _: 
             T0.plus_secs(30),
             T0,
             T0.plus_secs(900),
-            PLENTY,
+            &mut window(PLENTY, T0.plus_secs(30)),
             &Effects::default(),
         )
         .await
@@ -304,70 +307,6 @@ async fn only_the_latest_email_code_verifies_a_device(store: Arc<dyn Store>, _: 
     assert_eq!(events[0].kind, EventKind::DeviceVerified);
 }
 
-async fn sessions_are_listed_and_ended_per_user(store: Arc<dyn Store>, _: String) {
-    let (_, ada) = signup(&store, "ada@example.com").await;
-    let (_, bob) = signup(&store, "bob@example.com").await;
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        let s = session(&ada, T0.plus_secs(60));
-        store
-            .create_session(&s, &Token::generate().hash(), &Effects::default())
-            .await
-            .unwrap();
-        ids.push(s.id);
-    }
-    let bobs = session(&bob, T0.plus_secs(60));
-    store
-        .create_session(&bobs, &Token::generate().hash(), &Effects::default())
-        .await
-        .unwrap();
-    assert_eq!(store.list_sessions(ada.id, T0).await.unwrap().len(), 3);
-    assert!(
-        store
-            .list_sessions(ada.id, T0.plus_secs(60))
-            .await
-            .unwrap()
-            .is_empty(),
-        "expired"
-    );
-    assert!(
-        !store
-            .end_user_session(ada.id, bobs.id, &Effects::default())
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .end_user_session(ada.id, SessionId::new(), &Effects::default())
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .end_user_session(ada.id, ids[0], &Effects::default())
-            .await
-            .unwrap()
-    );
-    let ended = store
-        .end_other_sessions(ada.id, ids[1], &Effects::default())
-        .await
-        .unwrap();
-    assert_eq!(ended, 1);
-    let left: Vec<_> = store
-        .list_sessions(ada.id, T0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|s| s.id)
-        .collect();
-    assert_eq!(left, [ids[1]]);
-    assert_eq!(
-        store.list_sessions(bob.id, T0).await.unwrap().len(),
-        1,
-        "bob untouched"
-    );
-}
-
 async fn a_new_device_challenge_or_2fa_ends_the_open_one(store: Arc<dyn Store>, _: String) {
     let (_, ada) = signup(&store, "ada@example.com").await;
     let first = device_challenge(&store, &ada, &[1; 32]).await;
@@ -380,7 +319,7 @@ async fn a_new_device_challenge_or_2fa_ends_the_open_one(store: Arc<dyn Store>, 
         "replaced by the second sign-in"
     );
     // 2FA turned on with the second challenge still open: its code no longer signs in.
-    let enrollment = tessera_core::store::Enrollment {
+    let enrollment = Enrollment {
         secret_sealed: vec![7; 60],
         paper_key_hash: vec![8; 32],
         created_at: T0,
@@ -391,7 +330,7 @@ async fn a_new_device_challenge_or_2fa_ends_the_open_one(store: Arc<dyn Store>, 
         .await
         .unwrap();
     store
-        .activate_two_factor(ada.id, &[7; 60], T0, 1, &[], &Effects::default())
+        .activate_totp(ada.id, &[7; 60], T0, 1, &[], &Effects::default())
         .await
         .unwrap();
     assert_eq!(

@@ -2,15 +2,11 @@
 //! is looked at, a locked user is refused but counted, and a challenge, a TOTP step and a
 //! recovery code each serve one sign-in however many attempts race.
 
-use super::{T0, run, session, with_enrollment};
+use super::*;
 use std::sync::Arc;
 use tessera_core::Timestamp;
 use tessera_core::crypto::Token;
 use tessera_core::model::{Challenge, ChallengeId, ChallengeKind, User};
-use tessera_core::store::{
-    Attempted, ChallengeAttempt, Completing, Effects, LockGate, SecondStepProof, Store,
-};
-use tessera_core::throttle::ThrottleState;
 
 conformance!(
     a_challenge_is_read_with_its_user_account_and_factor,
@@ -64,10 +60,10 @@ async fn a_challenge_is_read_with_its_user_account_and_factor(store: Arc<dyn Sto
     );
     assert_eq!((found.user.id, found.user.email), (u.id, u.email.clone()));
     assert_eq!(found.account.id, u.account_id);
-    assert!(found.factor.is_none(), "no factor before activation");
+    assert!(found.totp.is_none(), "no factor before activation");
 
     store
-        .activate_two_factor(u.id, &[7; 60], T0, 42, &[], &Effects::default())
+        .activate_totp(u.id, &[7; 60], T0, 42, &[], &Effects::default())
         .await
         .unwrap();
     // Activation ends device challenges: a new, TOTP one.
@@ -86,7 +82,7 @@ async fn a_challenge_is_read_with_its_user_account_and_factor(store: Arc<dyn Sto
         .await
         .unwrap()
         .unwrap();
-    let factor = found.factor.expect("the factor");
+    let factor = found.totp.expect("the factor");
     assert_eq!((factor.secret_sealed, factor.last_step), (vec![7; 60], 42));
     assert_eq!(factor.enabled_at, T0);
     // Expired, or unknown: nothing.
@@ -107,7 +103,7 @@ async fn a_challenge_is_read_with_its_user_account_and_factor(store: Arc<dyn Sto
 }
 
 /// The throttle this module's attempts pass, keyed by `key`.
-const SCOPE: &str = "second_step_test";
+const SCOPE: Scope = Scope::SecondStep;
 
 /// What a lock does with an attempt: the state to write, and whether the attempt goes on.
 type Admit = fn(ThrottleState) -> (ThrottleState, bool);
@@ -162,15 +158,15 @@ pub(super) async fn attempt(
 }
 
 /// A proof with a session and no effects.
-struct Proof {
-    proof: SecondStepProof,
+struct Spend {
+    proof: Proof,
     session: tessera_core::model::Session,
     token: tessera_core::crypto::TokenHash,
     effects: Effects,
 }
 
-impl Proof {
-    fn new(user: &User, proof: SecondStepProof) -> Self {
+impl Spend {
+    fn new(user: &User, proof: Proof) -> Self {
         Self {
             proof,
             session: session(user, T0.plus_secs(3600)),
@@ -192,7 +188,7 @@ impl Proof {
 async fn enabled(store: &Arc<dyn Store>, email: &str, recovery: &[u8]) -> User {
     let u = with_enrollment(store, email).await;
     store
-        .activate_two_factor(
+        .activate_totp(
             u.id,
             &[7; 60],
             T0,
@@ -208,8 +204,8 @@ async fn enabled(store: &Arc<dyn Store>, email: &str, recovery: &[u8]) -> User {
 async fn a_second_step_proof_is_spent_once_under_a_race(store: Arc<dyn Store>, _: String) {
     let u = enabled(&store, "proof@example.com", &[1; 32]).await;
     for proof in [
-        SecondStepProof::Totp { step: 101 },
-        SecondStepProof::RecoveryCode { hash: vec![1; 32] },
+        Proof::Totp { step: 101 },
+        Proof::RecoveryCode { hash: vec![1; 32] },
     ] {
         let mut challenges = Vec::new();
         for _ in 0..20 {
@@ -220,7 +216,7 @@ async fn a_second_step_proof_is_spent_once_under_a_race(store: Arc<dyn Store>, _
             .map(|c| {
                 let (store, proof, u) = (Arc::clone(&store), proof.clone(), u.clone());
                 tokio::spawn(async move {
-                    let proof = Proof::new(&u, proof);
+                    let proof = Spend::new(&u, proof);
                     attempt(&store, c, T0, proof.completing()).await
                 })
             })
@@ -244,7 +240,7 @@ async fn a_second_step_proof_is_spent_once_under_a_race(store: Arc<dyn Store>, _
         .map(|i| {
             let (store, u) = (Arc::clone(&store), u.clone());
             tokio::spawn(async move {
-                let proof = Proof::new(&u, SecondStepProof::Totp { step: 200 + i });
+                let proof = Spend::new(&u, Proof::Totp { step: 200 + i });
                 attempt(&store, c, T0, proof.completing()).await
             })
         })
@@ -265,7 +261,7 @@ async fn an_attempt_is_counted_before_its_proof(store: Arc<dyn Store>, _: String
     let u = enabled(&store, "count@example.com", &[1; 32]).await;
     let c = challenge_for(&store, &u).await;
     // A replayed step is rejected, and counted.
-    let replay = Proof::new(&u, SecondStepProof::Totp { step: 100 });
+    let replay = Spend::new(&u, Proof::Totp { step: 100 });
     assert_eq!(
         attempt(&store, c, T0, replay.completing()).await,
         Attempted::Rejected { attempts: 1 }
@@ -277,7 +273,7 @@ async fn an_attempt_is_counted_before_its_proof(store: Arc<dyn Store>, _: String
         );
     }
     // The fifth try may still be right …
-    let fresh = Proof::new(&u, SecondStepProof::Totp { step: 101 });
+    let fresh = Spend::new(&u, Proof::Totp { step: 101 });
     assert_eq!(
         attempt(&store, c, T0, fresh.completing()).await,
         Attempted::Done
@@ -301,7 +297,7 @@ async fn an_attempt_is_counted_before_its_proof(store: Arc<dyn Store>, _: String
             Attempted::Rejected { attempts: n }
         );
     }
-    let late = Proof::new(&u, SecondStepProof::Totp { step: 102 });
+    let late = Spend::new(&u, Proof::Totp { step: 102 });
     assert_eq!(
         attempt(&store, dead, T0, late.completing()).await,
         Attempted::ChallengeGone
@@ -344,7 +340,7 @@ async fn a_locked_user_is_refused_and_counted(store: Arc<dyn Store>, _: String) 
     // Now the lock refuses even the right code: counted on the challenge and the lock,
     // nothing spent, no session.
     let c = challenge_for(&store, &u).await;
-    let right = Proof::new(&u, SecondStepProof::Totp { step: 101 });
+    let right = Spend::new(&u, Proof::Totp { step: 101 });
     assert_eq!(
         attempt_behind(&store, c, (&key, admit_three), T0, right.completing()).await,
         Attempted::Locked

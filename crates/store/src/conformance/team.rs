@@ -1,7 +1,7 @@
 //! The team store on every backend: the policy flips once, invitations are single-use under
 //! races, a deleted user takes their rows along.
 
-use super::{T0, event, run, session, signup};
+use super::*;
 use std::sync::Arc;
 use tessera_core::crypto::Token;
 use tessera_core::email::Email;
@@ -9,7 +9,6 @@ use tessera_core::mail::SealedEmail;
 use tessera_core::model::{
     AuthSource, EventKind, Invitation, InvitationId, InvitationStatus, Role, User, UserId,
 };
-use tessera_core::store::{Effects, Store, StoreError};
 
 conformance!(
     the_policy_turns_on_once_under_a_race,
@@ -197,7 +196,7 @@ async fn one_open_invitation_per_email_and_expired_ones_make_way(store: Arc<dyn 
         .create_invitation(&twin, &Token::generate().hash(), &Effects::default())
         .await;
     assert!(
-        matches!(refused, Err(StoreError::Conflict("invitation"))),
+        matches!(refused, Err(StoreError::Conflict(Unique::OpenInvitation))),
         "{refused:?}"
     );
     // Another account may invite the same person meanwhile: it does not block this one.
@@ -215,7 +214,7 @@ async fn one_open_invitation_per_email_and_expired_ones_make_way(store: Arc<dyn 
         .create_invitation(&owner_email, &Token::generate().hash(), &Effects::default())
         .await;
     assert!(
-        matches!(refused, Err(StoreError::Conflict("email"))),
+        matches!(refused, Err(StoreError::Conflict(Unique::Email))),
         "{refused:?}"
     );
 
@@ -318,7 +317,7 @@ async fn deleting_a_user_takes_their_rows_and_throttles(store: Arc<dyn Store>, _
         .await
         .unwrap();
     store
-        .update_throttle("password", "gone@example.com", &mut |mut s| {
+        .update_throttle(Scope::Password, "gone@example.com", &mut |mut s| {
             s.failures = 3;
             (s, Effects::default())
         })
@@ -339,7 +338,7 @@ async fn deleting_a_user_takes_their_rows_and_throttles(store: Arc<dyn Store>, _
     assert_eq!(members.len(), 2);
     assert!(members.iter().all(|m| !m.two_factor_enabled));
 
-    let throttles = [("password", "gone@example.com".to_owned())];
+    let throttles = [(Scope::Password, "gone@example.com".to_owned())];
     let effects = event(&owner, EventKind::UserDeleted);
     assert!(
         store
@@ -370,7 +369,7 @@ async fn deleting_a_user_takes_their_rows_and_throttles(store: Arc<dyn Store>, _
     );
     assert!(
         !store
-            .clear_throttle("password", "gone@example.com")
+            .clear_throttle(Scope::Password, "gone@example.com")
             .await
             .unwrap()
     );

@@ -15,7 +15,8 @@ use std::time::Duration;
 use tessera_core::Timestamp;
 use tessera_core::email::Email;
 use tessera_core::model::{Account, AccountId, AuthSource, Role, User, UserId};
-use tessera_core::store::{AccountStore, Effects};
+use tessera_core::sign_in::AccountStore;
+use tessera_core::store::Effects;
 use tokio::task::JoinHandle;
 
 /// A writer on a fresh database file with one table, `items (name PRIMARY KEY)`, plus a

@@ -6,7 +6,8 @@ use crate::db;
 use crate::query::query;
 use async_trait::async_trait;
 use tessera_core::model::{Account, AccountId, User, UserId};
-use tessera_core::store::{AccountStore, AccountSummary, Effects, StoreResult, UserWithPassword};
+use tessera_core::sign_in::{AccountStore, AccountSummary, UserWithPassword};
+use tessera_core::store::{Effects, StoreResult};
 
 /// Inserts a user inside a transaction (sign-up, an accepted invitation);
 /// `Conflict("email")` if the email is taken.

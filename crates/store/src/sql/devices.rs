@@ -1,15 +1,16 @@
-//! Recognized devices, device challenges, and a user's own sessions.
+//! Recognized devices and device challenges.
 
-use super::rows::{self, session_columns};
 use super::{Backend, FOR_NO_KEY_UPDATE, events};
 use crate::db;
 use crate::query::query;
 use async_trait::async_trait;
 use tessera_core::Timestamp;
-use tessera_core::crypto::TokenHash;
-use tessera_core::model::{Challenge, ChallengeId, Device, DeviceId, Session, SessionId, UserId};
-use tessera_core::store::{CodeSent, DeviceStore, Effects, StoreError, StoreResult};
-use tessera_core::throttle::Window;
+use tessera_core::crypto::{TokenHash, secure_eq};
+use tessera_core::devices::{CodeSent, DeviceStore};
+use tessera_core::model::{Challenge, ChallengeId, Device, DeviceId, UserId};
+use tessera_core::store::{Effects, StoreError, StoreResult};
+use tessera_core::throttle::RetryAt;
+use tessera_core::throttle::send_window::SendGate;
 
 /// Inserts a device inside a transaction (a verified email code).
 pub(super) async fn insert(
@@ -59,13 +60,14 @@ fn device(row: &super::Row) -> StoreResult<Device> {
     })
 }
 
-/// Counts an email code for `user` at `now` against `limit` over the last `limit.secs`,
-/// under the user's row lock (PostgreSQL; SQLite has one writer): `Limited` if none may go.
+/// Passes an email code for `user` at `now` through `sends` (the core's send window) under
+/// the user's row lock (PostgreSQL; SQLite has one writer), recording it when it goes:
+/// `Limited` if it may not.
 async fn count_code(
     tx: &mut super::Tx,
     user: UserId,
     now: Timestamp,
-    limit: Window,
+    sends: &mut SendGate<'_>,
 ) -> StoreResult<CodeSent> {
     let user = user.to_string();
     // Not FOR UPDATE: a second step inserting this user's session or device checks its
@@ -78,28 +80,24 @@ async fn count_code(
     .execute(&mut **tx)
     .await
     .map_err(db)?;
-    let since = now.plus_secs(-limit.secs);
-    query("DELETE FROM email_code_sends WHERE user_id = $1 AND sent_at <= $2")
-        .bind(&user)
-        .bind(since.unix())
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
-    let sent = query("SELECT sent_at FROM email_code_sends WHERE user_id = $1 ORDER BY sent_at")
+    let sent = query("SELECT sent_at FROM email_code_sends WHERE user_id = $1")
         .bind(&user)
         .fetch_all(&mut **tx)
         .await
         .map_err(db)?
         .iter()
-        .map(|row| row.try_get::<i64, _>(0))
+        .map(|row| row.try_get::<i64, _>(0).map(Timestamp::from_unix))
         .collect::<Result<Vec<_>, _>>()
         .map_err(db)?;
-    if i64::try_from(sent.len()).unwrap_or(i64::MAX) >= limit.max {
-        // The next may go once the oldest send in the window has left it.
-        let oldest = sent.first().copied().unwrap_or(now.unix());
-        return Ok(CodeSent::Limited(
-            Timestamp::from_unix(oldest).plus_secs(limit.secs),
-        ));
+    let decision = sends(&sent);
+    query("DELETE FROM email_code_sends WHERE user_id = $1 AND sent_at <= $2")
+        .bind(&user)
+        .bind(decision.forget_until.unix())
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    if let Err(RetryAt(next)) = decision.verdict {
+        return Ok(CodeSent::Limited(next));
     }
     query("INSERT INTO email_code_sends (user_id, sent_at) VALUES ($1, $2)")
         .bind(&user)
@@ -110,6 +108,22 @@ async fn count_code(
     Ok(CodeSent::Sent)
 }
 
+/// Spends an emailed code: only the code sent last counts; the device it verifies is
+/// recognized from then on.
+pub(super) async fn spend_code(
+    tx: &mut super::Tx,
+    latest: Option<Vec<u8>>,
+    typed: &[u8],
+    device: &Device,
+    token: &TokenHash,
+) -> StoreResult<bool> {
+    let matches = latest.is_some_and(|stored| secure_eq(&stored, typed));
+    if matches {
+        insert(tx, device, token).await?;
+    }
+    Ok(matches)
+}
+
 #[async_trait]
 impl DeviceStore for Backend {
     async fn create_device_challenge(
@@ -117,11 +131,11 @@ impl DeviceStore for Backend {
         challenge: &Challenge,
         token: &TokenHash,
         code_hash: &[u8],
-        limit: Window,
+        sends: &mut SendGate<'_>,
         effects: &Effects,
     ) -> StoreResult<CodeSent> {
         let mut tx = self.begin().await.map_err(db)?;
-        let counted = count_code(&mut tx, challenge.user_id, challenge.created_at, limit).await?;
+        let counted = count_code(&mut tx, challenge.user_id, challenge.created_at, sends).await?;
         if counted != CodeSent::Sent {
             return Ok(counted);
         }
@@ -168,11 +182,11 @@ impl DeviceStore for Backend {
         now: Timestamp,
         sent_before: Timestamp,
         expires_at: Timestamp,
-        limit: Window,
+        sends: &mut SendGate<'_>,
         effects: &Effects,
     ) -> StoreResult<CodeSent> {
         let mut tx = self.begin().await.map_err(db)?;
-        let counted = count_code(&mut tx, user, now, limit).await?;
+        let counted = count_code(&mut tx, user, now, sends).await?;
         if counted != CodeSent::Sent {
             return Ok(counted);
         }
@@ -264,61 +278,5 @@ impl DeviceStore for Backend {
             tx.commit().await.map_err(db)?;
         }
         Ok(deleted)
-    }
-
-    async fn list_sessions(&self, user: UserId, now: Timestamp) -> StoreResult<Vec<Session>> {
-        let found = query(concat!(
-            "SELECT ",
-            session_columns!(),
-            " FROM sessions s WHERE s.user_id = $1 AND s.expires_at > $2 \
-             ORDER BY s.created_at DESC, s.id DESC"
-        ))
-        .bind(user.to_string())
-        .bind(now.unix())
-        .fetch_all(self.reader())
-        .await
-        .map_err(db)?;
-        found.iter().map(rows::session).collect()
-    }
-
-    async fn end_user_session(
-        &self,
-        user: UserId,
-        session: SessionId,
-        effects: &Effects,
-    ) -> StoreResult<bool> {
-        let mut tx = self.begin().await.map_err(db)?;
-        let ended = query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
-            .bind(session.to_string())
-            .bind(user.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected()
-            > 0;
-        if ended {
-            events::write(&mut tx, effects).await?;
-            tx.commit().await.map_err(db)?;
-        }
-        Ok(ended)
-    }
-
-    async fn end_other_sessions(
-        &self,
-        user: UserId,
-        keep: SessionId,
-        effects: &Effects,
-    ) -> StoreResult<u64> {
-        let mut tx = self.begin().await.map_err(db)?;
-        let ended = query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-            .bind(user.to_string())
-            .bind(keep.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        events::write(&mut tx, effects).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(ended)
     }
 }

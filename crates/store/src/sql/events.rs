@@ -5,8 +5,9 @@ use super::rows;
 use crate::db;
 use crate::query::{Exec, query};
 use async_trait::async_trait;
+use tessera_core::audit::EventStore;
 use tessera_core::model::{NewEvent, SecurityEvent, UserId};
-use tessera_core::store::{Effects, EventStore, StoreResult};
+use tessera_core::store::{Effects, StoreResult};
 
 /// Writes a change's events and queued emails inside its transaction.
 pub(super) async fn write(tx: &mut super::Tx, effects: &Effects) -> StoreResult<()> {

@@ -5,8 +5,8 @@ use crate::db;
 use crate::query::{Exec, query};
 use async_trait::async_trait;
 use tessera_core::Timestamp;
-use tessera_core::mail::SealedEmail;
-use tessera_core::store::{OutboxEntry, OutboxStore, QueuedEmail, StoreError, StoreResult};
+use tessera_core::mail::{OutboxEntry, OutboxStore, QueuedEmail, SealedEmail};
+use tessera_core::store::{StoreError, StoreResult};
 use uuid::Uuid;
 
 pub(super) async fn enqueue(executor: impl Exec, email: &SealedEmail) -> StoreResult<()> {

@@ -6,8 +6,10 @@ use crate::query::Decode;
 use std::str::FromStr;
 use tessera_core::Timestamp;
 use tessera_core::email::Email;
+use tessera_core::factors::TwoFactorStatus;
+use tessera_core::factors::totp::TotpFactor;
 use tessera_core::model::{Account, Challenge, Invitation, SecurityEvent, Session, User};
-use tessera_core::store::{StoreError, StoreResult, TotpFactor, TwoFactorStatus};
+use tessera_core::store::{StoreError, StoreResult};
 
 /// Columns of `users u`, aliased for [`user`].
 macro_rules! user_columns {
@@ -53,12 +55,24 @@ macro_rules! factor_columns {
     };
 }
 
+/// Whether the user whose id is `$user` (a parameter or a column) has 2FA on: any active
+/// second factor (the `active_factors` view). The one place SQL asks.
+macro_rules! two_factor_on {
+    ($user:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM active_factors af WHERE af.user_id = ",
+            $user,
+            ")"
+        )
+    };
+}
+
 /// The 2FA status of the user whose id is `$user` (a parameter or a column) at `$now`,
 /// aliased for [`status`].
 macro_rules! status_columns {
     ($user:literal, $now:literal) => {
         concat!(
-            "(SELECT enabled_at FROM totp_factors WHERE user_id = ",
+            "(SELECT MIN(enabled_at) FROM active_factors WHERE user_id = ",
             $user,
             ") AS status_enabled_at, \
              (SELECT COUNT(*) FROM recovery_codes WHERE user_id = ",
@@ -84,7 +98,7 @@ macro_rules! invitation_columns {
 
 pub(super) use {
     account_columns, challenge_columns, factor_columns, invitation_columns, session_columns,
-    status_columns, user_columns,
+    status_columns, two_factor_on, user_columns,
 };
 
 fn get<T: Decode>(row: &Row, column: &str) -> StoreResult<T> {

@@ -1,14 +1,20 @@
 //! Sessions, found by the hash of their token.
 
-use super::rows::{self, account_columns, session_columns, status_columns, user_columns};
+use super::rows::{
+    self, account_columns, session_columns, status_columns, two_factor_on, user_columns,
+};
 use super::{Backend, Row, events};
 use crate::db;
 use crate::query::query;
 use async_trait::async_trait;
 use tessera_core::Timestamp;
 use tessera_core::crypto::TokenHash;
+use tessera_core::factors::TwoFactorStatus;
+use tessera_core::model::UserId;
 use tessera_core::model::{Session, SessionId};
-use tessera_core::store::{Effects, SessionContext, SessionStore, StoreResult, TwoFactorStatus};
+use tessera_core::principal::SessionContext;
+use tessera_core::sessions::SessionStore;
+use tessera_core::store::{Effects, StoreResult};
 
 /// Inserts a session inside a transaction (sign-in, second step).
 pub(super) async fn insert(
@@ -43,7 +49,9 @@ macro_rules! session_context_columns {
             user_columns!(),
             ", ",
             account_columns!(),
-            ", EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id) AS two_factor_enabled"
+            ", ",
+            two_factor_on!("u.id"),
+            " AS two_factor_enabled"
         )
     };
 }
@@ -131,6 +139,62 @@ impl SessionStore for Backend {
         if ended {
             events::write(&mut tx, effects).await?;
         }
+        tx.commit().await.map_err(db)?;
+        Ok(ended)
+    }
+
+    async fn list_sessions(&self, user: UserId, now: Timestamp) -> StoreResult<Vec<Session>> {
+        let found = query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions s WHERE s.user_id = $1 AND s.expires_at > $2 \
+             ORDER BY s.created_at DESC, s.id DESC"
+        ))
+        .bind(user.to_string())
+        .bind(now.unix())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db)?;
+        found.iter().map(rows::session).collect()
+    }
+
+    async fn end_user_session(
+        &self,
+        user: UserId,
+        session: SessionId,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await.map_err(db)?;
+        let ended = query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+            .bind(session.to_string())
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+            > 0;
+        if ended {
+            events::write(&mut tx, effects).await?;
+            tx.commit().await.map_err(db)?;
+        }
+        Ok(ended)
+    }
+
+    async fn end_other_sessions(
+        &self,
+        user: UserId,
+        keep: SessionId,
+        effects: &Effects,
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin().await.map_err(db)?;
+        let ended = query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user.to_string())
+            .bind(keep.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        events::write(&mut tx, effects).await?;
         tx.commit().await.map_err(db)?;
         Ok(ended)
     }

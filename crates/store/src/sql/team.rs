@@ -1,7 +1,7 @@
 //! Running a team: the account's 2FA policy, invitations, deleting users, the account's log.
 
 use super::events::{self, Owner};
-use super::rows::{self, account_columns, invitation_columns, user_columns};
+use super::rows::{self, account_columns, invitation_columns, two_factor_on, user_columns};
 use super::{Backend, FOR_UPDATE, accounts};
 use crate::db;
 use crate::query::query;
@@ -11,15 +11,19 @@ use tessera_core::crypto::TokenHash;
 use tessera_core::model::{
     Account, AccountId, Invitation, InvitationId, SecurityEvent, User, UserId,
 };
-use tessera_core::store::{Effects, Member, StoreError, StoreResult, TeamStore};
+use tessera_core::store::{Effects, StoreError, StoreResult, Unique};
+use tessera_core::team::{TeamStore, TeamUser};
+use tessera_core::throttle::Scope;
 
 #[async_trait]
 impl TeamStore for Backend {
-    async fn team_members(&self, account: AccountId) -> StoreResult<Vec<Member>> {
+    async fn team_members(&self, account: AccountId) -> StoreResult<Vec<TeamUser>> {
         let found = query(concat!(
             "SELECT ",
             user_columns!(),
-            ", EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = u.id) AS two_factor_enabled \
+            ", ",
+            two_factor_on!("u.id"),
+            " AS two_factor_enabled \
              FROM users u WHERE u.account_id = $1 ORDER BY u.created_at, u.id"
         ))
         .bind(account.to_string())
@@ -29,7 +33,7 @@ impl TeamStore for Backend {
         found
             .iter()
             .map(|row| {
-                Ok(Member {
+                Ok(TeamUser {
                     user: rows::user(row)?,
                     two_factor_enabled: row.try_get("two_factor_enabled").map_err(db)?,
                 })
@@ -102,7 +106,7 @@ impl TeamStore for Backend {
             .await
             .map_err(db)?;
         if taken.is_some() {
-            return Err(StoreError::Conflict("email"));
+            return Err(StoreError::Conflict(Unique::Email));
         }
         query(
             "UPDATE invitations SET status = 'expired', closed_at = $2 \
@@ -135,7 +139,7 @@ impl TeamStore for Backend {
         .await;
         match inserted {
             Err(e) if e.unique_violation().is_some() => {
-                return Err(StoreError::Conflict("invitation"));
+                return Err(StoreError::Conflict(Unique::OpenInvitation));
             }
             other => other.map_err(db)?,
         };
@@ -234,7 +238,7 @@ impl TeamStore for Backend {
     async fn delete_user(
         &self,
         user: UserId,
-        throttles: &[(&str, String)],
+        throttles: &[(Scope, String)],
         now: Timestamp,
         effects: &Effects,
     ) -> StoreResult<bool> {
@@ -259,7 +263,7 @@ impl TeamStore for Backend {
             .map_err(db)?;
         for (scope, key) in throttles {
             query("DELETE FROM throttles WHERE scope = $1 AND key = $2")
-                .bind(scope)
+                .bind(scope.as_str())
                 .bind(key)
                 .execute(&mut *tx)
                 .await

@@ -5,8 +5,8 @@ use crate::db;
 use crate::query::query;
 use async_trait::async_trait;
 use tessera_core::Timestamp;
-use tessera_core::store::{StoreResult, ThrottleChange, ThrottleStore};
-use tessera_core::throttle::ThrottleState;
+use tessera_core::store::StoreResult;
+use tessera_core::throttle::{Scope, ThrottleChange, ThrottleState, ThrottleStore};
 
 fn state(failures: i64, window_start: i64, locked_until: Option<i64>) -> ThrottleState {
     ThrottleState {
@@ -18,7 +18,11 @@ fn state(failures: i64, window_start: i64, locked_until: Option<i64>) -> Throttl
 
 /// The state of (`scope`, `key`), its row created if need be and locked by `tx` until it
 /// ends.
-pub(super) async fn lock(tx: &mut super::Tx, scope: &str, key: &str) -> StoreResult<ThrottleState> {
+pub(super) async fn lock(
+    tx: &mut super::Tx,
+    scope: Scope,
+    key: &str,
+) -> StoreResult<ThrottleState> {
     // Creates the row, or touches it: either way the row is now locked by this transaction
     // until commit, and its current state comes back.
     let row = query(
@@ -27,7 +31,7 @@ pub(super) async fn lock(tx: &mut super::Tx, scope: &str, key: &str) -> StoreRes
          ON CONFLICT (scope, key) DO UPDATE SET failures = throttles.failures \
          RETURNING failures, window_start, locked_until",
     )
-    .bind(scope)
+    .bind(scope.as_str())
     .bind(key)
     .fetch_one(&mut **tx)
     .await
@@ -42,7 +46,7 @@ pub(super) async fn lock(tx: &mut super::Tx, scope: &str, key: &str) -> StoreRes
 /// Writes the state of (`scope`, `key`), locked by [`lock`] in the same transaction.
 pub(super) async fn write(
     tx: &mut super::Tx,
-    scope: &str,
+    scope: Scope,
     key: &str,
     next: &ThrottleState,
 ) -> StoreResult<()> {
@@ -50,7 +54,7 @@ pub(super) async fn write(
         "UPDATE throttles SET failures = $3, window_start = $4, locked_until = $5 \
          WHERE scope = $1 AND key = $2",
     )
-    .bind(scope)
+    .bind(scope.as_str())
     .bind(key)
     .bind(next.failures)
     .bind(next.window_start.unix())
@@ -65,7 +69,7 @@ pub(super) async fn write(
 /// unless nothing changed (a sign-in with no failure before it): one statement less.
 pub(super) async fn write_changed(
     tx: &mut super::Tx,
-    (scope, key): (&str, &str),
+    (scope, key): (Scope, &str),
     was: &ThrottleState,
     next: &ThrottleState,
 ) -> StoreResult<()> {
@@ -79,7 +83,7 @@ pub(super) async fn write_changed(
 impl ThrottleStore for Backend {
     async fn update_throttle(
         &self,
-        scope: &str,
+        scope: Scope,
         key: &str,
         change: &mut ThrottleChange<'_>,
     ) -> StoreResult<ThrottleState> {
@@ -92,14 +96,14 @@ impl ThrottleStore for Backend {
         Ok(next)
     }
 
-    async fn clear_throttle(&self, scope: &str, key: &str) -> StoreResult<bool> {
+    async fn clear_throttle(&self, scope: Scope, key: &str) -> StoreResult<bool> {
         // A row at rest (no failures, no lock) has nothing to forget.
         let mut tx = self.begin_single().await.map_err(db)?;
         let cleared = query(
             "DELETE FROM throttles WHERE scope = $1 AND key = $2 \
              AND (failures > 0 OR locked_until IS NOT NULL)",
         )
-        .bind(scope)
+        .bind(scope.as_str())
         .bind(key)
         .execute(&mut *tx)
         .await

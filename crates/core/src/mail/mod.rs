@@ -5,6 +5,10 @@
 //! is sealed first: a device code or an invitation link is a secret, and the database never
 //! holds one it can read.
 
+mod port;
+
+pub use port::{OutboxEntry, OutboxStore, QueuedEmail};
+
 use crate::Timestamp;
 use crate::crypto::{Sealer, Unsealable};
 use crate::model::{RequestMeta, User};

@@ -1,8 +1,8 @@
 //! Throttles: the state machines that slow down guessing.
 //!
-//! Each throttle is one row of [`ThrottleState`] per key, changed only inside a store
-//! transaction ([`crate::store::ThrottleStore::update_throttle`]) by the pure functions here,
-//! so concurrent requests see each other's counts.
+//! Each throttle ([`Scope`]) is one row of [`ThrottleState`] per key, changed only inside a
+//! store transaction ([`ThrottleStore::update_throttle`]) by the pure functions here, so
+//! concurrent requests see each other's counts.
 //!
 //! ## Consecutive-failure locks ([`Lockout`])
 //! Password sign-in per email (SPEC §3: 10 failures, 15 min; keyed by the normalized email
@@ -18,10 +18,22 @@
 //!   next attempt starts again from `Open(0)`.
 //!
 //! ## Counted windows ([`Window`])
-//! Failed sign-ins per IP address (SPEC §3: 50 in 10 min), email codes sent per user (5 an
-//! hour): a fixed window starting at its first attempt. [`window_admit`] counts each attempt
+//! Failed sign-ins per IP address (SPEC §3: 50 in 10 min): a fixed window starting at its
+//! first attempt. [`window_admit`] counts each attempt
 //! before it is checked and refuses while the window holds `max`; an attempt that should not
 //! count after all (a sign-in that succeeded) is given back ([`window_refund`]).
+//!
+//! ## Emailed codes ([`send_window`])
+//! Codes emailed per user (5 an hour) use a rolling window over the send times.
+
+mod gate;
+mod port;
+mod scope;
+pub mod send_window;
+
+pub use port::{ThrottleChange, ThrottleStore};
+pub use scope::Scope;
+pub(crate) use scope::email_key;
 
 use crate::Timestamp;
 

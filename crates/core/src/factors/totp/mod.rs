@@ -4,6 +4,17 @@
 //! Replay protection is the caller's second half: [`matching_step`] says which step a code
 //! belongs to, and the store accepts it only if that step is above the last accepted one, in
 //! one atomic compare-and-set.
+//!
+//! Setting it up (a pending secret with a paper key, activated by a first code) is in
+//! [`enroll`]; answering a challenge with it, in [`Authenticator`].
+
+mod answer;
+mod enroll;
+mod port;
+
+pub(crate) use answer::Authenticator;
+pub use enroll::Setup;
+pub use port::{Activation, Enrollment, TotpFactor, TotpStore};
 
 use crate::Timestamp;
 use crate::crypto::{random_bytes, secure_eq};

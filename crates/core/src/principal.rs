@@ -1,0 +1,263 @@
+//! Who is calling, as types: what a use case takes decides who may call it.
+//!
+//! - [`AnySession`]: a live session, restricted or not. Only [`crate::sessions::Sessions`]
+//!   builds one (from a token), so holding one proves the caller signed in. It may read `/me`,
+//!   set up 2FA, and sign out.
+//! - [`FullSession`]: a session that may do everything its user may, built only by
+//!   [`AnySession::full`], which refuses a session the account's 2FA policy restricts to
+//!   setting up 2FA (SPEC §4). Decided at each request, not stored: a session opened before
+//!   2FA became required is restricted from then on, and full again once the user turns 2FA
+//!   on.
+//! - [`Manager`]: the owner or an admin, in a full session; built only by [`Manager::new`].
+//!   Only a manager reaches the team's use cases ([`crate::team`]).
+//! - [`Managed`]: a user of the manager's account whom the manager may act on
+//!   ([`may_act_on`]); handed out only by [`crate::team::Team::managed`].
+
+use crate::Timestamp;
+use crate::model::{Account, EventKind, NewEvent, RequestMeta, Role, Session, User};
+use crate::team::enforcement::{Enforcement, enforcement};
+
+/// A live session with whom it belongs to, as the store reads it.
+#[derive(Clone, Debug)]
+pub struct SessionContext {
+    pub session: Session,
+    pub user: User,
+    pub account: Account,
+    /// Whether the user has 2FA on (any active second factor), as of this request.
+    pub two_factor_enabled: bool,
+}
+
+impl SessionContext {
+    /// Where the user stands against the account's 2FA policy at `now`.
+    pub fn enforcement(&self, now: Timestamp) -> Enforcement {
+        enforcement(&self.account, &self.user, self.two_factor_enabled, now)
+    }
+
+    /// Whether the session may, at `now`, do nothing but set up 2FA.
+    pub fn setup_only(&self, now: Timestamp) -> bool {
+        self.enforcement(now) == Enforcement::SetupRequired
+    }
+}
+
+/// Why a principal was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Forbidden {
+    /// The session may only set up 2FA (SPEC §4).
+    #[error("set up two-factor authentication first")]
+    SetupRequired,
+    /// A member, where only the owner and admins may act.
+    #[error("only the account owner and admins can do this")]
+    NotAManager,
+    /// One's own user, where the personal settings are the way.
+    #[error("you cannot do this to your own user here; use your security settings")]
+    Yourself,
+    /// The account owner, whom nobody deletes or resets.
+    #[error("nobody can delete the account owner or reset their 2FA")]
+    TheOwner,
+}
+
+/// A live session, restricted or not.
+#[derive(Clone, Debug)]
+pub struct AnySession {
+    context: SessionContext,
+    /// When the request was authenticated: every rule of this request uses this time.
+    now: Timestamp,
+}
+
+impl AnySession {
+    pub(crate) fn new(context: SessionContext, now: Timestamp) -> Self {
+        Self { context, now }
+    }
+
+    /// The session, if the account's policy lets it do more than set up 2FA.
+    pub fn full(self) -> Result<FullSession, Forbidden> {
+        if self.context.setup_only(self.now) {
+            Err(Forbidden::SetupRequired)
+        } else {
+            Ok(FullSession(self))
+        }
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.context
+    }
+
+    pub fn user(&self) -> &User {
+        &self.context.user
+    }
+
+    pub fn account(&self) -> &Account {
+        &self.context.account
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.context.session
+    }
+
+    /// When the request was authenticated.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Where the user stands against the account's 2FA policy.
+    pub fn enforcement(&self) -> Enforcement {
+        self.context.enforcement(self.now)
+    }
+
+    /// Whether the session may only set up 2FA.
+    pub fn setup_only(&self) -> bool {
+        self.context.setup_only(self.now)
+    }
+
+    /// An event of this user's, at `now`.
+    pub(crate) fn event(&self, kind: EventKind, meta: &RequestMeta, now: Timestamp) -> NewEvent {
+        NewEvent::for_user(self.user(), kind, meta, now)
+    }
+}
+
+/// A session that may do everything its user may.
+#[derive(Clone, Debug)]
+pub struct FullSession(AnySession);
+
+impl std::ops::Deref for FullSession {
+    type Target = AnySession;
+    fn deref(&self) -> &AnySession {
+        &self.0
+    }
+}
+
+/// The owner or an admin of an account, signed in with a full session.
+#[derive(Clone, Debug)]
+pub struct Manager(FullSession);
+
+impl std::ops::Deref for Manager {
+    type Target = FullSession;
+    fn deref(&self) -> &FullSession {
+        &self.0
+    }
+}
+
+impl Manager {
+    /// `NotAManager` for a member.
+    pub fn new(session: FullSession) -> Result<Self, Forbidden> {
+        match session.user().role {
+            Role::Owner | Role::Admin => Ok(Self(session)),
+            Role::Member => Err(Forbidden::NotAManager),
+        }
+    }
+}
+
+/// Whether `actor` may delete `target` or reset their 2FA. Pure, so every pair is tested.
+pub fn may_act_on(actor: &User, target: &User) -> Result<(), Forbidden> {
+    if actor.id == target.id {
+        Err(Forbidden::Yourself)
+    } else if target.role == Role::Owner {
+        Err(Forbidden::TheOwner)
+    } else if matches!(actor.role, Role::Owner | Role::Admin) {
+        Ok(())
+    } else {
+        Err(Forbidden::NotAManager)
+    }
+}
+
+/// A user of the manager's account whom the manager may act on.
+pub struct Managed {
+    user: User,
+}
+
+impl Managed {
+    /// Only after [`may_act_on`] (see [`crate::team::Team::managed`]).
+    pub(crate) fn new(manager: &Manager, user: User) -> Result<Self, Forbidden> {
+        may_act_on(manager.user(), &user)?;
+        Ok(Self { user })
+    }
+
+    pub fn user(&self) -> &User {
+        &self.user
+    }
+
+    pub(crate) fn into_user(self) -> User {
+        self.user
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::email::Email;
+    use crate::model::{AccountId, AuthSource, UserId};
+
+    fn user(role: Role) -> User {
+        User {
+            id: UserId::new(),
+            account_id: AccountId::new(),
+            email: Email::parse("u@example.com").unwrap(),
+            name: "U".into(),
+            role,
+            auth_source: AuthSource::Password,
+            created_at: Timestamp::from_unix(0),
+        }
+    }
+
+    #[test]
+    fn who_may_act_on_whom() {
+        use Role::{Admin, Member, Owner};
+        // (actor, target, allowed)
+        let table = [
+            (Owner, Admin, true),
+            (Owner, Member, true),
+            (Admin, Admin, true),
+            (Admin, Member, true),
+            (Admin, Owner, false),
+            (Member, Member, false),
+            (Member, Admin, false),
+            (Member, Owner, false),
+        ];
+        for (actor, target, allowed) in table {
+            let verdict = may_act_on(&user(actor), &user(target));
+            assert_eq!(verdict.is_ok(), allowed, "{actor} on {target}: {verdict:?}");
+        }
+        for role in [Owner, Admin, Member] {
+            let me = user(role);
+            assert_eq!(may_act_on(&me, &me), Err(Forbidden::Yourself), "{role}");
+        }
+    }
+
+    fn session(role: Role, required: bool) -> AnySession {
+        let user = user(role);
+        let now = Timestamp::from_unix(1_800_000_000);
+        let context = SessionContext {
+            session: Session {
+                id: crate::model::SessionId::new(),
+                user_id: user.id,
+                kind: crate::model::SessionKind::Full,
+                created_at: now,
+                expires_at: now.plus_secs(60),
+                ip: None,
+                user_agent: None,
+            },
+            account: Account {
+                id: user.account_id,
+                name: "Acme".into(),
+                two_factor_required: required,
+                grace_period_until: None,
+                created_at: now,
+            },
+            user,
+            two_factor_enabled: false,
+        };
+        AnySession::new(context, now)
+    }
+
+    #[test]
+    fn a_restricted_session_is_never_full_nor_a_manager() {
+        assert_eq!(
+            session(Role::Owner, true).full().err(),
+            Some(Forbidden::SetupRequired)
+        );
+        let full = session(Role::Owner, false).full().unwrap();
+        assert!(Manager::new(full).is_ok());
+        let member = session(Role::Member, false).full().unwrap();
+        assert_eq!(Manager::new(member).err(), Some(Forbidden::NotAManager));
+    }
+}

@@ -1,0 +1,102 @@
+//! What the second step needs from storage: login challenges, and the one transaction that
+//! answers one.
+
+use crate::Timestamp;
+use crate::crypto::TokenHash;
+use crate::factors::Proof;
+use crate::factors::totp::TotpFactor;
+use crate::model::{Account, Challenge, ChallengeId, Session, User};
+use crate::store::{Effects, StoreResult};
+use crate::throttle::{Scope, ThrottleState};
+use async_trait::async_trait;
+
+/// A live challenge with everything its answer is checked against, read in one query: the
+/// user, their account and their TOTP factor, if they have one.
+#[derive(Clone, Debug)]
+pub struct ChallengeContext {
+    pub challenge: Challenge,
+    pub user: User,
+    pub account: Account,
+    /// The user's TOTP factor, if they have one.
+    pub totp: Option<TotpFactor>,
+}
+
+/// One attempt at a login challenge.
+#[derive(Clone, Copy, Debug)]
+pub struct ChallengeAttempt {
+    pub challenge: ChallengeId,
+    /// The attempts a challenge may have had before this one (it dies at this many).
+    pub max_attempts: i64,
+    pub now: Timestamp,
+}
+
+/// The user's second-step lock as an attempt passes it, under the lock's row lock.
+pub struct LockGate<'a> {
+    pub scope: Scope,
+    pub key: &'a str,
+    /// Counts the attempt before it is checked: the state to write, and whether the attempt
+    /// may go on.
+    pub admit: &'a mut (dyn FnMut(ThrottleState) -> (ThrottleState, bool) + Send),
+    /// The state a success leaves.
+    pub success: fn(ThrottleState) -> ThrottleState,
+}
+
+/// What a right code does: spend the proof, open the session, record the effects.
+#[derive(Clone, Copy, Debug)]
+pub struct Completing<'a> {
+    pub proof: &'a Proof,
+    pub session: &'a Session,
+    pub token: &'a TokenHash,
+    pub effects: &'a Effects,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempted {
+    /// The challenge expired, died of wrong codes, or was used by a concurrent request:
+    /// nothing was written.
+    ChallengeGone,
+    /// Counted, but the lock refused it.
+    Locked,
+    /// Counted (this was attempt number `attempts`), and there was no proof, or it was
+    /// already spent (a replayed step, a used recovery code, an older email code).
+    Rejected { attempts: i64 },
+    /// The challenge is consumed, the proof spent, the session open and the lock settled.
+    Done,
+}
+
+/// Login challenges. Every consuming write is one statement whose `WHERE` refuses the second
+/// of two concurrent attempts.
+#[async_trait]
+pub trait ChallengeStore: Send + Sync {
+    async fn create_challenge(&self, challenge: &Challenge, token: &TokenHash) -> StoreResult<()>;
+    /// The challenge a token belongs to, if it has not expired at `now`.
+    async fn find_challenge(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<Challenge>>;
+    /// [`ChallengeStore::find_challenge`] with its user, account and factors: what the
+    /// answer to the challenge needs, in one read.
+    async fn find_challenge_context(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<ChallengeContext>>;
+    /// One attempt at a challenge, in one transaction, so every request that answers a
+    /// challenge costs one durable write:
+    /// 1. counts the attempt if the challenge is live at `now` and has had fewer than
+    ///    `max_attempts` (else [`Attempted::ChallengeGone`]): counting before checking means
+    ///    parallel guesses cannot exceed the limit;
+    /// 2. passes `lock.admit` under the lock's row lock (else [`Attempted::Locked`], the count
+    ///    kept);
+    /// 3. with `completing`, spends its proof with a `WHERE` that refuses the second of two
+    ///    racing attempts; if spent, consumes the challenge, opens the session, writes the
+    ///    effects and applies `lock.success`: [`Attempted::Done`]. Otherwise the counts are
+    ///    kept: [`Attempted::Rejected`].
+    async fn attempt_second_step(
+        &self,
+        attempt: ChallengeAttempt,
+        lock: &mut LockGate<'_>,
+        completing: Option<Completing<'_>>,
+    ) -> StoreResult<Attempted>;
+}

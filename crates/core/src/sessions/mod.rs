@@ -1,0 +1,248 @@
+//! Sessions (SPEC §3): the one way every sign-in ends ([`Ctx::open_session`]), finding the
+//! session behind a token ([`Sessions::authenticate`], the only maker of an
+//! [`AnySession`]), signing out, and a user's own list of sessions.
+//!
+//! A session lives 24 h (`session_lifetime_secs`) from the sign-in; its token is random, shown
+//! once, and stored as its SHA-256. What a session may do is decided at each request from the
+//! account's 2FA policy ([`crate::principal`]); `kind` only records what it was opened as.
+
+mod port;
+
+pub use port::SessionStore;
+
+use crate::Timestamp;
+use crate::crypto::{Token, TokenHash};
+use crate::ctx::{Ctx, Internal, internal_from};
+use crate::factors::{Method, TwoFactorStatus};
+use crate::model::{
+    Account, EventKind, NewEvent, RequestMeta, Session, SessionId, SessionKind, User,
+};
+use crate::principal::{AnySession, FullSession, SessionContext};
+use crate::store::Effects;
+use serde_json::json;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("not signed in")]
+    Unauthenticated,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+internal_from!(SessionError, RevokeError);
+
+/// How a user proved who they are, as the sign-in event records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignInMethod {
+    /// Email and password, with no second step due.
+    Password,
+    /// A password just chosen through an emailed invitation link.
+    Invitation,
+    /// A second step, passed with this factor.
+    SecondStep(Method),
+}
+
+impl SignInMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Invitation => "invitation",
+            Self::SecondStep(method) => method.as_str(),
+        }
+    }
+}
+
+/// A new session: the token is shown to the client once and never stored.
+pub struct SignedIn {
+    pub token: Token,
+    pub context: SessionContext,
+}
+
+/// A session ready to be written, with the sign-in event that goes with it.
+pub(crate) struct Opening {
+    pub(crate) token: Token,
+    pub(crate) context: SessionContext,
+    pub(crate) effects: Effects,
+}
+
+impl Opening {
+    pub(crate) fn signed_in(self) -> SignedIn {
+        SignedIn {
+            token: self.token,
+            context: self.context,
+        }
+    }
+}
+
+impl Ctx {
+    /// A session for `user`, who just proved who they are with `method`, ready to be written
+    /// (by [`Ctx::open_session`], or inside a second step's transaction). If the account
+    /// requires 2FA and no grace is left, the session may only set it up (SPEC §4).
+    pub(crate) fn opening(
+        &self,
+        user: User,
+        account: Account,
+        two_factor_enabled: bool,
+        method: SignInMethod,
+        meta: &RequestMeta,
+        now: Timestamp,
+    ) -> Opening {
+        let mut context = SessionContext {
+            session: Session {
+                id: SessionId::new(),
+                user_id: user.id,
+                kind: SessionKind::Full,
+                created_at: now,
+                expires_at: now.plus_secs(self.policy.session_lifetime_secs),
+                ip: meta.ip.clone(),
+                user_agent: meta.user_agent.clone(),
+            },
+            user,
+            account,
+            two_factor_enabled,
+        };
+        let mut detail = json!({ "method": method.as_str() });
+        if context.setup_only(now) {
+            context.session.kind = SessionKind::SetupOnly;
+            detail["restricted"] = json!("two_factor_setup_required");
+        }
+        let event =
+            NewEvent::for_user(&context.user, EventKind::SignIn, meta, now).with_detail(detail);
+        Opening {
+            token: Token::generate(),
+            context,
+            effects: Effects::event(event),
+        }
+    }
+
+    /// Opens a session for a user without 2FA who has just proved who they are.
+    pub(crate) async fn open_session(
+        &self,
+        user: User,
+        account: Account,
+        method: SignInMethod,
+        meta: &RequestMeta,
+        now: Timestamp,
+    ) -> Result<SignedIn, Internal> {
+        let opening = self.opening(user, account, false, method, meta, now);
+        self.store
+            .create_session(
+                &opening.context.session,
+                &opening.token.hash(),
+                &opening.effects,
+            )
+            .await?;
+        Ok(opening.signed_in())
+    }
+}
+
+/// Sessions. Cheap to clone.
+#[derive(Clone)]
+pub struct Sessions(pub(crate) Arc<Ctx>);
+
+impl Sessions {
+    /// The live session a token belongs to.
+    pub async fn authenticate(&self, token: &TokenHash) -> Result<AnySession, SessionError> {
+        let now = self.0.now();
+        let context = self
+            .0
+            .store
+            .find_session(token, now)
+            .await?
+            .ok_or(SessionError::Unauthenticated)?;
+        Ok(AnySession::new(context, now))
+    }
+
+    /// [`Sessions::authenticate`] with the user's 2FA status, read together (`GET /me`).
+    pub async fn authenticate_with_status(
+        &self,
+        token: &TokenHash,
+    ) -> Result<(AnySession, TwoFactorStatus), SessionError> {
+        let now = self.0.now();
+        let (context, status) = self
+            .0
+            .store
+            .find_session_with_status(token, now)
+            .await?
+            .ok_or(SessionError::Unauthenticated)?;
+        Ok((AnySession::new(context, now), status))
+    }
+
+    /// Signs in a user who has just chosen their password (sign-up, an accepted invitation).
+    pub async fn open_registered(
+        &self,
+        registered: crate::sign_in::Registered,
+        meta: &RequestMeta,
+    ) -> Result<SignedIn, Internal> {
+        let (user, account, method) = registered.into_parts();
+        self.0
+            .open_session(user, account, method, meta, self.0.now())
+            .await
+    }
+
+    /// Ends the session; signing out twice is not an error.
+    pub async fn logout(&self, me: &AnySession, meta: &RequestMeta) -> Result<(), SessionError> {
+        let event = me.event(EventKind::SignOut, meta, self.0.now());
+        self.0
+            .store
+            .end_session(me.session().id, &Effects::event(event))
+            .await?;
+        Ok(())
+    }
+
+    /// The user's live sessions, newest first.
+    pub async fn list(&self, me: &FullSession) -> Result<Vec<Session>, Internal> {
+        Ok(self
+            .0
+            .store
+            .list_sessions(me.user().id, self.0.now())
+            .await?)
+    }
+
+    /// Ends one of the user's sessions (possibly the current one).
+    pub async fn revoke(
+        &self,
+        me: &FullSession,
+        session: SessionId,
+        meta: &RequestMeta,
+    ) -> Result<(), RevokeError> {
+        let event = me
+            .event(EventKind::SessionRevoked, meta, self.0.now())
+            .with_detail(json!({ "session_id": session }));
+        if self
+            .0
+            .store
+            .end_user_session(me.user().id, session, &Effects::event(event))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(RevokeError::NotFound)
+        }
+    }
+
+    /// Signs out everywhere else: every session of the user but this one ends.
+    pub async fn revoke_others(
+        &self,
+        me: &FullSession,
+        meta: &RequestMeta,
+    ) -> Result<u64, Internal> {
+        let event = me
+            .event(EventKind::SessionRevoked, meta, self.0.now())
+            .with_detail(json!({ "all_but": me.session().id }));
+        Ok(self
+            .0
+            .store
+            .end_other_sessions(me.user().id, me.session().id, &Effects::event(event))
+            .await?)
+    }
+}

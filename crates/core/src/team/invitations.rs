@@ -1,0 +1,253 @@
+//! Invitations (SPEC §2): a manager invites someone by email (a link valid 7 days), may
+//! withdraw it, and the invitee accepts it once, choosing their password. At most one open
+//! invitation per email and account.
+
+use super::{Team, TeamError};
+use crate::crypto::Token;
+use crate::ctx::{Ctx, Internal, internal_from};
+use crate::email::Email;
+use crate::mail::{Message, OutgoingEmail};
+use crate::model::{
+    Account, AuthSource, EventKind, Invitation, InvitationId, InvitationStatus, NewEvent,
+    RequestMeta, Role, User, UserId,
+};
+use crate::principal::Manager;
+use crate::sessions::SignInMethod;
+use crate::sign_in::Registered;
+use crate::store::{Effects, StoreError, Unique};
+use crate::validate::{self, FieldError};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvitationError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("this invitation link is not valid")]
+    NotFound,
+    #[error("this invitation has already been used")]
+    Used,
+    #[error("this invitation has expired; ask for a new one")]
+    Expired,
+    #[error("this invitation was withdrawn")]
+    Revoked,
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+internal_from!(InvitationError);
+
+/// A new invitation, as a manager fills it in.
+pub struct InviteInput {
+    pub email: String,
+    pub name: String,
+    pub role: String,
+}
+
+/// The role an invitation may give: never a second owner.
+fn invited_role(input: &str) -> Result<Role, FieldError> {
+    match input.trim().parse::<Role>() {
+        Ok(role @ (Role::Admin | Role::Member)) => Ok(role),
+        _ => Err(FieldError::new("role", "must be admin or member")),
+    }
+}
+
+/// An invitation found by its link, with the account it leads to.
+pub struct OpenInvitation {
+    pub invitation: Invitation,
+    pub account: Account,
+}
+
+impl Team {
+    /// Invites someone to the account; the link goes to them by email and is valid for
+    /// `invitation_lifetime_secs`.
+    pub async fn invite(
+        &self,
+        manager: &Manager,
+        input: InviteInput,
+        meta: &RequestMeta,
+    ) -> Result<Invitation, TeamError> {
+        let ctx = &self.0;
+        let email = Email::parse(&input.email).map_err(|e| FieldError::new("email", e.0))?;
+        let name = validate::name("name", &input.name)?;
+        let role = invited_role(&input.role)?;
+        let now = ctx.now();
+        let invitation = Invitation {
+            id: InvitationId::new(),
+            account_id: manager.account().id,
+            email,
+            name,
+            role,
+            invited_by: Some(manager.user().id),
+            status: InvitationStatus::Pending,
+            created_at: now,
+            expires_at: now.plus_secs(ctx.policy.invitation_lifetime_secs),
+        };
+        let token = Token::generate();
+        let email = OutgoingEmail {
+            to: invitation.email.as_str().to_owned(),
+            to_name: invitation.name.clone(),
+            account_name: Some(manager.account().name.clone()),
+            at: now,
+            ip: meta.ip.clone(),
+            user_agent: meta.user_agent.clone(),
+            message: Message::Invitation {
+                inviter: manager.user().name.clone(),
+                role: role.to_string(),
+                token: token.expose().to_owned(),
+                expires_at: invitation.expires_at,
+            },
+        };
+        let event = manager
+            .event(EventKind::UserInvited, meta, now)
+            .with_detail(json!({
+                "invitation_id": invitation.id,
+                "invitee": invitation.email.as_str(),
+                "role": role,
+            }));
+        let effects = Effects::event(event).and_email(ctx.mailer.seal(&email, now));
+        match ctx
+            .store
+            .create_invitation(&invitation, &token.hash(), &effects)
+            .await
+        {
+            Ok(()) => Ok(invitation),
+            Err(StoreError::Conflict(Unique::Email)) => Err(TeamError::EmailTaken),
+            Err(StoreError::Conflict(Unique::OpenInvitation)) => Err(TeamError::InvitationExists),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn open_invitations(&self, manager: &Manager) -> Result<Vec<Invitation>, TeamError> {
+        Ok(self
+            .0
+            .store
+            .open_invitations(manager.account().id, self.0.now())
+            .await?)
+    }
+
+    /// Withdraws an open invitation: its link stops working.
+    pub async fn revoke_invitation(
+        &self,
+        manager: &Manager,
+        id: InvitationId,
+        meta: &RequestMeta,
+    ) -> Result<(), TeamError> {
+        let now = self.0.now();
+        let effects = Effects::event(
+            manager
+                .event(EventKind::InvitationRevoked, meta, now)
+                .with_detail(json!({ "invitation_id": id })),
+        );
+        if self
+            .0
+            .store
+            .revoke_invitation(manager.account().id, id, now, &effects)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(TeamError::NotFound)
+        }
+    }
+}
+
+/// Following an invitation link: for the invitee, who has no session yet. Cheap to clone.
+#[derive(Clone)]
+pub struct Invitations(pub(crate) Arc<Ctx>);
+
+impl Invitations {
+    /// The invitation behind a link, if it can still be accepted.
+    pub async fn find(&self, token: &str) -> Result<OpenInvitation, InvitationError> {
+        let ctx = &self.0;
+        let invitation = ctx
+            .store
+            .find_invitation(&Token::from_client(token.trim()).hash())
+            .await?
+            .ok_or(InvitationError::NotFound)?;
+        match invitation.status_at(ctx.now()) {
+            InvitationStatus::Pending => {}
+            InvitationStatus::Accepted => return Err(InvitationError::Used),
+            InvitationStatus::Expired => return Err(InvitationError::Expired),
+            InvitationStatus::Revoked => return Err(InvitationError::Revoked),
+        }
+        let account = ctx
+            .store
+            .get_account(invitation.account_id)
+            .await?
+            .ok_or(InvitationError::NotFound)?;
+        Ok(OpenInvitation {
+            invitation,
+            account,
+        })
+    }
+
+    /// Accepts an invitation: creates the user with the role invited and the password given
+    /// (and the name, when they change it). Once only: a second use, even concurrent, fails.
+    pub async fn accept(
+        &self,
+        token: &str,
+        password: &SecretString,
+        name: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<Registered, InvitationError> {
+        let ctx = &self.0;
+        let OpenInvitation {
+            invitation,
+            account,
+        } = self.find(token).await?;
+        let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(name) => validate::name("name", name)?,
+            None => invitation.name.clone(),
+        };
+        let email = invitation.email.normalized();
+        validate::new_password(&ctx.policy, password.expose_secret(), email)?;
+        let hash = ctx.passwords.hash(password).await?;
+        let now = ctx.now();
+        let user = User {
+            id: UserId::new(),
+            account_id: account.id,
+            email: invitation.email.clone(),
+            name,
+            role: invitation.role,
+            auth_source: AuthSource::Password,
+            created_at: now,
+        };
+        let effects = Effects::event(
+            NewEvent::for_user(&user, EventKind::InvitationAccepted, meta, now)
+                .with_detail(json!({ "invitation_id": invitation.id, "role": user.role })),
+        );
+        match ctx
+            .store
+            .accept_invitation(invitation.id, now, &user, &hash, &effects)
+            .await
+        {
+            Ok(true) => Ok(Registered::new(user, account, SignInMethod::Invitation)),
+            // Lost a race with another use of the link, or it lapsed while hashing.
+            Ok(false) => Err(self
+                .find(token)
+                .await
+                .err()
+                .unwrap_or(InvitationError::Used)),
+            Err(StoreError::Conflict(_)) => Err(InvitationError::EmailTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invitations_never_make_an_owner() {
+        assert_eq!(invited_role("admin"), Ok(Role::Admin));
+        assert_eq!(invited_role(" member "), Ok(Role::Member));
+        assert!(invited_role("owner").is_err());
+        assert!(invited_role("root").is_err());
+        assert!(invited_role("").is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! Running a team (SPEC §2 and §4, "Account administration"): the account's 2FA policy
+//! ([`policy`]), invitations ([`invitations`]), deleting users, resetting their 2FA, and the
+//! account's audit log.
+//!
+//! Who may do what is carried by types ([`crate::principal`]): only a [`Manager`] reaches
+//! these use cases, and an action on another user needs that user as a [`Managed`], which
+//! only [`Team::managed`] hands out, after [`crate::principal::may_act_on`]. Members manage
+//! only themselves (`/me`).
+
+pub mod enforcement;
+pub mod invitations;
+mod policy;
+mod port;
+
+pub use invitations::{InvitationError, Invitations, InviteInput, OpenInvitation};
+pub use policy::PolicyInput;
+pub use port::{TeamStore, TeamUser};
+
+use crate::ctx::{Ctx, Internal, internal_from};
+use crate::mail::{Message, ResetBy};
+use crate::model::{EventKind, NewEvent, RequestMeta, SecurityEvent, UserId};
+use crate::principal::{Forbidden, Managed, Manager};
+use crate::store::Effects;
+use crate::throttle::Scope;
+use crate::validate::FieldError;
+use serde_json::json;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TeamError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    /// The caller may not do this, or not to this user.
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
+    /// No such user or invitation in the caller's account.
+    #[error("not found")]
+    NotFound,
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    #[error("this email already has an open invitation")]
+    InvitationExists,
+    #[error("two-factor authentication is not on for this user")]
+    NotEnabled,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+internal_from!(TeamError);
+
+/// The team's use cases, for its managers. Cheap to clone.
+#[derive(Clone)]
+pub struct Team(pub(crate) Arc<Ctx>);
+
+impl Team {
+    /// A user of the manager's account the manager may act on.
+    pub async fn managed(&self, manager: &Manager, id: UserId) -> Result<Managed, TeamError> {
+        let user = self
+            .0
+            .store
+            .get_user(id)
+            .await?
+            .filter(|u| u.account_id == manager.account().id)
+            .ok_or(TeamError::NotFound)?;
+        Ok(Managed::new(manager, user)?)
+    }
+
+    pub async fn members(&self, manager: &Manager) -> Result<Vec<TeamUser>, TeamError> {
+        Ok(self.0.store.team_members(manager.account().id).await?)
+    }
+
+    /// Deletes a user: their sessions, factors and devices go with them; their events stay.
+    /// Inviting the same email again gives a fresh user, without 2FA (Mailgun's reset path).
+    pub async fn delete_user(
+        &self,
+        manager: &Manager,
+        target: Managed,
+        meta: &RequestMeta,
+    ) -> Result<(), TeamError> {
+        let now = self.0.now();
+        let user = target.into_user();
+        let effects = Effects::event(
+            manager
+                .event(EventKind::UserDeleted, meta, now)
+                .with_detail(json!({
+                    "target_id": user.id,
+                    "target_email": user.email.as_str(),
+                    "target_role": user.role,
+                })),
+        );
+        let throttles = Scope::of_user(&user);
+        if self
+            .0
+            .store
+            .delete_user(user.id, &throttles, now, &effects)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(TeamError::NotFound)
+        }
+    }
+
+    /// An admin's reset of a user's 2FA (SparkPost): every factor, the recovery codes and
+    /// paper key are void, the user's sessions end, and they are emailed. If the account
+    /// requires 2FA, they set it up again at their next sign-in.
+    pub async fn reset_two_factor(
+        &self,
+        manager: &Manager,
+        target: Managed,
+        meta: &RequestMeta,
+    ) -> Result<(), TeamError> {
+        let ctx = &self.0;
+        let now = ctx.now();
+        let user = target.into_user();
+        let account = manager.account();
+        let event =
+            NewEvent::for_user(&user, EventKind::TwoFactorReset, meta, now).with_detail(json!({
+                "by": "admin",
+                "admin_id": manager.user().id,
+                "admin_email": manager.user().email.as_str(),
+            }));
+        let message = Message::TwoFactorReset {
+            by: ResetBy::Admin {
+                name: manager.user().name.clone(),
+            },
+            required: account.two_factor_required,
+        };
+        let effects =
+            Effects::event(event).and_email(ctx.email_in(&user, account, meta, now, message));
+        if ctx
+            .store
+            .disable_two_factor(user.id, true, &effects)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(TeamError::NotEnabled)
+        }
+    }
+
+    /// The account's audit log, newest first, older than event `before` when given.
+    pub async fn account_events(
+        &self,
+        manager: &Manager,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<SecurityEvent>, TeamError> {
+        Ok(self
+            .0
+            .store
+            .account_events(manager.account().id, before, limit)
+            .await?)
+    }
+}

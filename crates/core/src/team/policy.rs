@@ -1,0 +1,79 @@
+//! The account's 2FA policy (SPEC §4): required or not, with an optional grace period.
+//! Turning it on emails every user once (the store writes those emails only in the call that
+//! turned it on, so two managers switching it on at once email everyone once); turning it
+//! off changes no one's 2FA. How it applies to one user is [`super::enforcement`].
+
+use super::{Team, TeamError};
+use crate::Timestamp;
+use crate::mail::Message;
+use crate::model::{Account, EventKind, RequestMeta};
+use crate::principal::Manager;
+use crate::store::Effects;
+use crate::validate::FieldError;
+use serde_json::json;
+
+/// The policy as a manager sets it.
+pub struct PolicyInput<'a> {
+    pub required: bool,
+    /// A date (`2026-12-01`, meaning the start of that day, UTC) or an RFC 3339 time.
+    pub grace_period_until: Option<&'a str>,
+}
+
+/// The grace period's end, if one is given and makes sense at `now`.
+fn grace_period(input: &PolicyInput<'_>, now: Timestamp) -> Result<Option<Timestamp>, FieldError> {
+    let field = "grace_period_until";
+    let grace = match input.grace_period_until.map(str::trim) {
+        None | Some("") => return Ok(None),
+        Some(text) => Timestamp::parse_deadline(text).ok_or_else(|| {
+            FieldError::new(field, "must be a date (YYYY-MM-DD) or an RFC 3339 time")
+        })?,
+    };
+    if !input.required {
+        return Err(FieldError::new(
+            field,
+            "a grace period only applies when 2FA is required",
+        ));
+    }
+    if grace <= now {
+        return Err(FieldError::new(field, "must be in the future"));
+    }
+    Ok(Some(grace))
+}
+
+impl Team {
+    /// Sets whether the account requires 2FA, and until when users may still skip it.
+    pub async fn set_two_factor_policy(
+        &self,
+        manager: &Manager,
+        input: PolicyInput<'_>,
+        meta: &RequestMeta,
+    ) -> Result<Account, TeamError> {
+        let ctx = &self.0;
+        let now = ctx.now();
+        let grace = grace_period(&input, now)?;
+        let account = manager.account();
+        let effects = Effects::event(
+            manager
+                .event(EventKind::TwoFactorPolicyChanged, meta, now)
+                .with_detail(json!({
+                    "required": input.required,
+                    "grace_period_until": grace.map(Timestamp::to_rfc3339),
+                })),
+        );
+        let mut turned_on = Effects::default();
+        if input.required {
+            for member in ctx.store.team_members(account.id).await? {
+                let message = Message::TwoFactorRequired {
+                    by: manager.user().name.clone(),
+                    deadline: grace,
+                };
+                turned_on =
+                    turned_on.and_email(ctx.email_in(&member.user, account, meta, now, message));
+            }
+        }
+        ctx.store
+            .set_two_factor_policy(account.id, input.required, grace, &effects, &turned_on)
+            .await?
+            .ok_or(TeamError::NotFound)
+    }
+}

@@ -1,0 +1,163 @@
+//! Login challenges, and the one transaction that answers one.
+
+use super::rows::{self, account_columns, challenge_columns, factor_columns, user_columns};
+use super::{Backend, devices, events, factors, sessions, throttles, totp};
+use crate::db;
+use crate::query::query;
+use async_trait::async_trait;
+use tessera_core::Timestamp;
+use tessera_core::crypto::TokenHash;
+use tessera_core::factors::Proof;
+use tessera_core::model::Challenge;
+use tessera_core::second_step::{
+    Attempted, ChallengeAttempt, ChallengeContext, ChallengeStore, Completing, LockGate,
+};
+use tessera_core::store::StoreResult;
+
+#[async_trait]
+impl ChallengeStore for Backend {
+    async fn create_challenge(&self, challenge: &Challenge, token: &TokenHash) -> StoreResult<()> {
+        let mut tx = self.begin_single().await.map_err(db)?;
+        query(
+            "INSERT INTO login_challenges (id, token_hash, user_id, kind, attempts, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(challenge.id.to_string())
+        .bind(token.as_bytes())
+        .bind(challenge.user_id.to_string())
+        .bind(challenge.kind.as_str())
+        .bind(challenge.attempts)
+        .bind(challenge.created_at.unix())
+        .bind(challenge.expires_at.unix())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn find_challenge(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<Challenge>> {
+        let row = query(concat!(
+            "SELECT ",
+            challenge_columns!(),
+            " FROM login_challenges c WHERE c.token_hash = $1 AND c.expires_at > $2"
+        ))
+        .bind(token.as_bytes())
+        .bind(now.unix())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db)?;
+        row.map(|row| rows::challenge(&row)).transpose()
+    }
+
+    async fn find_challenge_context(
+        &self,
+        token: &TokenHash,
+        now: Timestamp,
+    ) -> StoreResult<Option<ChallengeContext>> {
+        let row = query(concat!(
+            "SELECT ",
+            challenge_columns!(),
+            ", ",
+            user_columns!(),
+            ", ",
+            account_columns!(),
+            ", ",
+            factor_columns!(),
+            " FROM login_challenges c JOIN users u ON u.id = c.user_id \
+             JOIN accounts a ON a.id = u.account_id \
+             LEFT JOIN totp_factors f ON f.user_id = u.id \
+             WHERE c.token_hash = $1 AND c.expires_at > $2"
+        ))
+        .bind(token.as_bytes())
+        .bind(now.unix())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db)?;
+        row.map(|row| {
+            Ok(ChallengeContext {
+                challenge: rows::challenge(&row)?,
+                user: rows::user(&row)?,
+                account: rows::account(&row)?,
+                totp: rows::factor(&row)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn attempt_second_step(
+        &self,
+        attempt: ChallengeAttempt,
+        lock: &mut LockGate<'_>,
+        completing: Option<Completing<'_>>,
+    ) -> StoreResult<Attempted> {
+        let mut tx = self.begin().await.map_err(db)?;
+        let counted = query(
+            "UPDATE login_challenges SET attempts = attempts + 1 \
+             WHERE id = $1 AND attempts < $2 AND expires_at > $3 \
+             RETURNING attempts, user_id, code_hash",
+        )
+        .bind(attempt.challenge.to_string())
+        .bind(attempt.max_attempts)
+        .bind(attempt.now.unix())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(counted) = counted else {
+            return Ok(Attempted::ChallengeGone);
+        };
+        let attempts: i64 = counted.try_get("attempts").map_err(db)?;
+        let user: String = counted.try_get("user_id").map_err(db)?;
+        let code_hash: Option<Vec<u8>> = counted.try_get("code_hash").map_err(db)?;
+        let state = throttles::lock(&mut tx, lock.scope, lock.key).await?;
+        let (admitted, go_on) = (lock.admit)(state);
+        let Some(completing) = completing.filter(|_| go_on) else {
+            throttles::write_changed(&mut tx, (lock.scope, lock.key), &state, &admitted).await?;
+            tx.commit().await.map_err(db)?;
+            return Ok(if go_on {
+                Attempted::Rejected { attempts }
+            } else {
+                Attempted::Locked
+            });
+        };
+        if !spend(&mut tx, &user, code_hash, completing.proof, attempt.now).await? {
+            throttles::write_changed(&mut tx, (lock.scope, lock.key), &state, &admitted).await?;
+            tx.commit().await.map_err(db)?;
+            return Ok(Attempted::Rejected { attempts });
+        }
+        query("DELETE FROM login_challenges WHERE id = $1")
+            .bind(attempt.challenge.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let settled = (lock.success)(admitted);
+        throttles::write_changed(&mut tx, (lock.scope, lock.key), &state, &settled).await?;
+        sessions::insert(&mut tx, completing.session, completing.token).await?;
+        events::write(&mut tx, completing.effects).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Attempted::Done)
+    }
+}
+/// Spends a proof for `user` inside `tx`, each kind with its own factor (the one place a new
+/// kind registers here); `false` if it was spent already (a replayed TOTP
+/// step, a used recovery code) or is not the challenge's latest email code.
+async fn spend(
+    tx: &mut super::Tx,
+    user: &str,
+    code_hash: Option<Vec<u8>>,
+    proof: &Proof,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    match proof {
+        Proof::Totp { step } => totp::spend(tx, user, *step).await,
+        Proof::RecoveryCode { hash } => factors::spend_recovery_code(tx, user, hash, now).await,
+        Proof::EmailCode {
+            hash,
+            device,
+            token,
+        } => devices::spend_code(tx, code_hash, hash, device, token).await,
+    }
+}
