@@ -459,6 +459,75 @@ mod tests {
         }
     }
 
+    /// Every branch of every message: each variant, each value its words depend on.
+    fn every_branch() -> Vec<Message> {
+        let mut messages: Vec<Message> = every_message().into_iter().map(|m| m.0).collect();
+        messages.extend([
+            Message::RecoveryCodeUsed { remaining: 0 },
+            Message::RecoveryCodeUsed { remaining: 1 },
+            Message::RecoveryCodeUsed { remaining: 3 },
+            Message::RecoveryCodeUsed { remaining: 4 },
+            Message::TwoFactorReset {
+                by: ResetBy::Admin {
+                    name: "Grace".into(),
+                },
+                required: false,
+            },
+            Message::TwoFactorReset {
+                by: ResetBy::Operator,
+                required: true,
+            },
+            Message::TwoFactorRequired {
+                by: "Grace".into(),
+                deadline: None,
+            },
+        ]);
+        messages
+    }
+
+    /// Every branch, to a recipient with an account, IP address and browser, and to one
+    /// with none of them, laid out one after the other.
+    fn every_email() -> String {
+        let mut out = String::new();
+        for message in every_branch() {
+            let full = email(message);
+            let bare = OutgoingEmail {
+                account_name: None,
+                ip: None,
+                user_agent: None,
+                ..full.clone()
+            };
+            for (shape, e) in [("full", full), ("bare", bare)] {
+                let r = render(&e, &brand()).unwrap();
+                out.push_str(&format!(
+                    "===== {shape} {:?}\nsubject: {}\n----- text\n{}\n----- html\n{}\n",
+                    e.message, r.subject, r.text, r.html
+                ));
+            }
+        }
+        out
+    }
+
+    /// The words and layout of every email, byte for byte, as `every_email.snap` holds them.
+    /// After a deliberate change of wording, `TESSERA_BLESS=1 cargo test -p tessera-mail`
+    /// rewrites the file; review its diff.
+    #[test]
+    fn every_email_is_as_recorded() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/render/every_email.snap");
+        let rendered = every_email();
+        if std::env::var_os("TESSERA_BLESS").is_some() {
+            std::fs::write(path, &rendered).unwrap();
+        }
+        let recorded = std::fs::read_to_string(path).unwrap();
+        let (mut r, mut w) = (recorded.split("===== "), rendered.split("===== "));
+        loop {
+            match (r.next(), w.next()) {
+                (None, None) => break,
+                (a, b) => assert_eq!(b, a, "an email differs from {path}"),
+            }
+        }
+    }
+
     #[test]
     fn security_alerts_say_what_to_do_if_it_was_not_you() {
         for (message, _, _) in every_message() {
