@@ -268,3 +268,141 @@ pub async fn run(seed: Seed) -> Result<()> {
     db.close().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What each seeded user looks like, but for ids, keys and times: team name, email,
+    /// normalized email, name, role, created with its team, last TOTP step, factor enabled
+    /// when the user was created, paper key hash length, open challenges.
+    type Shape = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    );
+
+    const SHAPES: &str = "SELECT a.name, u.email, u.email_normalized, u.name, u.role, \
+        u.created_at = a.created_at, f.last_step, f.enabled_at = u.created_at, \
+        length(f.paper_key_hash), (SELECT count(*) FROM login_challenges c \
+        WHERE c.user_id = u.id AND c.kind = 'two_factor' AND c.expires_at - c.created_at = ?) \
+        FROM users u JOIN accounts a ON a.id = u.account_id JOIN totp_factors f ON f.user_id = u.id";
+
+    fn expected(i: usize, challenges: usize) -> Shape {
+        let email = format!("user{i}@bench.example");
+        let role = if i.is_multiple_of(TEAM_SIZE) {
+            "owner"
+        } else {
+            "member"
+        };
+        let team = format!("Team {}", i / TEAM_SIZE);
+        let name = format!("User {i}");
+        let open = i64::from(i < challenges);
+        (
+            team,
+            email.clone(),
+            email,
+            name,
+            role.into(),
+            1,
+            0,
+            1,
+            32,
+            open,
+        )
+    }
+
+    async fn migrated(dir: &std::path::Path) -> String {
+        let database = format!("sqlite:{}?mode=rwc", dir.join("seed.db").display());
+        let mut c = SqliteConnection::connect(&database).await.unwrap();
+        let migrations = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../crates/store/migrations/sqlite"
+        );
+        sqlx::migrate::Migrator::new(std::path::Path::new(migrations))
+            .await
+            .unwrap()
+            .run(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+        database
+    }
+
+    /// Several statements per table (more than [`ROWS`] rows), a team cut short, challenges
+    /// for some users only; then each challenge line checked against the database.
+    #[tokio::test]
+    async fn seeds_teams_with_totp_and_challenges_once() {
+        let dir = std::env::temp_dir().join(format!("tessera-seed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let database = migrated(&dir).await;
+        let key = MasterKey::generate();
+        let seed = |users| Seed {
+            database: database.clone(),
+            master_key: key.to_hex(),
+            users,
+            challenges: 600,
+            out: dir.join("challenges.csv"),
+        };
+        run(seed(1_201)).await.unwrap();
+
+        let mut c = SqliteConnection::connect(&database).await.unwrap();
+        let mut shapes: Vec<Shape> = sqlx::query_as(SHAPES)
+            .bind(SecurityPolicy::default().challenge_lifetime_secs)
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+        shapes.sort_by_key(|s| s.3[5..].parse::<usize>().unwrap());
+        let want: Vec<Shape> = (0..1_201).map(|i| expected(i, 600)).collect();
+        assert_eq!(shapes, want);
+        for (table, rows) in [("accounts", 121), ("login_challenges", 600)] {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            assert_eq!(n, rows, "{table}");
+        }
+        let hashes: i64 = sqlx::query_scalar("SELECT count(DISTINCT password_hash) FROM users")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(hashes, 1);
+
+        let lines = std::fs::read_to_string(dir.join("challenges.csv")).unwrap();
+        let sealer = key.sealer("totp");
+        let mut n = 0;
+        for (i, line) in lines.lines().enumerate() {
+            let [token, secret, email] = line.split(',').collect::<Vec<_>>()[..] else {
+                panic!("{line}");
+            };
+            assert_eq!(email, format!("user{i}@bench.example"));
+            let (id, sealed): (String, Vec<u8>) = sqlx::query_as(
+                "SELECT u.id, f.secret_sealed FROM users u \
+                 JOIN totp_factors f ON f.user_id = u.id \
+                 JOIN login_challenges c ON c.user_id = u.id \
+                 WHERE u.email = ? AND c.token_hash = ?",
+            )
+            .bind(email)
+            .bind(Token::from_client(token).hash().0.to_vec())
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+            let opened = sealer.open(&sealed, id.as_bytes()).unwrap();
+            assert_eq!(TotpSecret::from_bytes(opened).base32(), secret);
+            n += 1;
+        }
+        assert_eq!(n, 600);
+        c.close().await.unwrap();
+
+        let again = run(seed(10)).await.unwrap_err();
+        assert!(again.to_string().contains("already has users"), "{again}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
