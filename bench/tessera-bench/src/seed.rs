@@ -12,9 +12,10 @@ use secrecy::SecretString;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, PgConnection, SqliteConnection};
 use std::io::Write;
+use std::ops::Range;
 use std::str::FromStr;
 use tessera_core::config::SecurityPolicy;
-use tessera_core::crypto::{MasterKey, Token};
+use tessera_core::crypto::{MasterKey, Sealer, Token};
 use tessera_core::password::Passwords;
 use tessera_core::totp::TotpSecret;
 
@@ -24,6 +25,8 @@ pub const PASSWORD: &str = "bench-password-1";
 const TEAM_SIZE: usize = 10;
 /// Rows per INSERT statement.
 const ROWS: usize = 500;
+/// Users per transaction.
+const BATCH: usize = 20_000;
 
 pub struct Seed {
     pub database: String,
@@ -144,7 +147,6 @@ fn now() -> i64 {
 pub async fn run(seed: Seed) -> Result<()> {
     let key = MasterKey::from_hex(seed.master_key.trim())
         .map_err(|_| anyhow::anyhow!("the master key must be 64 hex digits"))?;
-    let sealer = key.sealer("totp");
     let mut db = Db::open(&seed.database)
         .await
         .with_context(|| format!("cannot open {}", seed.database))?;
@@ -152,71 +154,125 @@ pub async fn run(seed: Seed) -> Result<()> {
         bail!("the database already has users: seed a fresh one");
     }
     let policy = SecurityPolicy::default();
-    let password_hash = Passwords::new(&policy)
-        .await?
-        .hash(&SecretString::from(PASSWORD))
-        .await?;
+    let common = Common {
+        sealer: key.sealer("totp"),
+        password_hash: Passwords::new(&policy)
+            .await?
+            .hash(&SecretString::from(PASSWORD))
+            .await?,
+        challenge_lifetime: policy.challenge_lifetime_secs,
+        challenges: seed.challenges,
+    };
     let mut out = std::io::BufWriter::new(std::fs::File::create(&seed.out)?);
-    let batch = 20_000;
     let mut done = 0;
     while done < seed.users {
-        let n = batch.min(seed.users - done);
+        let n = BATCH.min(seed.users - done);
+        Batch::build(done..done + n, &common, &mut out)?
+            .insert(&mut db)
+            .await?;
+        done += n;
+    }
+    out.flush()?;
+    if let Db::Postgres(_) = db {
+        db.execute("ANALYZE").await?;
+    }
+    db.close().await;
+    Ok(())
+}
+
+/// What every seeded user shares.
+struct Common {
+    sealer: Sealer,
+    password_hash: String,
+    challenge_lifetime: i64,
+    /// Users numbered below this get a challenge.
+    challenges: usize,
+}
+
+/// The rows of one transaction, table by table.
+#[derive(Default)]
+struct Batch {
+    accounts: Vec<Vec<Value>>,
+    users: Vec<Vec<Value>>,
+    factors: Vec<Vec<Value>>,
+    challenges: Vec<Vec<Value>>,
+}
+
+impl Batch {
+    /// The rows of the users numbered `range`, in teams of [`TEAM_SIZE`]; writes a line to
+    /// `out` for each challenge.
+    fn build(range: Range<usize>, common: &Common, out: &mut impl Write) -> Result<Self> {
         // Each batch's challenges live from when it is written, not from when seeding began.
         let at = now();
-        let mut accounts = Vec::new();
-        let mut users = Vec::new();
-        let mut factors = Vec::new();
-        let mut challenges = Vec::new();
+        let mut batch = Self::default();
         let mut account = String::new();
-        for i in done..done + n {
-            if i % TEAM_SIZE == 0 {
+        for i in range {
+            if i.is_multiple_of(TEAM_SIZE) {
                 account = uuid::Uuid::now_v7().to_string();
-                accounts.push(vec![
+                batch.accounts.push(vec![
                     Value::Text(account.clone()),
                     Value::Text(format!("Team {}", i / TEAM_SIZE)),
                     Value::Int(at),
                 ]);
             }
-            let user = uuid::Uuid::now_v7().to_string();
-            let email = format!("user{i}@bench.example");
-            let role = if i % TEAM_SIZE == 0 {
-                "owner"
-            } else {
-                "member"
-            };
-            users.push(vec![
-                Value::Text(user.clone()),
-                Value::Text(account.clone()),
-                Value::Text(email.clone()),
-                Value::Text(email.clone()),
-                Value::Text(format!("User {i}")),
-                Value::Text(role.to_owned()),
-                Value::Text(password_hash.clone()),
-                Value::Int(at),
-            ]);
-            let secret = TotpSecret::generate();
-            factors.push(vec![
-                Value::Text(user.clone()),
-                Value::Blob(sealer.seal(secret.bytes(), user.as_bytes())),
-                Value::Blob(Token::generate().hash().0.to_vec()),
-                Value::Int(0),
-                Value::Int(at),
-            ]);
-            if i < seed.challenges {
-                let token = Token::generate();
-                challenges.push(vec![
-                    Value::Text(uuid::Uuid::now_v7().to_string()),
-                    Value::Blob(token.hash().0.to_vec()),
-                    Value::Text(user),
-                    Value::Text("two_factor".to_owned()),
-                    Value::Int(at),
-                    Value::Int(at + policy.challenge_lifetime_secs),
-                ]);
-                writeln!(out, "{},{},{email}", token.expose(), secret.base32())?;
-            }
+            batch.add_user(i, &account, at, common, out)?;
         }
+        Ok(batch)
+    }
+
+    /// User number `i` of `account`, their TOTP factor, and their challenge if they get one.
+    fn add_user(
+        &mut self,
+        i: usize,
+        account: &str,
+        at: i64,
+        common: &Common,
+        out: &mut impl Write,
+    ) -> Result<()> {
+        let user = uuid::Uuid::now_v7().to_string();
+        let email = format!("user{i}@bench.example");
+        let role = if i.is_multiple_of(TEAM_SIZE) {
+            "owner"
+        } else {
+            "member"
+        };
+        self.users.push(vec![
+            Value::Text(user.clone()),
+            Value::Text(account.to_owned()),
+            Value::Text(email.clone()),
+            Value::Text(email.clone()),
+            Value::Text(format!("User {i}")),
+            Value::Text(role.to_owned()),
+            Value::Text(common.password_hash.clone()),
+            Value::Int(at),
+        ]);
+        let secret = TotpSecret::generate();
+        self.factors.push(vec![
+            Value::Text(user.clone()),
+            Value::Blob(common.sealer.seal(secret.bytes(), user.as_bytes())),
+            Value::Blob(Token::generate().hash().0.to_vec()),
+            Value::Int(0),
+            Value::Int(at),
+        ]);
+        if i < common.challenges {
+            let token = Token::generate();
+            self.challenges.push(vec![
+                Value::Text(uuid::Uuid::now_v7().to_string()),
+                Value::Blob(token.hash().0.to_vec()),
+                Value::Text(user),
+                Value::Text("two_factor".to_owned()),
+                Value::Int(at),
+                Value::Int(at + common.challenge_lifetime),
+            ]);
+            writeln!(out, "{},{},{email}", token.expose(), secret.base32())?;
+        }
+        Ok(())
+    }
+
+    /// Writes the batch in one transaction.
+    async fn insert(self, db: &mut Db) -> Result<()> {
         db.execute("BEGIN").await?;
-        db.insert("accounts", &["id", "name", "created_at"], accounts)
+        db.insert("accounts", &["id", "name", "created_at"], self.accounts)
             .await?;
         db.insert(
             "users",
@@ -230,7 +286,7 @@ pub async fn run(seed: Seed) -> Result<()> {
                 "password_hash",
                 "created_at",
             ],
-            users,
+            self.users,
         )
         .await?;
         db.insert(
@@ -242,7 +298,7 @@ pub async fn run(seed: Seed) -> Result<()> {
                 "last_step",
                 "enabled_at",
             ],
-            factors,
+            self.factors,
         )
         .await?;
         db.insert(
@@ -255,18 +311,11 @@ pub async fn run(seed: Seed) -> Result<()> {
                 "created_at",
                 "expires_at",
             ],
-            challenges,
+            self.challenges,
         )
         .await?;
-        db.execute("COMMIT").await?;
-        done += n;
+        db.execute("COMMIT").await
     }
-    out.flush()?;
-    if let Db::Postgres(_) = db {
-        db.execute("ANALYZE").await?;
-    }
-    db.close().await;
-    Ok(())
 }
 
 #[cfg(test)]
