@@ -12,9 +12,10 @@ use secrecy::SecretString;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, PgConnection, SqliteConnection};
 use std::io::Write;
+use std::ops::Range;
 use std::str::FromStr;
 use tessera_core::config::SecurityPolicy;
-use tessera_core::crypto::{MasterKey, Token};
+use tessera_core::crypto::{MasterKey, Sealer, Token};
 use tessera_core::factors::totp::TotpSecret;
 use tessera_core::password::Passwords;
 
@@ -24,6 +25,8 @@ pub const PASSWORD: &str = "bench-password-1";
 const TEAM_SIZE: usize = 10;
 /// Rows per INSERT statement.
 const ROWS: usize = 500;
+/// Users per transaction.
+const BATCH: usize = 20_000;
 
 pub struct Seed {
     pub database: String,
@@ -144,7 +147,6 @@ fn now() -> i64 {
 pub async fn run(seed: Seed) -> Result<()> {
     let key = MasterKey::from_hex(seed.master_key.trim())
         .map_err(|_| anyhow::anyhow!("the master key must be 64 hex digits"))?;
-    let sealer = key.sealer("totp");
     let mut db = Db::open(&seed.database)
         .await
         .with_context(|| format!("cannot open {}", seed.database))?;
@@ -152,71 +154,125 @@ pub async fn run(seed: Seed) -> Result<()> {
         bail!("the database already has users: seed a fresh one");
     }
     let policy = SecurityPolicy::default();
-    let password_hash = Passwords::new(&policy)
-        .await?
-        .hash(&SecretString::from(PASSWORD))
-        .await?;
+    let common = Common {
+        sealer: key.sealer("totp"),
+        password_hash: Passwords::new(&policy)
+            .await?
+            .hash(&SecretString::from(PASSWORD))
+            .await?,
+        challenge_lifetime: policy.challenge_lifetime_secs,
+        challenges: seed.challenges,
+    };
     let mut out = std::io::BufWriter::new(std::fs::File::create(&seed.out)?);
-    let batch = 20_000;
     let mut done = 0;
     while done < seed.users {
-        let n = batch.min(seed.users - done);
+        let n = BATCH.min(seed.users - done);
+        Batch::build(done..done + n, &common, &mut out)?
+            .insert(&mut db)
+            .await?;
+        done += n;
+    }
+    out.flush()?;
+    if let Db::Postgres(_) = db {
+        db.execute("ANALYZE").await?;
+    }
+    db.close().await;
+    Ok(())
+}
+
+/// What every seeded user shares.
+struct Common {
+    sealer: Sealer,
+    password_hash: String,
+    challenge_lifetime: i64,
+    /// Users numbered below this get a challenge.
+    challenges: usize,
+}
+
+/// The rows of one transaction, table by table.
+#[derive(Default)]
+struct Batch {
+    accounts: Vec<Vec<Value>>,
+    users: Vec<Vec<Value>>,
+    factors: Vec<Vec<Value>>,
+    challenges: Vec<Vec<Value>>,
+}
+
+impl Batch {
+    /// The rows of the users numbered `range`, in teams of [`TEAM_SIZE`]; writes a line to
+    /// `out` for each challenge.
+    fn build(range: Range<usize>, common: &Common, out: &mut impl Write) -> Result<Self> {
         // Each batch's challenges live from when it is written, not from when seeding began.
         let at = now();
-        let mut accounts = Vec::new();
-        let mut users = Vec::new();
-        let mut factors = Vec::new();
-        let mut challenges = Vec::new();
+        let mut batch = Self::default();
         let mut account = String::new();
-        for i in done..done + n {
-            if i % TEAM_SIZE == 0 {
+        for i in range {
+            if i.is_multiple_of(TEAM_SIZE) {
                 account = uuid::Uuid::now_v7().to_string();
-                accounts.push(vec![
+                batch.accounts.push(vec![
                     Value::Text(account.clone()),
                     Value::Text(format!("Team {}", i / TEAM_SIZE)),
                     Value::Int(at),
                 ]);
             }
-            let user = uuid::Uuid::now_v7().to_string();
-            let email = format!("user{i}@bench.example");
-            let role = if i % TEAM_SIZE == 0 {
-                "owner"
-            } else {
-                "member"
-            };
-            users.push(vec![
-                Value::Text(user.clone()),
-                Value::Text(account.clone()),
-                Value::Text(email.clone()),
-                Value::Text(email.clone()),
-                Value::Text(format!("User {i}")),
-                Value::Text(role.to_owned()),
-                Value::Text(password_hash.clone()),
-                Value::Int(at),
-            ]);
-            let secret = TotpSecret::generate();
-            factors.push(vec![
-                Value::Text(user.clone()),
-                Value::Blob(sealer.seal(secret.bytes(), user.as_bytes())),
-                Value::Blob(Token::generate().hash().0.to_vec()),
-                Value::Int(0),
-                Value::Int(at),
-            ]);
-            if i < seed.challenges {
-                let token = Token::generate();
-                challenges.push(vec![
-                    Value::Text(uuid::Uuid::now_v7().to_string()),
-                    Value::Blob(token.hash().0.to_vec()),
-                    Value::Text(user),
-                    Value::Text("two_factor".to_owned()),
-                    Value::Int(at),
-                    Value::Int(at + policy.challenge_lifetime_secs),
-                ]);
-                writeln!(out, "{},{},{email}", token.expose(), secret.base32())?;
-            }
+            batch.add_user(i, &account, at, common, out)?;
         }
+        Ok(batch)
+    }
+
+    /// User number `i` of `account`, their TOTP factor, and their challenge if they get one.
+    fn add_user(
+        &mut self,
+        i: usize,
+        account: &str,
+        at: i64,
+        common: &Common,
+        out: &mut impl Write,
+    ) -> Result<()> {
+        let user = uuid::Uuid::now_v7().to_string();
+        let email = format!("user{i}@bench.example");
+        let role = if i.is_multiple_of(TEAM_SIZE) {
+            "owner"
+        } else {
+            "member"
+        };
+        self.users.push(vec![
+            Value::Text(user.clone()),
+            Value::Text(account.to_owned()),
+            Value::Text(email.clone()),
+            Value::Text(email.clone()),
+            Value::Text(format!("User {i}")),
+            Value::Text(role.to_owned()),
+            Value::Text(common.password_hash.clone()),
+            Value::Int(at),
+        ]);
+        let secret = TotpSecret::generate();
+        self.factors.push(vec![
+            Value::Text(user.clone()),
+            Value::Blob(common.sealer.seal(secret.bytes(), user.as_bytes())),
+            Value::Blob(Token::generate().hash().0.to_vec()),
+            Value::Int(0),
+            Value::Int(at),
+        ]);
+        if i < common.challenges {
+            let token = Token::generate();
+            self.challenges.push(vec![
+                Value::Text(uuid::Uuid::now_v7().to_string()),
+                Value::Blob(token.hash().0.to_vec()),
+                Value::Text(user),
+                Value::Text("two_factor".to_owned()),
+                Value::Int(at),
+                Value::Int(at + common.challenge_lifetime),
+            ]);
+            writeln!(out, "{},{},{email}", token.expose(), secret.base32())?;
+        }
+        Ok(())
+    }
+
+    /// Writes the batch in one transaction.
+    async fn insert(self, db: &mut Db) -> Result<()> {
         db.execute("BEGIN").await?;
-        db.insert("accounts", &["id", "name", "created_at"], accounts)
+        db.insert("accounts", &["id", "name", "created_at"], self.accounts)
             .await?;
         db.insert(
             "users",
@@ -230,7 +286,7 @@ pub async fn run(seed: Seed) -> Result<()> {
                 "password_hash",
                 "created_at",
             ],
-            users,
+            self.users,
         )
         .await?;
         db.insert(
@@ -242,7 +298,7 @@ pub async fn run(seed: Seed) -> Result<()> {
                 "last_step",
                 "enabled_at",
             ],
-            factors,
+            self.factors,
         )
         .await?;
         db.insert(
@@ -255,16 +311,147 @@ pub async fn run(seed: Seed) -> Result<()> {
                 "created_at",
                 "expires_at",
             ],
-            challenges,
+            self.challenges,
         )
         .await?;
-        db.execute("COMMIT").await?;
-        done += n;
+        db.execute("COMMIT").await
     }
-    out.flush()?;
-    if let Db::Postgres(_) = db {
-        db.execute("ANALYZE").await?;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What each seeded user looks like, but for ids, keys and times: team name, email,
+    /// normalized email, name, role, created with its team, last TOTP step, factor enabled
+    /// when the user was created, paper key hash length, open challenges.
+    type Shape = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    );
+
+    const SHAPES: &str = "SELECT a.name, u.email, u.email_normalized, u.name, u.role, \
+        u.created_at = a.created_at, f.last_step, f.enabled_at = u.created_at, \
+        length(f.paper_key_hash), (SELECT count(*) FROM login_challenges c \
+        WHERE c.user_id = u.id AND c.kind = 'two_factor' AND c.expires_at - c.created_at = ?) \
+        FROM users u JOIN accounts a ON a.id = u.account_id JOIN totp_factors f ON f.user_id = u.id";
+
+    fn expected(i: usize, challenges: usize) -> Shape {
+        let email = format!("user{i}@bench.example");
+        let role = if i.is_multiple_of(TEAM_SIZE) {
+            "owner"
+        } else {
+            "member"
+        };
+        let team = format!("Team {}", i / TEAM_SIZE);
+        let name = format!("User {i}");
+        let open = i64::from(i < challenges);
+        (
+            team,
+            email.clone(),
+            email,
+            name,
+            role.into(),
+            1,
+            0,
+            1,
+            32,
+            open,
+        )
     }
-    db.close().await;
-    Ok(())
+
+    async fn migrated(dir: &std::path::Path) -> String {
+        let database = format!("sqlite:{}?mode=rwc", dir.join("seed.db").display());
+        let mut c = SqliteConnection::connect(&database).await.unwrap();
+        let migrations = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../crates/store/migrations/sqlite"
+        );
+        sqlx::migrate::Migrator::new(std::path::Path::new(migrations))
+            .await
+            .unwrap()
+            .run(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+        database
+    }
+
+    /// Several statements per table (more than [`ROWS`] rows), a team cut short, challenges
+    /// for some users only; then each challenge line checked against the database.
+    #[tokio::test]
+    async fn seeds_teams_with_totp_and_challenges_once() {
+        let dir = std::env::temp_dir().join(format!("tessera-seed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let database = migrated(&dir).await;
+        let key = MasterKey::generate();
+        let seed = |users| Seed {
+            database: database.clone(),
+            master_key: key.to_hex(),
+            users,
+            challenges: 600,
+            out: dir.join("challenges.csv"),
+        };
+        run(seed(1_201)).await.unwrap();
+
+        let mut c = SqliteConnection::connect(&database).await.unwrap();
+        let mut shapes: Vec<Shape> = sqlx::query_as(SHAPES)
+            .bind(SecurityPolicy::default().challenge_lifetime_secs)
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+        shapes.sort_by_key(|s| s.3[5..].parse::<usize>().unwrap());
+        let want: Vec<Shape> = (0..1_201).map(|i| expected(i, 600)).collect();
+        assert_eq!(shapes, want);
+        for (table, rows) in [("accounts", 121), ("login_challenges", 600)] {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            assert_eq!(n, rows, "{table}");
+        }
+        let hashes: i64 = sqlx::query_scalar("SELECT count(DISTINCT password_hash) FROM users")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(hashes, 1);
+
+        let lines = std::fs::read_to_string(dir.join("challenges.csv")).unwrap();
+        let sealer = key.sealer("totp");
+        let mut n = 0;
+        for (i, line) in lines.lines().enumerate() {
+            let [token, secret, email] = line.split(',').collect::<Vec<_>>()[..] else {
+                panic!("{line}");
+            };
+            assert_eq!(email, format!("user{i}@bench.example"));
+            let (id, sealed): (String, Vec<u8>) = sqlx::query_as(
+                "SELECT u.id, f.secret_sealed FROM users u \
+                 JOIN totp_factors f ON f.user_id = u.id \
+                 JOIN login_challenges c ON c.user_id = u.id \
+                 WHERE u.email = ? AND c.token_hash = ?",
+            )
+            .bind(email)
+            .bind(Token::from_client(token).hash().0.to_vec())
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+            let opened = sealer.open(&sealed, id.as_bytes()).unwrap();
+            assert_eq!(TotpSecret::from_bytes(opened).base32(), secret);
+            n += 1;
+        }
+        assert_eq!(n, 600);
+        c.close().await.unwrap();
+
+        let again = run(seed(10)).await.unwrap_err();
+        assert!(again.to_string().contains("already has users"), "{again}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

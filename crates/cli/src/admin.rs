@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use clap::Subcommand;
+use tessera_core::auth::Auth;
 use tessera_core::model::{AccountId, OutboxStatus};
+use tessera_core::store::Store;
 use tessera_server::Config;
 
 #[derive(Subcommand)]
@@ -51,10 +53,7 @@ pub enum AdminCommand {
 }
 
 /// The use cases, for commands that change security (they audit and email like the API).
-async fn operator(
-    config: &Config,
-    store: std::sync::Arc<dyn tessera_core::store::Store>,
-) -> anyhow::Result<tessera_core::auth::Auth> {
+async fn operator(config: &Config, store: std::sync::Arc<dyn Store>) -> anyhow::Result<Auth> {
     let master_key = config.load_master_key()?;
     tessera_server::build_auth(
         config,
@@ -75,102 +74,113 @@ pub async fn run(command: AdminCommand, config: &Config) -> anyhow::Result<()> {
             )
         })?;
     match command {
-        AdminCommand::Accounts => {
-            for summary in store.list_accounts().await? {
-                let a = summary.account;
-                let policy = if a.two_factor_required {
-                    "required"
-                } else {
-                    "optional"
-                };
-                println!(
-                    "{}\t{}\t2fa:{}\tusers:{}\t{}",
-                    a.id, a.name, policy, summary.users, a.created_at
-                );
-            }
-        }
-        AdminCommand::Users { account } => {
-            let account = account
-                .map(|id| {
-                    id.parse::<AccountId>()
-                        .map_err(|_| anyhow::anyhow!("--account must be an account id, not {id:?}"))
-                })
-                .transpose()?;
-            if let Some(id) = account {
-                store
-                    .get_account(id)
-                    .await?
-                    .with_context(|| format!("no account {id}"))?;
-            }
-            for u in store.list_users(account).await? {
-                println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}",
-                    u.id,
-                    u.account_id,
-                    u.email.as_str(),
-                    u.name,
-                    u.role,
-                    u.created_at
-                );
-            }
-        }
+        AdminCommand::Accounts => accounts(&*store).await,
+        AdminCommand::Users { account } => users(&*store, account).await,
         AdminCommand::Disable2fa { email, reason } => {
-            let user = operator(config, store)
-                .await?
-                .operator_disable_two_factor(&email, &reason)
-                .await?;
-            println!(
-                "two-factor authentication disabled for {}; sessions ended; user emailed",
-                user.email.as_str()
-            );
+            disable_2fa(&operator(config, store).await?, &email, &reason).await
         }
-        AdminCommand::Unlock { email } => {
-            let (user, cleared) = operator(config, store)
-                .await?
-                .operator_unlock(&email)
-                .await?;
-            if cleared {
-                println!("unlocked {}", user.email.as_str());
-            } else {
-                println!("{} was not locked", user.email.as_str());
-            }
-        }
+        AdminCommand::Unlock { email } => unlock(&operator(config, store).await?, &email).await,
         AdminCommand::Events { email, limit } => {
-            let events = operator(config, store)
-                .await?
-                .operator_events(&email, limit.clamp(1, 10_000))
-                .await?;
-            for e in events {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    e.created_at,
-                    e.kind,
-                    e.ip.as_deref().unwrap_or("-"),
-                    e.detail
-                );
-            }
+            events(&operator(config, store).await?, &email, limit).await
         }
-        AdminCommand::Mail { all, limit } => {
-            for e in store.list_outbox(all, limit.clamp(1, 10_000)).await? {
-                println!(
-                    "{}\t{}\t{}\t{}\tattempts:{}\t{}\t{}",
-                    e.id,
-                    e.status,
-                    e.kind,
-                    e.recipient,
-                    e.attempts,
-                    match (e.status, e.sent_at) {
-                        (OutboxStatus::Sent, Some(at)) => format!("sent:{at}"),
-                        (OutboxStatus::Pending, _) => format!("next:{}", e.next_attempt_at),
-                        _ => "-".to_owned(),
-                    },
-                    e.last_error
-                        .as_deref()
-                        .unwrap_or("-")
-                        .replace(['\t', '\n'], " ")
-                );
-            }
-        }
+        AdminCommand::Mail { all, limit } => mail(&*store, all, limit).await,
+    }
+}
+
+async fn accounts(store: &dyn Store) -> anyhow::Result<()> {
+    for summary in store.list_accounts().await? {
+        let a = summary.account;
+        let policy = if a.two_factor_required {
+            "required"
+        } else {
+            "optional"
+        };
+        println!(
+            "{}\t{}\t2fa:{}\tusers:{}\t{}",
+            a.id, a.name, policy, summary.users, a.created_at
+        );
+    }
+    Ok(())
+}
+
+async fn users(store: &dyn Store, account: Option<String>) -> anyhow::Result<()> {
+    let account = account
+        .map(|id| {
+            id.parse::<AccountId>()
+                .map_err(|_| anyhow::anyhow!("--account must be an account id, not {id:?}"))
+        })
+        .transpose()?;
+    if let Some(id) = account {
+        store
+            .get_account(id)
+            .await?
+            .with_context(|| format!("no account {id}"))?;
+    }
+    for u in store.list_users(account).await? {
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            u.id,
+            u.account_id,
+            u.email.as_str(),
+            u.name,
+            u.role,
+            u.created_at
+        );
+    }
+    Ok(())
+}
+
+async fn disable_2fa(auth: &Auth, email: &str, reason: &str) -> anyhow::Result<()> {
+    let user = auth.operator_disable_two_factor(email, reason).await?;
+    println!(
+        "two-factor authentication disabled for {}; sessions ended; user emailed",
+        user.email.as_str()
+    );
+    Ok(())
+}
+
+async fn unlock(auth: &Auth, email: &str) -> anyhow::Result<()> {
+    let (user, cleared) = auth.operator_unlock(email).await?;
+    if cleared {
+        println!("unlocked {}", user.email.as_str());
+    } else {
+        println!("{} was not locked", user.email.as_str());
+    }
+    Ok(())
+}
+
+async fn events(auth: &Auth, email: &str, limit: i64) -> anyhow::Result<()> {
+    for e in auth.operator_events(email, limit.clamp(1, 10_000)).await? {
+        println!(
+            "{}\t{}\t{}\t{}",
+            e.created_at,
+            e.kind,
+            e.ip.as_deref().unwrap_or("-"),
+            e.detail
+        );
+    }
+    Ok(())
+}
+
+async fn mail(store: &dyn Store, all: bool, limit: i64) -> anyhow::Result<()> {
+    for e in store.list_outbox(all, limit.clamp(1, 10_000)).await? {
+        println!(
+            "{}\t{}\t{}\t{}\tattempts:{}\t{}\t{}",
+            e.id,
+            e.status,
+            e.kind,
+            e.recipient,
+            e.attempts,
+            match (e.status, e.sent_at) {
+                (OutboxStatus::Sent, Some(at)) => format!("sent:{at}"),
+                (OutboxStatus::Pending, _) => format!("next:{}", e.next_attempt_at),
+                _ => "-".to_owned(),
+            },
+            e.last_error
+                .as_deref()
+                .unwrap_or("-")
+                .replace(['\t', '\n'], " ")
+        );
     }
     Ok(())
 }

@@ -70,10 +70,20 @@ impl Metrics {
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str(
-            "# HELP tessera_http_requests_total HTTP requests by method, route and status.\n",
+        self.render_requests(&mut out);
+        self.render_latency(&mut out);
+        self.render_sign_ins(&mut out);
+        self.render_emails(&mut out);
+        out
+    }
+
+    fn render_requests(&self, out: &mut String) {
+        describe(
+            out,
+            "tessera_http_requests_total",
+            "counter",
+            "HTTP requests by method, route and status.",
         );
-        out.push_str("# TYPE tessera_http_requests_total counter\n");
         if let Ok(map) = self.requests.lock() {
             for ((method, route, status), n) in map.iter() {
                 let _ = writeln!(
@@ -82,8 +92,15 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP tessera_http_request_duration_seconds Time to answer, by route.\n");
-        out.push_str("# TYPE tessera_http_request_duration_seconds histogram\n");
+    }
+
+    fn render_latency(&self, out: &mut String) {
+        describe(
+            out,
+            "tessera_http_request_duration_seconds",
+            "histogram",
+            "Time to answer, by route.",
+        );
         if let Ok(map) = self.latency.lock() {
             for (route, h) in map.iter() {
                 for (bound, n) in BUCKETS.iter().zip(h.counts) {
@@ -101,15 +118,29 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP tessera_sign_ins_total Password sign-ins by outcome.\n");
-        out.push_str("# TYPE tessera_sign_ins_total counter\n");
+    }
+
+    fn render_sign_ins(&self, out: &mut String) {
+        describe(
+            out,
+            "tessera_sign_ins_total",
+            "counter",
+            "Password sign-ins by outcome.",
+        );
         if let Ok(map) = self.sign_ins.lock() {
             for (outcome, n) in map.iter() {
                 let _ = writeln!(out, "tessera_sign_ins_total{{outcome=\"{outcome}\"}} {n}");
             }
         }
-        out.push_str("# HELP tessera_emails_total Outbox deliveries by outcome (this instance).\n");
-        out.push_str("# TYPE tessera_emails_total counter\n");
+    }
+
+    fn render_emails(&self, out: &mut String) {
+        describe(
+            out,
+            "tessera_emails_total",
+            "counter",
+            "Outbox deliveries by outcome (this instance).",
+        );
         for (outcome, counter) in [
             ("sent", &self.delivery.sent),
             ("retried", &self.delivery.retried),
@@ -121,8 +152,12 @@ impl Metrics {
                 counter.load(Ordering::Relaxed)
             );
         }
-        out
     }
+}
+
+/// The `# HELP` and `# TYPE` lines of one metric.
+fn describe(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 /// Middleware: times every request and counts it under its route pattern (never the raw
@@ -152,4 +187,56 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two requests to one route, sign-ins and deliveries, as `render` wrote them.
+    const EXPECTED: &str = r#"# HELP tessera_http_requests_total HTTP requests by method, route and status.
+# TYPE tessera_http_requests_total counter
+tessera_http_requests_total{method="GET",route="/api/v1/me",status="200"} 1
+tessera_http_requests_total{method="GET",route="/api/v1/me",status="401"} 1
+# HELP tessera_http_request_duration_seconds Time to answer, by route.
+# TYPE tessera_http_request_duration_seconds histogram
+tessera_http_request_duration_seconds_bucket{route="/api/v1/me",le="0.001"} 1
+tessera_http_request_duration_seconds_bucket{route="/api/v1/me",le="0.0025"} 1
+tessera_http_request_duration_seconds_bucket{route="/api/v1/me",le="0.005"} 2
+tessera_http_request_duration_seconds_bucket{route="/api/v1/me",le="0.01"} 2
+tessera_http_request_duration_seconds_bucket{route="/api/v1/me",le="0.025"} 2
+tessera_http_request_duration_seconds_bucket{route="/api/v1/me",le="0.05"} 2
+tessera_http_request_duration_seconds_bucket{route="/api/v1/me",le="0.1"} 2
+tessera_http_request_duration_seconds_bucket{route="/api/v1/me",le="0.25"} 2
+tessera_http_request_duration_seconds_bucket{route="/api/v1/me",le="0.5"} 2
+tessera_http_request_duration_seconds_bucket{route="/api/v1/me",le="1"} 2
+tessera_http_request_duration_seconds_bucket{route="/api/v1/me",le="2.5"} 2
+tessera_http_request_duration_seconds_bucket{route="/api/v1/me",le="5"} 2
+tessera_http_request_duration_seconds_bucket{route="/api/v1/me",le="+Inf"} 2
+tessera_http_request_duration_seconds_sum{route="/api/v1/me"} 0.0034000000000000002
+tessera_http_request_duration_seconds_count{route="/api/v1/me"} 2
+# HELP tessera_sign_ins_total Password sign-ins by outcome.
+# TYPE tessera_sign_ins_total counter
+tessera_sign_ins_total{outcome="success"} 2
+tessera_sign_ins_total{outcome="throttled"} 1
+# HELP tessera_emails_total Outbox deliveries by outcome (this instance).
+# TYPE tessera_emails_total counter
+tessera_emails_total{outcome="sent"} 3
+tessera_emails_total{outcome="retried"} 0
+tessera_emails_total{outcome="failed"} 1
+"#;
+
+    #[test]
+    fn the_exposition_is_as_recorded() {
+        let delivery = Arc::new(DeliveryStats::default());
+        delivery.sent.store(3, Ordering::Relaxed);
+        delivery.failed.store(1, Ordering::Relaxed);
+        let metrics = Metrics::new(delivery);
+        metrics.request("GET", "/api/v1/me", 200, 0.003);
+        metrics.request("GET", "/api/v1/me", 401, 0.0004);
+        metrics.sign_in("success");
+        metrics.sign_in("throttled");
+        metrics.sign_in("success");
+        assert_eq!(metrics.render(), EXPECTED);
+    }
 }

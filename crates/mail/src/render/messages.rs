@@ -1,0 +1,300 @@
+//! What each message says (SPEC §6): one function per [`Message`], each giving the
+//! [`Content`] that `templates/email.{txt,html}` lay out.
+
+use super::{Brand, Content};
+use tessera_core::Timestamp;
+use tessera_core::mail::{DisabledVia, Message, OutgoingEmail, ResetBy};
+
+const CHANGE_PASSWORD: &str = "Sign in and change your password right away, then review your \
+                               recent activity; if you cannot sign in, contact your account owner.";
+
+/// What any message may mention besides its own fields.
+#[derive(Clone, Copy)]
+struct Facts<'a> {
+    product: &'a str,
+    /// The account's name, or "your team".
+    team: &'a str,
+    public_url: &'a str,
+}
+
+impl Facts<'_> {
+    /// A button to `path` under the public URL.
+    fn button(&self, label: &str, path: &str) -> (String, String) {
+        (label.to_owned(), format!("{}{path}", self.public_url))
+    }
+
+    /// A button to the security settings.
+    fn settings_button(&self, label: &str) -> (String, String) {
+        self.button(label, "/settings/security")
+    }
+}
+
+impl Content {
+    /// About something done with the account's credentials: shows when and from where, and
+    /// what to do if it was not the recipient.
+    fn alert(subject: String, heading: &str, paragraphs: Vec<String>) -> Self {
+        Self {
+            subject,
+            heading: heading.to_owned(),
+            paragraphs,
+            code: None,
+            action: None,
+            show_origin: true,
+            advice: Some(CHANGE_PASSWORD.to_owned()),
+        }
+    }
+
+    /// News from someone else (an invitation, a rule of the account): neither where it came
+    /// from nor advice.
+    fn notice(subject: String, heading: &str, paragraphs: Vec<String>) -> Self {
+        Self {
+            show_origin: false,
+            advice: None,
+            ..Self::alert(subject, heading, paragraphs)
+        }
+    }
+
+    fn with_action(self, action: (String, String)) -> Self {
+        Self {
+            action: Some(action),
+            ..self
+        }
+    }
+
+    fn with_advice(self, advice: impl Into<String>) -> Self {
+        Self {
+            advice: Some(advice.into()),
+            ..self
+        }
+    }
+}
+
+/// The message-specific part of `email`.
+pub(super) fn content(email: &OutgoingEmail, brand: &Brand) -> Content {
+    let f = Facts {
+        product: &brand.product,
+        team: email.account_name.as_deref().unwrap_or("your team"),
+        public_url: &brand.public_url,
+    };
+    match &email.message {
+        Message::Invitation {
+            inviter,
+            role,
+            token,
+            expires_at,
+        } => invitation(f, inviter, role, token, *expires_at),
+        Message::DeviceCode { code, expires_at } => device_code(f, code, *expires_at),
+        Message::TwoFactorEnabled => two_factor_enabled(f),
+        Message::TwoFactorDisabled { via } => two_factor_disabled(f, *via),
+        Message::RecoveryCodeUsed { remaining } => recovery_code_used(f, *remaining),
+        Message::RecoveryCodesRegenerated => recovery_codes_regenerated(f),
+        Message::TwoFactorReset { by, required } => two_factor_reset(f, by, *required),
+        Message::TwoFactorRequired { by, deadline } => two_factor_required(f, by, *deadline),
+        Message::SecondStepLocked { until } => second_step_locked(f, *until),
+        Message::PasswordLocked { until } => password_locked(f, *until),
+    }
+}
+
+fn invitation(f: Facts, inviter: &str, role: &str, token: &str, expires_at: Timestamp) -> Content {
+    let Facts { product, team, .. } = f;
+    Content::notice(
+        format!("{inviter} invited you to {team} on {product}"),
+        &format!("Join {team} on {product}"),
+        vec![
+            format!("{inviter} invited you to join {team} on {product} as {role}."),
+            format!(
+                "Accept the invitation to choose your password. The link works once, until {}.",
+                expires_at.to_human()
+            ),
+            "If you did not expect this invitation, you can ignore this email.".to_owned(),
+        ],
+    )
+    .with_action(f.button("Accept the invitation", &format!("/invitations/{token}")))
+}
+
+fn device_code(f: Facts, code: &str, expires_at: Timestamp) -> Content {
+    let product = f.product;
+    let content = Content::alert(
+        "Verify your identity to proceed with the login".to_owned(),
+        "Your verification code",
+        vec![
+            format!(
+                "Someone signed in to your {product} account with your password from a \
+                 device we do not recognize. Enter this code to continue:"
+            ),
+            format!(
+                "The code expires at {}. Turn on two-factor authentication to stop \
+                 receiving these codes.",
+                expires_at.to_human()
+            ),
+        ],
+    );
+    Content {
+        code: Some(code.to_owned()),
+        ..content
+    }
+    .with_advice(format!(
+        "Do not share this code. Someone knows your password: change it now. {product} \
+         will never ask you for this code by phone or email."
+    ))
+}
+
+fn two_factor_enabled(f: Facts) -> Content {
+    Content::alert(
+        format!(
+            "Two-factor authentication is on for your {} account",
+            f.product
+        ),
+        "Two-factor authentication is on",
+        vec![
+            "Two-factor authentication is now on for your account. Each sign-in will ask \
+             for a code from your authenticator app, or one of your recovery codes."
+                .to_owned(),
+        ],
+    )
+}
+
+fn two_factor_disabled(f: Facts, via: DisabledVia) -> Content {
+    let how = match via {
+        DisabledVia::Password => {
+            "Two-factor authentication was turned off from your security settings. \
+             Your authenticator, recovery codes and paper key no longer work."
+        }
+        DisabledVia::PaperKey => {
+            "Two-factor authentication was turned off with your paper key on the \
+             recovery page. You can now sign in with your email and password; \
+             set up two-factor authentication again as soon as you can."
+        }
+    };
+    Content::alert(
+        format!(
+            "Two-factor authentication was turned off for your {} account",
+            f.product
+        ),
+        "Two-factor authentication is off",
+        vec![how.to_owned()],
+    )
+    .with_action(f.settings_button("Turn two-factor authentication back on"))
+}
+
+fn recovery_code_used(f: Facts, remaining: u32) -> Content {
+    let left = match remaining {
+        0 => "You have no recovery codes left: generate new ones now.".to_owned(),
+        1 => "You have 1 recovery code left.".to_owned(),
+        n => format!("You have {n} recovery codes left."),
+    };
+    Content {
+        action: (remaining <= 3).then(|| f.settings_button("Generate new recovery codes")),
+        ..Content::alert(
+            format!("A recovery code was used to sign in to {}", f.product),
+            "A recovery code was used",
+            vec![
+                "A recovery code was used to sign in to your account. That code no longer \
+                 works."
+                    .to_owned(),
+                left,
+            ],
+        )
+    }
+}
+
+fn recovery_codes_regenerated(f: Facts) -> Content {
+    Content::alert(
+        format!("New recovery codes for your {} account", f.product),
+        "New recovery codes",
+        vec![
+            "New recovery codes were generated for your account. Your previous codes no \
+             longer work; keep the new ones somewhere safe."
+                .to_owned(),
+        ],
+    )
+}
+
+fn two_factor_reset(f: Facts, by: &ResetBy, required: bool) -> Content {
+    let Facts { product, team, .. } = f;
+    let who = match by {
+        ResetBy::Admin { name } => format!("{name}, an administrator of {team},"),
+        ResetBy::Operator => format!("{product} support, after verifying your identity,"),
+    };
+    let next = if required {
+        format!(
+            "{team} requires two-factor authentication: you will set it up again at your next \
+             sign-in."
+        )
+    } else {
+        "You can sign in with your email and password, then set up two-factor \
+         authentication again from your security settings."
+            .to_owned()
+    };
+    Content::notice(
+        format!("Your {product} two-factor authentication was reset"),
+        "Your two-factor authentication was reset",
+        vec![
+            format!(
+                "{who} reset the two-factor authentication of your account. Your authenticator \
+                 app, recovery codes and paper key no longer work, and you were signed out \
+                 everywhere."
+            ),
+            next,
+        ],
+    )
+    .with_advice("If you did not ask for this, contact your account owner right away.")
+}
+
+fn two_factor_required(f: Facts, by: &str, deadline: Option<Timestamp>) -> Content {
+    let team = f.team;
+    let when = match deadline {
+        Some(d) => format!(
+            "If you have not set it up yet, do so before {}. After that you will \
+             have to set it up when you sign in, before anything else.",
+            d.to_human()
+        ),
+        None => "If you have not set it up yet, you will be asked to at your next \
+                 sign-in, before anything else."
+            .to_owned(),
+    };
+    Content::notice(
+        format!("{team} now requires two-factor authentication"),
+        "Two-factor authentication is now required",
+        vec![
+            format!("{by} now requires two-factor authentication for everyone in {team}."),
+            when,
+            "If you already use two-factor authentication, nothing changes for you.".to_owned(),
+        ],
+    )
+    .with_action(f.settings_button("Set up two-factor authentication"))
+}
+
+fn second_step_locked(f: Facts, until: Timestamp) -> Content {
+    Content::alert(
+        format!(
+            "Your {} sign-in is locked after too many wrong codes",
+            f.product
+        ),
+        "Sign-in locked after wrong codes",
+        vec![format!(
+            "Too many wrong two-factor codes were entered for your account, so its sign-in \
+             is locked until {}. Whoever tried knew your password.",
+            until.to_human()
+        )],
+    )
+}
+
+fn password_locked(f: Facts, until: Timestamp) -> Content {
+    Content::alert(
+        format!(
+            "Your {} sign-in is locked after too many wrong passwords",
+            f.product
+        ),
+        "Sign-in locked after wrong passwords",
+        vec![format!(
+            "Too many wrong passwords were entered for your account, so signing in with a \
+             password is locked until {}.",
+            until.to_human()
+        )],
+    )
+    .with_advice(
+        "Someone may be guessing your password. Choose a long, unique password and \
+         turn on two-factor authentication.",
+    )
+}
