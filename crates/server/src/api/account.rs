@@ -6,9 +6,9 @@ use super::path_id as id;
 use super::schema::{
     AccountBody, EventsQuery, EventsResponse, InvitationBody, TwoFactorPolicyBody, UserBody,
 };
-use crate::app::AppState;
 use crate::error::{AppError, ErrorBody, Json, Query};
 use crate::extract::{ClientMeta, ManagerSession};
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

@@ -1,9 +1,9 @@
 //! `POST /signup`, `POST /login`, `POST /logout`.
 
 use super::schema::{AccountBody, UserBody};
-use crate::app::AppState;
 use crate::error::{AppError, ErrorBody, Json, login_error, resend_error, second_step_error};
 use crate::extract::{AnySession, ClientMeta};
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

@@ -3,9 +3,9 @@
 use super::schema::{
     AccountBody, EnforcementBody, EventsQuery, EventsResponse, TwoFactorBody, UserBody,
 };
-use crate::app::AppState;
 use crate::error::{AppError, ErrorBody, Json, Query};
 use crate::extract::{AnySessionWithStatus, FullSession};
+use crate::state::AppState;
 use axum::extract::State;
 use serde::Serialize;
 use tessera_core::Timestamp;

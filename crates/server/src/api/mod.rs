@@ -10,8 +10,8 @@ mod me;
 mod schema;
 mod two_factor;
 
-use crate::app::AppState;
 use crate::error::{AppError, ErrorBody};
+use crate::state::AppState;
 use axum::Router;
 use axum::response::IntoResponse;
 use axum::routing::get;

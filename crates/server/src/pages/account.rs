@@ -3,9 +3,9 @@
 use super::activity::EventRow;
 use super::csrf::{Csrf, CsrfForm};
 use super::{Empty, Moment, Nav, PageSession, PageUser, cookies, render, to_login};
-use crate::app::AppState;
 use crate::error::{AppError, login_error};
 use crate::extract::ClientMeta;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};

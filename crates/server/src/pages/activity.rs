@@ -4,7 +4,7 @@
 use super::account::page;
 use super::csrf::Csrf;
 use super::{Moment, Nav, PageManager, PageUser};
-use crate::app::AppState;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;

@@ -7,7 +7,7 @@
 //! the domain does not carry over into the victim's session.
 
 use super::cookies;
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;

@@ -4,8 +4,8 @@
 use super::account::page;
 use super::csrf::{Csrf, CsrfForm};
 use super::{Empty, Moment, Nav, PageUser, message_page};
-use crate::app::AppState;
 use crate::extract::ClientMeta;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -10,7 +10,7 @@ mod second_step;
 mod security;
 mod team;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use askama::Template;
 use axum::Router;
 use axum::extract::{FromRequestParts, OriginalUri};

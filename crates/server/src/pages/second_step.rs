@@ -5,8 +5,8 @@
 use super::account::{device_cookie, minutes, page, signed_in, with_cookies};
 use super::csrf::{Csrf, CsrfForm};
 use super::{PageSession, cookies};
-use crate::app::AppState;
 use crate::extract::ClientMeta;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

@@ -5,8 +5,8 @@
 use super::account::{capitalize, page, signed_in_here};
 use super::csrf::{Csrf, CsrfForm};
 use super::{Empty, Moment, Nav, PageManager, message_page};
-use crate::app::AppState;
 use crate::extract::ClientMeta;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
