@@ -28,12 +28,16 @@ pub async fn login_page(PageSession(session): PageSession, csrf: Csrf) -> Respon
     if session.is_some() {
         return Redirect::to("/").into_response();
     }
+    login_form(csrf, String::new(), StatusCode::OK, None)
+}
+
+fn login_form(csrf: Csrf, email: String, status: StatusCode, error: Option<String>) -> Response {
     let template = LoginPage {
         csrf: csrf.field.clone(),
-        email: String::new(),
-        error: None,
+        email,
+        error,
     };
-    page(StatusCode::OK, &template, csrf)
+    page(status, &template, csrf)
 }
 
 #[derive(Deserialize)]
@@ -71,15 +75,9 @@ pub async fn login(
         Err(e) => {
             let (label, refused) = login_refused(&state, e);
             state.metrics.sign_in(label);
-            let email = form.email;
             refused
                 .or_form(async |status, message| {
-                    let template = LoginPage {
-                        csrf: csrf.field.clone(),
-                        email,
-                        error: Some(message),
-                    };
-                    page(status, &template, csrf)
+                    login_form(csrf, form.email, status, Some(message))
                 })
                 .await
         }

@@ -357,14 +357,25 @@ struct RecoverPage {
     done: bool,
 }
 
-pub async fn recover_page(csrf: Csrf) -> Response {
+/// The recovery page: empty, refused with `error`, or `done`.
+fn recover_form(
+    csrf: Csrf,
+    email: String,
+    status: StatusCode,
+    error: Option<String>,
+    done: bool,
+) -> Response {
     let template = RecoverPage {
         csrf: csrf.field.clone(),
-        email: String::new(),
-        error: None,
-        done: false,
+        email,
+        error,
+        done,
     };
-    page(StatusCode::OK, &template, csrf)
+    page(status, &template, csrf)
+}
+
+pub async fn recover_page(csrf: Csrf) -> Response {
+    recover_form(csrf, String::new(), StatusCode::OK, None, false)
 }
 
 #[derive(Deserialize)]
@@ -380,40 +391,34 @@ pub async fn recover(
     ClientMeta(meta): ClientMeta,
     CsrfForm { form, csrf }: CsrfForm<RecoverForm>,
 ) -> Response {
-    let refused = match state
+    match state
         .auth
         .recover(&form.email, &form.paper_key, &meta)
         .await
     {
-        Ok(()) => None,
-        Err(TwoFactorError::TooManyAttempts { retry_at }) => Some(too_many(&state, retry_at)),
-        Err(TwoFactorError::Invalid(_)) => Some(PageError::refused(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Enter your email and your paper key.",
-        )),
-        Err(TwoFactorError::Internal(e)) => {
-            Some(PageError::internal_on_form("page recovery failed", e))
-        }
-        Err(_) => Some(PageError::refused(
-            StatusCode::UNAUTHORIZED,
-            "That email and paper key do not match.",
-        )),
-    };
-    let form_page = async |status, error: Option<String>| {
-        let template = RecoverPage {
-            csrf: csrf.field.clone(),
-            email: form.email,
-            done: error.is_none(),
-            error,
-        };
-        page(status, &template, csrf)
-    };
-    match refused {
-        None => form_page(StatusCode::OK, None).await,
-        Some(refused) => {
-            refused
-                .or_form(async |status, message| form_page(status, Some(message)).await)
+        Ok(()) => recover_form(csrf, form.email, StatusCode::OK, None, true),
+        Err(e) => {
+            recovery_refused(&state, e)
+                .or_form(async |status, message| {
+                    recover_form(csrf, form.email, status, Some(message), false)
+                })
                 .await
         }
+    }
+}
+
+/// What the recovery page says when it turns a paper key down.
+fn recovery_refused(state: &AppState, e: TwoFactorError) -> PageError {
+    match e {
+        TwoFactorError::TooManyAttempts { retry_at } => too_many(state, retry_at),
+        TwoFactorError::Invalid(_) => PageError::refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Enter your email and your paper key.",
+        ),
+        TwoFactorError::Internal(e) => PageError::internal_on_form("page recovery failed", e),
+        _ => PageError::refused(
+            StatusCode::UNAUTHORIZED,
+            "That email and paper key do not match.",
+        ),
     }
 }
