@@ -3,6 +3,9 @@
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+/// Still named here for `metrics.rs`, which imports it as `crate::app::AppState`; everything
+/// else imports [`crate::state::AppState`].
+pub(crate) use crate::state::AppState;
 use crate::{api, error::AppError, metrics, pages};
 use anyhow::Context;
 use axum::Router;
@@ -14,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::auth::{Auth, Deps};
 use tessera_core::codes::CodeHasher;
-use tessera_core::crypto::{MacKey, MasterKey};
+use tessera_core::crypto::MasterKey;
 use tessera_core::mail::Mailer;
 use tessera_core::password::Passwords;
 use tessera_core::store::Store;
@@ -38,18 +41,6 @@ impl Clock for SystemClock {
             .map_or(0, |d| d.as_secs());
         Timestamp::from_unix(i64::try_from(secs).unwrap_or(i64::MAX))
     }
-}
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub auth: Auth,
-    pub store: Arc<dyn Store>,
-    pub metrics: Arc<Metrics>,
-    pub csrf_key: Arc<MacKey>,
-    /// Cookies get `Secure` when the public URL is https.
-    pub secure_cookies: bool,
-    pub trust_forwarded_for: bool,
 }
 
 /// A built, bound, not yet running service.

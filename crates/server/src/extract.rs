@@ -5,8 +5,8 @@
 //! (for the four endpoints such a session may call) accepts it, and [`ManagerSession`]
 //! admits only the account's owner and admins.
 
-use crate::app::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;

@@ -12,6 +12,7 @@ mod extract;
 mod metrics;
 mod pages;
 mod qr;
+mod state;
 
 pub use app::{Application, SystemClock, build_auth};
 pub use config::Config;

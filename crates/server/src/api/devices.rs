@@ -2,9 +2,9 @@
 //! `GET/DELETE /me/sessions`.
 
 use super::path_id as id;
-use crate::app::AppState;
 use crate::error::{AppError, ErrorBody, Json};
 use crate::extract::{ClientMeta, FullSession};
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Serialize;

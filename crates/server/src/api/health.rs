@@ -1,7 +1,7 @@
 //! `GET /health`: the process answers and the database does too.
 
-use crate::app::AppState;
 use crate::error::{AppError, Json};
+use crate::state::AppState;
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -1,9 +1,9 @@
 //! `POST /invitations/accept`: the invitee's side of an invitation.
 
 use super::schema::UserBody;
-use crate::app::AppState;
 use crate::error::{AppError, ErrorBody, Json};
 use crate::extract::ClientMeta;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

@@ -1,16 +1,32 @@
-//! `GET /me` and `GET /me/events`.
+//! `GET /me`. The user's own devices, sessions, 2FA and events are in [`super::devices`],
+//! [`super::two_factor`] and [`super::activity`].
 
-use super::schema::{
-    AccountBody, EnforcementBody, EventsQuery, EventsResponse, TwoFactorBody, UserBody,
-};
-use crate::app::AppState;
-use crate::error::{AppError, ErrorBody, Json, Query};
-use crate::extract::{AnySessionWithStatus, FullSession};
+use super::schema::{AccountBody, UserBody};
+use crate::error::{AppError, ErrorBody, Json};
+use crate::extract::AnySessionWithStatus;
+use crate::state::AppState;
 use axum::extract::State;
 use serde::Serialize;
 use tessera_core::Timestamp;
-use tessera_core::policy::enforcement;
+use tessera_core::policy::{Enforcement, enforcement};
 use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct TwoFactorBody {
+    pub enabled: bool,
+    pub enabled_at: Option<String>,
+    pub recovery_codes_remaining: i64,
+    pub pending_setup: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EnforcementBody {
+    pub required: bool,
+    pub grace_period_until: Option<String>,
+    #[schema(value_type = String, example = "not_required")]
+    /// `not_required`, `compliant`, `grace`, `setup_required` or `exempt`.
+    pub status: Enforcement,
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct MeResponse {
@@ -48,27 +64,4 @@ pub async fn me(
             status: enforcement(account, user, enabled, state.auth.now()),
         },
     }))
-}
-
-/// The signed-in user's security events, newest first.
-#[utoipa::path(get, path = "/me/events", tag = "me", security(("session" = [])),
-    params(EventsQuery),
-    responses(
-        (status = 200, body = EventsResponse),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
-        (status = 403, description = "`two_factor_setup_required`", body = ErrorBody),
-        (status = 422, description = "`validation_error`", body = ErrorBody),
-    ))]
-pub async fn events(
-    State(state): State<AppState>,
-    FullSession(context): FullSession,
-    Query(query): Query<EventsQuery>,
-) -> Result<Json<EventsResponse>, AppError> {
-    let limit = query.limit()?;
-    let events = state
-        .store
-        .user_events(context.user.id, query.before, limit)
-        .await
-        .map_err(AppError::internal)?;
-    Ok(Json(EventsResponse::page(events, limit)))
 }

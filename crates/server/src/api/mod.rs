@@ -1,17 +1,19 @@
 //! The JSON API under `/api/v1` (SPEC §4), and its OpenAPI document, generated from the
 //! handlers themselves so it cannot miss one.
 
-mod account;
-mod auth;
+mod activity;
 mod devices;
 mod health;
 mod invitations;
 mod me;
 mod schema;
+mod second_step;
+mod sign_in;
+mod team;
 mod two_factor;
 
-use crate::app::AppState;
 use crate::error::{AppError, ErrorBody};
+use crate::state::AppState;
 use axum::Router;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -61,11 +63,11 @@ fn path_id<T: std::str::FromStr>(text: &str) -> Result<T, AppError> {
 
 pub fn router() -> Router<AppState> {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(auth::signup))
-        .routes(routes!(auth::login))
-        .routes(routes!(auth::verify))
-        .routes(routes!(auth::resend))
-        .routes(routes!(auth::logout))
+        .routes(routes!(sign_in::signup))
+        .routes(routes!(sign_in::login))
+        .routes(routes!(second_step::verify))
+        .routes(routes!(second_step::resend))
+        .routes(routes!(sign_in::logout))
         .routes(routes!(devices::devices))
         .routes(routes!(devices::remove_device))
         .routes(routes!(devices::sessions, devices::revoke_other_sessions))
@@ -76,15 +78,15 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(two_factor::regenerate))
         .routes(routes!(two_factor::recover))
         .routes(routes!(me::me))
-        .routes(routes!(me::events))
-        .routes(routes!(account::account))
-        .routes(routes!(account::set_policy))
-        .routes(routes!(account::users))
-        .routes(routes!(account::delete_user))
-        .routes(routes!(account::reset_two_factor))
-        .routes(routes!(account::invite, account::invitations))
-        .routes(routes!(account::revoke_invitation))
-        .routes(routes!(account::events))
+        .routes(routes!(activity::mine))
+        .routes(routes!(team::account))
+        .routes(routes!(team::set_policy))
+        .routes(routes!(team::users))
+        .routes(routes!(team::delete_user))
+        .routes(routes!(team::reset_two_factor))
+        .routes(routes!(team::invite, team::invitations))
+        .routes(routes!(team::revoke_invitation))
+        .routes(routes!(activity::team))
         .routes(routes!(invitations::accept))
         .routes(routes!(health::health))
         .split_for_parts();

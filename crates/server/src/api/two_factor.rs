@@ -1,10 +1,10 @@
 //! `POST /me/2fa/setup`, `/activate`, `/disable`, `/recovery-codes`, and the public
 //! `POST /recover`.
 
-use crate::app::AppState;
 use crate::error::{AppError, ErrorBody, Json, two_factor_error};
 use crate::extract::{AnySession, ClientMeta, FullSession};
 use crate::qr;
+use crate::state::AppState;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

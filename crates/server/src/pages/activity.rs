@@ -1,14 +1,15 @@
 //! `/settings/activity` (one's own security events) and `/account/activity` (the team's, for
 //! the owner and admins): the audit log, newest first, a page at a time.
 
-use super::account::page;
 use super::csrf::Csrf;
-use super::{Moment, Nav, PageManager, PageUser};
-use crate::app::AppState;
+use super::error::PageError;
+use super::ui::{Moment, Nav, page};
+use super::{PageManager, PageUser};
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tessera_core::model::{EventKind, SecurityEvent};
 
@@ -127,12 +128,7 @@ fn show(nav: Nav, csrf: Csrf, team: bool, events: Vec<SecurityEvent>, path: &str
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "cannot read the activity log");
-    super::message_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Please try again in a moment.",
-    )
+    PageError::internal("cannot read the activity log", e).into_response()
 }
 
 pub async fn mine(

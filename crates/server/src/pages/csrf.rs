@@ -7,11 +7,12 @@
 //! the domain does not carry over into the victim's session.
 
 use super::cookies;
-use crate::app::AppState;
+use super::error::PageError;
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -83,18 +84,24 @@ pub enum FormRejection {
 
 impl IntoResponse for FormRejection {
     fn into_response(self) -> Response {
-        match self {
-            Self::Csrf => super::message_page(
-                axum::http::StatusCode::FORBIDDEN,
+        let (status, title, message) = match self {
+            Self::Csrf => (
+                StatusCode::FORBIDDEN,
                 "This form has expired",
                 "For your security the form could not be accepted. Go back, reload the page and try again.",
             ),
-            Self::Invalid => super::message_page(
-                axum::http::StatusCode::BAD_REQUEST,
+            Self::Invalid => (
+                StatusCode::BAD_REQUEST,
                 "That did not work",
                 "The form could not be read. Go back, reload the page and try again.",
             ),
+        };
+        PageError::Message {
+            status,
+            title,
+            message,
         }
+        .into_response()
     }
 }
 

@@ -1,18 +1,19 @@
 //! `/settings/devices`: the browsers that skip the email code, and the active sessions, each
 //! of which the user may end (or all but this one).
 
-use super::account::page;
 use super::csrf::{Csrf, CsrfForm};
-use super::{Empty, Moment, Nav, PageUser, message_page};
-use crate::app::AppState;
+use super::error::PageError;
+use super::ui::{Moment, Nav, Notice, page};
+use super::{Empty, PageUser};
 use crate::extract::ClientMeta;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
+use std::str::FromStr;
 use tessera_core::device::DeviceError;
-use tessera_core::model::{DeviceId, SessionId};
+use tessera_core::model::{DeviceId, RequestMeta, SessionId};
 use tessera_core::store::SessionContext;
 
 struct DeviceRow {
@@ -45,23 +46,9 @@ struct DevicesPage {
     device_days: i64,
 }
 
-#[derive(Deserialize)]
-pub struct Notice {
-    notice: Option<String>,
-}
-
 fn unknown(text: Option<String>) -> String {
     text.filter(|t| !t.is_empty())
         .unwrap_or_else(|| "Unknown".to_owned())
-}
-
-fn failed(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "the devices page failed");
-    message_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Please try again in a moment.",
-    )
 }
 
 pub async fn show(
@@ -75,7 +62,7 @@ pub async fn show(
         state.auth.sessions(&context.user)
     ) {
         Ok(found) => found,
-        Err(e) => return failed(e),
+        Err(e) => return PageError::internal("the devices page failed", e).into_response(),
     };
     let template = DevicesPage {
         csrf: csrf.field.clone(),
@@ -175,22 +162,23 @@ fn browser_name(agent: Option<&str>) -> String {
 fn outcome(result: Result<(), DeviceError>, notice: &str) -> Response {
     match result {
         Ok(()) => Redirect::to(&format!("/settings/devices?notice={notice}")).into_response(),
-        Err(DeviceError::NotFound) => message_page(
-            StatusCode::NOT_FOUND,
-            "Already gone",
-            "That device or session no longer exists.",
-        ),
-        Err(e) => failed(e),
+        Err(e) => PageError::from(e).into_response(),
     }
 }
 
-async fn act(
+/// Forgets one device or ends one session, named by the id in the path (an id that does not
+/// parse names nothing).
+async fn act<T: FromStr>(
     state: &AppState,
     context: &SessionContext,
-    meta: &tessera_core::model::RequestMeta,
-    target: Target,
+    meta: &RequestMeta,
+    id: &str,
+    target: fn(T) -> Target,
 ) -> Result<(), DeviceError> {
-    match target {
+    let Ok(id) = id.parse() else {
+        return Err(DeviceError::NotFound);
+    };
+    match target(id) {
         Target::Device(id) => state.auth.remove_device(context, id, meta).await,
         Target::Session(id) => state.auth.revoke_session(context, id, meta).await,
     }
@@ -208,10 +196,7 @@ pub async fn forget_device(
     Path(id): Path<String>,
     _: CsrfForm<Empty>,
 ) -> Response {
-    let result = match id.parse() {
-        Ok(id) => act(&state, &context, &meta, Target::Device(id)).await,
-        Err(_) => Err(DeviceError::NotFound),
-    };
+    let result = act(&state, &context, &meta, &id, Target::Device).await;
     outcome(result, "forgotten")
 }
 
@@ -222,10 +207,7 @@ pub async fn end_session(
     Path(id): Path<String>,
     _: CsrfForm<Empty>,
 ) -> Response {
-    let result = match id.parse() {
-        Ok(id) => act(&state, &context, &meta, Target::Session(id)).await,
-        Err(_) => Err(DeviceError::NotFound),
-    };
+    let result = act(&state, &context, &meta, &id, Target::Session).await;
     outcome(result, "ended")
 }
 

@@ -1,32 +1,35 @@
 //! The web control panel: server-rendered pages that work without JavaScript, protected by
 //! CSRF tokens, signed in through an `HttpOnly` session cookie.
 
-mod account;
 mod activity;
 pub mod cookies;
 mod csrf;
 mod devices;
+mod error;
+mod invitations;
 mod second_step;
-mod security;
+mod sign_in;
 mod team;
+mod two_factor;
+mod ui;
 
-use crate::app::AppState;
-use askama::Template;
+use crate::state::AppState;
 use axum::Router;
 use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use error::PageError;
 use tessera_core::crypto::Token;
-use tessera_core::model::Role;
 use tessera_core::store::SessionContext;
 use tessera_core::team::Manager;
+use ui::to_login;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(account::home))
-        .route("/login", get(account::login_page).post(account::login))
+        .route("/", get(sign_in::home))
+        .route("/login", get(sign_in::login_page).post(sign_in::login))
         .route(
             "/login/2fa",
             get(second_step::code_page).post(second_step::verify),
@@ -39,20 +42,20 @@ pub fn router() -> Router<AppState> {
             "/login/verify-device/resend",
             post(second_step::resend_device_code),
         )
-        .route("/signup", get(account::signup_page).post(account::signup))
-        .route("/logout", post(account::logout))
-        .route("/settings/security", get(security::show))
-        .route("/settings/security/setup", post(security::setup))
-        .route("/settings/security/activate", post(security::activate))
-        .route("/settings/security/disable", post(security::disable))
+        .route("/signup", get(sign_in::signup_page).post(sign_in::signup))
+        .route("/logout", post(sign_in::logout))
+        .route("/settings/security", get(two_factor::show))
+        .route("/settings/security/setup", post(two_factor::setup))
+        .route("/settings/security/activate", post(two_factor::activate))
+        .route("/settings/security/disable", post(two_factor::disable))
         .route(
             "/settings/security/recovery-codes",
-            post(security::regenerate),
+            post(two_factor::regenerate),
         )
-        .route("/settings/security/download", post(security::download))
+        .route("/settings/security/download", post(two_factor::download))
         .route(
             "/recover",
-            get(security::recover_page).post(security::recover),
+            get(two_factor::recover_page).post(two_factor::recover),
         )
         .route("/settings/activity", get(activity::mine))
         .route("/settings/devices", get(devices::show))
@@ -81,8 +84,8 @@ pub fn router() -> Router<AppState> {
             "/account/invitations/{id}/revoke",
             post(team::revoke_invitation),
         )
-        .route("/invitations/accept", post(team::accept))
-        .route("/invitations/{token}", get(team::invitation))
+        .route("/invitations/accept", post(invitations::accept))
+        .route("/invitations/{token}", get(invitations::invitation))
         .route("/static/tessera.css", get(stylesheet))
 }
 
@@ -96,39 +99,12 @@ async fn stylesheet() -> impl IntoResponse {
     )
 }
 
-#[derive(Template)]
-#[template(path = "message.html")]
-struct MessagePage<'a> {
-    title: &'a str,
-    message: &'a str,
-}
-
-/// A page with a heading and one message (errors, notices).
-pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
-    (status, render(&MessagePage { title, message })).into_response()
-}
-
 /// Unknown paths: JSON under `/api/`, a page elsewhere.
 pub async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
     if uri.path().starts_with("/api/") {
         crate::error::AppError::NotFound.into_response()
     } else {
-        message_page(
-            StatusCode::NOT_FOUND,
-            "Page not found",
-            "There is nothing at this address.",
-        )
-    }
-}
-
-/// Renders a template; a template that fails to render is a bug, answered as a 500 page.
-fn render(template: &impl Template) -> Response {
-    match template.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "a page failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.").into_response()
-        }
+        PageError::NOT_FOUND.into_response()
     }
 }
 
@@ -152,14 +128,7 @@ impl FromRequestParts<AppState> for PageSession {
         {
             Ok(context) => Ok(Self(Some(context))),
             Err(tessera_core::auth::SessionError::Unauthenticated) => Ok(Self(None)),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot look up a page session");
-                Err(message_page(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong",
-                    "Please try again in a moment.",
-                ))
-            }
+            Err(e) => Err(PageError::internal("cannot look up a page session", e).into_response()),
         }
     }
 }
@@ -202,53 +171,6 @@ impl FromRequestParts<AppState> for PageManager {
         let PageUser(context) = PageUser::from_request_parts(parts, state).await?;
         Manager::new(context, state.auth.now())
             .map(Self)
-            .map_err(|_| {
-                message_page(
-                    StatusCode::FORBIDDEN,
-                    "Only for the team's owner and admins",
-                    "Ask the owner or an admin of your team to make this change.",
-                )
-            })
+            .map_err(|_| PageError::MANAGERS_ONLY.into_response())
     }
-}
-
-/// A moment as pages show it: readable text, machine-readable `datetime`.
-pub(crate) struct Moment {
-    pub iso: String,
-    pub text: String,
-}
-
-impl From<tessera_core::Timestamp> for Moment {
-    fn from(t: tessera_core::Timestamp) -> Self {
-        Self {
-            iso: t.to_rfc3339(),
-            text: t.to_human(),
-        }
-    }
-}
-
-/// What the navigation bar shows: links a restricted session may not follow are hidden, and
-/// the team pages only for the owner and admins.
-pub(crate) struct Nav {
-    pub csrf: String,
-    pub email: String,
-    pub manager: bool,
-    pub restricted: bool,
-}
-
-impl Nav {
-    pub fn new(context: &SessionContext, csrf: &csrf::Csrf, now: tessera_core::Timestamp) -> Self {
-        let restricted = context.setup_only(now);
-        Self {
-            csrf: csrf.field.clone(),
-            email: context.user.email.as_str().to_owned(),
-            manager: !restricted && matches!(context.user.role, Role::Owner | Role::Admin),
-            restricted,
-        }
-    }
-}
-
-/// Sends the browser to the sign-in page.
-pub(crate) fn to_login() -> Response {
-    Redirect::to("/login").into_response()
 }

@@ -2,11 +2,12 @@
 //! code), `/login/verify-device` for users without 2FA on a device not recognized (the code
 //! emailed to them, with a resend button that honours the wait).
 
-use super::account::{device_cookie, minutes, page, signed_in, with_cookies};
 use super::csrf::{Csrf, CsrfForm};
-use super::{PageSession, cookies};
-use crate::app::AppState;
+use super::error::PageError;
+use super::ui::{device_cookie, page, signed_in, to_login, with_cookies};
+use super::{Empty, PageSession, cookies};
 use crate::extract::ClientMeta;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -92,7 +93,7 @@ async fn show(
         return Redirect::to("/").into_response();
     }
     let Some(challenge) = cookies::get(headers, cookies::CHALLENGE) else {
-        return Redirect::to("/login").into_response();
+        return to_login();
     };
     step_page(state, step, &challenge, csrf, StatusCode::OK, None, None).await
 }
@@ -144,48 +145,33 @@ pub async fn resend_device_code(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
     headers: HeaderMap,
-    CsrfForm { csrf, .. }: CsrfForm<super::Empty>,
+    CsrfForm { csrf, .. }: CsrfForm<Empty>,
 ) -> Response {
     let Some(challenge) = cookies::get(&headers, cookies::CHALLENGE) else {
-        return Redirect::to("/login").into_response();
+        return to_login();
     };
-    let (status, error, notice) = match state.auth.resend_device_code(&challenge, &meta).await {
-        Ok(_) => (
-            StatusCode::OK,
-            None,
-            Some("A new code is on its way. The previous one no longer works."),
-        ),
+    let refused = match state.auth.resend_device_code(&challenge, &meta).await {
+        Ok(_) => {
+            let notice = Some("A new code is on its way. The previous one no longer works.");
+            let step = Step::Device;
+            return step_page(&state, step, &challenge, csrf, StatusCode::OK, None, notice).await;
+        }
         Err(ResendError::ChallengeExpired) => {
             let clear = cookies::clear(cookies::CHALLENGE, state.secure_cookies);
-            return with_cookies(Redirect::to("/login").into_response(), [clear]);
+            return with_cookies(to_login(), [clear]);
         }
-        Err(ResendError::TooManyAttempts { retry_at }) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(format!(
-                "Please wait: you can ask for a new code in {}.",
-                minutes(state.auth.now().secs_until(retry_at))
-            )),
-            None,
+        Err(ResendError::TooManyAttempts { retry_at }) => PageError::too_many(
+            "Please wait: you can ask for a new code in",
+            state.auth.now().secs_until(retry_at),
         ),
-        Err(ResendError::Internal(e)) => {
-            tracing::error!(error = %e, "page resend failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Some("Something went wrong. Please try again.".to_owned()),
-                None,
-            )
-        }
+        Err(ResendError::Internal(e)) => PageError::internal_on_form("page resend failed", e),
     };
-    step_page(
-        &state,
-        Step::Device,
-        &challenge,
-        csrf,
-        status,
-        error,
-        notice,
-    )
-    .await
+    refused
+        .or_form(async |status, message| {
+            let step = Step::Device;
+            step_page(&state, step, &challenge, csrf, status, Some(message), None).await
+        })
+        .await
 }
 
 async fn answer(
@@ -197,10 +183,10 @@ async fn answer(
     csrf: Csrf,
 ) -> Response {
     let Some(challenge) = cookies::get(headers, cookies::CHALLENGE) else {
-        return Redirect::to("/login").into_response();
+        return to_login();
     };
     let clear = cookies::clear(cookies::CHALLENGE, state.secure_cookies);
-    let (status, message) = match state
+    match state
         .auth
         .verify_second_step(&challenge, &form.code, meta)
         .await
@@ -210,31 +196,46 @@ async fn answer(
             if let Some(device) = &done.device_token {
                 set.push(device_cookie(state, device));
             }
-            return with_cookies(signed_in(state, &done.signed_in), set);
+            with_cookies(signed_in(state, &done.signed_in), set)
         }
-        Err(SecondStepError::ChallengeExpired) => {
-            return with_cookies(Redirect::to("/login").into_response(), [clear]);
-        }
-        Err(SecondStepError::Invalid(_)) => (
+        Err(e) => match code_refused(state, step, e) {
+            None => with_cookies(to_login(), [clear]),
+            Some(refused) => {
+                refused
+                    .or_form(async |status, message| {
+                        step_page(state, step, &challenge, csrf, status, Some(message), None).await
+                    })
+                    .await
+            }
+        },
+    }
+}
+
+/// A code the step page turns down, in its words; `None` when the sign-in is over (expired,
+/// or no attempts left) and the browser goes back to enter the password again.
+fn code_refused(state: &AppState, step: Step, e: SecondStepError) -> Option<PageError> {
+    Some(match e {
+        SecondStepError::ChallengeExpired
+        | SecondStepError::InvalidCode {
+            attempts_remaining: 0,
+            ..
+        } => return None,
+        SecondStepError::Invalid(_) => PageError::refused(
             StatusCode::UNPROCESSABLE_ENTITY,
             match step {
                 Step::TwoFactor => "Enter the 6-digit code from your app, or a recovery code.",
                 Step::Device => "Enter the 6-digit code from the email.",
-            }
-            .to_owned(),
+            },
         ),
-        Err(SecondStepError::InvalidCode {
+        SecondStepError::InvalidCode {
             attempts_remaining,
             already_used,
-        }) => {
-            if attempts_remaining == 0 {
-                return with_cookies(Redirect::to("/login").into_response(), [clear]);
-            }
+        } => {
             let left = format!(
                 "{attempts_remaining} attempt{} left.",
                 if attempts_remaining == 1 { "" } else { "s" }
             );
-            (
+            PageError::refused(
                 StatusCode::UNAUTHORIZED,
                 if already_used {
                     format!("That code was already used. Wait for the next one in your app. {left}")
@@ -243,20 +244,10 @@ async fn answer(
                 },
             )
         }
-        Err(SecondStepError::TooManyAttempts { retry_at }) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many wrong codes. Try again in {}.",
-                minutes(state.auth.now().secs_until(retry_at))
-            ),
+        SecondStepError::TooManyAttempts { retry_at } => PageError::too_many(
+            "Too many wrong codes. Try again in",
+            state.auth.now().secs_until(retry_at),
         ),
-        Err(SecondStepError::Internal(e)) => {
-            tracing::error!(error = %e, "page second step failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong. Please try again.".to_owned(),
-            )
-        }
-    };
-    step_page(state, step, &challenge, csrf, status, Some(message), None).await
+        SecondStepError::Internal(e) => PageError::internal_on_form("page second step failed", e),
+    })
 }

@@ -1,26 +1,20 @@
-//! The team pages: `/account/settings` (Require 2FA, grace-period date), `/account/users`
-//! (users with their 2FA status, invite, delete, reset 2FA, open invitations), and the
-//! invitee's `/invitations/{token}`.
+//! The team pages: `/account/settings` (Require 2FA, grace-period date) and `/account/users`
+//! (users with their 2FA status, invite, delete, reset 2FA, open invitations). The invitee's
+//! side is in [`super::invitations`].
 
-use super::account::{capitalize, page, signed_in_here};
 use super::csrf::{Csrf, CsrfForm};
-use super::{Empty, Moment, Nav, PageManager, message_page};
-use crate::app::AppState;
+use super::error::PageError;
+use super::ui::{Moment, Nav, Notice, page};
+use super::{Empty, PageManager};
 use crate::extract::ClientMeta;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tessera_core::model::{InvitationId, UserId};
-use tessera_core::team::{
-    InvitationError, InviteInput, Manager, OpenInvitation, PolicyInput, TeamError,
-};
-
-#[derive(Deserialize)]
-pub struct Notice {
-    notice: Option<String>,
-}
+use tessera_core::team::{InviteInput, Manager, PolicyInput, TeamError};
 
 /// The fixed notices a redirect may ask for: nothing typed by anyone is echoed.
 fn notice(key: Option<&str>) -> Option<&'static str> {
@@ -31,44 +25,6 @@ fn notice(key: Option<&str>) -> Option<&'static str> {
         "deleted" => "User deleted.",
         "reset" => "Two-factor authentication reset. The user was signed out and emailed.",
         _ => return None,
-    })
-}
-
-fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "a team page failed");
-    message_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Please try again in a moment.",
-    )
-}
-
-/// A refusal, in words for the page, with its status; `None` for a server failure.
-fn refusal(e: &TeamError) -> Option<(StatusCode, String)> {
-    Some(match e {
-        TeamError::Invalid(f) => (StatusCode::UNPROCESSABLE_ENTITY, f.message.clone()),
-        TeamError::Forbidden(why) => (StatusCode::FORBIDDEN, capitalize(why)),
-        TeamError::SetupRequired => (
-            StatusCode::FORBIDDEN,
-            "Set up two-factor authentication first.".to_owned(),
-        ),
-        TeamError::NotFound => (
-            StatusCode::NOT_FOUND,
-            "That user or invitation no longer exists.".to_owned(),
-        ),
-        TeamError::EmailTaken => (
-            StatusCode::CONFLICT,
-            "Someone already has a user with this email.".to_owned(),
-        ),
-        TeamError::InvitationExists => (
-            StatusCode::CONFLICT,
-            "This email already has an open invitation. Withdraw it to send a new one.".to_owned(),
-        ),
-        TeamError::NotEnabled => (
-            StatusCode::CONFLICT,
-            "This user does not have two-factor authentication on.".to_owned(),
-        ),
-        TeamError::Internal(_) => return None,
     })
 }
 
@@ -149,12 +105,13 @@ pub async fn save_settings(
         .await
     {
         Ok(_) => Redirect::to("/account/settings?notice=saved").into_response(),
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
-                settings_page(&state, &manager, csrf, status, None, Some(message))
-            }
-            None => internal(e),
-        },
+        Err(e) => {
+            PageError::from(e)
+                .or_form(async |status, message| {
+                    settings_page(&state, &manager, csrf, status, None, Some(message))
+                })
+                .await
+        }
     }
 }
 
@@ -217,7 +174,7 @@ async fn users_page(
         state.auth.open_invitations(manager)
     ) {
         Ok(found) => found,
-        Err(e) => return internal(e),
+        Err(e) => return PageError::internal("a team page failed", e).into_response(),
     };
     let me = manager.user();
     let template = UsersPage {
@@ -279,14 +236,29 @@ pub async fn invite(
         name: form.name.clone(),
         role: form.role.clone(),
     };
-    match state.auth.invite(&manager, input, &meta).await {
-        Ok(_) => Redirect::to("/account/users?notice=invited").into_response(),
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
-                users_page(&state, &manager, csrf, status, None, Some(message), form).await
-            }
-            None => internal(e),
-        },
+    let outcome = state.auth.invite(&manager, input, &meta).await.map(|_| ());
+    back_to_users(&state, &manager, csrf, outcome, "invited", form).await
+}
+
+/// After an action on the users page: the list with the notice `done`, or the list again with
+/// why the action was refused (and the invitation form as it was sent).
+async fn back_to_users(
+    state: &AppState,
+    manager: &Manager,
+    csrf: Csrf,
+    outcome: Result<(), TeamError>,
+    done: &str,
+    form: InviteForm,
+) -> Response {
+    match outcome {
+        Ok(()) => Redirect::to(&format!("/account/users?notice={done}")).into_response(),
+        Err(e) => {
+            PageError::from(e)
+                .or_form(async |status, message| {
+                    users_page(state, manager, csrf, status, None, Some(message), form).await
+                })
+                .await
+        }
     }
 }
 
@@ -306,16 +278,7 @@ async fn on_user(
         },
         Err(_) => Err(TeamError::NotFound),
     };
-    match outcome {
-        Ok(()) => Redirect::to(&format!("/account/users?notice={done}")).into_response(),
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
-                let form = InviteForm::default();
-                users_page(state, manager, csrf, status, None, Some(message), form).await
-            }
-            None => internal(e),
-        },
-    }
+    back_to_users(state, manager, csrf, outcome, done, InviteForm::default()).await
 }
 
 pub async fn delete_user(
@@ -351,158 +314,6 @@ pub async fn revoke_invitation(
         Ok(id) => state.auth.revoke_invitation(&manager, id, &meta).await,
         Err(_) => Err(TeamError::NotFound),
     };
-    match outcome {
-        Ok(()) => Redirect::to("/account/users?notice=revoked").into_response(),
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => {
-                let form = InviteForm::default();
-                users_page(&state, &manager, csrf, status, None, Some(message), form).await
-            }
-            None => internal(e),
-        },
-    }
-}
-
-// ----- /invitations/{token} -----
-
-#[derive(Template)]
-#[template(path = "invitation.html")]
-struct InvitationPage {
-    csrf: String,
-    token: String,
-    account_name: String,
-    email: String,
-    name: String,
-    role: String,
-    expires_at: Moment,
-    errors: AcceptErrors,
-}
-
-#[derive(Default)]
-struct AcceptErrors {
-    name: Option<String>,
-    password: Option<String>,
-    general: Option<String>,
-}
-
-/// A link that cannot be used, explained.
-fn invitation_refused(e: InvitationError) -> Response {
-    let (status, title, text) = match e {
-        InvitationError::NotFound => (
-            StatusCode::NOT_FOUND,
-            "This invitation link is not valid",
-            "Check that you opened the whole link from the email, or ask for a new invitation.",
-        ),
-        InvitationError::Used => (
-            StatusCode::GONE,
-            "This invitation has already been used",
-            "Sign in with the email and password chosen when it was accepted.",
-        ),
-        InvitationError::Expired => (
-            StatusCode::GONE,
-            "This invitation has expired",
-            "Ask the person who invited you to send a new one.",
-        ),
-        InvitationError::Revoked => (
-            StatusCode::GONE,
-            "This invitation was withdrawn",
-            "Ask the team's owner or an admin if you should still join.",
-        ),
-        InvitationError::EmailTaken => (
-            StatusCode::CONFLICT,
-            "You already have a user",
-            "A user with this email exists already: sign in instead.",
-        ),
-        other => return internal(other),
-    };
-    message_page(status, title, text)
-}
-
-fn invitation_page(
-    open: &OpenInvitation,
-    token: String,
-    csrf: Csrf,
-    status: StatusCode,
-    name: String,
-    errors: AcceptErrors,
-) -> Response {
-    let template = InvitationPage {
-        csrf: csrf.field.clone(),
-        token,
-        account_name: open.account.name.clone(),
-        email: open.invitation.email.as_str().to_owned(),
-        name,
-        role: open.invitation.role.to_string(),
-        expires_at: open.invitation.expires_at.into(),
-        errors,
-    };
-    page(status, &template, csrf)
-}
-
-pub async fn invitation(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    csrf: Csrf,
-) -> Response {
-    match state.auth.invitation(&token).await {
-        Ok(open) => {
-            let name = open.invitation.name.clone();
-            invitation_page(
-                &open,
-                token,
-                csrf,
-                StatusCode::OK,
-                name,
-                AcceptErrors::default(),
-            )
-        }
-        Err(e) => invitation_refused(e),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct AcceptForm {
-    #[serde(default)]
-    token: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    password: String,
-}
-
-/// Accepts, then signs the new user in (the account's 2FA policy applies at once).
-pub async fn accept(
-    State(state): State<AppState>,
-    ClientMeta(meta): ClientMeta,
-    CsrfForm { form, csrf }: CsrfForm<AcceptForm>,
-) -> Response {
-    let password = form.password.clone().into();
-    match state
-        .auth
-        .accept_invitation(&form.token, &password, Some(&form.name), &meta)
-        .await
-    {
-        Ok(user) => match state
-            .auth
-            .open_session(user, &meta, state.auth.now(), "invitation")
-            .await
-        {
-            Ok(session) => signed_in_here(&state, &session, &meta).await,
-            Err(e) => internal(e),
-        },
-        Err(InvitationError::Invalid(field)) => match state.auth.invitation(&form.token).await {
-            Ok(open) => {
-                let mut errors = AcceptErrors::default();
-                match field.field {
-                    "name" => errors.name = Some(field.message),
-                    "password" => errors.password = Some(field.message),
-                    _ => errors.general = Some(field.to_string()),
-                }
-                let status = StatusCode::UNPROCESSABLE_ENTITY;
-                invitation_page(&open, form.token, csrf, status, form.name, errors)
-            }
-            Err(e) => invitation_refused(e),
-        },
-        Err(e) => invitation_refused(e),
-    }
+    let form = InviteForm::default();
+    back_to_users(&state, &manager, csrf, outcome, "revoked", form).await
 }

@@ -1,9 +1,10 @@
-//! `POST /signup`, `POST /login`, `POST /logout`.
+//! Sign-up, sign-in and sign-out: `POST /signup`, `POST /login`, `POST /logout`. The code
+//! asked for after the password is in [`super::second_step`].
 
 use super::schema::{AccountBody, UserBody};
-use crate::app::AppState;
-use crate::error::{AppError, ErrorBody, Json, login_error, resend_error, second_step_error};
+use crate::error::{AppError, ErrorBody, Json, login_error};
 use crate::extract::{AnySession, ClientMeta};
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -136,7 +137,7 @@ pub enum LoginResponse {
 impl LoginResponse {
     /// What a new session is, at `now`: full (with the grace-period deadline while one runs)
     /// or restricted to 2FA setup.
-    fn signed_in(signed_in: &SignedIn, now: Timestamp) -> Self {
+    pub(super) fn signed_in(signed_in: &SignedIn, now: Timestamp) -> Self {
         let context = &signed_in.context;
         let session_token = signed_in.token.expose().to_owned();
         let expires_at = context.session.expires_at.to_rfc3339();
@@ -224,62 +225,6 @@ pub async fn login(
     }
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct VerifyRequest {
-    pub challenge_token: String,
-    /// A 6-digit TOTP code, or a recovery code (case, spaces and dashes ignored).
-    pub code: String,
-}
-
-/// Completes a sign-in with the second step: a TOTP or recovery code, or the code emailed
-/// for an unrecognized device.
-///
-/// Each wrong code counts: the 5th kills the challenge (`challenge_expired`: sign in with
-/// the password again); 10 in a row for one user lock the second step for 15 minutes (429).
-/// A TOTP code is accepted once; each recovery code works once.
-#[utoipa::path(post, path = "/login/verify", tag = "auth", request_body = VerifyRequest,
-    responses(
-        (status = 200, body = LoginResponse),
-        (status = 401, description = "`invalid_code` (with `attempts_remaining`) or `challenge_expired`", body = ErrorBody),
-        (status = 422, description = "`validation_error`: not a code at all", body = ErrorBody),
-        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
-    ))]
-pub async fn verify(
-    State(state): State<AppState>,
-    ClientMeta(meta): ClientMeta,
-    Json(body): Json<VerifyRequest>,
-) -> Result<Json<LoginResponse>, AppError> {
-    let done = state
-        .auth
-        .verify_second_step(&body.challenge_token, &body.code, &meta)
-        .await
-        .map_err(|e| second_step_error(e, state.auth.now()))?;
-    let mut response = LoginResponse::signed_in(&done.signed_in, state.auth.now());
-    let device = done.device_token.map(|t| t.expose().to_owned());
-    match &mut response {
-        LoginResponse::Authenticated {
-            method_used,
-            recovery_codes_remaining,
-            device_token,
-            ..
-        } => {
-            *method_used = Some(done.method.as_str());
-            *recovery_codes_remaining = done.recovery_codes_remaining;
-            *device_token = device;
-        }
-        LoginResponse::TwoFactorSetupRequired {
-            method_used,
-            device_token,
-            ..
-        } => {
-            *method_used = Some(done.method.as_str());
-            *device_token = device;
-        }
-        _ => {}
-    }
-    Ok(Json(response))
-}
-
 /// Ends the current session.
 #[utoipa::path(post, path = "/logout", tag = "auth", security(("session" = [])),
     responses(
@@ -293,42 +238,4 @@ pub async fn logout(
 ) -> Result<StatusCode, AppError> {
     state.auth.logout(&context, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResendRequest {
-    pub challenge_token: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ResendResponse {
-    /// When another code may be asked for.
-    pub resend_available_at: String,
-}
-
-/// Emails a new code for a device verification (the previous code stops working). At most
-/// one every 30 seconds, and 5 an hour per user (sign-ins included).
-#[utoipa::path(post, path = "/login/resend", tag = "auth", request_body = ResendRequest,
-    responses(
-        (status = 202, body = ResendResponse),
-        (status = 401, description = "`challenge_expired`", body = ErrorBody),
-        (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
-    ))]
-pub async fn resend(
-    State(state): State<AppState>,
-    ClientMeta(meta): ClientMeta,
-    Json(body): Json<ResendRequest>,
-) -> Result<(StatusCode, Json<ResendResponse>), AppError> {
-    let next = state
-        .auth
-        .resend_device_code(&body.challenge_token, &meta)
-        .await
-        .map_err(|e| resend_error(e, state.auth.now()))?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ResendResponse {
-            resend_available_at: next.to_rfc3339(),
-        }),
-    ))
 }

@@ -1,18 +1,17 @@
-//! Account administration (SPEC §4): the 2FA policy, users, invitations and the account's
-//! audit log. Every handler takes a [`ManagerSession`]: members get `403 forbidden` before
+//! Account administration (SPEC §4): the 2FA policy, users and invitations (the account's
+//! audit log is in [`super::activity`]). Every handler takes a [`ManagerSession`]: members get `403 forbidden` before
 //! any handler runs.
 
 use super::path_id as id;
-use super::schema::{
-    AccountBody, EventsQuery, EventsResponse, InvitationBody, TwoFactorPolicyBody, UserBody,
-};
-use crate::app::AppState;
-use crate::error::{AppError, ErrorBody, Json, Query};
+use super::schema::{AccountBody, TwoFactorPolicyBody, UserBody};
+use crate::error::{AppError, ErrorBody, Json};
 use crate::extract::{ClientMeta, ManagerSession};
+use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tessera_core::model::{InvitationId, UserId};
+use tessera_core::Timestamp;
+use tessera_core::model::{Invitation, InvitationId, UserId};
 use tessera_core::team::{InviteInput, PolicyInput};
 use utoipa::ToSchema;
 
@@ -213,23 +212,29 @@ pub async fn revoke_invitation(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The account's audit log, newest first.
-#[utoipa::path(get, path = "/account/events", tag = "account", security(("session" = [])),
-    params(EventsQuery),
-    responses(
-        (status = 200, body = EventsResponse),
-        (status = 403, description = "`forbidden`", body = ErrorBody),
-        (status = 422, description = "`validation_error`", body = ErrorBody),
-    ))]
-pub async fn events(
-    State(state): State<AppState>,
-    ManagerSession(manager): ManagerSession,
-    Query(query): Query<EventsQuery>,
-) -> Result<Json<EventsResponse>, AppError> {
-    let limit = query.limit()?;
-    let events = state
-        .auth
-        .account_events(&manager, query.before, limit)
-        .await?;
-    Ok(Json(EventsResponse::page(events, limit)))
+#[derive(Serialize, ToSchema)]
+pub struct InvitationBody {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    /// `admin` or `member`.
+    pub role: String,
+    /// `pending`, `accepted`, `revoked` or `expired`.
+    pub status: String,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+impl InvitationBody {
+    pub fn new(i: &Invitation, now: Timestamp) -> Self {
+        Self {
+            id: i.id.to_string(),
+            email: i.email.as_str().to_owned(),
+            name: i.name.clone(),
+            role: i.role.to_string(),
+            status: i.status_at(now).to_string(),
+            created_at: i.created_at.to_rfc3339(),
+            expires_at: i.expires_at.to_rfc3339(),
+        }
+    }
 }

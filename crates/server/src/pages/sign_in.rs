@@ -2,81 +2,19 @@
 
 use super::activity::EventRow;
 use super::csrf::{Csrf, CsrfForm};
-use super::{Empty, Moment, Nav, PageSession, PageUser, cookies, render, to_login};
-use crate::app::AppState;
-use crate::error::{AppError, login_error};
+use super::error::{PageError, TRY_AGAIN};
+use super::ui::{Moment, Nav, capitalize, page, signed_in, signed_in_here, to_login, with_cookies};
+use super::{Empty, PageSession, PageUser, cookies};
 use crate::extract::ClientMeta;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tessera_core::auth::{
-    LoginInput, LoginOutcome, PendingChallenge, SignedIn, SignupError, SignupInput,
+    LoginError, LoginInput, LoginOutcome, PendingChallenge, SignupError, SignupInput,
 };
-use tessera_core::crypto::Token;
-use tessera_core::model::RequestMeta;
-
-/// Attaches the cookies a response must set.
-pub(super) fn with_cookies(
-    mut response: Response,
-    cookies: impl IntoIterator<Item = String>,
-) -> Response {
-    for cookie in cookies {
-        if let Ok(value) = cookie.parse() {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
-    }
-    response
-}
-
-pub(super) fn page(status: StatusCode, template: &impl Template, csrf: Csrf) -> Response {
-    with_cookies((status, render(template)).into_response(), csrf.new_cookie)
-}
-
-/// Signed in: set the session cookie and go home.
-pub(super) fn signed_in(state: &AppState, signed_in: &SignedIn) -> Response {
-    let max_age = signed_in
-        .context
-        .session
-        .created_at
-        .secs_until(signed_in.context.session.expires_at);
-    let cookie = cookies::set(
-        cookies::SESSION,
-        signed_in.token.expose(),
-        Some(max_age),
-        state.secure_cookies,
-    );
-    with_cookies(Redirect::to("/").into_response(), [cookie])
-}
-
-/// Signs in a user who just chose their password in this browser (sign-up, an accepted
-/// invitation), which is recognized from now on: no emailed code when they come back.
-pub(super) async fn signed_in_here(
-    state: &AppState,
-    done: &SignedIn,
-    meta: &RequestMeta,
-) -> Response {
-    let response = signed_in(state, done);
-    match state.auth.remember_device(&done.context.user, meta).await {
-        Ok(token) => with_cookies(response, [device_cookie(state, &token)]),
-        Err(e) => {
-            // Only a convenience: the next sign-in asks for an emailed code instead.
-            tracing::warn!(error = %e, "cannot remember the device of a new user");
-            response
-        }
-    }
-}
-
-/// The `Set-Cookie` value that keeps a recognized device's token.
-pub(super) fn device_cookie(state: &AppState, token: &Token) -> String {
-    cookies::set(
-        cookies::DEVICE,
-        token.expose(),
-        Some(state.auth.policy.device_lifetime_secs),
-        state.secure_cookies,
-    )
-}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -90,12 +28,16 @@ pub async fn login_page(PageSession(session): PageSession, csrf: Csrf) -> Respon
     if session.is_some() {
         return Redirect::to("/").into_response();
     }
+    login_form(csrf, String::new(), StatusCode::OK, None)
+}
+
+fn login_form(csrf: Csrf, email: String, status: StatusCode, error: Option<String>) -> Response {
     let template = LoginPage {
         csrf: csrf.field.clone(),
-        email: String::new(),
-        error: None,
+        email,
+        error,
     };
-    page(StatusCode::OK, &template, csrf)
+    page(status, &template, csrf)
 }
 
 #[derive(Deserialize)]
@@ -131,39 +73,44 @@ pub async fn login(
             to_step(&state, &pending, "/login/verify-device")
         }
         Err(e) => {
-            let error = login_error(e, state.auth.now());
-            let (status, message) = match &error {
-                AppError::TooManyAttempts { retry_after_secs } => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!(
-                        "Too many attempts. Try again in {}.",
-                        minutes(*retry_after_secs)
-                    ),
-                ),
-                AppError::Internal(_) => (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong. Please try again.".to_owned(),
-                ),
-                AppError::Validation { .. } => (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Enter your email and password.".to_owned(),
-                ),
-                _ => (
-                    StatusCode::UNAUTHORIZED,
-                    "Incorrect email or password.".to_owned(),
-                ),
-            };
-            state.metrics.sign_in(error.code());
-            if let AppError::Internal(cause) = &error {
-                tracing::error!(error = format!("{cause:#}"), "page sign-in failed");
-            }
-            let template = LoginPage {
-                csrf: csrf.field.clone(),
-                email: form.email,
-                error: Some(message),
-            };
-            page(status, &template, csrf)
+            let (label, refused) = login_refused(&state, e);
+            state.metrics.sign_in(label);
+            refused
+                .or_form(async |status, message| {
+                    login_form(csrf, form.email, status, Some(message))
+                })
+                .await
         }
+    }
+}
+
+/// A refused sign-in: its metrics label (the API's error code for it) and the words on the
+/// form.
+fn login_refused(state: &AppState, e: LoginError) -> (&'static str, PageError) {
+    match e {
+        LoginError::TooManyAttempts { retry_at } => (
+            "too_many_attempts",
+            PageError::too_many(
+                "Too many attempts. Try again in",
+                state.auth.now().secs_until(retry_at).max(1),
+            ),
+        ),
+        LoginError::Internal(cause) => {
+            let cause = anyhow::Error::from(cause);
+            tracing::error!(error = format!("{cause:#}"), "page sign-in failed");
+            ("internal_error", PageError::try_again())
+        }
+        LoginError::Invalid(_) => (
+            "validation_error",
+            PageError::refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Enter your email and password.",
+            ),
+        ),
+        LoginError::InvalidCredentials => (
+            "invalid_credentials",
+            PageError::refused(StatusCode::UNAUTHORIZED, "Incorrect email or password."),
+        ),
     }
 }
 
@@ -181,15 +128,6 @@ fn to_step(state: &AppState, pending: &PendingChallenge, path: &str) -> Response
         state.secure_cookies,
     );
     with_cookies(Redirect::to(path).into_response(), [cookie])
-}
-
-/// "4 minutes", "1 minute", "30 seconds".
-pub(super) fn minutes(secs: i64) -> String {
-    match secs {
-        s if s < 60 => format!("{s} seconds"),
-        s if s < 120 => "1 minute".to_owned(),
-        s => format!("{} minutes", (s + 59) / 60),
-    }
 }
 
 #[derive(Default)]
@@ -281,7 +219,7 @@ pub async fn signup(
             tracing::error!(error = %e, "page sign-up failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                Some("Something went wrong. Please try again.".to_owned()),
+                Some(TRY_AGAIN.to_owned()),
             )
         }
     };
@@ -294,14 +232,6 @@ pub async fn signup(
         errors,
     };
     page(status, &template, csrf)
-}
-
-/// A message for people: first letter up, a full stop at the end.
-pub(super) fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect::<String>() + "."
-    })
 }
 
 pub async fn logout(

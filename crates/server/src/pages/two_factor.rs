@@ -2,13 +2,13 @@
 //! downloading recovery codes, regenerating them and turning 2FA off with the password; and
 //! the public recovery page `/recover`.
 
-use super::account::page;
 use super::csrf::{Csrf, CsrfForm};
-use super::to_login;
-use super::{Empty, Moment, Nav, PageSession, PageUser};
-use crate::app::AppState;
+use super::error::PageError;
+use super::ui::{Moment, Nav, Notice, page, to_login};
+use super::{Empty, PageSession, PageUser};
 use crate::extract::ClientMeta;
 use crate::qr;
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -74,11 +74,6 @@ struct CodesPage {
     codes_joined: String,
 }
 
-#[derive(Deserialize)]
-pub struct Notice {
-    notice: Option<String>,
-}
-
 async fn overview(
     state: &AppState,
     context: &SessionContext,
@@ -89,14 +84,7 @@ async fn overview(
 ) -> Response {
     let two_factor = match state.auth.two_factor_status(&context.user).await {
         Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read 2FA status");
-            return super::message_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again in a moment.",
-            );
-        }
+        Err(e) => return PageError::internal("cannot read 2FA status", e).into_response(),
     };
     let template = SecurityPage {
         csrf: csrf.field.clone(),
@@ -256,6 +244,15 @@ async fn failure(
     csrf: Csrf,
     e: TwoFactorError,
 ) -> Response {
+    refused(state, context, e)
+        .or_form(async |status, message| {
+            overview(state, context, csrf, status, None, Some(message)).await
+        })
+        .await
+}
+
+/// What the security page says when it turns an action down.
+fn refused(state: &AppState, context: &SessionContext, e: TwoFactorError) -> PageError {
     let (status, message) = match e {
         TwoFactorError::Invalid(e) if e.field == "password" => (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -273,13 +270,9 @@ async fn failure(
         TwoFactorError::InvalidCredentials => {
             (StatusCode::UNAUTHORIZED, "Incorrect password.".to_owned())
         }
-        TwoFactorError::TooManyAttempts { retry_at } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many attempts. Try again in {}.",
-                super::account::minutes(state.auth.now().secs_until(retry_at))
-            ),
-        ),
+        TwoFactorError::TooManyAttempts { retry_at } => {
+            return too_many(state, retry_at);
+        }
         TwoFactorError::RequiredByAccount => (
             StatusCode::FORBIDDEN,
             format!(
@@ -293,14 +286,17 @@ async fn failure(
             "That no longer applies; here is where things stand.".to_owned(),
         ),
         TwoFactorError::Internal(e) => {
-            tracing::error!(error = %e, "security page action failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong. Please try again.".to_owned(),
-            )
+            return PageError::internal_on_form("security page action failed", e);
         }
     };
-    overview(state, context, csrf, status, None, Some(message)).await
+    PageError::refused(status, message)
+}
+
+fn too_many(state: &AppState, retry_at: tessera_core::Timestamp) -> PageError {
+    PageError::too_many(
+        "Too many attempts. Try again in",
+        state.auth.now().secs_until(retry_at),
+    )
 }
 
 #[derive(Deserialize)]
@@ -361,14 +357,25 @@ struct RecoverPage {
     done: bool,
 }
 
-pub async fn recover_page(csrf: Csrf) -> Response {
+/// The recovery page: empty, refused with `error`, or `done`.
+fn recover_form(
+    csrf: Csrf,
+    email: String,
+    status: StatusCode,
+    error: Option<String>,
+    done: bool,
+) -> Response {
     let template = RecoverPage {
         csrf: csrf.field.clone(),
-        email: String::new(),
-        error: None,
-        done: false,
+        email,
+        error,
+        done,
     };
-    page(StatusCode::OK, &template, csrf)
+    page(status, &template, csrf)
+}
+
+pub async fn recover_page(csrf: Csrf) -> Response {
+    recover_form(csrf, String::new(), StatusCode::OK, None, false)
 }
 
 #[derive(Deserialize)]
@@ -384,40 +391,34 @@ pub async fn recover(
     ClientMeta(meta): ClientMeta,
     CsrfForm { form, csrf }: CsrfForm<RecoverForm>,
 ) -> Response {
-    let (status, error) = match state
+    match state
         .auth
         .recover(&form.email, &form.paper_key, &meta)
         .await
     {
-        Ok(()) => (StatusCode::OK, None),
-        Err(TwoFactorError::TooManyAttempts { retry_at }) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(format!(
-                "Too many attempts. Try again in {}.",
-                super::account::minutes(state.auth.now().secs_until(retry_at))
-            )),
-        ),
-        Err(TwoFactorError::Invalid(_)) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("Enter your email and your paper key.".to_owned()),
-        ),
-        Err(TwoFactorError::Internal(e)) => {
-            tracing::error!(error = %e, "page recovery failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Some("Something went wrong. Please try again.".to_owned()),
-            )
+        Ok(()) => recover_form(csrf, form.email, StatusCode::OK, None, true),
+        Err(e) => {
+            recovery_refused(&state, e)
+                .or_form(async |status, message| {
+                    recover_form(csrf, form.email, status, Some(message), false)
+                })
+                .await
         }
-        Err(_) => (
-            StatusCode::UNAUTHORIZED,
-            Some("That email and paper key do not match.".to_owned()),
+    }
+}
+
+/// What the recovery page says when it turns a paper key down.
+fn recovery_refused(state: &AppState, e: TwoFactorError) -> PageError {
+    match e {
+        TwoFactorError::TooManyAttempts { retry_at } => too_many(state, retry_at),
+        TwoFactorError::Invalid(_) => PageError::refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Enter your email and your paper key.",
         ),
-    };
-    let template = RecoverPage {
-        csrf: csrf.field.clone(),
-        email: form.email,
-        done: error.is_none(),
-        error,
-    };
-    page(status, &template, csrf)
+        TwoFactorError::Internal(e) => PageError::internal_on_form("page recovery failed", e),
+        _ => PageError::refused(
+            StatusCode::UNAUTHORIZED,
+            "That email and paper key do not match.",
+        ),
+    }
 }
