@@ -4,7 +4,6 @@
 use super::{browser_tests, set_up_2fa, sign_in};
 use crate::browser::Browser;
 use crate::helpers::{PASSWORD, TestApp};
-use crate::team::{invitation_token, join};
 use serde_json::json;
 
 browser_tests!(
@@ -13,7 +12,7 @@ browser_tests!(
 );
 
 async fn an_owner_requires_2fa_and_invites_a_member(app: TestApp, b: Browser) {
-    app.signup("owner@example.com").await;
+    app.signed_up("owner@example.com").await;
     sign_in(&app, &b, "owner@example.com", false).await;
     assert_eq!(b.path().await, "/");
 
@@ -47,7 +46,7 @@ async fn an_owner_requires_2fa_and_invites_a_member(app: TestApp, b: Browser) {
     b.screenshot("team-users").await;
 
     // The invitee, in their own browser.
-    let token = invitation_token(&app, "grace@example.com", 1).await;
+    let token = app.invitation_token("grace@example.com", 1).await;
     let invitee = Browser::start(&app.base).await.unwrap();
     invitee.open(&format!("/invitations/{token}")).await;
     assert!(invitee.text().await.contains("You were invited as admin"));
@@ -98,14 +97,8 @@ async fn an_owner_requires_2fa_and_invites_a_member(app: TestApp, b: Browser) {
 
 async fn a_restricted_user_sets_up_2fa_before_anything_else(app: TestApp, b: Browser) {
     let owner = app.signed_in("owner@example.com").await;
-    join(&app, &owner, "member@example.com", "member").await;
-    let response = app
-        .put(
-            "/api/v1/account/two-factor-policy",
-            json!({"required": true}),
-            Some(&owner),
-        )
-        .await;
+    app.join(&owner, "member@example.com", "member").await;
+    let response = app.set_2fa_policy(&owner, json!({"required": true})).await;
     assert_eq!(response.status(), 200);
 
     let sent = app.device_codes_sent("member@example.com").await;

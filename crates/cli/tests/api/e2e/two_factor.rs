@@ -120,10 +120,10 @@ async fn a_user_turns_2fa_on_and_signs_in_with_a_code_then_a_recovery_code(
 }
 
 async fn the_paper_key_recovers_an_account(app: TestApp, b: Browser) {
-    let Some((_, _, _, paper)) = crate::two_factor::user_with_2fa(&app, "lost@example.com").await
-    else {
+    let Some((_, factor)) = app.user_with_2fa("lost@example.com").await else {
         return;
     };
+    let paper = factor.paper_key;
     b.open("/login").await;
     b.click("a[href='/recover']").await;
     assert_eq!(b.path().await, "/recover");
