@@ -1,6 +1,6 @@
 //! Bad input answers a clear JSON error with a stable code, never a 500, and loses nothing.
 
-use crate::helpers::{PASSWORD, ResponseExt, TestApp, assert_error};
+use crate::helpers::{PASSWORD, ResponseExt, TestApp, assert_error, assert_page};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -112,8 +112,7 @@ async fn unknown_routes_are_404_json(app: TestApp) {
     }
     // Outside the API, a page.
     let response = app.get("/no-such-page", None).await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert!(response.text().await.unwrap().contains("Page not found"));
+    assert_page(response, StatusCode::NOT_FOUND, "Page not found").await;
 }
 
 async fn wrong_methods_are_405(app: TestApp) {

@@ -16,26 +16,7 @@ async fn an_owner_requires_2fa_and_invites_a_member(app: TestApp, b: Browser) {
     sign_in(&app, &b, "owner@example.com", false).await;
     assert_eq!(b.path().await, "/");
 
-    b.open("/account/settings").await;
-    assert_eq!(
-        b.find("#policy-status").await.text().await.unwrap(),
-        "Optional"
-    );
-    b.check("#required").await;
-    b.client
-        .execute(
-            "document.getElementById('grace_period_until').value = '2099-01-01';",
-            vec![],
-        )
-        .await
-        .unwrap();
-    b.press("Save").await;
-    assert_eq!(
-        b.find("#policy-status").await.text().await.unwrap(),
-        "Required"
-    );
-    assert!(b.text().await.contains("Saved."));
-    b.screenshot("team-settings").await;
+    requires_2fa_with_a_grace_period(&b).await;
 
     b.open("/account/users").await;
     b.fill("Email", "grace@example.com").await;
@@ -146,4 +127,27 @@ async fn a_restricted_user_sets_up_2fa_before_anything_else(app: TestApp, b: Bro
     assert_eq!(b.path().await, "/");
     assert!(b.text().await.contains("Welcome"));
     b.close().await;
+}
+
+async fn requires_2fa_with_a_grace_period(b: &Browser) {
+    b.open("/account/settings").await;
+    assert_eq!(
+        b.find("#policy-status").await.text().await.unwrap(),
+        "Optional"
+    );
+    b.check("#required").await;
+    b.client
+        .execute(
+            "document.getElementById('grace_period_until').value = '2099-01-01';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.press("Save").await;
+    assert_eq!(
+        b.find("#policy-status").await.text().await.unwrap(),
+        "Required"
+    );
+    assert!(b.text().await.contains("Saved."));
+    b.screenshot("team-settings").await;
 }

@@ -21,6 +21,8 @@ pub struct Api {
 pub trait ResponseExt {
     /// The JSON body.
     fn body(self) -> impl Future<Output = Value> + Send;
+    /// The text body: a page's HTML, the metrics.
+    fn html(self) -> impl Future<Output = String> + Send;
     /// Where a redirect leads.
     fn location(&self) -> &str;
 }
@@ -28,6 +30,10 @@ pub trait ResponseExt {
 impl ResponseExt for Response {
     async fn body(self) -> Value {
         self.json().await.expect("a JSON body")
+    }
+
+    async fn html(self) -> String {
+        self.text().await.expect("a text body")
     }
 
     fn location(&self) -> &str {

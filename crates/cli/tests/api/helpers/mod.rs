@@ -16,7 +16,7 @@ mod pages;
 
 pub use api::{Api, ResponseExt};
 pub use flows::{SecondFactor, Team, strings};
-pub use pages::{PageBrowser, csrf_field};
+pub use pages::{PageBrowser, assert_page, csrf_field};
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;

@@ -17,6 +17,18 @@ pub fn csrf_field(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
+/// Asserts the answer's status and that its page says `text`: the page.
+pub async fn assert_page(response: Response, status: StatusCode, text: &str) -> String {
+    assert_eq!(
+        response.status(),
+        status,
+        "status of the page saying {text:?}"
+    );
+    let html = response.text().await.unwrap();
+    assert!(html.contains(text), "{text:?} in {html}");
+    html
+}
+
 /// The text of the `<p>` with `id`.
 fn paragraph(html: &str, id: &str) -> String {
     let start = html.find(&format!("id=\"{id}\"")).expect("the element");

@@ -1,7 +1,7 @@
 //! Recognized browsers on the pages: the emailed-code page, the devices page, and the
 //! browser that chose the password.
 
-use crate::helpers::{PASSWORD, ResponseExt, TestApp};
+use crate::helpers::{PASSWORD, ResponseExt, TestApp, assert_page};
 use reqwest::StatusCode;
 
 backend_tests!(
@@ -18,32 +18,26 @@ async fn the_device_pages_verify_resend_and_list(app: TestApp) {
     assert!(html.contains("<label for=\"code\">Code from the email</label>"));
     assert!(html.contains("You can ask for a new code in 30 seconds."));
     let resend = b.submit(&html, "/login/verify-device/resend", &[]).await;
-    assert_eq!(resend.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(
-        resend
-            .text()
-            .await
-            .unwrap()
-            .contains("you can ask for a new code in 30 seconds")
-    );
+    assert_page(
+        resend,
+        StatusCode::TOO_MANY_REQUESTS,
+        "you can ask for a new code in 30 seconds",
+    )
+    .await;
     app.clock.advance(30);
     let resend = b.submit(&html, "/login/verify-device/resend", &[]).await;
-    assert_eq!(resend.status(), StatusCode::OK);
-    let html = resend.text().await.unwrap();
-    assert!(html.contains("A new code is on its way."));
+    let html = assert_page(resend, StatusCode::OK, "A new code is on its way.").await;
     let code = app.device_code("page@example.com", 2).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let response = b
         .submit(&html, "/login/verify-device", &[("code", wrong)])
         .await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("That code is not valid. 4 attempts left.")
-    );
+    assert_page(
+        response,
+        StatusCode::UNAUTHORIZED,
+        "That code is not valid. 4 attempts left.",
+    )
+    .await;
     let response = b
         .submit(&html, "/login/verify-device", &[("code", &code)])
         .await;

@@ -1,6 +1,6 @@
 //! Signing up, in and out on the pages; CSRF; mistakes explained; what users typed, escaped.
 
-use crate::helpers::{PASSWORD, ResponseExt, TestApp, csrf_field};
+use crate::helpers::{PASSWORD, ResponseExt, TestApp, assert_page, csrf_field};
 use reqwest::StatusCode;
 
 backend_tests!(
@@ -25,7 +25,7 @@ async fn sign_up_see_home_sign_out_and_sign_in_again(app: TestApp) {
     assert!(csrf_cookie.starts_with("tessera_csrf="));
     assert!(csrf_cookie.contains("HttpOnly") && csrf_cookie.contains("SameSite=Lax"));
     assert!(!csrf_cookie.contains("Secure"), "plain http in tests");
-    let html = response.text().await.unwrap();
+    let html = response.html().await;
     assert!(html.contains("<label for=\"email\">Email</label>"));
 
     let fields = [
@@ -86,14 +86,7 @@ async fn a_form_without_its_csrf_token_is_refused(app: TestApp) {
 
     // No token.
     let response = b.post_form("/login", &creds).await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("This form has expired")
-    );
+    assert_page(response, StatusCode::FORBIDDEN, "This form has expired").await;
     // A forged token.
     let mut forged = creds.to_vec();
     forged.push(("csrf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
@@ -137,9 +130,12 @@ async fn sign_in_mistakes_are_explained(app: TestApp) {
     let (_, html) = b.get("/login").await;
     let wrong = [("email", "oops@example.com"), ("password", "nope nope")];
     let response = b.submit(&html, "/login", &wrong).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let page = response.text().await.unwrap();
-    assert!(page.contains("Incorrect email or password."));
+    let page = assert_page(
+        response,
+        StatusCode::UNAUTHORIZED,
+        "Incorrect email or password.",
+    )
+    .await;
     assert!(
         page.contains("value=\"oops@example.com\""),
         "the email is kept"
@@ -149,22 +145,23 @@ async fn sign_in_mistakes_are_explained(app: TestApp) {
     }
     let right = [("email", "oops@example.com"), ("password", PASSWORD)];
     let response = b.submit(&html, "/login", &right).await;
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("Try again in 15 minutes.")
-    );
+    assert_page(
+        response,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Try again in 15 minutes.",
+    )
+    .await;
 }
 
 async fn signup_errors_are_shown_next_to_the_field(app: TestApp) {
     let b = app.browser();
     let response = b.sign_up("Acme", "Ada", "field@example.com", "short").await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = response.text().await.unwrap();
-    assert!(html.contains("id=\"password-error\">Must be at least 8 characters.</p>"));
+    let html = assert_page(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "id=\"password-error\">Must be at least 8 characters.</p>",
+    )
+    .await;
     assert!(html.contains("aria-invalid=\"true\""));
     assert!(
         html.contains("value=\"field@example.com\""),

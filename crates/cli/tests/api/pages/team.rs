@@ -1,7 +1,7 @@
 //! The team pages: the owner's settings and user list, the invitee's link, the forced-setup
 //! page of a restricted user, the activity logs.
 
-use crate::helpers::{PASSWORD, PageBrowser, ResponseExt, TestApp};
+use crate::helpers::{PASSWORD, PageBrowser, ResponseExt, TestApp, assert_page};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -39,7 +39,7 @@ async fn requires_2fa_with_a_grace_period(owner: &PageBrowser) {
     let past = [("required", "on"), ("grace_period_until", "1999-12-31")];
     let response = owner.submit(&html, "/account/settings", &past).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = response.text().await.unwrap();
+    let html = response.html().await;
     assert!(
         html.contains("must be in the future"),
         "shown next to the field"
@@ -67,14 +67,12 @@ async fn invites_a_member(owner: &PageBrowser) {
     let (_, html) = owner.get("/account/users").await;
     assert!(html.contains("Open invitations") && html.contains("grace@example.com"));
     let again = owner.submit(&html, "/account/users/invite", &grace).await;
-    assert_eq!(again.status(), StatusCode::CONFLICT);
-    assert!(
-        again
-            .text()
-            .await
-            .unwrap()
-            .contains("already has an open invitation")
-    );
+    assert_page(
+        again,
+        StatusCode::CONFLICT,
+        "already has an open invitation",
+    )
+    .await;
 }
 
 /// The invitee follows the link, chooses a password, and is signed in: their browser.
@@ -95,7 +93,7 @@ async fn the_invitee_joins(app: &TestApp) -> PageBrowser {
         .submit(&html, "/invitations/accept", &accept("short"))
         .await;
     assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = short.text().await.unwrap();
+    let html = short.html().await;
     assert!(
         html.contains("id=\"password-error\""),
         "the error is next to the field"
@@ -232,13 +230,7 @@ async fn team_forms_without_their_csrf_token_are_refused(app: TestApp) {
     ] {
         let response = b.post_form(path, &fields).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
-        assert!(
-            response
-                .text()
-                .await
-                .unwrap()
-                .contains("This form has expired")
-        );
+        assert!(response.html().await.contains("This form has expired"));
     }
     let (_, html) = b.get("/account/settings").await;
     assert!(html.contains("Optional"), "nothing changed");

@@ -1,7 +1,7 @@
 //! 2FA on the pages: turning it on and off on the security page, the second step of
 //! sign-in, and the recovery page.
 
-use crate::helpers::{PASSWORD, PageBrowser, ResponseExt, TestApp};
+use crate::helpers::{PASSWORD, PageBrowser, ResponseExt, TestApp, assert_page};
 use reqwest::StatusCode;
 
 backend_tests!(
@@ -35,14 +35,12 @@ async fn enable_2fa_download_codes_and_sign_in_with_a_code(app: TestApp) {
 
     let html = sign_out_and_reach_the_second_step(&b, "page2fa@example.com").await;
     let response = b.submit(&html, "/login/2fa", &[("code", "000000")]).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("That code is not valid. 4 attempts left.")
-    );
+    assert_page(
+        response,
+        StatusCode::UNAUTHORIZED,
+        "That code is not valid. 4 attempts left.",
+    )
+    .await;
     let code = app.totp(&factor);
     let response = b.submit(&html, "/login/2fa", &[("code", &code)]).await;
     assert_eq!(response.location(), "/");
@@ -64,14 +62,7 @@ async fn a_recovery_code_signs_in_and_the_password_turns_2fa_off(app: TestApp) {
     assert!(html.contains("Recovery codes left: <strong>9</strong>"));
     let wrong = [("password", "wrong password")];
     let response = b.submit(&html, "/settings/security/disable", &wrong).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("Incorrect password.")
-    );
+    assert_page(response, StatusCode::UNAUTHORIZED, "Incorrect password.").await;
     let right = [("password", PASSWORD)];
     let response = b.submit(&html, "/settings/security/disable", &right).await;
     assert_eq!(response.location(), "/settings/security?notice=disabled");
@@ -90,27 +81,23 @@ async fn the_recovery_page_turns_2fa_off_with_the_paper_key(app: TestApp) {
     let wrong = "a".repeat(64);
     let fields = [("email", "pagepaper@example.com"), ("paper_key", &wrong)];
     let response = other.submit(&html, "/recover", &fields).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("That email and paper key do not match.")
-    );
+    assert_page(
+        response,
+        StatusCode::UNAUTHORIZED,
+        "That email and paper key do not match.",
+    )
+    .await;
     let fields = [
         ("email", "pagepaper@example.com"),
         ("paper_key", &factor.paper_key),
     ];
     let response = other.submit(&html, "/recover", &fields).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("Two-factor authentication is now off.")
-    );
+    assert_page(
+        response,
+        StatusCode::OK,
+        "Two-factor authentication is now off.",
+    )
+    .await;
     let body = app
         .login("pagepaper@example.com", PASSWORD)
         .await

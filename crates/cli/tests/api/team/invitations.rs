@@ -1,6 +1,6 @@
 //! Invitations: sent, listed, revoked, expired, refused, accepted once.
 
-use crate::helpers::{PASSWORD, ResponseExt, TestApp, assert_error};
+use crate::helpers::{PASSWORD, ResponseExt, TestApp, assert_error, assert_page};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -41,7 +41,7 @@ async fn an_invited_member_sets_a_password_and_signs_in(app: TestApp) {
     // The link's page shows the invitation.
     let page = app.invitation_page(&token).await;
     assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
+    let html = page.html().await;
     assert!(
         html.contains("Acme") && html.contains("Grace@Example.com"),
         "{html}"
@@ -67,8 +67,7 @@ async fn an_invited_member_sets_a_password_and_signs_in(app: TestApp) {
     let again = app.accept_invitation(&token, PASSWORD).await;
     assert_error(again, StatusCode::GONE, "invitation_used").await;
     let page = app.invitation_page(&token).await;
-    assert_eq!(page.status(), StatusCode::GONE);
-    assert!(page.text().await.unwrap().contains("already been used"));
+    assert_page(page, StatusCode::GONE, "already been used").await;
     let open = app.invitations(&owner).await.body().await;
     assert_eq!(open, json!([]));
     let users = app.users(&owner).await.body().await;
@@ -109,7 +108,7 @@ async fn invitations_are_listed_revoked_and_expire_after_seven_days(app: TestApp
     let accept = app.accept_invitation(&token, PASSWORD).await;
     assert_error(accept, StatusCode::GONE, "invitation_expired").await;
     let page = app.invitation_page(&token).await;
-    assert!(page.text().await.unwrap().contains("expired"));
+    assert!(page.html().await.contains("expired"));
     let open = app.invitations(&owner).await.body().await;
     assert_eq!(open, json!([]));
     let invited = app.invite(&owner, "b@example.com", "member").await;

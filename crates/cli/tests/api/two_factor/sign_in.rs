@@ -92,11 +92,7 @@ async fn a_recovery_code_works_once(app: TestApp) {
     )
     .await;
     assert_eq!(app.verify(&c, &codes[4]).await.status(), 200);
-    assert!(
-        app.outbox_kinds()
-            .await
-            .contains(&"recovery_code_used".to_owned())
-    );
+    assert!(app.emailed("recovery_code_used").await);
 }
 
 async fn a_challenge_dies_after_five_wrong_codes_or_ten_minutes(app: TestApp) {
@@ -146,11 +142,7 @@ async fn ten_wrong_codes_lock_the_second_step_for_fifteen_minutes(app: TestApp) 
         429,
         "recovery codes too"
     );
-    assert!(
-        app.outbox_kinds()
-            .await
-            .contains(&"second_step_locked".to_owned())
-    );
+    assert!(app.emailed("second_step_locked").await);
     app.clock.advance(900);
     let c = app.two_factor_challenge("lock2@example.com").await;
     assert_eq!(app.verify(&c, &app.totp(&factor)).await.status(), 200);

@@ -44,11 +44,7 @@ async fn disabling_needs_the_password_and_voids_every_factor(app: TestApp) {
     if old != new {
         assert_eq!(app.verify(&c, &old).await.status(), 401);
     }
-    assert!(
-        app.outbox_kinds()
-            .await
-            .contains(&"two_factor_disabled".to_owned())
-    );
+    assert!(app.emailed("two_factor_disabled").await);
 }
 
 async fn regenerating_codes_voids_the_old_set(app: TestApp) {
@@ -65,11 +61,7 @@ async fn regenerating_codes_voids_the_old_set(app: TestApp) {
     let c = app.two_factor_challenge("regen@example.com").await;
     assert_eq!(app.verify(&c, &old[0]).await.status(), 401);
     assert_eq!(app.verify(&c, &new[0]).await.status(), 200);
-    assert!(
-        app.outbox_kinds()
-            .await
-            .contains(&"recovery_codes_regenerated".to_owned())
-    );
+    assert!(app.emailed("recovery_codes_regenerated").await);
     // Without 2FA there is nothing to regenerate.
     app.disable_2fa(&token, PASSWORD).await;
     let response = app.regenerate_recovery_codes(&token, PASSWORD).await;
@@ -95,11 +87,7 @@ async fn the_paper_key_turns_2fa_off_on_the_recovery_page(app: TestApp) {
     );
     let body = app.login("paper@example.com", PASSWORD).await.body().await;
     assert_eq!(body["status"], "authenticated");
-    assert!(
-        app.outbox_kinds()
-            .await
-            .contains(&"two_factor_disabled".to_owned())
-    );
+    assert!(app.emailed("two_factor_disabled").await);
     // Rate-limited: five wrong keys lock the page for that email.
     for _ in 0..5 {
         let r = app.recover("paper@example.com", &"b".repeat(64)).await;
