@@ -1,6 +1,6 @@
 //! Sign-up, sign-in, `/me`, sessions and sign-out through the API.
 
-use crate::helpers::{PASSWORD, TestApp, assert_error};
+use crate::helpers::{PASSWORD, ResponseExt, TestApp, assert_error};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -18,7 +18,7 @@ backend_tests!(
 );
 
 async fn signup_login_me_logout(app: TestApp) {
-    let created = app.signup("ada@example.com").await;
+    let created = app.signed_up("ada@example.com").await;
     assert_eq!(created["user"]["email"], "ada@example.com");
     assert_eq!(created["user"]["role"], "owner");
     assert_eq!(created["user"]["two_factor_enabled"], false);
@@ -32,7 +32,7 @@ async fn signup_login_me_logout(app: TestApp) {
     // A first sign-in from a new device: a code by email (the user has no 2FA).
     let response = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let body = response.body().await;
     assert_eq!(body["status"], "device_verification_required", "{body}");
     assert_eq!(body["methods"], json!(["email_code"]));
     assert!(body.get("session_token").is_none());
@@ -45,12 +45,7 @@ async fn signup_login_me_logout(app: TestApp) {
     let expires = body["expires_at"].as_str().unwrap();
     assert!(expires.ends_with('Z'), "{expires}");
 
-    let me: Value = app
-        .get("/api/v1/me", Some(token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me = app.me(token).await.body().await;
     assert_eq!(me["user"]["email"], "ada@example.com");
     assert_eq!(me["account"]["id"], created["account"]["id"]);
     assert_eq!(
@@ -63,20 +58,17 @@ async fn signup_login_me_logout(app: TestApp) {
         json!({"required": false, "grace_period_until": null, "status": "not_required"})
     );
 
-    let response = app.post("/api/v1/logout", json!({}), Some(token)).await;
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let response = app.get("/api/v1/me", Some(token)).await;
+    assert_eq!(app.logout(token).await.status(), StatusCode::NO_CONTENT);
+    let response = app.me(token).await;
     assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }
 
 async fn signup_refuses_a_taken_email_in_any_case(app: TestApp) {
-    app.signup("grace@example.com").await;
+    app.signed_up("grace@example.com").await;
     let response = app
-        .post(
-            "/api/v1/signup",
-            json!({"account_name": "Other", "name": "G", "email": "GRACE@Example.com",
-                   "password": "another password"}),
-            None,
+        .signup(
+            &json!({"account_name": "Other", "name": "G", "email": "GRACE@Example.com",
+                        "password": "another password"}),
         )
         .await;
     assert_error(response, StatusCode::CONFLICT, "email_taken").await;
@@ -102,7 +94,7 @@ async fn signup_validates_every_field(app: TestApp) {
     for (field, value) in cases {
         let mut body = valid.clone();
         body[field] = value.clone();
-        let response = app.post("/api/v1/signup", body, None).await;
+        let response = app.signup(&body).await;
         let error = assert_error(
             response,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -117,7 +109,7 @@ async fn signup_validates_every_field(app: TestApp) {
 }
 
 async fn wrong_password_and_unknown_email_answer_identically(app: TestApp) {
-    app.signup("known@example.com").await;
+    app.signed_up("known@example.com").await;
     let wrong = app.login("known@example.com", "wrong password").await;
     let unknown = app.login("nobody@example.com", "wrong password").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
@@ -141,56 +133,39 @@ async fn wrong_password_and_unknown_email_answer_identically(app: TestApp) {
 }
 
 async fn login_ignores_email_case(app: TestApp) {
-    app.signup("Mixed.Case@Example.com").await;
+    app.signed_up("Mixed.Case@Example.com").await;
     let response = app.login("  mixed.case@EXAMPLE.com ", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let body = response.body().await;
     let body = app.verify_device("Mixed.Case@Example.com", &body).await;
     assert_eq!(body["user"]["email"], "Mixed.Case@Example.com");
 }
 
 async fn each_login_gets_a_new_session(app: TestApp) {
     let first = app.signed_in("two@example.com").await;
-    let second: Value = app
-        .login("two@example.com", PASSWORD)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let second = second["session_token"].as_str().unwrap();
+    let second = app.signed_in_again("two@example.com").await;
     assert_ne!(first, second);
-    assert_eq!(app.get("/api/v1/me", Some(&first)).await.status(), 200);
-    assert_eq!(app.get("/api/v1/me", Some(second)).await.status(), 200);
+    assert_eq!(app.me(&first).await.status(), 200);
+    assert_eq!(app.me(&second).await.status(), 200);
 }
 
 async fn sessions_expire_after_24_hours(app: TestApp) {
     let token = app.signed_in("clock@example.com").await;
     app.clock.advance(24 * 3600 - 1);
-    assert_eq!(app.get("/api/v1/me", Some(&token)).await.status(), 200);
+    assert_eq!(app.me(&token).await.status(), 200);
     app.clock.advance(1);
-    let response = app.get("/api/v1/me", Some(&token)).await;
+    let response = app.me(&token).await;
     assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }
 
 async fn logout_ends_only_that_session(app: TestApp) {
     let first = app.signed_in("multi@example.com").await;
-    let second: Value = app
-        .login("multi@example.com", PASSWORD)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let second = second["session_token"].as_str().unwrap();
-    assert_eq!(
-        app.post("/api/v1/logout", json!({}), Some(&first))
-            .await
-            .status(),
-        204
-    );
-    assert_eq!(app.get("/api/v1/me", Some(&first)).await.status(), 401);
-    assert_eq!(app.get("/api/v1/me", Some(second)).await.status(), 200);
+    let second = app.signed_in_again("multi@example.com").await;
+    assert_eq!(app.logout(&first).await.status(), 204);
+    assert_eq!(app.me(&first).await.status(), 401);
+    assert_eq!(app.me(&second).await.status(), 200);
     // Signing out again with the ended token is refused, not an error of the server.
-    let response = app.post("/api/v1/logout", json!({}), Some(&first)).await;
+    let response = app.logout(&first).await;
     assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }
 
@@ -228,46 +203,46 @@ async fn requests_without_a_valid_session_are_refused(app: TestApp) {
     assert_error(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }
 
+const STORY_BROWSER: &str = "StoryBrowser/1.0";
+
 async fn security_events_record_the_story(app: TestApp) {
-    app.signup("story@example.com").await;
+    app.signed_up("story@example.com").await;
     assert_eq!(
         app.login("story@example.com", "nope nope").await.status(),
         401
     );
-    let from_browser = |path: &str, body: Value| {
-        app.client
-            .post(app.url(path))
-            .header("user-agent", "StoryBrowser/1.0")
-            .json(&body)
-            .send()
-    };
-    let challenge: Value = from_browser(
-        "/api/v1/login",
-        json!({"email": "story@example.com", "password": PASSWORD}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let challenge = app
+        .login_as("story@example.com", STORY_BROWSER, None)
+        .await
+        .body()
+        .await;
     let code = app.device_code("story@example.com", 1).await;
-    let token: Value = from_browser(
-        "/api/v1/login/verify",
-        json!({"challenge_token": challenge["challenge_token"], "code": code}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let device = token["device_token"].as_str().unwrap().to_owned();
-    let token = token["session_token"].as_str().unwrap();
-    let body: Value = app
-        .get("/api/v1/me/events", Some(token))
+    let challenge = challenge["challenge_token"].as_str().unwrap();
+    let signed_in = app
+        .verify_as(STORY_BROWSER, challenge, &code)
         .await
-        .json()
+        .body()
+        .await;
+    let device = signed_in["device_token"].as_str().unwrap();
+    let token = signed_in["session_token"].as_str().unwrap();
+    the_events_tell_the_story_newest_first(&app, token).await;
+
+    // Signed out, then in again from the same (now recognized) browser: no code this time.
+    app.logout(token).await;
+    let again = app
+        .login_as("story@example.com", STORY_BROWSER, Some(device))
         .await
-        .unwrap();
+        .body()
+        .await;
+    assert_eq!(again["status"], "authenticated", "{again}");
+    let again = again["session_token"].as_str().unwrap();
+    let body = app.events(again, "limit=2").await.body().await;
+    assert_eq!(body["events"][1]["kind"], "sign_out");
+}
+
+/// The events of the story's first sign-in, whole and paged one at a time.
+async fn the_events_tell_the_story_newest_first(app: &TestApp, token: &str) {
+    let body = app.events(token, "").await.body().await;
     let kinds: Vec<_> = body["events"]
         .as_array()
         .unwrap()
@@ -278,54 +253,18 @@ async fn security_events_record_the_story(app: TestApp) {
         kinds,
         ["device_verified", "sign_in", "sign_in_failed", "signup"]
     );
-    assert_eq!(
-        body["events"][0]["detail"]["user_agent"],
-        "StoryBrowser/1.0"
-    );
+    assert_eq!(body["events"][0]["detail"]["user_agent"], STORY_BROWSER);
     let sign_in = &body["events"][1];
     assert_eq!(sign_in["ip"], "127.0.0.1");
-    assert_eq!(sign_in["user_agent"], "StoryBrowser/1.0");
+    assert_eq!(sign_in["user_agent"], STORY_BROWSER);
     assert_eq!(sign_in["detail"]["method"], "email_code");
     assert_eq!(body["next_before"], Value::Null);
 
     // Paging: one at a time, newest first.
-    let page: Value = app
-        .get("/api/v1/me/events?limit=1", Some(token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = app.events(token, "limit=1").await.body().await;
     assert_eq!(page["events"][0]["kind"], "device_verified");
     let next = page["next_before"].as_i64().unwrap();
-    let page: Value = app
-        .get(
-            &format!("/api/v1/me/events?limit=1&before={next}"),
-            Some(token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let query = format!("limit=1&before={next}");
+    let page = app.events(token, &query).await.body().await;
     assert_eq!(page["events"][0]["kind"], "sign_in");
-
-    // Signed out, then in again from the same (now recognized) browser: no code this time.
-    app.post("/api/v1/logout", json!({}), Some(token)).await;
-    let again: Value = from_browser(
-        "/api/v1/login",
-        json!({"email": "story@example.com", "password": PASSWORD, "device_token": device}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    assert_eq!(again["status"], "authenticated", "{again}");
-    let again = again["session_token"].as_str().unwrap();
-    let body: Value = app
-        .get("/api/v1/me/events?limit=2", Some(again))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(body["events"][1]["kind"], "sign_out");
 }

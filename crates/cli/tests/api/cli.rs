@@ -1,7 +1,7 @@
 //! The `tessera` binary itself: `serve` in an empty folder, and the operator's `admin`.
 
-use crate::helpers::TestApp;
-use std::process::{Command, Stdio};
+use crate::helpers::{Api, PASSWORD, ResponseExt, TestApp};
+use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 backend_tests!(
@@ -12,19 +12,10 @@ backend_tests!(
     admin_unlock_lifts_the_password_lock,
 );
 
-fn tessera(app: &TestApp) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    command
-        .env_clear()
-        .env("TESSERA_DATA_DIR", app.db.data_dir())
-        .env("TESSERA_DATABASE_URL", app.db.url());
-    command
-}
-
 async fn admin_lists_accounts_and_users(app: TestApp) {
-    let first = app.signup("first@example.com").await;
-    app.signup("second@example.com").await;
-    let out = tessera(&app).args(["admin", "accounts"]).output().unwrap();
+    let first = app.signed_up("first@example.com").await;
+    app.signed_up("second@example.com").await;
+    let out = app.tessera().args(["admin", "accounts"]).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -39,7 +30,8 @@ async fn admin_lists_accounts_and_users(app: TestApp) {
     );
 
     let account = first["account"]["id"].as_str().unwrap();
-    let out = tessera(&app)
+    let out = app
+        .tessera()
         .args(["admin", "users", "--account", account])
         .output()
         .unwrap();
@@ -51,7 +43,7 @@ async fn admin_lists_accounts_and_users(app: TestApp) {
         "{text}"
     );
 
-    let out = tessera(&app).args(["admin", "users"]).output().unwrap();
+    let out = app.tessera().args(["admin", "users"]).output().unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 2);
 }
 
@@ -66,7 +58,7 @@ async fn admin_reports_mistakes(app: TestApp) {
         ][..],
         &["admin", "frobnicate"][..],
     ] {
-        let out = tessera(&app).args(args).output().unwrap();
+        let out = app.tessera().args(args).output().unwrap();
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(!err.trim().is_empty(), "{args:?} explains itself");
@@ -75,12 +67,12 @@ async fn admin_reports_mistakes(app: TestApp) {
 
 async fn admin_lists_the_outbox(mut app: TestApp) {
     let dead = format!("smtp://127.0.0.1:{}", crate::smtp::free_port());
-    app.reconfigure(move |c| c.smtp_url = Some(dead)).await;
-    app.signup("queued@example.com").await;
+    app.use_smtp_url(dead).await;
+    app.signed_up("queued@example.com").await;
     app.lock_out("queued@example.com").await;
     let mut line = String::new();
     for _ in 0..200 {
-        let out = tessera(&app).args(["admin", "mail"]).output().unwrap();
+        let out = app.tessera().args(["admin", "mail"]).output().unwrap();
         assert!(out.status.success());
         line = String::from_utf8(out.stdout).unwrap();
         // Claimed (attempt counted), then settled with the error.
@@ -103,122 +95,67 @@ async fn admin_lists_the_outbox(mut app: TestApp) {
     assert!(fields[5].starts_with("next:"), "{line}");
     assert_ne!(fields[6], "-", "the last error is shown: {line}");
     // Sent emails are listed only with --all.
-    let out = tessera(&app)
+    let out = app
+        .tessera()
         .args(["admin", "mail", "--all"])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
 }
 
-/// Runs `tessera admin ARGS` on the app's database: (success, stdout, stderr).
-pub fn admin(app: &TestApp, args: &[&str]) -> (bool, String, String) {
-    let out = tessera(app).arg("admin").args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
 async fn admin_disables_2fa_with_a_reason_ends_sessions_and_emails(app: TestApp) {
-    let Some((token, _, _, _)) =
-        crate::two_factor::user_with_2fa(&app, "support@example.com").await
-    else {
+    let Some((token, _)) = app.user_with_2fa("support@example.com").await else {
         return;
     };
-    let (ok, _, err) = admin(
-        &app,
-        &[
-            "disable-2fa",
-            "--email",
-            "support@example.com",
-            "--reason",
-            " ",
-        ],
-    );
+    let (ok, _, err) = app.admin_disable_2fa("support@example.com", " ");
     assert!(!ok);
     assert_eq!(
         err.trim(),
         "tessera: a reason is required (it goes into the audit log)"
     );
-    let (ok, _, _) = admin(&app, &["disable-2fa", "--email", "support@example.com"]);
+    let (ok, _, _) = app.admin(&["disable-2fa", "--email", "support@example.com"]);
     assert!(!ok, "--reason is required");
-    let (ok, out, err) = admin(
-        &app,
-        &[
-            "disable-2fa",
-            "--email",
-            "SUPPORT@example.com",
-            "--reason",
-            "ticket 4711, ID checked",
-        ],
-    );
+    let (ok, out, err) = app.admin_disable_2fa("SUPPORT@example.com", "ticket 4711, ID checked");
     assert!(ok, "{err}");
     assert!(out.contains("disabled for support@example.com"));
-    assert_eq!(
-        app.get("/api/v1/me", Some(&token)).await.status(),
-        401,
-        "sessions ended"
-    );
-    let body: serde_json::Value = app
-        .login("support@example.com", crate::helpers::PASSWORD)
+    assert_eq!(app.me(&token).await.status(), 401, "sessions ended");
+    let body = app
+        .login("support@example.com", PASSWORD)
         .await
-        .json()
-        .await
-        .unwrap();
+        .body()
+        .await;
     assert_eq!(body["status"], "authenticated", "password only now");
     let outbox = app.store().await.list_outbox(true, 100).await.unwrap();
     assert!(outbox.iter().any(|e| e.kind == "two_factor_reset"));
-    let (ok, out, _) = admin(
-        &app,
-        &["events", "--email", "support@example.com", "--limit", "5"],
-    );
+    let (ok, out, _) = app.admin(&["events", "--email", "support@example.com", "--limit", "5"]);
     assert!(ok);
     let reset = out
         .lines()
         .find(|l| l.contains("\ttwo_factor_reset\t"))
         .expect("audited");
     assert!(reset.contains("ticket 4711, ID checked"), "{reset}");
-    let (ok, _, err) = admin(
-        &app,
-        &[
-            "disable-2fa",
-            "--email",
-            "support@example.com",
-            "--reason",
-            "again",
-        ],
-    );
+    let (ok, _, err) = app.admin_disable_2fa("support@example.com", "again");
     assert!(!ok);
     assert!(
         err.contains("does not have two-factor authentication on"),
         "{err}"
     );
-    let (ok, _, err) = admin(
-        &app,
-        &[
-            "disable-2fa",
-            "--email",
-            "nobody@example.com",
-            "--reason",
-            "x",
-        ],
-    );
+    let (ok, _, err) = app.admin_disable_2fa("nobody@example.com", "x");
     assert!(!ok);
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
 
 async fn admin_unlock_lifts_the_password_lock(app: TestApp) {
-    app.signup("locked@example.com").await;
+    app.signed_up("locked@example.com").await;
     app.lock_out("locked@example.com").await;
-    let (ok, out, _) = admin(&app, &["unlock", "--email", "locked@example.com"]);
+    let (ok, out, _) = app.admin(&["unlock", "--email", "locked@example.com"]);
     assert!(ok);
     assert_eq!(out.trim(), "unlocked locked@example.com");
     app.signed_in_again("locked@example.com").await;
-    let (ok, out, _) = admin(&app, &["unlock", "--email", "locked@example.com"]);
+    let (ok, out, _) = app.admin(&["unlock", "--email", "locked@example.com"]);
     assert!(ok);
     assert_eq!(out.trim(), "locked@example.com was not locked");
-    let (_, out, _) = admin(&app, &["events", "--email", "locked@example.com"]);
+    let (_, out, _) = app.admin(&["events", "--email", "locked@example.com"]);
     assert!(
         out.lines().take(2).any(|l| l.contains("\tsign_in\t")),
         "{out}"
@@ -252,12 +189,8 @@ async fn serve_runs_in_an_empty_folder() {
         }
     }
     let address = address.expect("the bound address is logged");
-    let health = reqwest::get(format!("http://{address}/api/v1/health"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let api = Api::at(&format!("http://{address}"));
+    let health = api.health().await.text().await.unwrap();
     child.kill().await.unwrap();
     assert_eq!(health, "{\"status\":\"ok\"}");
 

@@ -1,6 +1,6 @@
 //! Bad input answers a clear JSON error with a stable code, never a 500, and loses nothing.
 
-use crate::helpers::{PASSWORD, TestApp, assert_error};
+use crate::helpers::{PASSWORD, ResponseExt, TestApp, assert_error, assert_page};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -101,7 +101,7 @@ async fn a_body_that_is_not_json_is_415(app: TestApp) {
 
 async fn an_oversized_body_is_413(app: TestApp) {
     let huge = json!({"email": "a@example.com", "password": "x".repeat(100 * 1024)});
-    let response = app.post("/api/v1/login", huge, None).await;
+    let response = app.login_with(&huge, &[]).await;
     assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 }
 
@@ -112,8 +112,7 @@ async fn unknown_routes_are_404_json(app: TestApp) {
     }
     // Outside the API, a page.
     let response = app.get("/no-such-page", None).await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert!(response.text().await.unwrap().contains("Page not found"));
+    assert_page(response, StatusCode::NOT_FOUND, "Page not found").await;
 }
 
 async fn wrong_methods_are_405(app: TestApp) {
@@ -141,9 +140,7 @@ async fn wrong_methods_are_405(app: TestApp) {
 async fn bad_query_parameters_are_422(app: TestApp) {
     let token = app.signed_in("query@example.com").await;
     for query in ["limit=0", "limit=101", "limit=ten", "before=x", "unknown=1"] {
-        let response = app
-            .get(&format!("/api/v1/me/events?{query}"), Some(&token))
-            .await;
+        let response = app.events(&token, query).await;
         assert_error(
             response,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -156,11 +153,9 @@ async fn bad_query_parameters_are_422(app: TestApp) {
 async fn hostile_strings_are_stored_and_shown_verbatim(app: TestApp) {
     let name = "Robert'); DROP TABLE users;-- <script>alert(1)</script> 🦀";
     let response = app
-        .post(
-            "/api/v1/signup",
-            json!({"account_name": name, "name": name, "email": "bobby@example.com",
-                   "password": "pässwörd with ünïcode"}),
-            None,
+        .signup(
+            &json!({"account_name": name, "name": name, "email": "bobby@example.com",
+                        "password": "pässwörd with ünïcode"}),
         )
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -168,8 +163,9 @@ async fn hostile_strings_are_stored_and_shown_verbatim(app: TestApp) {
         .login("bobby@example.com", "pässwörd with ünïcode")
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let body: serde_json::Value = response.json().await.unwrap();
-    let body = app.verify_device("bobby@example.com", &body).await;
+    let body = app
+        .verify_device("bobby@example.com", &response.body().await)
+        .await;
     assert_eq!(body["user"]["name"], name);
 }
 
@@ -178,21 +174,9 @@ async fn control_characters_and_huge_values_are_refused_cleanly(app: TestApp) {
     for email in ["a\u{0}b@example.com", "\u{0}", &"x".repeat(10_000)] {
         let response = app.login(email, "some password").await;
         assert_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-        let response = app
-            .post(
-                "/api/v1/recover",
-                json!({"email": email, "paper_key": "k".repeat(64)}),
-                None,
-            )
-            .await;
+        let response = app.recover(email, &"k".repeat(64)).await;
         assert_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     }
-    let response = app
-        .post(
-            "/api/v1/login/verify",
-            json!({"challenge_token": "\u{0}".repeat(1000), "code": "123456"}),
-            None,
-        )
-        .await;
+    let response = app.verify(&"\u{0}".repeat(1000), "123456").await;
     assert_error(response, StatusCode::UNAUTHORIZED, "challenge_expired").await;
 }

@@ -1,7 +1,7 @@
 //! Email through the durable outbox: a real SMTP server, outages, restarts, several workers,
 //! and the mail folder when no SMTP is configured.
 
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{Api, TestApp};
 use crate::smtp::{SmtpSink, free_port, parse};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +39,7 @@ async fn wait_outbox(app: &TestApp, status: OutboxStatus, attempts: i64) {
 }
 
 async fn the_folder_transport_writes_parseable_eml_files(app: TestApp) {
-    app.signup("folder@example.com").await;
+    app.signed_up("folder@example.com").await;
     app.lock_out("folder@example.com").await;
     wait_outbox(&app, OutboxStatus::Sent, 1).await;
     let folder = app.db.data_dir().join("mail");
@@ -67,7 +67,7 @@ async fn a_locked_sign_in_is_emailed_through_smtp(app: TestApp) {
         return;
     };
     let app = restart_with_smtp(app, &sink.url()).await;
-    app.signup("smtp@example.com").await;
+    app.signed_up("smtp@example.com").await;
     app.lock_out("smtp@example.com").await;
     let received = sink.wait_for(1).await;
     assert_eq!(received.len(), 1, "one lock, one email");
@@ -96,15 +96,13 @@ async fn a_locked_sign_in_is_emailed_through_smtp(app: TestApp) {
     );
     assert!(email.html.contains("Sign-in locked after wrong passwords"));
     wait_outbox(&app, OutboxStatus::Sent, 1).await;
-    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    let metrics = app.metrics().await.text().await.unwrap();
     assert!(metrics.contains("tessera_emails_total{outcome=\"sent\"} 1"));
 }
 
 /// The app again, on the same database, now sending through `smtp_url`.
-async fn restart_with_smtp(app: TestApp, smtp_url: &str) -> TestApp {
-    let url = smtp_url.to_owned();
-    let mut app = app;
-    app.reconfigure(move |c| c.smtp_url = Some(url)).await;
+async fn restart_with_smtp(mut app: TestApp, smtp_url: &str) -> TestApp {
+    app.use_smtp_url(smtp_url.to_owned()).await;
     app
 }
 
@@ -191,7 +189,7 @@ async fn every_message_arrives_through_smtp(app: TestApp) {
 async fn an_email_waits_for_the_smtp_server_to_come_up(app: TestApp) {
     let port = free_port();
     let app = restart_with_smtp(app, &format!("smtp://127.0.0.1:{port}")).await;
-    app.signup("outage@example.com").await;
+    app.signed_up("outage@example.com").await;
     app.lock_out("outage@example.com").await;
     // The server is down: the first attempt fails and a retry is scheduled.
     wait_outbox(&app, OutboxStatus::Pending, 1).await;
@@ -209,7 +207,7 @@ async fn an_email_waits_for_the_smtp_server_to_come_up(app: TestApp) {
     let received = sink.wait_for(1).await;
     assert_eq!(received[0].to, "outage@example.com");
     wait_outbox(&app, OutboxStatus::Sent, 2).await;
-    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    let metrics = app.metrics().await.text().await.unwrap();
     assert!(metrics.contains("tessera_emails_total{outcome=\"retried\"} 1"));
 }
 
@@ -304,25 +302,15 @@ async fn emails_queued_before_a_crash_are_sent_after_restart(mut app: TestApp) {
         command
     };
     let (mut first, base) = start_serving(serve()).await;
-    let client = reqwest::Client::new();
-    let post = |path: &str, body: serde_json::Value| {
-        client.post(format!("{base}{path}")).json(&body).send()
-    };
-    let signup = post(
-        "/api/v1/signup",
-        serde_json::json!({"account_name": "Acme", "name": "Ada", "email": "crash@example.com",
-                           "password": PASSWORD}),
-    )
-    .await
-    .unwrap();
+    let api = Api::at(&base);
+    let signup = api
+        .signup(&serde_json::json!({"account_name": "Acme", "name": "Ada",
+                                     "email": "crash@example.com",
+                                     "password": crate::helpers::PASSWORD}))
+        .await;
     assert_eq!(signup.status(), 201);
     for _ in 0..10 {
-        post(
-            "/api/v1/login",
-            serde_json::json!({"email": "crash@example.com", "password": "wrong"}),
-        )
-        .await
-        .unwrap();
+        api.login("crash@example.com", "wrong").await;
     }
     wait_outbox(&app, OutboxStatus::Pending, 1).await;
     // Killed without warning, with the email still undelivered (perhaps claimed: the

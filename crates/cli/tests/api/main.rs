@@ -45,7 +45,5 @@ mod pages;
 mod smtp;
 mod storage;
 mod team;
-mod team_pages;
-mod team_users;
 mod throttling;
 mod two_factor;

@@ -1,8 +1,7 @@
 //! Health, metrics, the OpenAPI document and the headers every answer carries.
 
-use crate::helpers::{TestApp, assert_error};
+use crate::helpers::{ResponseExt, TestApp, assert_error};
 use reqwest::StatusCode;
-use serde_json::Value;
 
 backend_tests!(
     health_checks_the_database,
@@ -12,12 +11,9 @@ backend_tests!(
 );
 
 async fn health_checks_the_database(app: TestApp) {
-    let response = app.get("/api/v1/health", None).await;
+    let response = app.health().await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        serde_json::json!({"status": "ok"})
-    );
+    assert_eq!(response.body().await, serde_json::json!({"status": "ok"}));
 }
 
 async fn metrics_count_requests_and_sign_ins(app: TestApp) {
@@ -25,7 +21,7 @@ async fn metrics_count_requests_and_sign_ins(app: TestApp) {
     app.signed_in("metrics@example.com").await;
     app.signed_in_again("metrics@example.com").await;
     app.login("metrics@example.com", "wrong password").await;
-    let response = app.get("/metrics", None).await;
+    let response = app.metrics().await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         response.headers()["content-type"]
@@ -49,12 +45,7 @@ async fn metrics_count_requests_and_sign_ins(app: TestApp) {
 }
 
 async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
-    let doc: Value = app
-        .get("/api/v1/openapi.json", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = app.openapi().await.body().await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert_eq!(doc["servers"][0]["url"], "/api/v1");
     let paths = doc["paths"].as_object().unwrap();

@@ -1,7 +1,6 @@
 //! What the database holds: nothing secret in plain text, and everything after a restart.
 
-use crate::helpers::{PASSWORD, TestApp};
-use serde_json::Value;
+use crate::helpers::{PASSWORD, ResponseExt, TestApp};
 use sqlx::{Connection, Row};
 use tessera_store::testing::Backend;
 
@@ -64,12 +63,7 @@ async fn the_database_holds_no_token_or_password_in_plain_text(app: TestApp) {
 async fn data_and_sessions_survive_a_restart(mut app: TestApp) {
     let token = app.signed_in("durable@example.com").await;
     app.restart().await;
-    let me: Value = app
-        .get("/api/v1/me", Some(&token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me = app.me(&token).await.body().await;
     assert_eq!(me["user"]["email"], "durable@example.com");
     assert_eq!(
         app.login("durable@example.com", PASSWORD).await.status(),

@@ -4,7 +4,6 @@
 use super::{browser_tests, sign_in};
 use crate::browser::Browser;
 use crate::helpers::{PASSWORD, TestApp};
-use crate::team::{invitation_token, invite, join};
 use fantoccini::Locator;
 
 browser_tests!(
@@ -22,7 +21,7 @@ async fn buttons(b: &Browser, label: &str) -> usize {
 }
 
 async fn a_user_signs_out_everywhere_else_and_forgets_devices(app: TestApp, b: Browser) {
-    app.signup("ada@example.com").await;
+    app.signed_up("ada@example.com").await;
     sign_in(&app, &b, "ada@example.com", false).await;
     assert_eq!(b.path().await, "/");
     let laptop = Browser::start(&app.base).await.unwrap();
@@ -74,7 +73,7 @@ async fn a_user_signs_out_everywhere_else_and_forgets_devices(app: TestApp, b: B
 }
 
 async fn mistakes_and_closed_doors_are_explained(app: TestApp, b: Browser) {
-    app.signup("taken@example.com").await;
+    app.signed_up("taken@example.com").await;
 
     // Signup mistakes are named beside their field, and what was typed stays.
     b.open("/signup").await;
@@ -113,7 +112,7 @@ async fn mistakes_and_closed_doors_are_explained(app: TestApp, b: Browser) {
 
     // A member cannot open the owner's pages.
     let owner = app.signed_in("owner@example.com").await;
-    join(&app, &owner, "member@example.com", "member").await;
+    app.join(&owner, "member@example.com", "member").await;
     sign_in(&app, &b, "member@example.com", false).await;
     b.open("/account/users").await;
     assert!(
@@ -124,9 +123,9 @@ async fn mistakes_and_closed_doors_are_explained(app: TestApp, b: Browser) {
     b.screenshot("forbidden").await;
 
     // A withdrawn invitation.
-    let response = invite(&app, &owner, "late@example.com", "member").await;
+    let response = app.invite(&owner, "late@example.com", "member").await;
     assert_eq!(response.status(), 201);
-    let token = invitation_token(&app, "late@example.com", 1).await;
+    let token = app.invitation_token("late@example.com", 1).await;
     let owner_browser = Browser::start(&app.base).await.unwrap();
     sign_in(&app, &owner_browser, "owner@example.com", false).await;
     owner_browser.open("/account/users").await;

@@ -8,7 +8,7 @@
 //! slowest tests for no new path.
 
 use crate::browser::Browser;
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{PASSWORD, SecondFactor, TestApp};
 use crate::otp::{decode_qr_svg, oathtool};
 use tessera_core::Clock;
 
@@ -63,12 +63,8 @@ async fn sign_in(app: &TestApp, b: &Browser, email: &str, shots: bool) {
     }
 }
 
-/// Sets up 2FA from the security page, checking the QR code holds the key shown: the secret.
-async fn set_up_2fa(
-    app: &TestApp,
-    b: &Browser,
-    shots: bool,
-) -> Option<(String, Vec<String>, String)> {
+/// Sets up 2FA from the security page, checking the QR code holds the key shown.
+async fn set_up_2fa(app: &TestApp, b: &Browser, shots: bool) -> Option<SecondFactor> {
     b.open("/settings/security").await;
     if shots {
         b.screenshot("security-off").await;
@@ -136,5 +132,9 @@ async fn set_up_2fa(
         }
     }
     app.clock.advance(30);
-    Some((secret, codes, paper))
+    Some(SecondFactor {
+        secret,
+        recovery_codes: codes,
+        paper_key: paper,
+    })
 }

@@ -4,7 +4,6 @@
 use super::{browser_tests, set_up_2fa, sign_in};
 use crate::browser::Browser;
 use crate::helpers::{PASSWORD, TestApp};
-use crate::team::{invitation_token, join};
 use serde_json::json;
 
 browser_tests!(
@@ -13,30 +12,11 @@ browser_tests!(
 );
 
 async fn an_owner_requires_2fa_and_invites_a_member(app: TestApp, b: Browser) {
-    app.signup("owner@example.com").await;
+    app.signed_up("owner@example.com").await;
     sign_in(&app, &b, "owner@example.com", false).await;
     assert_eq!(b.path().await, "/");
 
-    b.open("/account/settings").await;
-    assert_eq!(
-        b.find("#policy-status").await.text().await.unwrap(),
-        "Optional"
-    );
-    b.check("#required").await;
-    b.client
-        .execute(
-            "document.getElementById('grace_period_until').value = '2099-01-01';",
-            vec![],
-        )
-        .await
-        .unwrap();
-    b.press("Save").await;
-    assert_eq!(
-        b.find("#policy-status").await.text().await.unwrap(),
-        "Required"
-    );
-    assert!(b.text().await.contains("Saved."));
-    b.screenshot("team-settings").await;
+    requires_2fa_with_a_grace_period(&b).await;
 
     b.open("/account/users").await;
     b.fill("Email", "grace@example.com").await;
@@ -47,7 +27,7 @@ async fn an_owner_requires_2fa_and_invites_a_member(app: TestApp, b: Browser) {
     b.screenshot("team-users").await;
 
     // The invitee, in their own browser.
-    let token = invitation_token(&app, "grace@example.com", 1).await;
+    let token = app.invitation_token("grace@example.com", 1).await;
     let invitee = Browser::start(&app.base).await.unwrap();
     invitee.open(&format!("/invitations/{token}")).await;
     assert!(invitee.text().await.contains("You were invited as admin"));
@@ -98,14 +78,8 @@ async fn an_owner_requires_2fa_and_invites_a_member(app: TestApp, b: Browser) {
 
 async fn a_restricted_user_sets_up_2fa_before_anything_else(app: TestApp, b: Browser) {
     let owner = app.signed_in("owner@example.com").await;
-    join(&app, &owner, "member@example.com", "member").await;
-    let response = app
-        .put(
-            "/api/v1/account/two-factor-policy",
-            json!({"required": true}),
-            Some(&owner),
-        )
-        .await;
+    app.join(&owner, "member@example.com", "member").await;
+    let response = app.set_2fa_policy(&owner, json!({"required": true})).await;
     assert_eq!(response.status(), 200);
 
     let sent = app.device_codes_sent("member@example.com").await;
@@ -153,4 +127,27 @@ async fn a_restricted_user_sets_up_2fa_before_anything_else(app: TestApp, b: Bro
     assert_eq!(b.path().await, "/");
     assert!(b.text().await.contains("Welcome"));
     b.close().await;
+}
+
+async fn requires_2fa_with_a_grace_period(b: &Browser) {
+    b.open("/account/settings").await;
+    assert_eq!(
+        b.find("#policy-status").await.text().await.unwrap(),
+        "Optional"
+    );
+    b.check("#required").await;
+    b.client
+        .execute(
+            "document.getElementById('grace_period_until').value = '2099-01-01';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.press("Save").await;
+    assert_eq!(
+        b.find("#policy-status").await.text().await.unwrap(),
+        "Required"
+    );
+    assert!(b.text().await.contains("Saved."));
+    b.screenshot("team-settings").await;
 }

@@ -26,9 +26,10 @@ async fn a_user_turns_2fa_on_and_signs_in_with_a_code_then_a_recovery_code(
     assert!(b.text().await.contains("Welcome, Ada Lovelace"));
     b.screenshot("home").await;
 
-    let Some((secret, codes, _)) = set_up_2fa(&app, &b, true).await else {
+    let Some(factor) = set_up_2fa(&app, &b, true).await else {
         return;
     };
+    let (secret, codes) = (&factor.secret, &factor.recovery_codes);
     b.open("/settings/security").await;
     assert!(b.text().await.contains("Recovery codes left: 10 of 10."));
     b.screenshot("security-on").await;
@@ -58,7 +59,7 @@ async fn a_user_turns_2fa_on_and_signs_in_with_a_code_then_a_recovery_code(
             .contains("That code is not valid. 4 attempts left.")
     );
     b.screenshot("login-2fa").await;
-    let code = oathtool(&secret, app.clock.now()).unwrap();
+    let code = oathtool(secret, app.clock.now()).unwrap();
     b.fill("Authentication code", &code).await;
     b.press("Verify").await;
     assert_eq!(b.path().await, "/");
@@ -78,52 +79,16 @@ async fn a_user_turns_2fa_on_and_signs_in_with_a_code_then_a_recovery_code(
     b.open("/settings/security").await;
     assert!(b.text().await.contains("Recovery codes left: 9 of 10."));
 
-    // New codes, then 2FA off, each with the password.
-    b.fill("Your password", PASSWORD).await;
-    b.press("Generate new recovery codes").await;
-    assert!(b.text().await.contains("Your new recovery codes"));
-    b.open("/settings/security").await;
-    let disable = "//input[@id='disable-password']";
-    b.client
-        .find(fantoccini::Locator::XPath(disable))
-        .await
-        .unwrap()
-        .send_keys("wrong password")
-        .await
-        .unwrap();
-    b.press("Turn off two-factor authentication").await;
-    assert!(b.text().await.contains("Incorrect password."));
-    b.client
-        .find(fantoccini::Locator::XPath(disable))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    b.press("Turn off two-factor authentication").await;
-    assert!(b.text().await.contains("Two-factor authentication is off."));
-
-    // The activity page tells the story.
-    b.open("/settings/activity").await;
-    let text = b.text().await;
-    for line in [
-        "Two-factor authentication turned off",
-        "New recovery codes generated",
-        "Signed in with a recovery code",
-        "Wrong two-factor code",
-        "Two-factor authentication turned on",
-    ] {
-        assert!(text.contains(line), "{line}");
-    }
-    b.screenshot("activity").await;
+    new_codes_then_2fa_off_each_with_the_password(&b).await;
+    the_activity_page_tells_the_story(&b).await;
     b.close().await;
 }
 
 async fn the_paper_key_recovers_an_account(app: TestApp, b: Browser) {
-    let Some((_, _, _, paper)) = crate::two_factor::user_with_2fa(&app, "lost@example.com").await
-    else {
+    let Some((_, factor)) = app.user_with_2fa("lost@example.com").await else {
         return;
     };
+    let paper = factor.paper_key;
     b.open("/login").await;
     b.click("a[href='/recover']").await;
     assert_eq!(b.path().await, "/recover");
@@ -160,4 +125,45 @@ async fn the_paper_key_recovers_an_account(app: TestApp, b: Browser) {
     b.type_and_submit(&format!("{code}{enter}")).await;
     assert_eq!(b.path().await, "/");
     b.close().await;
+}
+
+async fn new_codes_then_2fa_off_each_with_the_password(b: &Browser) {
+    b.fill("Your password", PASSWORD).await;
+    b.press("Generate new recovery codes").await;
+    assert!(b.text().await.contains("Your new recovery codes"));
+    b.open("/settings/security").await;
+    let disable = "//input[@id='disable-password']";
+    b.client
+        .find(fantoccini::Locator::XPath(disable))
+        .await
+        .unwrap()
+        .send_keys("wrong password")
+        .await
+        .unwrap();
+    b.press("Turn off two-factor authentication").await;
+    assert!(b.text().await.contains("Incorrect password."));
+    b.client
+        .find(fantoccini::Locator::XPath(disable))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    b.press("Turn off two-factor authentication").await;
+    assert!(b.text().await.contains("Two-factor authentication is off."));
+}
+
+async fn the_activity_page_tells_the_story(b: &Browser) {
+    b.open("/settings/activity").await;
+    let text = b.text().await;
+    for line in [
+        "Two-factor authentication turned off",
+        "New recovery codes generated",
+        "Signed in with a recovery code",
+        "Wrong two-factor code",
+        "Two-factor authentication turned on",
+    ] {
+        assert!(text.contains(line), "{line}");
+    }
+    b.screenshot("activity").await;
 }

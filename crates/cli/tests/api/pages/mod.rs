@@ -1,0 +1,6 @@
+//! The web pages as a browser without JavaScript uses them: forms, cookies, CSRF.
+
+mod devices;
+mod sign_in;
+mod team;
+mod two_factor;
