@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use tessera_core::auth::Auth;
 use tessera_core::model::{AccountId, OutboxStatus};
+use tessera_core::operator::Operator;
 use tessera_core::store::Store;
 use tessera_server::Config;
 
@@ -53,15 +53,16 @@ pub enum AdminCommand {
 }
 
 /// The use cases, for commands that change security (they audit and email like the API).
-async fn operator(config: &Config, store: std::sync::Arc<dyn Store>) -> anyhow::Result<Auth> {
+async fn operator(config: &Config, store: std::sync::Arc<dyn Store>) -> anyhow::Result<Operator> {
     let master_key = config.load_master_key()?;
-    tessera_server::build_auth(
+    let core = tessera_server::build_core(
         config,
         &master_key,
         store,
         std::sync::Arc::new(tessera_server::SystemClock),
     )
-    .await
+    .await?;
+    Ok(core.operator)
 }
 
 pub async fn run(command: AdminCommand, config: &Config) -> anyhow::Result<()> {
@@ -130,8 +131,8 @@ async fn users(store: &dyn Store, account: Option<String>) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn disable_2fa(auth: &Auth, email: &str, reason: &str) -> anyhow::Result<()> {
-    let user = auth.operator_disable_two_factor(email, reason).await?;
+async fn disable_2fa(operator: &Operator, email: &str, reason: &str) -> anyhow::Result<()> {
+    let user = operator.disable_two_factor(email, reason).await?;
     println!(
         "two-factor authentication disabled for {}; sessions ended; user emailed",
         user.email.as_str()
@@ -139,8 +140,8 @@ async fn disable_2fa(auth: &Auth, email: &str, reason: &str) -> anyhow::Result<(
     Ok(())
 }
 
-async fn unlock(auth: &Auth, email: &str) -> anyhow::Result<()> {
-    let (user, cleared) = auth.operator_unlock(email).await?;
+async fn unlock(operator: &Operator, email: &str) -> anyhow::Result<()> {
+    let (user, cleared) = operator.unlock(email).await?;
     if cleared {
         println!("unlocked {}", user.email.as_str());
     } else {
@@ -149,8 +150,8 @@ async fn unlock(auth: &Auth, email: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn events(auth: &Auth, email: &str, limit: i64) -> anyhow::Result<()> {
-    for e in auth.operator_events(email, limit.clamp(1, 10_000)).await? {
+async fn events(operator: &Operator, email: &str, limit: i64) -> anyhow::Result<()> {
+    for e in operator.events(email, limit.clamp(1, 10_000)).await? {
         println!(
             "{}\t{}\t{}\t{}",
             e.created_at,

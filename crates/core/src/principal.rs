@@ -40,21 +40,39 @@ impl SessionContext {
 }
 
 /// Why a principal was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Forbidden {
     /// The session may only set up 2FA (SPEC §4).
-    #[error("set up two-factor authentication first")]
     SetupRequired,
     /// A member, where only the owner and admins may act.
-    #[error("only the account owner and admins can do this")]
     NotAManager,
     /// One's own user, where the personal settings are the way.
-    #[error("you cannot do this to your own user here; use your security settings")]
     Yourself,
     /// The account owner, whom nobody deletes or resets.
-    #[error("nobody can delete the account owner or reset their 2FA")]
     TheOwner,
 }
+
+impl Forbidden {
+    /// What the refused caller is told.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::SetupRequired => "set up two-factor authentication first",
+            Self::NotAManager => "only the account owner and admins can do this",
+            Self::Yourself => {
+                "you cannot do this to your own user here; use your security settings"
+            }
+            Self::TheOwner => "nobody can delete the account owner or reset their 2FA",
+        }
+    }
+}
+
+impl std::fmt::Display for Forbidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+impl std::error::Error for Forbidden {}
 
 /// A live session, restricted or not.
 #[derive(Clone, Debug)]
@@ -78,10 +96,6 @@ impl AnySession {
         }
     }
 
-    pub fn context(&self) -> &SessionContext {
-        &self.context
-    }
-
     pub fn user(&self) -> &User {
         &self.context.user
     }
@@ -92,11 +106,6 @@ impl AnySession {
 
     pub fn session(&self) -> &Session {
         &self.context.session
-    }
-
-    /// When the request was authenticated.
-    pub fn now(&self) -> Timestamp {
-        self.now
     }
 
     /// Where the user stands against the account's 2FA policy.

@@ -3,9 +3,7 @@
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-/// Still named here for `metrics.rs`, which imports it as `crate::app::AppState`; everything
-/// else imports [`crate::state::AppState`].
-pub(crate) use crate::state::AppState;
+use crate::state::AppState;
 use crate::{api, error::AppError, metrics, pages};
 use anyhow::Context;
 use axum::Router;
@@ -15,13 +13,14 @@ use axum::response::IntoResponse;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tessera_core::auth::{Auth, Deps};
 use tessera_core::codes::CodeHasher;
 use tessera_core::crypto::MasterKey;
 use tessera_core::mail::Mailer;
+use tessera_core::mail::OutboxStore;
 use tessera_core::password::Passwords;
 use tessera_core::store::Store;
 use tessera_core::{Clock, Timestamp};
+use tessera_core::{Deps, Tessera};
 use tessera_mail::{Brand, DeliveryStats, Outbox, OutboxConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -92,14 +91,13 @@ impl Application {
                 },
                 settings: config.mail.delivery(),
             },
-            Arc::clone(&store),
+            Arc::clone(&store) as Arc<dyn OutboxStore>,
             Arc::new(Mailer::new(master_key.sealer("outbox"))),
             Arc::clone(&clock),
             Arc::clone(&delivery),
         )?;
         let state = AppState {
-            auth: build_auth(&config, &master_key, Arc::clone(&store), clock).await?,
-            store,
+            core: build_core(&config, &master_key, store, clock).await?,
             metrics: Arc::new(Metrics::new(delivery)),
             csrf_key: Arc::new(master_key.derive("csrf")),
             secure_cookies: public_url.starts_with("https://"),
@@ -146,13 +144,13 @@ impl Application {
 }
 
 /// The use cases over a store, as `serve` and `admin` both need them.
-pub async fn build_auth(
+pub async fn build_core(
     config: &Config,
     master_key: &MasterKey,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-) -> anyhow::Result<Auth> {
-    Ok(Auth::new(Deps {
+) -> anyhow::Result<Tessera> {
+    Ok(Tessera::new(Deps {
         store,
         passwords: Passwords::new(&config.security).await?,
         clock,

@@ -9,12 +9,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tessera_core::Internal;
 use tessera_core::Timestamp;
-use tessera_core::auth::{Internal, LoginError, SessionError, SignupError};
-use tessera_core::device::{DeviceError, ResendError};
+use tessera_core::devices::{DeviceError, ResendError};
+use tessera_core::factors::TwoFactorError;
+use tessera_core::principal::Forbidden;
 use tessera_core::second_step::SecondStepError;
+use tessera_core::sessions::{RevokeError, SessionError};
+use tessera_core::sign_in::{LoginError, SignupError};
 use tessera_core::team::{InvitationError, TeamError};
-use tessera_core::two_factor::TwoFactorError;
 use tessera_core::validate::FieldError;
 use utoipa::ToSchema;
 
@@ -229,13 +232,21 @@ impl From<TeamError> for AppError {
     fn from(e: TeamError) -> Self {
         match e {
             TeamError::Invalid(e) => e.into(),
-            TeamError::Forbidden(why) => Self::Forbidden(why),
-            TeamError::SetupRequired => Self::TwoFactorSetupRequired,
+            TeamError::Forbidden(why) => why.into(),
             TeamError::NotFound => Self::NotFound,
             TeamError::EmailTaken => Self::EmailTaken,
             TeamError::InvitationExists => Self::InvitationExists,
             TeamError::NotEnabled => Self::NotEnabled,
             TeamError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<Forbidden> for AppError {
+    fn from(why: Forbidden) -> Self {
+        match why {
+            Forbidden::SetupRequired => Self::TwoFactorSetupRequired,
+            why => Self::Forbidden(why.reason()),
         }
     }
 }
@@ -307,6 +318,15 @@ impl From<DeviceError> for AppError {
         match e {
             DeviceError::NotFound => Self::NotFound,
             DeviceError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<RevokeError> for AppError {
+    fn from(e: RevokeError) -> Self {
+        match e {
+            RevokeError::NotFound => Self::NotFound,
+            RevokeError::Internal(e) => e.into(),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Who is asking: the client's address and browser, and the session behind a request.
 //!
-//! What a session may do is decided by which extractor a handler takes, not by checks inside
-//! handlers: [`FullSession`] refuses a session that may only set up 2FA, [`AnySession`]
-//! (for the four endpoints such a session may call) accepts it, and [`ManagerSession`]
-//! admits only the account's owner and admins.
+//! What a session may do is decided by which extractor a handler takes, each carrying the
+//! core's principal of that name ([`tessera_core::principal`]), which the use cases then
+//! require: [`FullSession`] refuses a session that may only set up 2FA, [`AnySession`] (for
+//! the four endpoints such a session may call) accepts it, and [`ManagerSession`] admits only
+//! the account's owner and admins.
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -12,9 +13,9 @@ use axum::http::header;
 use axum::http::request::Parts;
 use std::net::SocketAddr;
 use tessera_core::crypto::Token;
+use tessera_core::factors::TwoFactorStatus;
 use tessera_core::model::RequestMeta;
-use tessera_core::store::{SessionContext, TwoFactorStatus};
-use tessera_core::team::Manager;
+use tessera_core::principal::{self, Manager};
 
 /// The longest User-Agent kept in the audit log.
 const MAX_USER_AGENT: usize = 512;
@@ -64,13 +65,13 @@ fn bearer(parts: &Parts) -> Option<Token> {
         .then(|| Token::from_client(token.trim()))
 }
 
-async fn session(parts: &Parts, state: &AppState) -> Result<SessionContext, AppError> {
+async fn session(parts: &Parts, state: &AppState) -> Result<principal::AnySession, AppError> {
     let token = bearer(parts).ok_or(AppError::Unauthenticated)?;
-    Ok(state.auth.authenticate(&token.hash()).await?)
+    Ok(state.core.sessions.authenticate(&token.hash()).await?)
 }
 
 /// An API session that may do anything its user's role allows.
-pub struct FullSession(pub SessionContext);
+pub struct FullSession(pub principal::FullSession);
 
 impl FromRequestParts<AppState> for FullSession {
     type Rejection = AppError;
@@ -79,12 +80,7 @@ impl FromRequestParts<AppState> for FullSession {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let context = session(parts, state).await?;
-        if context.setup_only(state.auth.now()) {
-            Err(AppError::TwoFactorSetupRequired)
-        } else {
-            Ok(Self(context))
-        }
+        Ok(Self(session(parts, state).await?.full()?))
     }
 }
 
@@ -99,15 +95,13 @@ impl FromRequestParts<AppState> for ManagerSession {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let context = session(parts, state).await?;
-        Manager::new(context, state.auth.now())
-            .map(Self)
-            .map_err(AppError::from)
+        let full = session(parts, state).await?.full()?;
+        Ok(Self(Manager::new(full)?))
     }
 }
 
 /// [`AnySession`] with its user's 2FA status, read in the same query.
-pub struct AnySessionWithStatus(pub SessionContext, pub TwoFactorStatus);
+pub struct AnySessionWithStatus(pub principal::AnySession, pub TwoFactorStatus);
 
 impl FromRequestParts<AppState> for AnySessionWithStatus {
     type Rejection = AppError;
@@ -117,13 +111,17 @@ impl FromRequestParts<AppState> for AnySessionWithStatus {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or(AppError::Unauthenticated)?;
-        let (context, status) = state.auth.authenticate_with_status(&token.hash()).await?;
-        Ok(Self(context, status))
+        let (session, status) = state
+            .core
+            .sessions
+            .authenticate_with_status(&token.hash())
+            .await?;
+        Ok(Self(session, status))
     }
 }
 
 /// Any live API session, including one that may only set up 2FA.
-pub struct AnySession(pub SessionContext);
+pub struct AnySession(pub principal::AnySession);
 
 impl FromRequestParts<AppState> for AnySession {
     type Rejection = AppError;

@@ -1,7 +1,7 @@
 //! Prometheus metrics at `GET /metrics`: request counts and latencies per route, and sign-in
 //! outcomes. Kept per application (not global) so tests can run many side by side.
 
-use crate::app::AppState;
+use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;

@@ -3,15 +3,14 @@
 
 use crate::metrics::Metrics;
 use std::sync::Arc;
-use tessera_core::auth::Auth;
+use tessera_core::Tessera;
 use tessera_core::crypto::MacKey;
-use tessera_core::store::Store;
 
-/// What every handler can reach.
+/// What every handler can reach: the core's services (never the store behind them), and what
+/// the HTTP edge itself needs.
 #[derive(Clone)]
 pub struct AppState {
-    pub auth: Auth,
-    pub store: Arc<dyn Store>,
+    pub core: Tessera,
     pub metrics: Arc<Metrics>,
     pub csrf_key: Arc<MacKey>,
     /// Cookies get `Secure` when the public URL is https.

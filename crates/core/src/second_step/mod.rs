@@ -29,7 +29,9 @@ use crate::crypto::{Token, TokenHash};
 use crate::ctx::{Ctx, Internal, internal_from};
 use crate::factors::{Checked, METHODS, Method, OnSuccess, Proof, SecondFactor};
 use crate::mail::Message;
-use crate::model::{Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, User};
+use crate::model::{
+    Account, Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, User,
+};
 use crate::sessions::{Opening, SignInMethod, SignedIn};
 use crate::sign_in::PendingChallenge;
 use crate::store::Effects;
@@ -152,7 +154,10 @@ impl SecondStep {
             refused = verdict.err();
             (next, refused.is_none())
         };
-        let user = prepared.opening.context.user.clone();
+        let (user, account) = (
+            &prepared.opening.context.user,
+            &prepared.opening.context.account,
+        );
         let key = user.id.to_string();
         let attempt = ChallengeAttempt {
             challenge: prepared.challenge,
@@ -181,7 +186,7 @@ impl SecondStep {
         // A right TOTP code whose step a concurrent request took first is a replay.
         let already_used =
             prepared.already_used || (method.method() == Method::Totp && prepared.proof.is_some());
-        let effects = failure_effects(ctx, &user, method.method(), meta, now).await?;
+        let effects = failure_effects(ctx, user, account, method.method(), meta, now);
         if ctx
             .lockout_failure(Scope::SecondStep, &key, lockout, now, effects)
             .await?
@@ -196,13 +201,14 @@ impl SecondStep {
 }
 
 /// What a wrong code records, and what its lock would add (event and email).
-async fn failure_effects(
+fn failure_effects(
     ctx: &Ctx,
     user: &User,
+    account: &Account,
     method: Method,
     meta: &RequestMeta,
     now: Timestamp,
-) -> Result<(Effects, Effects), Internal> {
+) -> (Effects, Effects) {
     let failed = Effects::event(
         NewEvent::for_user(user, EventKind::TwoFactorFailed, meta, now)
             .with_detail(json!({ "method": method.as_str() })),
@@ -210,10 +216,14 @@ async fn failure_effects(
     let until = now.plus_secs(ctx.policy.second_step_lockout_secs);
     let event = NewEvent::for_user(user, EventKind::SecondStepLocked, meta, now)
         .with_detail(json!({ "locked_until": until.to_rfc3339() }));
-    let on_lock = ctx
-        .notify(event, user, meta, Message::SecondStepLocked { until })
-        .await?;
-    Ok((failed, on_lock))
+    let email = ctx.email_in(
+        user,
+        account,
+        meta,
+        now,
+        Message::SecondStepLocked { until },
+    );
+    (failed, Effects::event(event).and_email(email))
 }
 
 /// The session, events and emails a right proof would write, and the token to give; made

@@ -99,8 +99,9 @@ pub async fn mine(
 ) -> Result<Json<EventsResponse>, AppError> {
     let limit = query.limit()?;
     let events = state
-        .store
-        .user_events(context.user.id, query.before, limit)
+        .core
+        .audit
+        .my_events(&context, query.before, limit)
         .await
         .map_err(AppError::internal)?;
     Ok(Json(EventsResponse::page(events, limit)))
@@ -121,7 +122,8 @@ pub async fn team(
 ) -> Result<Json<EventsResponse>, AppError> {
     let limit = query.limit()?;
     let events = state
-        .auth
+        .core
+        .team
         .account_events(&manager, query.before, limit)
         .await?;
     Ok(Json(EventsResponse::page(events, limit)))

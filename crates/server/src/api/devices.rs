@@ -72,7 +72,7 @@ pub async fn devices(
     State(state): State<AppState>,
     FullSession(context): FullSession,
 ) -> Result<Json<Vec<DeviceBody>>, AppError> {
-    let devices = state.auth.devices(&context.user).await?;
+    let devices = state.core.devices.list(&context).await?;
     Ok(Json(devices.into_iter().map(DeviceBody::from).collect()))
 }
 
@@ -90,7 +90,7 @@ pub async fn remove_device(
     Path(device): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let device = id::<DeviceId>(&device)?;
-    state.auth.remove_device(&context, device, &meta).await?;
+    state.core.devices.remove(&context, device, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -104,8 +104,8 @@ pub async fn sessions(
     State(state): State<AppState>,
     FullSession(context): FullSession,
 ) -> Result<Json<Vec<SessionBody>>, AppError> {
-    let sessions = state.auth.sessions(&context.user).await?;
-    let current = context.session.id;
+    let sessions = state.core.sessions.list(&context).await?;
+    let current = context.session().id;
     Ok(Json(
         sessions
             .into_iter()
@@ -128,7 +128,7 @@ pub async fn revoke_session(
     Path(session): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let session = id::<SessionId>(&session)?;
-    state.auth.revoke_session(&context, session, &meta).await?;
+    state.core.sessions.revoke(&context, session, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -143,6 +143,6 @@ pub async fn revoke_other_sessions(
     ClientMeta(meta): ClientMeta,
     FullSession(context): FullSession,
 ) -> Result<StatusCode, AppError> {
-    state.auth.revoke_other_sessions(&context, &meta).await?;
+    state.core.sessions.revoke_others(&context, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,7 +19,7 @@ pub struct HealthBody {
         (status = 503, description = "The database does not answer", body = crate::error::ErrorBody),
     ))]
 pub async fn health(State(state): State<AppState>) -> Result<Json<HealthBody>, AppError> {
-    state.store.ping().await.map_err(|e| {
+    state.core.ping().await.map_err(|e| {
         tracing::error!(error = %e, "health check: the database does not answer");
         AppError::Unavailable
     })?;

@@ -40,9 +40,10 @@ pub async fn accept(
     ClientMeta(meta): ClientMeta,
     Json(body): Json<AcceptRequest>,
 ) -> Result<(StatusCode, Json<AcceptResponse>), AppError> {
-    let user = state
-        .auth
-        .accept_invitation(
+    let registered = state
+        .core
+        .invitations
+        .accept(
             &body.token,
             &body.password.into(),
             body.name.as_deref(),
@@ -52,7 +53,7 @@ pub async fn accept(
     Ok((
         StatusCode::CREATED,
         Json(AcceptResponse {
-            user: UserBody::new(&user, false),
+            user: UserBody::new(registered.user(), false),
         }),
     ))
 }

@@ -4,11 +4,9 @@
 use super::schema::{AccountBody, UserBody};
 use crate::error::{AppError, ErrorBody, Json};
 use crate::extract::AnySessionWithStatus;
-use crate::state::AppState;
-use axum::extract::State;
 use serde::Serialize;
 use tessera_core::Timestamp;
-use tessera_core::policy::{Enforcement, enforcement};
+use tessera_core::team::enforcement::Enforcement;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -44,11 +42,10 @@ pub struct MeResponse {
         (status = 401, description = "`unauthenticated`", body = ErrorBody),
     ))]
 pub async fn me(
-    State(state): State<AppState>,
     AnySessionWithStatus(context, status): AnySessionWithStatus,
 ) -> Result<Json<MeResponse>, AppError> {
-    let (user, account) = (&context.user, &context.account);
-    let enabled = status.enabled_at.is_some();
+    let (user, account) = (context.user(), context.account());
+    let enabled = status.is_on();
     Ok(Json(MeResponse {
         user: UserBody::new(user, enabled),
         account: AccountBody::from(account),
@@ -61,7 +58,7 @@ pub async fn me(
         enforcement: EnforcementBody {
             required: account.two_factor_required,
             grace_period_until: account.grace_period_until.map(Timestamp::to_rfc3339),
-            status: enforcement(account, user, enabled, state.auth.now()),
+            status: context.enforcement(),
         },
     }))
 }

@@ -36,11 +36,12 @@ pub async fn verify(
     Json(body): Json<VerifyRequest>,
 ) -> Result<Json<LoginResponse>, AppError> {
     let done = state
-        .auth
-        .verify_second_step(&body.challenge_token, &body.code, &meta)
+        .core
+        .second_step
+        .verify(&body.challenge_token, &body.code, &meta)
         .await
-        .map_err(|e| second_step_error(e, state.auth.now()))?;
-    let mut response = LoginResponse::signed_in(&done.signed_in, state.auth.now());
+        .map_err(|e| second_step_error(e, state.core.now()))?;
+    let mut response = LoginResponse::signed_in(&done.signed_in, state.core.now());
     let device = done.device_token.map(|t| t.expose().to_owned());
     match &mut response {
         LoginResponse::Authenticated {
@@ -92,10 +93,11 @@ pub async fn resend(
     Json(body): Json<ResendRequest>,
 ) -> Result<(StatusCode, Json<ResendResponse>), AppError> {
     let next = state
-        .auth
-        .resend_device_code(&body.challenge_token, &meta)
+        .core
+        .devices
+        .resend_code(&body.challenge_token, &meta)
         .await
-        .map_err(|e| resend_error(e, state.auth.now()))?;
+        .map_err(|e| resend_error(e, state.core.now()))?;
     Ok((
         StatusCode::ACCEPTED,
         Json(ResendResponse {

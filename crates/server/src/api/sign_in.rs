@@ -10,8 +10,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tessera_core::Timestamp;
-use tessera_core::auth::{LoginError, LoginInput, LoginOutcome, SignedIn, SignupInput};
-use tessera_core::policy::Enforcement;
+use tessera_core::sessions::SignedIn;
+use tessera_core::sign_in::{LoginError, LoginInput, LoginOutcome, SignupInput};
+use tessera_core::team::enforcement::Enforcement;
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
@@ -45,8 +46,9 @@ pub async fn signup(
     ClientMeta(meta): ClientMeta,
     Json(body): Json<SignupRequest>,
 ) -> Result<(StatusCode, Json<SignupResponse>), AppError> {
-    let (user, account) = state
-        .auth
+    let registered = state
+        .core
+        .sign_in
         .signup(
             SignupInput {
                 account_name: body.account_name,
@@ -60,8 +62,8 @@ pub async fn signup(
     Ok((
         StatusCode::CREATED,
         Json(SignupResponse {
-            user: UserBody::new(&user, false),
-            account: AccountBody::from(&account),
+            user: UserBody::new(registered.user(), false),
+            account: AccountBody::from(registered.account()),
         }),
     ))
 }
@@ -190,10 +192,10 @@ pub async fn login(
         password: body.password.into(),
         device_token: body.device_token,
     };
-    match state.auth.login(input, &meta).await {
+    match state.core.sign_in.login(input, &meta).await {
         Ok(LoginOutcome::SignedIn(signed_in)) => {
             state.metrics.sign_in("success");
-            Ok(Json(LoginResponse::signed_in(&signed_in, state.auth.now())))
+            Ok(Json(LoginResponse::signed_in(&signed_in, state.core.now())))
         }
         Ok(LoginOutcome::SecondStep(pending)) => {
             state.metrics.sign_in("second_step");
@@ -205,7 +207,7 @@ pub async fn login(
         }
         Ok(LoginOutcome::DeviceVerification(pending)) => {
             state.metrics.sign_in("device_verification");
-            let resend = state.auth.policy.email_code_resend_secs;
+            let resend = state.core.policy().email_code_resend_secs;
             Ok(Json(LoginResponse::DeviceVerificationRequired {
                 challenge_token: pending.token.expose().to_owned(),
                 methods: vec!["email_code"],
@@ -220,7 +222,7 @@ pub async fn login(
                 LoginError::Invalid(_) => "invalid_request",
                 LoginError::Internal(_) => "error",
             });
-            Err(login_error(e, state.auth.now()))
+            Err(login_error(e, state.core.now()))
         }
     }
 }
@@ -236,6 +238,6 @@ pub async fn logout(
     ClientMeta(meta): ClientMeta,
     AnySession(context): AnySession,
 ) -> Result<StatusCode, AppError> {
-    state.auth.logout(&context, &meta).await?;
+    state.core.sessions.logout(&context, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }

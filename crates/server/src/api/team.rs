@@ -60,7 +60,8 @@ pub async fn set_policy(
         grace_period_until: body.grace_period_until.as_deref(),
     };
     let account = state
-        .auth
+        .core
+        .team
         .set_two_factor_policy(&manager, input, &meta)
         .await?;
     Ok(Json(TwoFactorPolicyBody::from(&account)))
@@ -76,7 +77,7 @@ pub async fn users(
     State(state): State<AppState>,
     ManagerSession(manager): ManagerSession,
 ) -> Result<Json<Vec<UserBody>>, AppError> {
-    let members = state.auth.team_members(&manager).await?;
+    let members = state.core.team.members(&manager).await?;
     Ok(Json(
         members
             .iter()
@@ -100,8 +101,12 @@ pub async fn delete_user(
     ManagerSession(manager): ManagerSession,
     Path(user): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    let target = state.auth.managed(&manager, id::<UserId>(&user)?).await?;
-    state.auth.delete_user(&manager, target, &meta).await?;
+    let target = state
+        .core
+        .team
+        .managed(&manager, id::<UserId>(&user)?)
+        .await?;
+    state.core.team.delete_user(&manager, target, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -127,9 +132,17 @@ pub async fn reset_two_factor(
     ManagerSession(manager): ManagerSession,
     Path(user): Path<String>,
 ) -> Result<Json<ResetResponse>, AppError> {
-    let target = state.auth.managed(&manager, id::<UserId>(&user)?).await?;
+    let target = state
+        .core
+        .team
+        .managed(&manager, id::<UserId>(&user)?)
+        .await?;
     let user = UserBody::new(target.user(), false);
-    state.auth.reset_two_factor(&manager, target, &meta).await?;
+    state
+        .core
+        .team
+        .reset_two_factor(&manager, target, &meta)
+        .await?;
     Ok(Json(ResetResponse { user }))
 }
 
@@ -165,10 +178,10 @@ pub async fn invite(
         name: body.name,
         role: body.role,
     };
-    let invitation = state.auth.invite(&manager, input, &meta).await?;
+    let invitation = state.core.team.invite(&manager, input, &meta).await?;
     Ok((
         StatusCode::CREATED,
-        Json(InvitationBody::new(&invitation, state.auth.now())),
+        Json(InvitationBody::new(&invitation, state.core.now())),
     ))
 }
 
@@ -183,8 +196,8 @@ pub async fn invitations(
     State(state): State<AppState>,
     ManagerSession(manager): ManagerSession,
 ) -> Result<Json<Vec<InvitationBody>>, AppError> {
-    let now = state.auth.now();
-    let open = state.auth.open_invitations(&manager).await?;
+    let now = state.core.now();
+    let open = state.core.team.open_invitations(&manager).await?;
     Ok(Json(
         open.iter().map(|i| InvitationBody::new(i, now)).collect(),
     ))
@@ -206,7 +219,8 @@ pub async fn revoke_invitation(
 ) -> Result<StatusCode, AppError> {
     let invitation = id::<InvitationId>(&invitation)?;
     state
-        .auth
+        .core
+        .team
         .revoke_invitation(&manager, invitation, &meta)
         .await?;
     Ok(StatusCode::NO_CONTENT)

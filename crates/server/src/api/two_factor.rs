@@ -37,10 +37,11 @@ pub async fn setup(
     AnySession(context): AnySession,
 ) -> Result<Json<SetupResponse>, AppError> {
     let setup = state
-        .auth
-        .start_setup(&context.user, &meta)
+        .core
+        .factors
+        .start_setup(&context, &meta)
         .await
-        .map_err(|e| two_factor_error(e, state.auth.now()))?;
+        .map_err(|e| two_factor_error(e, state.core.now()))?;
     Ok(Json(SetupResponse {
         secret: setup.secret.base32(),
         secret_formatted: setup.secret.base32_grouped(),
@@ -80,10 +81,11 @@ pub async fn activate(
     Json(body): Json<CodeRequest>,
 ) -> Result<Json<ActivateResponse>, AppError> {
     let codes = state
-        .auth
-        .activate(&context.user, &body.code, &meta)
+        .core
+        .factors
+        .activate(&context, &body.code, &meta)
         .await
-        .map_err(|e| two_factor_error(e, state.auth.now()))?;
+        .map_err(|e| two_factor_error(e, state.core.now()))?;
     Ok(Json(ActivateResponse {
         enabled: true,
         recovery_codes: codes,
@@ -116,10 +118,11 @@ pub async fn disable(
     Json(body): Json<PasswordRequest>,
 ) -> Result<Json<DisableResponse>, AppError> {
     state
-        .auth
-        .disable(&context.user, &body.password.into(), &meta)
+        .core
+        .factors
+        .disable(&context, &body.password.into(), &meta)
         .await
-        .map_err(|e| two_factor_error(e, state.auth.now()))?;
+        .map_err(|e| two_factor_error(e, state.core.now()))?;
     Ok(Json(DisableResponse { enabled: false }))
 }
 
@@ -144,10 +147,11 @@ pub async fn regenerate(
     Json(body): Json<PasswordRequest>,
 ) -> Result<Json<RecoveryCodesResponse>, AppError> {
     let codes = state
-        .auth
-        .regenerate_codes(&context.user, &body.password.into(), &meta)
+        .core
+        .factors
+        .regenerate_codes(&context, &body.password.into(), &meta)
         .await
-        .map_err(|e| two_factor_error(e, state.auth.now()))?;
+        .map_err(|e| two_factor_error(e, state.core.now()))?;
     Ok(Json(RecoveryCodesResponse {
         recovery_codes: codes,
     }))
@@ -180,10 +184,11 @@ pub async fn recover(
     Json(body): Json<RecoverRequest>,
 ) -> Result<Json<RecoverResponse>, AppError> {
     state
-        .auth
+        .core
+        .factors
         .recover(&body.email, &body.paper_key, &meta)
         .await
-        .map_err(|e| two_factor_error(e, state.auth.now()))?;
+        .map_err(|e| two_factor_error(e, state.core.now()))?;
     Ok(Json(RecoverResponse {
         two_factor_enabled: false,
     }))

@@ -138,12 +138,13 @@ pub async fn mine(
     csrf: Csrf,
 ) -> Response {
     match state
-        .store
-        .user_events(context.user.id, query.before, PAGE)
+        .core
+        .audit
+        .my_events(&context, query.before, PAGE)
         .await
     {
         Ok(events) => {
-            let nav = Nav::new(&context, &csrf, state.auth.now());
+            let nav = Nav::new(&context, &csrf);
             show(nav, csrf, false, events, "/settings/activity")
         }
         Err(e) => unavailable(e),
@@ -157,12 +158,13 @@ pub async fn team(
     csrf: Csrf,
 ) -> Response {
     match state
-        .auth
+        .core
+        .team
         .account_events(&manager, query.before, PAGE)
         .await
     {
         Ok(events) => {
-            let nav = Nav::new(manager.context(), &csrf, state.auth.now());
+            let nav = Nav::new(&manager, &csrf);
             show(nav, csrf, true, events, "/account/activity")
         }
         Err(e) => unavailable(e),

@@ -12,9 +12,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use std::str::FromStr;
-use tessera_core::device::DeviceError;
+use tessera_core::devices::DeviceError;
 use tessera_core::model::{DeviceId, RequestMeta, SessionId};
-use tessera_core::store::SessionContext;
+use tessera_core::principal::FullSession;
 
 struct DeviceRow {
     id: String,
@@ -58,15 +58,15 @@ pub async fn show(
     csrf: Csrf,
 ) -> Response {
     let (devices, sessions) = match tokio::try_join!(
-        state.auth.devices(&context.user),
-        state.auth.sessions(&context.user)
+        state.core.devices.list(&context),
+        state.core.sessions.list(&context)
     ) {
         Ok(found) => found,
         Err(e) => return PageError::internal("the devices page failed", e).into_response(),
     };
     let template = DevicesPage {
         csrf: csrf.field.clone(),
-        nav: Nav::new(&context, &csrf, state.auth.now()),
+        nav: Nav::new(&context, &csrf),
         devices: devices
             .into_iter()
             .map(|d| DeviceRow {
@@ -82,7 +82,7 @@ pub async fn show(
         sessions: sessions
             .into_iter()
             .map(|s| SessionRow {
-                current: s.id == context.session.id,
+                current: s.id == context.session().id,
                 id: s.id.to_string(),
                 browser: browser_name(s.user_agent.as_deref()),
                 agent: unknown(s.user_agent),
@@ -98,7 +98,7 @@ pub async fn show(
             Some("others") => Some("Signed out everywhere else."),
             _ => None,
         },
-        device_days: state.auth.policy.device_lifetime_secs / 86_400,
+        device_days: state.core.policy().device_lifetime_secs / 86_400,
     };
     page(StatusCode::OK, &template, csrf)
 }
@@ -159,10 +159,10 @@ fn browser_name(agent: Option<&str>) -> String {
 }
 
 /// Back to the list with a notice, or a page that says the thing was already gone.
-fn outcome(result: Result<(), DeviceError>, notice: &str) -> Response {
+fn outcome(result: Result<(), PageError>, notice: &str) -> Response {
     match result {
         Ok(()) => Redirect::to(&format!("/settings/devices?notice={notice}")).into_response(),
-        Err(e) => PageError::from(e).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -170,17 +170,17 @@ fn outcome(result: Result<(), DeviceError>, notice: &str) -> Response {
 /// parse names nothing).
 async fn act<T: FromStr>(
     state: &AppState,
-    context: &SessionContext,
+    context: &FullSession,
     meta: &RequestMeta,
     id: &str,
     target: fn(T) -> Target,
-) -> Result<(), DeviceError> {
+) -> Result<(), PageError> {
     let Ok(id) = id.parse() else {
-        return Err(DeviceError::NotFound);
+        return Err(DeviceError::NotFound.into());
     };
     match target(id) {
-        Target::Device(id) => state.auth.remove_device(context, id, meta).await,
-        Target::Session(id) => state.auth.revoke_session(context, id, meta).await,
+        Target::Device(id) => Ok(state.core.devices.remove(context, id, meta).await?),
+        Target::Session(id) => Ok(state.core.sessions.revoke(context, id, meta).await?),
     }
 }
 
@@ -218,11 +218,12 @@ pub async fn end_other_sessions(
     _: CsrfForm<Empty>,
 ) -> Response {
     let result = state
-        .auth
-        .revoke_other_sessions(&context, &meta)
+        .core
+        .sessions
+        .revoke_others(&context, &meta)
         .await
         .map(|_| ())
-        .map_err(DeviceError::from);
+        .map_err(|e| PageError::internal("the devices page failed", e));
     outcome(result, "others")
 }
 

@@ -18,7 +18,8 @@
 use super::ui::{capitalize, message_page, minutes};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tessera_core::device::DeviceError;
+use tessera_core::devices::DeviceError;
+use tessera_core::sessions::RevokeError;
 use tessera_core::team::{InvitationError, TeamError};
 
 /// What a form says when we failed.
@@ -130,11 +131,7 @@ impl From<TeamError> for PageError {
     fn from(e: TeamError) -> Self {
         let (status, message) = match e {
             TeamError::Invalid(f) => (StatusCode::UNPROCESSABLE_ENTITY, f.message),
-            TeamError::Forbidden(why) => (StatusCode::FORBIDDEN, capitalize(why)),
-            TeamError::SetupRequired => (
-                StatusCode::FORBIDDEN,
-                "Set up two-factor authentication first.".to_owned(),
-            ),
+            TeamError::Forbidden(why) => (StatusCode::FORBIDDEN, capitalize(why.reason())),
             TeamError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "That user or invitation no longer exists.".to_owned(),
@@ -198,16 +195,29 @@ impl From<InvitationError> for PageError {
     }
 }
 
-/// A device or session that is already gone, or a failure of ours.
+/// A device or session that is already gone.
+const ALREADY_GONE: PageError = PageError::Message {
+    status: StatusCode::NOT_FOUND,
+    title: "Already gone",
+    message: "That device or session no longer exists.",
+};
+
+/// A device that is already gone, or a failure of ours.
 impl From<DeviceError> for PageError {
     fn from(e: DeviceError) -> Self {
         match e {
-            DeviceError::NotFound => Self::Message {
-                status: StatusCode::NOT_FOUND,
-                title: "Already gone",
-                message: "That device or session no longer exists.",
-            },
+            DeviceError::NotFound => ALREADY_GONE,
             e @ DeviceError::Internal(_) => Self::internal("the devices page failed", e),
+        }
+    }
+}
+
+/// A session that is already gone, or a failure of ours.
+impl From<RevokeError> for PageError {
+    fn from(e: RevokeError) -> Self {
+        match e {
+            RevokeError::NotFound => ALREADY_GONE,
+            e @ RevokeError::Internal(_) => Self::internal("the devices page failed", e),
         }
     }
 }

@@ -59,7 +59,7 @@ pub async fn invitation(
     Path(token): Path<String>,
     csrf: Csrf,
 ) -> Response {
-    match state.auth.invitation(&token).await {
+    match state.core.invitations.find(&token).await {
         Ok(open) => {
             let name = open.invitation.name.clone();
             invitation_page(
@@ -93,31 +93,30 @@ pub async fn accept(
 ) -> Response {
     let password = form.password.clone().into();
     match state
-        .auth
-        .accept_invitation(&form.token, &password, Some(&form.name), &meta)
+        .core
+        .invitations
+        .accept(&form.token, &password, Some(&form.name), &meta)
         .await
     {
-        Ok(user) => match state
-            .auth
-            .open_session(user, &meta, state.auth.now(), "invitation")
-            .await
-        {
+        Ok(registered) => match state.core.sessions.open_registered(registered, &meta).await {
             Ok(session) => signed_in_here(&state, &session, &meta).await,
             Err(e) => PageError::internal("a team page failed", e).into_response(),
         },
-        Err(InvitationError::Invalid(field)) => match state.auth.invitation(&form.token).await {
-            Ok(open) => {
-                let mut errors = AcceptErrors::default();
-                match field.field {
-                    "name" => errors.name = Some(field.message),
-                    "password" => errors.password = Some(field.message),
-                    _ => errors.general = Some(field.to_string()),
+        Err(InvitationError::Invalid(field)) => {
+            match state.core.invitations.find(&form.token).await {
+                Ok(open) => {
+                    let mut errors = AcceptErrors::default();
+                    match field.field {
+                        "name" => errors.name = Some(field.message),
+                        "password" => errors.password = Some(field.message),
+                        _ => errors.general = Some(field.to_string()),
+                    }
+                    let status = StatusCode::UNPROCESSABLE_ENTITY;
+                    invitation_page(&open, form.token, csrf, status, form.name, errors)
                 }
-                let status = StatusCode::UNPROCESSABLE_ENTITY;
-                invitation_page(&open, form.token, csrf, status, form.name, errors)
+                Err(e) => PageError::from(e).into_response(),
             }
-            Err(e) => PageError::from(e).into_response(),
-        },
+        }
         Err(e) => PageError::from(e).into_response(),
     }
 }

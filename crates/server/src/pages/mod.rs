@@ -22,8 +22,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use error::PageError;
 use tessera_core::crypto::Token;
-use tessera_core::store::SessionContext;
-use tessera_core::team::Manager;
+use tessera_core::principal::{AnySession, FullSession, Manager};
 use ui::to_login;
 
 pub fn router() -> Router<AppState> {
@@ -109,7 +108,7 @@ pub async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
 }
 
 /// The signed-in user of a page request, from the session cookie.
-pub struct PageSession(pub Option<SessionContext>);
+pub struct PageSession(pub Option<AnySession>);
 
 impl FromRequestParts<AppState> for PageSession {
     type Rejection = Response;
@@ -122,12 +121,13 @@ impl FromRequestParts<AppState> for PageSession {
             return Ok(Self(None));
         };
         match state
-            .auth
+            .core
+            .sessions
             .authenticate(&Token::from_client(&token).hash())
             .await
         {
             Ok(context) => Ok(Self(Some(context))),
-            Err(tessera_core::auth::SessionError::Unauthenticated) => Ok(Self(None)),
+            Err(tessera_core::sessions::SessionError::Unauthenticated) => Ok(Self(None)),
             Err(e) => Err(PageError::internal("cannot look up a page session", e).into_response()),
         }
     }
@@ -139,7 +139,7 @@ pub struct Empty {}
 
 /// A signed-in user whose session may do everything. Without a session the browser is sent
 /// to sign in; a session that may only set up 2FA is sent to the security page to do that.
-pub struct PageUser(pub SessionContext);
+pub struct PageUser(pub FullSession);
 
 impl FromRequestParts<AppState> for PageUser {
     type Rejection = Response;
@@ -150,10 +150,10 @@ impl FromRequestParts<AppState> for PageUser {
     ) -> Result<Self, Self::Rejection> {
         match PageSession::from_request_parts(parts, state).await?.0 {
             None => Err(to_login()),
-            Some(context) if context.setup_only(state.auth.now()) => {
-                Err(Redirect::to("/settings/security").into_response())
-            }
-            Some(context) => Ok(Self(context)),
+            Some(session) => session
+                .full()
+                .map(Self)
+                .map_err(|_| Redirect::to("/settings/security").into_response()),
         }
     }
 }
@@ -169,7 +169,7 @@ impl FromRequestParts<AppState> for PageManager {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let PageUser(context) = PageUser::from_request_parts(parts, state).await?;
-        Manager::new(context, state.auth.now())
+        Manager::new(context)
             .map(Self)
             .map_err(|_| PageError::MANAGERS_ONLY.into_response())
     }

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tessera_core::device::ResendError;
+use tessera_core::devices::ResendError;
 use tessera_core::second_step::SecondStepError;
 
 #[derive(Template)]
@@ -61,14 +61,14 @@ async fn step_page(
             page(status, &template, csrf)
         }
         Step::Device => {
-            let resend_wait = match state.auth.resend_wait(challenge).await {
+            let resend_wait = match state.core.devices.resend_wait(challenge).await {
                 Ok(wait) => wait,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read a device challenge");
                     0
                 }
             };
-            let policy = &state.auth.policy;
+            let policy = state.core.policy();
             let template = DevicePage {
                 csrf: csrf.field.clone(),
                 error,
@@ -85,7 +85,7 @@ async fn step_page(
 async fn show(
     state: &AppState,
     step: Step,
-    session: Option<tessera_core::store::SessionContext>,
+    session: Option<tessera_core::principal::AnySession>,
     headers: &HeaderMap,
     csrf: Csrf,
 ) -> Response {
@@ -150,7 +150,7 @@ pub async fn resend_device_code(
     let Some(challenge) = cookies::get(&headers, cookies::CHALLENGE) else {
         return to_login();
     };
-    let refused = match state.auth.resend_device_code(&challenge, &meta).await {
+    let refused = match state.core.devices.resend_code(&challenge, &meta).await {
         Ok(_) => {
             let notice = Some("A new code is on its way. The previous one no longer works.");
             let step = Step::Device;
@@ -162,7 +162,7 @@ pub async fn resend_device_code(
         }
         Err(ResendError::TooManyAttempts { retry_at }) => PageError::too_many(
             "Please wait: you can ask for a new code in",
-            state.auth.now().secs_until(retry_at),
+            state.core.now().secs_until(retry_at),
         ),
         Err(ResendError::Internal(e)) => PageError::internal_on_form("page resend failed", e),
     };
@@ -187,8 +187,9 @@ async fn answer(
     };
     let clear = cookies::clear(cookies::CHALLENGE, state.secure_cookies);
     match state
-        .auth
-        .verify_second_step(&challenge, &form.code, meta)
+        .core
+        .second_step
+        .verify(&challenge, &form.code, meta)
         .await
     {
         Ok(done) => {
@@ -246,7 +247,7 @@ fn code_refused(state: &AppState, step: Step, e: SecondStepError) -> Option<Page
         }
         SecondStepError::TooManyAttempts { retry_at } => PageError::too_many(
             "Too many wrong codes. Try again in",
-            state.auth.now().secs_until(retry_at),
+            state.core.now().secs_until(retry_at),
         ),
         SecondStepError::Internal(e) => PageError::internal_on_form("page second step failed", e),
     })

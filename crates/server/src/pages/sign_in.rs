@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tessera_core::auth::{
+use tessera_core::sign_in::{
     LoginError, LoginInput, LoginOutcome, PendingChallenge, SignupError, SignupInput,
 };
 
@@ -59,7 +59,7 @@ pub async fn login(
         password: form.password.into(),
         device_token: cookies::get(&headers, cookies::DEVICE),
     };
-    match state.auth.login(input, &meta).await {
+    match state.core.sign_in.login(input, &meta).await {
         Ok(LoginOutcome::SignedIn(done)) => {
             state.metrics.sign_in("success");
             signed_in(&state, &done)
@@ -92,7 +92,7 @@ fn login_refused(state: &AppState, e: LoginError) -> (&'static str, PageError) {
             "too_many_attempts",
             PageError::too_many(
                 "Too many attempts. Try again in",
-                state.auth.now().secs_until(retry_at).max(1),
+                state.core.now().secs_until(retry_at).max(1),
             ),
         ),
         LoginError::Internal(cause) => {
@@ -188,12 +188,8 @@ pub async fn signup(
         password: form.password.into(),
     };
     let mut errors = SignupErrors::default();
-    let (status, error) = match state.auth.signup(input, &meta).await {
-        Ok((user, _)) => match state
-            .auth
-            .open_session(user, &meta, state.auth.now(), "password")
-            .await
-        {
+    let (status, error) = match state.core.sign_in.signup(input, &meta).await {
+        Ok(registered) => match state.core.sessions.open_registered(registered, &meta).await {
             Ok(done) => return signed_in_here(&state, &done, &meta).await,
             Err(e) => {
                 tracing::error!(error = %e, "cannot sign in a new user");
@@ -241,7 +237,7 @@ pub async fn logout(
     CsrfForm { .. }: CsrfForm<Empty>,
 ) -> Response {
     if let Some(context) = session
-        && let Err(e) = state.auth.logout(&context, &meta).await
+        && let Err(e) = state.core.sessions.logout(&context, &meta).await
     {
         tracing::error!(error = %e, "page sign-out failed");
     }
@@ -268,7 +264,7 @@ pub async fn home(
     PageUser(context): PageUser,
     csrf: Csrf,
 ) -> Response {
-    let events = match state.store.user_events(context.user.id, None, 10).await {
+    let events = match state.core.audit.my_events(&context, None, 10).await {
         Ok(events) => events.into_iter().map(EventRow::from).collect(),
         Err(e) => {
             tracing::error!(error = %e, "cannot read events for the home page");
@@ -276,16 +272,16 @@ pub async fn home(
         }
     };
     let template = HomePage {
-        name: context.user.name.clone(),
-        nav: Nav::new(&context, &csrf, state.auth.now()),
-        account_name: context.account.name.clone(),
-        role: context.user.role.to_string(),
-        two_factor_policy: if context.account.two_factor_required {
+        name: context.user().name.clone(),
+        nav: Nav::new(&context, &csrf),
+        account_name: context.account().name.clone(),
+        role: context.user().role.to_string(),
+        two_factor_policy: if context.account().two_factor_required {
             "Required"
         } else {
             "Optional"
         },
-        session_expires: context.session.expires_at.into(),
+        session_expires: context.session().expires_at.into(),
         events,
     };
     page(StatusCode::OK, &template, csrf)

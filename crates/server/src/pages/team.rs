@@ -14,7 +14,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tessera_core::model::{InvitationId, UserId};
-use tessera_core::team::{InviteInput, Manager, PolicyInput, TeamError};
+use tessera_core::principal::Manager;
+use tessera_core::team::{InviteInput, PolicyInput, TeamError};
 
 /// The fixed notices a redirect may ask for: nothing typed by anyone is echoed.
 fn notice(key: Option<&str>) -> Option<&'static str> {
@@ -45,7 +46,6 @@ struct SettingsPage {
 }
 
 fn settings_page(
-    state: &AppState,
     manager: &Manager,
     csrf: Csrf,
     status: StatusCode,
@@ -55,7 +55,7 @@ fn settings_page(
     let account = manager.account();
     let template = SettingsPage {
         csrf: csrf.field.clone(),
-        nav: Nav::new(manager.context(), &csrf, state.auth.now()),
+        nav: Nav::new(manager, &csrf),
         account_name: account.name.clone(),
         required: account.two_factor_required,
         grace_period_until: account.grace_period_until.map(Moment::from),
@@ -70,13 +70,12 @@ fn settings_page(
 }
 
 pub async fn settings(
-    State(state): State<AppState>,
     PageManager(manager): PageManager,
     Query(query): Query<Notice>,
     csrf: Csrf,
 ) -> Response {
     let notice = notice(query.notice.as_deref());
-    settings_page(&state, &manager, csrf, StatusCode::OK, notice, None)
+    settings_page(&manager, csrf, StatusCode::OK, notice, None)
 }
 
 #[derive(Deserialize)]
@@ -100,7 +99,8 @@ pub async fn save_settings(
         grace_period_until: required.then_some(form.grace_period_until.as_str()),
     };
     match state
-        .auth
+        .core
+        .team
         .set_two_factor_policy(&manager, input, &meta)
         .await
     {
@@ -108,7 +108,7 @@ pub async fn save_settings(
         Err(e) => {
             PageError::from(e)
                 .or_form(async |status, message| {
-                    settings_page(&state, &manager, csrf, status, None, Some(message))
+                    settings_page(&manager, csrf, status, None, Some(message))
                 })
                 .await
         }
@@ -170,8 +170,8 @@ async fn users_page(
     form: InviteForm,
 ) -> Response {
     let (members, open) = match tokio::try_join!(
-        state.auth.team_members(manager),
-        state.auth.open_invitations(manager)
+        state.core.team.members(manager),
+        state.core.team.open_invitations(manager)
     ) {
         Ok(found) => found,
         Err(e) => return PageError::internal("a team page failed", e).into_response(),
@@ -179,14 +179,14 @@ async fn users_page(
     let me = manager.user();
     let template = UsersPage {
         csrf: csrf.field.clone(),
-        nav: Nav::new(manager.context(), &csrf, state.auth.now()),
+        nav: Nav::new(manager, &csrf),
         account_name: manager.account().name.clone(),
-        invitation_days: state.auth.policy.invitation_lifetime_secs / 86_400,
+        invitation_days: state.core.policy().invitation_lifetime_secs / 86_400,
         users: members
             .into_iter()
             .map(|m| UserRow {
                 id: m.user.id.to_string(),
-                manageable: tessera_core::team::may_act_on(me, &m.user).is_ok(),
+                manageable: tessera_core::principal::may_act_on(me, &m.user).is_ok(),
                 is_me: m.user.id == me.id,
                 name: m.user.name,
                 email: m.user.email.as_str().to_owned(),
@@ -236,7 +236,12 @@ pub async fn invite(
         name: form.name.clone(),
         role: form.role.clone(),
     };
-    let outcome = state.auth.invite(&manager, input, &meta).await.map(|_| ());
+    let outcome = state
+        .core
+        .team
+        .invite(&manager, input, &meta)
+        .await
+        .map(|_| ());
     back_to_users(&state, &manager, csrf, outcome, "invited", form).await
 }
 
@@ -268,11 +273,11 @@ async fn on_user(
     manager: &Manager,
     csrf: Csrf,
     id: &str,
-    action: impl AsyncFnOnce(tessera_core::team::Managed) -> Result<(), TeamError>,
+    action: impl AsyncFnOnce(tessera_core::principal::Managed) -> Result<(), TeamError>,
     done: &str,
 ) -> Response {
     let outcome = match id.parse::<UserId>() {
-        Ok(id) => match state.auth.managed(manager, id).await {
+        Ok(id) => match state.core.team.managed(manager, id).await {
             Ok(target) => action(target).await,
             Err(e) => Err(e),
         },
@@ -288,7 +293,7 @@ pub async fn delete_user(
     Path(id): Path<String>,
     CsrfForm { csrf, .. }: CsrfForm<Empty>,
 ) -> Response {
-    let action = async |target| state.auth.delete_user(&manager, target, &meta).await;
+    let action = async |target| state.core.team.delete_user(&manager, target, &meta).await;
     on_user(&state, &manager, csrf, &id, action, "deleted").await
 }
 
@@ -299,7 +304,13 @@ pub async fn reset_two_factor(
     Path(id): Path<String>,
     CsrfForm { csrf, .. }: CsrfForm<Empty>,
 ) -> Response {
-    let action = async |target| state.auth.reset_two_factor(&manager, target, &meta).await;
+    let action = async |target| {
+        state
+            .core
+            .team
+            .reset_two_factor(&manager, target, &meta)
+            .await
+    };
     on_user(&state, &manager, csrf, &id, action, "reset").await
 }
 
@@ -311,7 +322,7 @@ pub async fn revoke_invitation(
     CsrfForm { csrf, .. }: CsrfForm<Empty>,
 ) -> Response {
     let outcome = match id.parse::<InvitationId>() {
-        Ok(id) => state.auth.revoke_invitation(&manager, id, &meta).await,
+        Ok(id) => state.core.team.revoke_invitation(&manager, id, &meta).await,
         Err(_) => Err(TeamError::NotFound),
     };
     let form = InviteForm::default();

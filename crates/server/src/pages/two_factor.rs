@@ -14,10 +14,10 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tessera_core::policy::Enforcement;
-use tessera_core::store::SessionContext;
-use tessera_core::totp::group;
-use tessera_core::two_factor::TwoFactorError;
+use tessera_core::factors::TwoFactorError;
+use tessera_core::factors::totp::group;
+use tessera_core::principal::AnySession;
+use tessera_core::team::enforcement::Enforcement;
 
 #[derive(Template)]
 #[template(path = "security.html")]
@@ -35,14 +35,14 @@ struct SecurityPage {
 }
 
 /// The team's requirement, as the security page says it.
-fn requirement(context: &SessionContext, now: tessera_core::Timestamp) -> Option<String> {
-    let team = &context.account.name;
-    match context.enforcement(now) {
+fn requirement(context: &AnySession) -> Option<String> {
+    let team = &context.account().name;
+    match context.enforcement() {
         Enforcement::SetupRequired => Some(format!(
             "{team} requires two-factor authentication. Set it up to continue: until then, \
              this is the only page you can use."
         )),
-        Enforcement::Grace => context.account.grace_period_until.map(|until| {
+        Enforcement::Grace => context.account().grace_period_until.map(|until| {
             format!(
                 "{team} requires two-factor authentication. Set it up before {}.",
                 until.to_human()
@@ -76,24 +76,24 @@ struct CodesPage {
 
 async fn overview(
     state: &AppState,
-    context: &SessionContext,
+    context: &AnySession,
     csrf: Csrf,
     status: StatusCode,
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> Response {
-    let two_factor = match state.auth.two_factor_status(&context.user).await {
+    let two_factor = match state.core.factors.status(context).await {
         Ok(s) => s,
         Err(e) => return PageError::internal("cannot read 2FA status", e).into_response(),
     };
     let template = SecurityPage {
         csrf: csrf.field.clone(),
-        nav: Nav::new(context, &csrf, state.auth.now()),
+        nav: Nav::new(context, &csrf),
         enabled: two_factor.enabled_at.is_some(),
         enabled_at: two_factor.enabled_at.map(Moment::from),
         recovery_codes_remaining: two_factor.recovery_codes_remaining,
         pending: two_factor.pending_until.is_some(),
-        requirement: requirement(context, state.auth.now()),
+        requirement: requirement(context),
         notice,
         error,
     };
@@ -125,12 +125,12 @@ pub async fn setup(
     let Some(context) = session else {
         return to_login();
     };
-    match state.auth.start_setup(&context.user, &meta).await {
+    match state.core.factors.start_setup(&context, &meta).await {
         Ok(setup) => {
             // Shown once: the QR code, the key, and the paper key.
             let template = SetupPage {
                 csrf: csrf.field.clone(),
-                nav: Nav::new(&context, &csrf, state.auth.now()),
+                nav: Nav::new(&context, &csrf),
                 qr_svg: qr::svg(&setup.otpauth_uri),
                 secret_formatted: setup.secret.base32_grouped(),
                 paper_key_formatted: group(&setup.paper_key, 8, " "),
@@ -158,9 +158,13 @@ pub async fn activate(
     let Some(context) = session else {
         return to_login();
     };
-    match state.auth.activate(&context.user, &form.code, &meta).await {
+    match state
+        .core
+        .factors
+        .activate(&context, &form.code, &meta)
+        .await
+    {
         Ok(codes) => codes_page(
-            &state,
             &context,
             csrf,
             (Some("Code accepted."), "Two-factor authentication is on"),
@@ -183,8 +187,9 @@ pub async fn disable(
     CsrfForm { form, csrf }: CsrfForm<PasswordForm>,
 ) -> Response {
     match state
-        .auth
-        .disable(&context.user, &form.password.into(), &meta)
+        .core
+        .factors
+        .disable(&context, &form.password.into(), &meta)
         .await
     {
         Ok(()) => Redirect::to("/settings/security?notice=disabled").into_response(),
@@ -199,36 +204,26 @@ pub async fn regenerate(
     CsrfForm { form, csrf }: CsrfForm<PasswordForm>,
 ) -> Response {
     match state
-        .auth
-        .regenerate_codes(&context.user, &form.password.into(), &meta)
+        .core
+        .factors
+        .regenerate_codes(&context, &form.password.into(), &meta)
         .await
     {
-        Ok(codes) => codes_page(
-            &state,
-            &context,
-            csrf,
-            (None, "Your new recovery codes"),
-            codes,
-        ),
+        Ok(codes) => codes_page(&context, csrf, (None, "Your new recovery codes"), codes),
         Err(e) => failure(&state, &context, csrf, e).await,
     }
 }
 
 /// The recovery codes, just made: the user has 2FA on now, whatever the request began with.
 fn codes_page(
-    state: &AppState,
-    context: &SessionContext,
+    context: &AnySession,
     csrf: Csrf,
     (notice, heading): (Option<&'static str>, &'static str),
     codes: Vec<String>,
 ) -> Response {
-    let context = SessionContext {
-        two_factor_enabled: true,
-        ..context.clone()
-    };
     let template = CodesPage {
         csrf: csrf.field.clone(),
-        nav: Nav::new(&context, &csrf, state.auth.now()),
+        nav: Nav::with_two_factor_on(context, &csrf),
         notice,
         heading,
         codes_joined: codes.join(" "),
@@ -240,7 +235,7 @@ fn codes_page(
 /// A refused action, explained on the security page.
 async fn failure(
     state: &AppState,
-    context: &SessionContext,
+    context: &AnySession,
     csrf: Csrf,
     e: TwoFactorError,
 ) -> Response {
@@ -252,7 +247,7 @@ async fn failure(
 }
 
 /// What the security page says when it turns an action down.
-fn refused(state: &AppState, context: &SessionContext, e: TwoFactorError) -> PageError {
+fn refused(state: &AppState, context: &AnySession, e: TwoFactorError) -> PageError {
     let (status, message) = match e {
         TwoFactorError::Invalid(e) if e.field == "password" => (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -278,7 +273,7 @@ fn refused(state: &AppState, context: &SessionContext, e: TwoFactorError) -> Pag
             format!(
                 "{} requires two-factor authentication, so it stays on. If you lost your \
                  device, an admin of the team can reset it.",
-                context.account.name
+                context.account().name
             ),
         ),
         TwoFactorError::AlreadyEnabled | TwoFactorError::NotEnabled => (
@@ -295,7 +290,7 @@ fn refused(state: &AppState, context: &SessionContext, e: TwoFactorError) -> Pag
 fn too_many(state: &AppState, retry_at: tessera_core::Timestamp) -> PageError {
     PageError::too_many(
         "Too many attempts. Try again in",
-        state.auth.now().secs_until(retry_at),
+        state.core.now().secs_until(retry_at),
     )
 }
 
@@ -392,7 +387,8 @@ pub async fn recover(
     CsrfForm { form, csrf }: CsrfForm<RecoverForm>,
 ) -> Response {
     match state
-        .auth
+        .core
+        .factors
         .recover(&form.email, &form.paper_key, &meta)
         .await
     {

@@ -9,10 +9,10 @@ use askama::Template;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tessera_core::auth::SignedIn;
 use tessera_core::crypto::Token;
 use tessera_core::model::{RequestMeta, Role};
-use tessera_core::store::SessionContext;
+use tessera_core::principal::AnySession;
+use tessera_core::sessions::SignedIn;
 
 #[derive(Template)]
 #[template(path = "message.html")]
@@ -78,7 +78,7 @@ pub(super) async fn signed_in_here(
     meta: &RequestMeta,
 ) -> Response {
     let response = signed_in(state, done);
-    match state.auth.remember_device(&done.context.user, meta).await {
+    match state.core.devices.remember(done, meta).await {
         Ok(token) => with_cookies(response, [device_cookie(state, &token)]),
         Err(e) => {
             // Only a convenience: the next sign-in asks for an emailed code instead.
@@ -93,7 +93,7 @@ pub(super) fn device_cookie(state: &AppState, token: &Token) -> String {
     cookies::set(
         cookies::DEVICE,
         token.expose(),
-        Some(state.auth.policy.device_lifetime_secs),
+        Some(state.core.policy().device_lifetime_secs),
         state.secure_cookies,
     )
 }
@@ -152,12 +152,20 @@ pub(crate) struct Nav {
 }
 
 impl Nav {
-    pub fn new(context: &SessionContext, csrf: &Csrf, now: tessera_core::Timestamp) -> Self {
-        let restricted = context.setup_only(now);
+    pub fn new(context: &AnySession, csrf: &Csrf) -> Self {
+        Self::restricted_if(context, csrf, context.setup_only())
+    }
+
+    /// The bar of a session that just turned 2FA on, which is full from the next request.
+    pub fn with_two_factor_on(context: &AnySession, csrf: &Csrf) -> Self {
+        Self::restricted_if(context, csrf, false)
+    }
+
+    fn restricted_if(context: &AnySession, csrf: &Csrf, restricted: bool) -> Self {
         Self {
             csrf: csrf.field.clone(),
-            email: context.user.email.as_str().to_owned(),
-            manager: !restricted && matches!(context.user.role, Role::Owner | Role::Admin),
+            email: context.user().email.as_str().to_owned(),
+            manager: !restricted && matches!(context.user().role, Role::Owner | Role::Admin),
             restricted,
         }
     }

@@ -78,7 +78,7 @@ async fn the_paper_key_turns_2fa_off_on_the_recovery_page(app: TestApp) {
     let wrong = assert_error(wrong, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     let unknown = assert_error(unknown, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     assert_eq!(wrong, unknown);
-    let typed = tessera_core::totp::group(&paper.to_uppercase(), 8, " ");
+    let typed = tessera_core::factors::totp::group(&paper.to_uppercase(), 8, " ");
     let response = app.recover("PAPER@example.com", &typed).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
