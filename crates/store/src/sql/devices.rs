@@ -273,10 +273,6 @@ impl DeviceStore for Backend {
             .map_err(db)?
             .rows_affected()
             > 0;
-        if deleted {
-            events::write(&mut tx, effects).await?;
-            tx.commit().await.map_err(db)?;
-        }
-        Ok(deleted)
+        events::settle(tx, deleted, effects).await
     }
 }

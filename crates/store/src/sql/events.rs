@@ -20,6 +20,21 @@ pub(super) async fn write(tx: &mut super::Tx, effects: &Effects) -> StoreResult<
     Ok(())
 }
 
+/// Ends a change that may have found nothing to change: if it `changed`, its effects are
+/// written and the transaction commits; if not, the transaction is dropped (rolled back) and
+/// nothing is recorded. Returns `changed`.
+pub(super) async fn settle(
+    mut tx: super::Tx,
+    changed: bool,
+    effects: &Effects,
+) -> StoreResult<bool> {
+    if changed {
+        write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)?;
+    }
+    Ok(changed)
+}
+
 async fn insert(executor: impl Exec, event: &NewEvent) -> StoreResult<()> {
     query(
         "INSERT INTO security_events \

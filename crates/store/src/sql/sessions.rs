@@ -173,11 +173,7 @@ impl SessionStore for Backend {
             .map_err(db)?
             .rows_affected()
             > 0;
-        if ended {
-            events::write(&mut tx, effects).await?;
-            tx.commit().await.map_err(db)?;
-        }
-        Ok(ended)
+        events::settle(tx, ended, effects).await
     }
 
     async fn end_other_sessions(

@@ -199,11 +199,7 @@ impl TeamStore for Backend {
         .map_err(db)?
         .rows_affected()
             > 0;
-        if revoked {
-            events::write(&mut tx, effects).await?;
-            tx.commit().await.map_err(db)?;
-        }
-        Ok(revoked)
+        events::settle(tx, revoked, effects).await
     }
 
     async fn accept_invitation(
