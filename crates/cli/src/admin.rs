@@ -55,14 +55,14 @@ pub enum AdminCommand {
 /// The use cases, for commands that change security (they audit and email like the API).
 async fn operator(config: &Config, store: std::sync::Arc<dyn Store>) -> anyhow::Result<Operator> {
     let master_key = config.load_master_key()?;
-    let core = tessera_server::build_core(
+    let deps = tessera_server::build_deps(
         config,
         &master_key,
         store,
         std::sync::Arc::new(tessera_server::SystemClock),
     )
     .await?;
-    Ok(core.operator)
+    Ok(Operator::new(deps))
 }
 
 pub async fn run(command: AdminCommand, config: &Config) -> anyhow::Result<()> {

@@ -18,9 +18,11 @@ pub struct SecurityPolicy {
     pub ip_max_failures: i64,
     /// The per-IP window, in seconds (10 min).
     pub ip_window_secs: i64,
-    /// Password length bounds, in characters (NIST 800-63B: at least 8, allow at least 64).
+    /// Password length bounds, in characters (SPEC §8: 12 to 128).
     pub password_min_chars: usize,
     pub password_max_chars: usize,
+    /// The lowest zxcvbn score (0–4) a new password may have.
+    pub password_min_score: u8,
     /// Argon2id parameters (OWASP: m = 19 MiB, t = 2, p = 1).
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
@@ -99,8 +101,9 @@ impl Default for SecurityPolicy {
             password_lockout_secs: 15 * 60,
             ip_max_failures: 50,
             ip_window_secs: 10 * 60,
-            password_min_chars: 8,
-            password_max_chars: 256,
+            password_min_chars: 12,
+            password_max_chars: 128,
+            password_min_score: 3,
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             argon2_parallelism: 1,

@@ -53,7 +53,9 @@ pub use time::{Clock, Timestamp};
 
 use std::sync::Arc;
 
-/// Every room's service, sharing one context. Cheap to clone.
+/// Every room's service for the people using Tessera, sharing one context. Cheap to clone.
+/// The operator's use cases ([`operator::Operator`]) are built apart, for `tessera admin`
+/// only: they act without a principal.
 #[derive(Clone)]
 pub struct Tessera {
     pub sessions: sessions::Sessions,
@@ -64,7 +66,6 @@ pub struct Tessera {
     pub team: team::Team,
     pub invitations: team::Invitations,
     pub audit: audit::Audit,
-    pub operator: operator::Operator,
     ctx: Arc<ctx::Ctx>,
 }
 
@@ -80,7 +81,6 @@ impl Tessera {
             team: team::Team(ctx.clone()),
             invitations: team::Invitations(ctx.clone()),
             audit: audit::Audit(ctx.clone()),
-            operator: operator::Operator(ctx.clone()),
             ctx,
         }
     }

@@ -33,9 +33,13 @@ fn operator_meta() -> RequestMeta {
 
 /// The operator's use cases. Cheap to clone.
 #[derive(Clone)]
-pub struct Operator(pub(crate) Arc<Ctx>);
+pub struct Operator(Arc<Ctx>);
 
 impl Operator {
+    pub fn new(deps: crate::Deps) -> Self {
+        Self(Arc::new(Ctx::new(deps)))
+    }
+
     async fn user_by_email(&self, email: &str) -> Result<User, OperatorError> {
         let key = email_key(email);
         self.0

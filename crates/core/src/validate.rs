@@ -36,33 +36,78 @@ pub fn name(field: &'static str, input: &str) -> Result<String, FieldError> {
     Ok(trimmed.to_owned())
 }
 
-/// A new password: length within the policy's bounds (counted in characters, as NIST asks),
-/// and not the email address itself.
+/// Who a new password is for: the estimator counts these words as easy to guess.
+pub struct PasswordContext<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub team: &'a str,
+}
+
+impl PasswordContext<'_> {
+    /// The email, its local part, the name and the team, whole and word by word.
+    fn words(&self) -> Vec<&str> {
+        let local_part = self.email.split('@').next().unwrap_or_default();
+        let mut words = vec![self.email, local_part, self.name, self.team];
+        for text in [local_part, self.name, self.team] {
+            words.extend(
+                text.split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| w.len() > 1),
+            );
+        }
+        words
+    }
+
+    /// The name and team run together, as people type them into passwords.
+    fn joined(&self) -> [String; 2] {
+        [self.name, self.team].map(|text| text.split_whitespace().collect::<String>())
+    }
+}
+
+/// A new password (SPEC §8): at least `password_min_chars` characters (Unicode, after
+/// collapsing runs of spaces, as NIST asks) and at most `password_max_chars`, no composition
+/// rules, and refused when the zxcvbn estimator, given who it is for, scores it below
+/// `password_min_score`; the refusal carries the estimator's warning and suggestions.
+/// Existing passwords are never checked again.
 pub fn new_password(
     policy: &SecurityPolicy,
     password: &str,
-    email_normalized: &str,
+    context: &PasswordContext<'_>,
 ) -> Result<(), FieldError> {
-    let chars = password.chars().count();
+    let field = "password";
+    let collapsed = password.split_whitespace().collect::<Vec<_>>().join(" ");
+    let chars = collapsed.chars().count();
     if chars < policy.password_min_chars {
         return Err(FieldError::new(
-            "password",
+            field,
             format!("must be at least {} characters", policy.password_min_chars),
         ));
     }
-    if chars > policy.password_max_chars {
+    if password.chars().count() > policy.password_max_chars {
         return Err(FieldError::new(
-            "password",
+            field,
             format!("must be at most {} characters", policy.password_max_chars),
         ));
     }
-    if password.to_lowercase() == email_normalized {
-        return Err(FieldError::new(
-            "password",
-            "must not be your email address",
-        ));
+    let joined = context.joined();
+    let mut words = context.words();
+    words.extend(joined.iter().map(String::as_str));
+    let estimate = zxcvbn::zxcvbn(password, &words);
+    if u8::from(estimate.score()) >= policy.password_min_score {
+        return Ok(());
     }
-    Ok(())
+    let mut hint = String::from("is too easy to guess");
+    if let Some(feedback) = estimate.feedback() {
+        if let Some(warning) = feedback.warning() {
+            hint = format!("{hint}: {}", warning.to_string().trim_end_matches('.'));
+        }
+        for suggestion in feedback.suggestions() {
+            hint = format!("{hint}. {}", suggestion.to_string().trim_end_matches('.'));
+        }
+    }
+    if !hint.ends_with('.') {
+        hint.push('.');
+    }
+    Err(FieldError::new(field, hint))
 }
 
 #[cfg(test)]
@@ -78,15 +123,47 @@ mod tests {
         assert_eq!(name("name", &"é".repeat(100)).unwrap().chars().count(), 100);
     }
 
+    const ADA: PasswordContext<'static> = PasswordContext {
+        email: "ada.lovelace@example.com",
+        name: "Ada Lovelace",
+        team: "Analytical Engines",
+    };
+
+    fn refusal(password: &str) -> Option<String> {
+        new_password(&SecurityPolicy::default(), password, &ADA)
+            .err()
+            .map(|e| e.message)
+    }
+
     #[test]
-    fn passwords_follow_the_policy() {
-        let p = SecurityPolicy::default();
-        assert!(new_password(&p, "short", "a@b.c").is_err());
-        assert!(new_password(&p, "long enough", "a@b.c").is_ok());
-        assert!(new_password(&p, &"x".repeat(257), "a@b.c").is_err());
-        assert!(new_password(&p, "Someone@Example.com", "someone@example.com").is_err());
-        // Counted in characters, not bytes.
-        assert!(new_password(&p, "ééééééé", "a@b.c").is_err());
-        assert!(new_password(&p, "éééééééé", "a@b.c").is_ok());
+    fn passwords_are_twelve_to_128_characters() {
+        assert_eq!(
+            refusal("Qz8#vT1!mK").as_deref(),
+            Some("must be at least 12 characters")
+        );
+        // Runs of spaces count once; characters, not bytes.
+        assert!(refusal("Qz8#v     T1!mK").is_some());
+        assert!(refusal("ø7ß¤ŧ→ẞæđŋħł").is_none());
+        assert!(refusal(&"wq8#Zp2!".repeat(16)).is_none());
+        assert_eq!(
+            refusal(&"wq8#Zp2!".repeat(17)).as_deref(),
+            Some("must be at most 128 characters")
+        );
+    }
+
+    #[test]
+    fn guessable_passwords_are_refused_with_the_estimator_s_hint() {
+        for weak in [
+            "password1234",
+            "qwertyuiop123",
+            "aaaaaaaaaaaaaaaa",
+            "AdaLovelace1815",
+            "analyticalengines",
+        ] {
+            let hint = refusal(weak).unwrap_or_else(|| panic!("{weak} was accepted"));
+            assert!(hint.starts_with("is too easy to guess"), "{weak}: {hint}");
+        }
+        assert!(refusal("umbrella kettle furnace sideways").is_none());
+        assert!(refusal("tR7#kq!2Lw9z").is_none());
     }
 }

@@ -97,7 +97,7 @@ impl Application {
             Arc::clone(&delivery),
         )?;
         let state = AppState {
-            core: build_core(&config, &master_key, store, clock).await?,
+            core: Tessera::new(build_deps(&config, &master_key, store, clock).await?),
             metrics: Arc::new(Metrics::new(delivery)),
             csrf_key: Arc::new(master_key.derive("csrf")),
             secure_cookies: public_url.starts_with("https://"),
@@ -143,14 +143,15 @@ impl Application {
     }
 }
 
-/// The use cases over a store, as `serve` and `admin` both need them.
-pub async fn build_core(
+/// What the use cases are built from, as `serve` (the services) and `admin` (the operator's)
+/// both need it.
+pub async fn build_deps(
     config: &Config,
     master_key: &MasterKey,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-) -> anyhow::Result<Tessera> {
-    Ok(Tessera::new(Deps {
+) -> anyhow::Result<Deps> {
+    Ok(Deps {
         store,
         passwords: Passwords::new(&config.security).await?,
         clock,
@@ -159,7 +160,7 @@ pub async fn build_core(
         totp_sealer: master_key.sealer("totp"),
         codes: CodeHasher::new(master_key.derive("codes")),
         issuer: config.issuer.clone(),
-    }))
+    })
 }
 
 /// Runs each request in a task of its own, so a client that disconnects cannot stop a
@@ -227,7 +228,7 @@ fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("content-security-policy"),
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                  form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ),
         ))

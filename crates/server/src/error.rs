@@ -45,6 +45,8 @@ pub enum AppError {
     Validation {
         field: Option<&'static str>,
         message: String,
+        /// What the field's own message says, without the field's name.
+        detail: Option<String>,
     },
     #[error("an account with this email already exists")]
     EmailTaken,
@@ -91,6 +93,10 @@ pub struct ErrorDetail {
     /// The offending field, for `validation_error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'static str>,
+    /// What is wrong with each offending field (a password's hint from the strength
+    /// estimator, say), for `validation_error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<std::collections::BTreeMap<&'static str, String>>,
     /// Wrong codes this sign-in still allows, for `invalid_code`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts_remaining: Option<i64>,
@@ -170,6 +176,14 @@ impl IntoResponse for AppError {
                     Self::Validation { field, .. } => *field,
                     _ => None,
                 },
+                fields: match &self {
+                    Self::Validation {
+                        field: Some(field),
+                        detail: Some(detail),
+                        ..
+                    } => Some([(*field, detail.clone())].into()),
+                    _ => None,
+                },
                 attempts_remaining: match &self {
                     Self::InvalidCode { attempts_remaining } => *attempts_remaining,
                     _ => None,
@@ -199,6 +213,7 @@ impl From<FieldError> for AppError {
         Self::Validation {
             field: Some(e.field),
             message: format!("{}: {}", e.field, e.message),
+            detail: Some(e.message),
         }
     }
 }
@@ -349,6 +364,7 @@ impl From<JsonRejection> for AppError {
             StatusCode::UNPROCESSABLE_ENTITY => Self::Validation {
                 field: None,
                 message: rejection.body_text(),
+                detail: None,
             },
             _ => Self::MalformedJson(rejection.body_text()),
         }
@@ -360,6 +376,7 @@ impl From<QueryRejection> for AppError {
         Self::Validation {
             field: None,
             message: rejection.body_text(),
+            detail: None,
         }
     }
 }

@@ -14,5 +14,5 @@ mod pages;
 mod qr;
 mod state;
 
-pub use app::{Application, SystemClock, build_core};
+pub use app::{Application, SystemClock, build_deps};
 pub use config::Config;

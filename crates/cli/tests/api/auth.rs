@@ -88,8 +88,10 @@ async fn signup_validates_every_field(app: TestApp) {
         ("email", json!("not-an-email")),
         ("email", json!("a b@example.com")),
         ("password", json!("short")),
+        ("password", json!("eleven char")),
         ("password", json!("v@example.com")),
-        ("password", json!("p".repeat(257))),
+        ("password", json!("p".repeat(129))),
+        ("password", json!("password1234")),
     ];
     for (field, value) in cases {
         let mut body = valid.clone();
@@ -102,7 +104,20 @@ async fn signup_validates_every_field(app: TestApp) {
         )
         .await;
         assert_eq!(error["error"]["field"], field, "{field} = {value}");
+        let hint = error["error"]["fields"][field].as_str().unwrap_or_default();
+        assert!(!hint.is_empty(), "{field} = {value}: no hint in {error}");
     }
+    // A guessable password is refused with the strength estimator's reasons.
+    let mut body = valid.clone();
+    body["password"] = json!("qwertyuiop123");
+    let error = assert_error(
+        app.signup(&body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_error",
+    )
+    .await;
+    let hint = error["error"]["fields"]["password"].as_str().unwrap();
+    assert!(hint.starts_with("is too easy to guess:"), "{hint}");
     // None of the refused sign-ups exists.
     let response = app.login("v@example.com", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);

@@ -154,7 +154,7 @@ impl Devices {
         meta: &RequestMeta,
     ) -> Result<Token, Internal> {
         let ctx = &self.0;
-        let device = ctx.new_device(&signed_in.context.user, meta, ctx.now());
+        let device = ctx.new_device(&signed_in.context().user, meta, ctx.now());
         let token = Token::generate();
         ctx.store.add_device(&device, &token.hash()).await?;
         Ok(token)

@@ -61,10 +61,21 @@ impl SignInMethod {
     }
 }
 
-/// A new session: the token is shown to the client once and never stored.
+/// A new session: the token is shown to the client once and never stored. Made only here,
+/// so holding one proves a sign-in just happened.
 pub struct SignedIn {
-    pub token: Token,
-    pub context: SessionContext,
+    token: Token,
+    context: SessionContext,
+}
+
+impl SignedIn {
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.context
+    }
 }
 
 /// A session ready to be written, with the sign-in event that goes with it.
@@ -183,7 +194,9 @@ impl Sessions {
         registered: crate::sign_in::Registered,
         meta: &RequestMeta,
     ) -> Result<SignedIn, Internal> {
-        let (user, account, method) = registered.into_parts();
+        let (user, method) = registered.into_parts();
+        // Read again: the policy may have changed while the password was being hashed.
+        let account = self.0.account_of(&user).await?;
         self.0
             .open_session(user, account, method, meta, self.0.now())
             .await

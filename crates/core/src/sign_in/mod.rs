@@ -19,7 +19,7 @@ use crate::model::{
 use crate::sessions::{SignInMethod, SignedIn};
 use crate::store::{Effects, StoreError, Unique};
 use crate::throttle::{RetryAt, Scope, email_key};
-use crate::validate::{self, FieldError};
+use crate::validate::{self, FieldError, PasswordContext};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use std::sync::Arc;
@@ -101,8 +101,8 @@ impl Registered {
         &self.account
     }
 
-    pub(crate) fn into_parts(self) -> (User, Account, SignInMethod) {
-        (self.user, self.account, self.method)
+    pub(crate) fn into_parts(self) -> (User, SignInMethod) {
+        (self.user, self.method)
     }
 }
 
@@ -137,11 +137,12 @@ impl SignIn {
         let account_name = validate::name("account_name", &input.account_name)?;
         let name = validate::name("name", &input.name)?;
         let email = Email::parse(&input.email).map_err(|e| FieldError::new("email", e.0))?;
-        validate::new_password(
-            &ctx.policy,
-            input.password.expose_secret(),
-            email.normalized(),
-        )?;
+        let context = PasswordContext {
+            email: email.as_str(),
+            name: &name,
+            team: &account_name,
+        };
+        validate::new_password(&ctx.policy, input.password.expose_secret(), &context)?;
         let now = ctx.now();
         let account = Account {
             id: AccountId::new(),

@@ -15,7 +15,7 @@ use crate::principal::Manager;
 use crate::sessions::SignInMethod;
 use crate::sign_in::Registered;
 use crate::store::{Effects, StoreError, Unique};
-use crate::validate::{self, FieldError};
+use crate::validate::{self, FieldError, PasswordContext};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use std::sync::Arc;
@@ -203,8 +203,12 @@ impl Invitations {
             Some(name) => validate::name("name", name)?,
             None => invitation.name.clone(),
         };
-        let email = invitation.email.normalized();
-        validate::new_password(&ctx.policy, password.expose_secret(), email)?;
+        let context = PasswordContext {
+            email: invitation.email.as_str(),
+            name: &name,
+            team: &account.name,
+        };
+        validate::new_password(&ctx.policy, password.expose_secret(), &context)?;
         let hash = ctx.passwords.hash(password).await?;
         let now = ctx.now();
         let user = User {

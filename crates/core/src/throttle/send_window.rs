@@ -21,9 +21,11 @@ pub fn admit_send(sent: &[Timestamp], now: Timestamp, window: &Window) -> SendDe
     let mut live: Vec<Timestamp> = sent.iter().copied().filter(|t| *t > forget_until).collect();
     live.sort();
     let count = i64::try_from(live.len()).unwrap_or(i64::MAX);
-    let verdict = match live.first() {
-        Some(oldest) if count >= window.max => Err(RetryAt(oldest.plus_secs(window.secs))),
-        _ => Ok(()),
+    let verdict = if count >= window.max {
+        let oldest = live.first().copied().unwrap_or(now);
+        Err(RetryAt(oldest.plus_secs(window.secs)))
+    } else {
+        Ok(())
     };
     SendDecision {
         forget_until,
@@ -60,6 +62,12 @@ mod tests {
         let after = admit_send(&sent, t(3600), &HOURLY_FIVE);
         assert_eq!(after.verdict, Ok(()));
         assert_eq!(after.forget_until, t(0));
+    }
+
+    #[test]
+    fn a_limit_of_zero_sends_nothing() {
+        let none = Window { max: 0, secs: 3600 };
+        assert_eq!(admit_send(&[], t(0), &none).verdict, Err(RetryAt(t(3600))));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use tessera_core::model::SecurityEvent;
+use tessera_core::validate::FieldError;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Serialize, ToSchema)]
@@ -56,10 +57,7 @@ impl EventsQuery {
         if (1..=100).contains(&limit) {
             Ok(limit)
         } else {
-            Err(AppError::Validation {
-                field: Some("limit"),
-                message: "limit must be between 1 and 100".into(),
-            })
+            Err(FieldError::new("limit", "must be between 1 and 100").into())
         }
     }
 }

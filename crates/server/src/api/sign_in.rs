@@ -140,8 +140,8 @@ impl LoginResponse {
     /// What a new session is, at `now`: full (with the grace-period deadline while one runs)
     /// or restricted to 2FA setup.
     pub(super) fn signed_in(signed_in: &SignedIn, now: Timestamp) -> Self {
-        let context = &signed_in.context;
-        let session_token = signed_in.token.expose().to_owned();
+        let context = signed_in.context();
+        let session_token = signed_in.token().expose().to_owned();
         let expires_at = context.session.expires_at.to_rfc3339();
         let user = UserBody::new(&context.user, context.two_factor_enabled);
         match context.enforcement(now) {

@@ -86,6 +86,17 @@ pub fn router() -> Router<AppState> {
         .route("/invitations/accept", post(invitations::accept))
         .route("/invitations/{token}", get(invitations::invitation))
         .route("/static/tessera.css", get(stylesheet))
+        .route("/static/tessera.js", get(script))
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/tessera.js"),
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {

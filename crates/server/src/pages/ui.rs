@@ -56,14 +56,11 @@ pub(super) fn page(status: StatusCode, template: &impl Template, csrf: Csrf) -> 
 
 /// Signed in: set the session cookie and go home.
 pub(super) fn signed_in(state: &AppState, signed_in: &SignedIn) -> Response {
-    let max_age = signed_in
-        .context
-        .session
-        .created_at
-        .secs_until(signed_in.context.session.expires_at);
+    let session = &signed_in.context().session;
+    let max_age = session.created_at.secs_until(session.expires_at);
     let cookie = cookies::set(
         cookies::SESSION,
-        signed_in.token.expose(),
+        signed_in.token().expose(),
         Some(max_age),
         state.secure_cookies,
     );

@@ -100,7 +100,7 @@ async fn mistakes_and_closed_doors_are_explained(app: TestApp, b: Browser) {
     b.fill("Your name", "Someone").await;
     b.fill("Password", "short").await;
     b.press("Create account").await;
-    assert!(field_error("password").await.contains("8 characters"));
+    assert!(field_error("password").await.contains("12 characters"));
     b.fill("Password", PASSWORD).await;
     b.press("Create account").await;
     assert!(field_error("email").await.contains("already exists"));

@@ -159,7 +159,7 @@ async fn signup_errors_are_shown_next_to_the_field(app: TestApp) {
     let html = assert_page(
         response,
         StatusCode::UNPROCESSABLE_ENTITY,
-        "id=\"password-error\">Must be at least 8 characters.</p>",
+        "id=\"password-error\">Must be at least 12 characters.</p>",
     )
     .await;
     assert!(html.contains("aria-invalid=\"true\""));
