@@ -141,9 +141,9 @@ fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
-/// Seeds `users` users (skipping the users already there, so a second call for more adds
-/// only the difference) and opens one challenge for each of the first `challenges`;
-/// writes `challenge_token,secret_base32,email` lines to `out`.
+/// Seeds `users` users into a database that has none (it refuses one that has) and opens one
+/// challenge for each of the first `challenges`; writes `challenge_token,secret_base32,email`
+/// lines to `out`.
 pub async fn run(seed: Seed) -> Result<()> {
     let key = MasterKey::from_hex(seed.master_key.trim())
         .map_err(|_| anyhow::anyhow!("the master key must be 64 hex digits"))?;
