@@ -16,6 +16,11 @@ pub enum Scope {
     SecondStep,
     /// Wrong paper keys on the recovery page, per normalized email (a [`super::Lockout`]).
     Recovery,
+    /// Invitation emails sent by an account, per account id (a [`super::Window`]).
+    InvitationsSent,
+    /// Invitation emails sent to one address, from any account, per normalized email (a
+    /// [`super::Window`]).
+    InvitationsReceived,
 }
 
 impl Scope {
@@ -26,6 +31,8 @@ impl Scope {
             Self::Ip => "ip",
             Self::SecondStep => "second_step",
             Self::Recovery => "recovery",
+            Self::InvitationsSent => "invitations_sent",
+            Self::InvitationsReceived => "invitations_received",
         }
     }
 
