@@ -314,3 +314,32 @@ impl Sessions {
             .await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SessionKind, UserId};
+
+    #[test]
+    fn a_session_lives_until_its_idle_or_absolute_limit() {
+        let t0 = Timestamp::from_unix(1_800_000_000);
+        let mut s = Session {
+            id: SessionId::new(),
+            user_id: UserId::new(),
+            kind: SessionKind::Full,
+            created_at: t0,
+            expires_at: t0.plus_secs(12 * 3600),
+            last_seen_at: t0,
+            ip: None,
+            user_agent: None,
+        };
+        let idle = 1800;
+        assert_eq!(live(&s, idle, t0.plus_secs(59)), Liveness::Live);
+        assert_eq!(live(&s, idle, t0.plus_secs(60)), Liveness::TouchDue);
+        assert_eq!(live(&s, idle, t0.plus_secs(1799)), Liveness::TouchDue);
+        assert_eq!(live(&s, idle, t0.plus_secs(1800)), Liveness::Expired);
+        s.last_seen_at = t0.plus_secs(12 * 3600 - 10);
+        assert_eq!(live(&s, idle, t0.plus_secs(12 * 3600 - 1)), Liveness::Live);
+        assert_eq!(live(&s, idle, t0.plus_secs(12 * 3600)), Liveness::Expired);
+    }
+}
