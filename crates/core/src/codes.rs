@@ -128,6 +128,13 @@ impl CodeHasher {
             .sign(format!("{purpose}\u{0}{user}\u{0}{normalized}").as_bytes())
             .to_vec()
     }
+
+    /// What stands for an identifier typed where an email was expected that is no address
+    /// (SPEC §8): `typed:` and the HMAC of the text, so that it is never stored as typed.
+    pub fn identifier(&self, typed: &str) -> String {
+        let tag = self.0.sign(format!("identifier\u{0}{typed}").as_bytes());
+        format!("typed:{}", crate::crypto::b64(&tag[..18]))
+    }
 }
 
 #[cfg(test)]

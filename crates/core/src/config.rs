@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityPolicy {
-    /// Absolute lifetime of a session, in seconds (24 h).
+    /// Absolute lifetime of a session, in seconds (SPEC §8: 12 h; `TESSERA_SESSION_HOURS`).
     pub session_lifetime_secs: i64,
+    /// A session with no request for this long ends, in seconds (SPEC §8: 30 min;
+    /// `TESSERA_SESSION_IDLE_MINUTES`).
+    pub session_idle_secs: i64,
     /// Consecutive wrong passwords for one email before password sign-in locks (10).
     pub password_max_failures: i64,
     /// How long a locked password sign-in stays locked, in seconds (15 min).
@@ -45,6 +48,11 @@ pub struct SecurityPolicy {
     pub recovery_code_format: CodeFormat,
     /// How long an invitation link stays valid, in seconds (7 days).
     pub invitation_lifetime_secs: i64,
+    /// Invitation emails per account (50) and per recipient (3) within the window (a day),
+    /// withdrawn ones included (SPEC §8).
+    pub invitations_per_account: i64,
+    pub invitations_per_recipient: i64,
+    pub invitation_window_secs: i64,
     /// How long a verified device stays recognized, in seconds (30 days).
     pub device_lifetime_secs: i64,
     /// The emailed code for an unrecognized device: valid 10 min, 5 wrong attempts, a
@@ -69,6 +77,18 @@ impl SecurityPolicy {
             max: self.email_code_max_sends,
             secs: self.email_code_send_window_secs,
         }
+    }
+
+    /// Invitation emails an account may send, and one address may receive, in a window.
+    pub fn invitation_windows(&self) -> (Window, Window) {
+        let window = |max| Window {
+            max,
+            secs: self.invitation_window_secs,
+        };
+        (
+            window(self.invitations_per_account),
+            window(self.invitations_per_recipient),
+        )
     }
 
     pub fn password_lockout(&self) -> Lockout {
@@ -96,7 +116,8 @@ impl SecurityPolicy {
 impl Default for SecurityPolicy {
     fn default() -> Self {
         Self {
-            session_lifetime_secs: 24 * 3600,
+            session_lifetime_secs: 12 * 3600,
+            session_idle_secs: 30 * 60,
             password_max_failures: 10,
             password_lockout_secs: 15 * 60,
             ip_max_failures: 50,
@@ -116,6 +137,9 @@ impl Default for SecurityPolicy {
             recovery_lockout_secs: 3600,
             recovery_code_format: CodeFormat::Words,
             invitation_lifetime_secs: 7 * 24 * 3600,
+            invitations_per_account: 50,
+            invitations_per_recipient: 3,
+            invitation_window_secs: 24 * 3600,
             device_lifetime_secs: 30 * 24 * 3600,
             email_code_lifetime_secs: 10 * 60,
             email_code_max_attempts: 5,

@@ -92,6 +92,12 @@ impl Ctx {
         self.codes.hash(purpose, user, normalized)
     }
 
+    /// The key an email typed at sign-in or recovery is looked up and throttled under
+    /// ([`crate::throttle::email_key`]: a non-address only as a keyed hash).
+    pub(crate) fn email_key(&self, input: &str) -> String {
+        crate::throttle::email_key(input, &self.codes)
+    }
+
     /// Decrypts a user's sealed TOTP secret.
     pub(crate) fn open_secret(&self, user: &User, sealed: &[u8]) -> Result<TotpSecret, Internal> {
         let bytes = self

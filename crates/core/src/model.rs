@@ -222,6 +222,8 @@ pub struct Session {
     pub kind: SessionKind,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The last request seen, written at most once a minute (SPEC §8: idle timeout).
+    pub last_seen_at: Timestamp,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }

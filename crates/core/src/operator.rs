@@ -5,7 +5,7 @@ use crate::ctx::{Ctx, Internal, internal_from};
 use crate::mail::{Message, ResetBy};
 use crate::model::{EventKind, NewEvent, RequestMeta, SecurityEvent, User};
 use crate::store::Effects;
-use crate::throttle::{Scope, email_key};
+use crate::throttle::Scope;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -41,7 +41,7 @@ impl Operator {
     }
 
     async fn user_by_email(&self, email: &str) -> Result<User, OperatorError> {
-        let key = email_key(email);
+        let key = self.0.email_key(email);
         self.0
             .store
             .find_user_by_email(&key)

@@ -242,6 +242,7 @@ mod tests {
                 kind: crate::model::SessionKind::Full,
                 created_at: now,
                 expires_at: now.plus_secs(60),
+                last_seen_at: now,
                 ip: None,
                 user_agent: None,
             },

@@ -18,7 +18,9 @@ impl FieldError {
     }
 }
 
-/// A person's or team's name: trimmed, 1..=100 characters, no control characters.
+/// A person's or team's name (and any other free text shown to others): trimmed, 1..=100
+/// characters, no control or format characters (SPEC §8: general categories Cc and Cf, so a
+/// U+202E cannot turn `Payroll\u{202e}exe.fdp` into "Payrollpdf.exe" in an email).
 pub fn name(field: &'static str, input: &str) -> Result<String, FieldError> {
     let trimmed = input.trim();
     if trimmed.is_empty() {
@@ -27,13 +29,43 @@ pub fn name(field: &'static str, input: &str) -> Result<String, FieldError> {
     if trimmed.chars().count() > 100 {
         return Err(FieldError::new(field, "must be at most 100 characters"));
     }
-    if trimmed.chars().any(char::is_control) {
+    if trimmed.chars().any(|c| c.is_control() || is_format(c)) {
         return Err(FieldError::new(
             field,
-            "must not contain control characters",
+            "must not contain control or invisible formatting characters",
         ));
     }
     Ok(trimmed.to_owned())
+}
+
+/// Unicode's general category Cf (format characters: bidi overrides, zero-width spaces, the
+/// byte-order mark, tag characters …), as of Unicode 15.1.
+const FORMAT: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+fn is_format(c: char) -> bool {
+    FORMAT.iter().any(|&(low, high)| (low..=high).contains(&c))
 }
 
 /// Who a new password is for: the estimator counts these words as easy to guess.
@@ -113,6 +145,31 @@ pub fn new_password(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_refuse_control_and_format_characters() {
+        for bad in [
+            "Payroll\u{202e}exe.fdp",
+            "a\u{200b}b",
+            "\u{feff}Acme",
+            "tab\there",
+            "a\u{2066}b",
+            "soft\u{ad}hyphen",
+            "tag\u{e0041}",
+        ] {
+            let err = name("name", bad).unwrap_err();
+            assert_eq!(err.field, "name", "{bad:?}");
+        }
+        for good in [
+            "Zoë Ångström",
+            "Ли Мин",
+            "株式会社",
+            "O'Brien-Smith",
+            "🙂 team",
+        ] {
+            assert_eq!(name("name", good).unwrap(), good);
+        }
+    }
 
     #[test]
     fn names_are_trimmed_and_bounded() {

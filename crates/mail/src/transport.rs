@@ -101,12 +101,29 @@ impl Transport {
     }
 }
 
-/// Writes `<folder>/<id>.eml` whole or not at all (a temporary file, then a rename).
+/// Writes `<folder>/<id>.eml` whole or not at all (a temporary file, then a rename). The
+/// emails hold device codes and invitation links: the folder is its owner's only (0700, set
+/// even on a folder that already existed) and each file is created 0600 (SPEC §8).
 async fn write_eml(folder: &std::path::Path, id: Uuid, bytes: &[u8]) -> std::io::Result<()> {
-    tokio::fs::create_dir_all(folder).await?;
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder.create(folder).await?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tokio::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700)).await?;
+    }
     let path = folder.join(format!("{id}.eml"));
     let partial = folder.join(format!(".{id}.eml.partial"));
-    tokio::fs::write(&partial, bytes).await?;
-    tokio::fs::File::open(&partial).await?.sync_all().await?;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(&partial).await?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
+    file.sync_all().await?;
+    drop(file);
     tokio::fs::rename(&partial, &path).await
 }

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::pages::cookies::Cookies;
 use crate::state::AppState;
 use crate::{api, error::AppError, metrics, pages};
 use anyhow::Context;
@@ -14,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::codes::CodeHasher;
-use tessera_core::crypto::MasterKey;
+use tessera_core::crypto::{MasterKey, Token};
 use tessera_core::mail::Mailer;
 use tessera_core::mail::OutboxStore;
 use tessera_core::password::Passwords;
@@ -59,9 +60,8 @@ impl Application {
 
     /// [`Application::build`] with another clock (tests move time forward).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        if config.database_url.starts_with("sqlite:") {
-            create_private_dir(&config.data_dir)?;
-        }
+        // Also with PostgreSQL: the data folder holds the master key and the mail folder.
+        create_private_dir(&config.data_dir)?;
         let master_key = config.load_master_key()?;
         let store = tessera_store::connect(&config.database_url)
             .await
@@ -100,7 +100,11 @@ impl Application {
             core: Tessera::new(build_deps(&config, &master_key, store, clock).await?),
             metrics: Arc::new(Metrics::new(delivery)),
             csrf_key: Arc::new(master_key.derive("csrf")),
-            secure_cookies: public_url.starts_with("https://"),
+            cookies: Cookies::new(public_url.starts_with("https://")),
+            metrics_token: config
+                .metrics_token
+                .as_deref()
+                .map(|t| Token::from_client(t).hash()),
             trust_forwarded_for: config.trust_forwarded_for,
         };
         Ok(Self {
@@ -182,7 +186,8 @@ async fn run_to_completion(
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The data folder holds the database and the master key: only its owner may enter it.
+/// The data folder holds the database and the master key: only its owner may enter it
+/// (0700), also when it already existed (SPEC §8: a `mkdir`, a volume, a package).
 fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -190,7 +195,14 @@ fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(path)
-        .with_context(|| format!("cannot create the data folder {}", path.display()))
+        .with_context(|| format!("cannot create the data folder {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict the data folder {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn router(state: AppState) -> Router {

@@ -49,6 +49,8 @@ pub struct Config {
     pub issuer: String,
     pub mail: MailConfig,
     pub security: SecurityPolicy,
+    /// `GET /metrics` asks for `Authorization: Bearer <this>` when set (SPEC §8).
+    pub metrics_token: Option<String>,
 }
 
 /// The outbox worker's pace (`[mail]` in the file).
@@ -105,6 +107,11 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     issuer: Option<String>,
+    /// Override `[security] session_lifetime_secs` / `session_idle_secs` in the units of
+    /// their variables.
+    session_hours: Option<i64>,
+    session_idle_minutes: Option<i64>,
+    metrics_token: Option<String>,
     #[serde(default)]
     mail: MailConfig,
     #[serde(default)]
@@ -125,6 +132,9 @@ const ENV_VARS: &[&str] = &[
     "TESSERA_SMTP_URL",
     "TESSERA_MAIL_FROM",
     "TESSERA_ISSUER",
+    "TESSERA_SESSION_HOURS",
+    "TESSERA_SESSION_IDLE_MINUTES",
+    "TESSERA_METRICS_TOKEN",
 ];
 
 impl Config {
@@ -184,6 +194,15 @@ impl Config {
         if let Some(v) = var("TESSERA_ISSUER") {
             raw.issuer = Some(v);
         }
+        if let Some(v) = var("TESSERA_METRICS_TOKEN") {
+            raw.metrics_token = Some(v);
+        }
+        if let Some(v) = var("TESSERA_SESSION_HOURS") {
+            raw.session_hours = Some(positive("TESSERA_SESSION_HOURS", &v)?);
+        }
+        if let Some(v) = var("TESSERA_SESSION_IDLE_MINUTES") {
+            raw.session_idle_minutes = Some(positive("TESSERA_SESSION_IDLE_MINUTES", &v)?);
+        }
         if let Some(v) = var("TESSERA_LOG_FORMAT") {
             raw.log_format = Some(match v.as_str() {
                 "text" => LogFormat::Text,
@@ -201,7 +220,15 @@ impl Config {
         Self::resolve(raw)
     }
 
-    fn resolve(raw: FileConfig) -> anyhow::Result<Self> {
+    fn resolve(mut raw: FileConfig) -> anyhow::Result<Self> {
+        if let Some(hours) = raw.session_hours {
+            anyhow::ensure!(hours > 0, "session_hours must be at least 1");
+            raw.security.session_lifetime_secs = hours * 3600;
+        }
+        if let Some(minutes) = raw.session_idle_minutes {
+            anyhow::ensure!(minutes > 0, "session_idle_minutes must be at least 1");
+            raw.security.session_idle_secs = minutes * 60;
+        }
         let data_dir = raw
             .data_dir
             .unwrap_or_else(|| PathBuf::from("./tessera-data"));
@@ -248,6 +275,7 @@ impl Config {
             issuer: raw.issuer.unwrap_or_else(|| "Tessera".to_owned()),
             mail: raw.mail,
             security: raw.security,
+            metrics_token: raw.metrics_token.filter(|t| !t.is_empty()),
         })
     }
 
@@ -270,6 +298,14 @@ impl Config {
                     .with_context(|| format!("cannot read the master key file {}", path.display())),
             },
         }
+    }
+}
+
+/// A whole number of at least 1, for the variable `name`.
+fn positive(name: &str, value: &str) -> anyhow::Result<i64> {
+    match value.trim().parse::<i64>() {
+        Ok(n) if n > 0 && n <= 24 * 366 * 60 => Ok(n),
+        _ => bail!("{name} must be a whole number of at least 1, not {value:?}"),
     }
 }
 
@@ -307,7 +343,9 @@ mod tests {
     fn config(file: Option<&str>, env: &[(&str, &str)]) -> anyhow::Result<Config> {
         let dir = std::env::temp_dir().join(format!("tessera-config-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{}.toml", env.len()));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("{n}.toml"));
         let file = file.map(|text| {
             fs::write(&path, text).unwrap();
             path.clone()
@@ -352,7 +390,33 @@ mod tests {
         assert_eq!(c.database_url, "sqlite:///srv/t/tessera.db");
         assert_eq!(c.public_url.as_deref(), Some("https://auth.example.com"));
         assert_eq!(c.security.password_max_failures, 5);
-        assert_eq!(c.security.session_lifetime_secs, 24 * 3600);
+        assert_eq!(c.security.session_lifetime_secs, 12 * 3600);
+        assert_eq!(c.security.session_idle_secs, 30 * 60);
+    }
+
+    #[test]
+    fn session_limits_come_from_their_variables_or_keys() {
+        let c = config(
+            Some("session_hours = 8\n[security]\nsession_idle_secs = 600\n"),
+            &[("TESSERA_SESSION_IDLE_MINUTES", "15")],
+        )
+        .unwrap();
+        assert_eq!(c.security.session_lifetime_secs, 8 * 3600);
+        assert_eq!(c.security.session_idle_secs, 15 * 60);
+        let c = config(Some("[security]\nsession_idle_secs = 600\n"), &[]).unwrap();
+        assert_eq!(c.security.session_idle_secs, 600);
+        let c = config(None, &[("TESSERA_SESSION_HOURS", "2")]).unwrap();
+        assert_eq!(c.security.session_lifetime_secs, 7200);
+        assert!(config(None, &[("TESSERA_SESSION_HOURS", "0")]).is_err());
+        assert!(config(None, &[("TESSERA_SESSION_IDLE_MINUTES", "half")]).is_err());
+        assert!(config(Some("session_hours = -1\n"), &[]).is_err());
+    }
+
+    #[test]
+    fn the_metrics_token_is_optional() {
+        assert_eq!(config(None, &[]).unwrap().metrics_token, None);
+        let c = config(None, &[("TESSERA_METRICS_TOKEN", "s3cret")]).unwrap();
+        assert_eq!(c.metrics_token.as_deref(), Some("s3cret"));
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub enum AppError {
     InvalidCredentials,
     #[error("sign in first")]
     Unauthenticated,
+    #[error("the session has expired; sign in again")]
+    SessionExpired,
     #[error("set up two-factor authentication first")]
     TwoFactorSetupRequired,
     #[error("that code is not valid")]
@@ -115,7 +117,9 @@ impl AppError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidCredentials | Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::InvalidCredentials | Self::Unauthenticated | Self::SessionExpired => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::TwoFactorSetupRequired => StatusCode::FORBIDDEN,
             Self::InvalidCode { .. } | Self::ChallengeExpired => StatusCode::UNAUTHORIZED,
@@ -138,6 +142,7 @@ impl AppError {
         match self {
             Self::InvalidCredentials => "invalid_credentials",
             Self::Unauthenticated => "unauthenticated",
+            Self::SessionExpired => "session_expired",
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::TwoFactorSetupRequired => "two_factor_setup_required",
             Self::InvalidCode { .. } => "invalid_code",
@@ -197,7 +202,7 @@ impl IntoResponse for AppError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
-            Self::Unauthenticated | Self::InvalidCredentials => {
+            Self::Unauthenticated | Self::InvalidCredentials | Self::SessionExpired => {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -238,6 +243,7 @@ impl From<SessionError> for AppError {
     fn from(e: SessionError) -> Self {
         match e {
             SessionError::Unauthenticated => Self::Unauthenticated,
+            SessionError::Expired => Self::SessionExpired,
             SessionError::Internal(e) => e.into(),
         }
     }
@@ -252,6 +258,9 @@ impl From<TeamError> for AppError {
             TeamError::EmailTaken => Self::EmailTaken,
             TeamError::InvitationExists => Self::InvitationExists,
             TeamError::NotEnabled => Self::NotEnabled,
+            TeamError::TooManyInvitations { wait_secs } => Self::TooManyAttempts {
+                retry_after_secs: wait_secs.max(1),
+            },
             TeamError::Internal(e) => e.into(),
         }
     }

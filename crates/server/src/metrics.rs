@@ -1,6 +1,7 @@
 //! Prometheus metrics at `GET /metrics`: request counts and latencies per route, and sign-in
 //! outcomes. Kept per application (not global) so tests can run many side by side.
 
+use crate::error::AppError;
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -11,6 +12,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tessera_core::crypto::{Token, secure_eq};
 use tessera_mail::DeliveryStats;
 
 /// Upper bounds of the latency histogram, in seconds.
@@ -179,7 +181,21 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`. With `TESSERA_METRICS_TOKEN` set it asks for `Authorization: Bearer
+/// <token>` (SPEC §8), compared in constant time (as SHA-256 hashes of equal length).
+pub async fn render(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(expected) = &state.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| Token::from_client(token.trim()).hash());
+        let allowed = given.is_some_and(|given| secure_eq(&given.0, &expected.0));
+        if !allowed {
+            return AppError::Unauthenticated.into_response();
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -187,6 +203,7 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //! which builds the routers out of them, is imported by nothing but `lib.rs`.
 
 use crate::metrics::Metrics;
+use crate::pages::cookies::Cookies;
 use std::sync::Arc;
 use tessera_core::Tessera;
-use tessera_core::crypto::MacKey;
+use tessera_core::crypto::{MacKey, TokenHash};
 
 /// What every handler can reach: the core's services (never the store behind them), and what
 /// the HTTP edge itself needs.
@@ -13,7 +14,9 @@ pub struct AppState {
     pub core: Tessera,
     pub metrics: Arc<Metrics>,
     pub csrf_key: Arc<MacKey>,
-    /// Cookies get `Secure` when the public URL is https.
-    pub secure_cookies: bool,
+    /// Cookies are `Secure` and `__Host-` prefixed when the public URL is https.
+    pub cookies: Cookies,
+    /// The SHA-256 of `TESSERA_METRICS_TOKEN`, which `GET /metrics` then asks for.
+    pub metrics_token: Option<TokenHash>,
     pub trust_forwarded_for: bool,
 }

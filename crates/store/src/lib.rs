@@ -174,6 +174,8 @@ pub enum ConnectError {
     Open(#[source] sqlx::Error),
     #[error("cannot open the database: {0}")]
     OpenSqlite(#[source] rusqlite::Error),
+    #[error("cannot make the database file private: {0}")]
+    Private(#[source] std::io::Error),
     #[error("cannot apply the database migrations: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
@@ -190,6 +192,28 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, ConnectError> {
     }
 }
 
+/// The database file (created here if new) and its `-wal` and `-shm` companions are its
+/// owner's only (0600, SPEC §8), whatever the umask: created with that mode, and set again
+/// on files that already exist. SQLite gives the companions the main file's mode.
+fn private_files(db: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    drop(options.open(db)?);
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 async fn open_sqlite(url: &str) -> Result<SqliteStore, ConnectError> {
     // The store's connections share a file: a database in one connection's memory is of no
     // use to the others.
@@ -203,6 +227,7 @@ async fn open_sqlite(url: &str) -> Result<SqliteStore, ConnectError> {
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
+    private_files(options.get_filename()).map_err(ConnectError::Private)?;
     // Migrations with sqlx (which records them as before), on a connection of their own.
     let mut migrating = options.connect().await.map_err(ConnectError::Open)?;
     sqlx::migrate!("./migrations/sqlite")

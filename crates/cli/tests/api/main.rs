@@ -37,6 +37,7 @@ mod devices;
 mod e2e;
 mod enforcement;
 mod errors;
+mod hardening;
 mod helpers;
 mod mail;
 mod ops;

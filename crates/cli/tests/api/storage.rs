@@ -7,6 +7,7 @@ use tessera_store::testing::Backend;
 backend_tests!(
     the_database_holds_no_token_or_password_in_plain_text,
     data_and_sessions_survive_a_restart,
+    files_are_owner_only_even_in_an_existing_folder,
 );
 
 /// Everything the database stores, as text: the raw SQLite files (including the WAL and free
@@ -58,6 +59,17 @@ async fn the_database_holds_no_token_or_password_in_plain_text(app: TestApp) {
     );
     assert!(!stored.contains(PASSWORD), "the password is not stored");
     assert!(!stored.contains(&token), "the session token is not stored");
+
+    // A password typed into the email field (SPEC §8): refused, and kept only as a keyed hash.
+    let typed = "Tr0ub4dor&3-Typed-As-Email";
+    let response = app.login(typed, PASSWORD).await;
+    assert_eq!(response.status(), 401);
+    let stored = everything_stored(&app).await.to_lowercase();
+    assert!(stored.contains("typed:"), "the failure is recorded, hashed");
+    assert!(
+        !stored.contains(&typed.to_lowercase()),
+        "the typed identifier is not stored"
+    );
 }
 
 async fn data_and_sessions_survive_a_restart(mut app: TestApp) {
@@ -69,4 +81,42 @@ async fn data_and_sessions_survive_a_restart(mut app: TestApp) {
         app.login("durable@example.com", PASSWORD).await.status(),
         200
     );
+}
+
+/// SPEC §8: the data folder 0700 and the database, its WAL and every `.eml` file 0600, even
+/// when the folder existed before with looser permissions.
+async fn files_are_owner_only_even_in_an_existing_folder(mut app: TestApp) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = app.db.data_dir().to_owned();
+    let mail = dir.join("mail");
+    std::fs::create_dir_all(&mail).unwrap();
+    std::fs::set_permissions(&mail, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    app.restart().await;
+    assert_eq!(mode(&dir), 0o700);
+    app.signed_in("files@example.com").await;
+    assert_eq!(mode(&mail), 0o700);
+    let emails: Vec<_> = std::fs::read_dir(&mail)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    assert!(
+        !emails.is_empty(),
+        "the device code was written to the folder"
+    );
+    for email in &emails {
+        assert_eq!(mode(email), 0o600, "{}", email.display());
+    }
+    if app.backend == Backend::Sqlite {
+        for name in ["tessera.db", "tessera.db-wal", "tessera.db-shm"] {
+            let path = dir.join(name);
+            if name == "tessera.db" || path.exists() {
+                assert_eq!(mode(&path), 0o600, "{name}");
+            }
+        }
+        assert!(dir.join("tessera.db-wal").exists(), "WAL mode");
+    }
 }

@@ -4,10 +4,11 @@
 
 use super::{Factors, TwoFactorError};
 use crate::codes::{CodePurpose, normalize_paper_key};
+use crate::email::Email;
 use crate::mail::{DisabledVia, Message};
-use crate::model::{EventKind, NewEvent, RequestMeta};
+use crate::model::{AccountId, AuthSource, EventKind, NewEvent, RequestMeta, Role, User, UserId};
 use crate::store::Effects;
-use crate::throttle::{RetryAt, Scope, email_key};
+use crate::throttle::{RetryAt, Scope};
 use crate::validate::FieldError;
 use serde_json::json;
 
@@ -26,7 +27,7 @@ impl Factors {
         if paper_key.trim().is_empty() {
             return Err(FieldError::new("paper_key", "paper key is required").into());
         }
-        let key = email_key(email);
+        let key = ctx.email_key(email);
         let now = ctx.now();
         let lockout = ctx.policy.recovery_lockout();
         if let Err(RetryAt(retry_at)) = ctx.ip_admit(meta, now).await? {
@@ -39,21 +40,25 @@ impl Factors {
             return Err(TwoFactorError::TooManyAttempts { retry_at });
         }
         let user = ctx.store.find_user_by_email(&key).await?.map(|f| f.user);
-        let recovered = match (&user, normalize_paper_key(paper_key)) {
-            (Some(user), Some(normalized)) => {
-                let event = NewEvent::for_user(user, EventKind::TwoFactorDisabled, meta, now)
-                    .with_detail(json!({ "via": "paper_key" }));
-                let via = DisabledVia::PaperKey;
-                let effects = ctx
-                    .notify(event, user, meta, Message::TwoFactorDisabled { via })
-                    .await?;
-                let hash = ctx.code_hash(CodePurpose::PaperKey, user.id, &normalized);
-                ctx.store
-                    .disable_with_paper_key(user.id, &hash, &effects)
-                    .await?
-            }
-            _ => false,
-        };
+        // The same work whether or not the email is a user's and the key well formed (SPEC
+        // §8, review F12): an unknown email gets a stand-in user that exists nowhere, a
+        // malformed key is hashed as the empty key that no row holds; both paths seal the
+        // email (reading the account), hash the key and run the same conditional DELETE in a
+        // transaction, which then matches nothing and is rolled back. Only the answer of
+        // that DELETE differs, so the time cannot tell which emails exist.
+        let target = user.clone().unwrap_or_else(|| stand_in(now));
+        let normalized = normalize_paper_key(paper_key).unwrap_or_default();
+        let event = NewEvent::for_user(&target, EventKind::TwoFactorDisabled, meta, now)
+            .with_detail(json!({ "via": "paper_key" }));
+        let via = DisabledVia::PaperKey;
+        let effects = ctx
+            .notify(event, &target, meta, Message::TwoFactorDisabled { via })
+            .await?;
+        let hash = ctx.code_hash(CodePurpose::PaperKey, target.id, &normalized);
+        let recovered = ctx
+            .store
+            .disable_with_paper_key(target.id, &hash, &effects)
+            .await?;
         if recovered {
             ctx.lockout_success(Scope::Recovery, &key).await?;
             ctx.ip_refund(meta).await?;
@@ -76,5 +81,18 @@ impl Factors {
         )
         .await?;
         Err(TwoFactorError::InvalidCredentials)
+    }
+}
+
+/// A user that exists in no account, for the unknown-email path of [`Factors::recover`].
+fn stand_in(now: crate::Timestamp) -> User {
+    User {
+        id: UserId::new(),
+        account_id: AccountId::new(),
+        email: Email::parse("nobody@stand-in.invalid").unwrap_or_else(|_| unreachable!()),
+        name: String::new(),
+        role: Role::Member,
+        auth_source: AuthSource::Password,
+        created_at: now,
     }
 }

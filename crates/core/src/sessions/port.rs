@@ -16,18 +16,23 @@ pub trait SessionStore: Send + Sync {
         token: &TokenHash,
         effects: &Effects,
     ) -> StoreResult<()>;
-    /// The session whose token hashes to `token`, if it has not expired at `now`.
-    async fn find_session(
-        &self,
-        token: &TokenHash,
-        now: Timestamp,
-    ) -> StoreResult<Option<SessionContext>>;
+    /// The session whose token hashes to `token`, expired or not (a pure read).
+    async fn find_session(&self, token: &TokenHash) -> StoreResult<Option<SessionContext>>;
     /// [`SessionStore::find_session`] with the user's 2FA status at `now`, in one read.
     async fn find_session_with_status(
         &self,
         token: &TokenHash,
         now: Timestamp,
     ) -> StoreResult<Option<(SessionContext, TwoFactorStatus)>>;
+    /// Records activity: sets the session's last activity to `now` if it is at or before
+    /// `due` (one conditional write, so concurrent requests write it once); `false` if it
+    /// was not due or the session is gone.
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        now: Timestamp,
+        due: Timestamp,
+    ) -> StoreResult<bool>;
     /// Ends a session; `false` if it was already gone.
     async fn end_session(&self, id: SessionId, effects: &Effects) -> StoreResult<bool>;
     /// The user's sessions live at `now`, newest first.

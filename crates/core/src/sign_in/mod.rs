@@ -18,7 +18,7 @@ use crate::model::{
 };
 use crate::sessions::{SignInMethod, SignedIn};
 use crate::store::{Effects, StoreError, Unique};
-use crate::throttle::{RetryAt, Scope, email_key};
+use crate::throttle::{RetryAt, Scope};
 use crate::validate::{self, FieldError, PasswordContext};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -189,7 +189,7 @@ impl SignIn {
             return Err(FieldError::new("password", "password is required").into());
         }
         // A malformed address cannot belong to anyone, but is throttled and costs the same.
-        let key = email_key(&input.email);
+        let key = ctx.email_key(&input.email);
         let now = ctx.now();
         if let Err(RetryAt(retry_at)) = ctx.ip_admit(meta, now).await? {
             return Err(LoginError::TooManyAttempts { retry_at });

@@ -1,6 +1,8 @@
 //! Invitations (SPEC §2): a manager invites someone by email (a link valid 7 days), may
 //! withdraw it, and the invitee accepts it once, choosing their password. At most one open
-//! invitation per email and account.
+//! invitation per email and account, and (SPEC §8) at most 50 invitation emails per account
+//! and 3 per recipient a day, withdrawn ones included: each is counted (atomically, under the
+//! throttle's row lock) before it is written, and given back if it was not.
 
 use super::{Team, TeamError};
 use crate::crypto::Token;
@@ -15,6 +17,7 @@ use crate::principal::Manager;
 use crate::sessions::SignInMethod;
 use crate::sign_in::Registered;
 use crate::store::{Effects, StoreError, Unique};
+use crate::throttle::{RetryAt, Scope};
 use crate::validate::{self, FieldError, PasswordContext};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -109,11 +112,15 @@ impl Team {
                 "role": role,
             }));
         let effects = Effects::event(event).and_email(ctx.mailer.seal(&email, now));
-        match ctx
+        let counted = ctx.count_invitation(&invitation, now).await?;
+        let created = ctx
             .store
             .create_invitation(&invitation, &token.hash(), &effects)
-            .await
-        {
+            .await;
+        if created.is_err() {
+            ctx.uncount_invitation(&counted).await?;
+        }
+        match created {
             Ok(()) => Ok(invitation),
             Err(StoreError::Conflict(Unique::Email)) => Err(TeamError::EmailTaken),
             Err(StoreError::Conflict(Unique::OpenInvitation)) => Err(TeamError::InvitationExists),
@@ -239,6 +246,45 @@ impl Invitations {
             Err(StoreError::Conflict(_)) => Err(InvitationError::EmailTaken),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+impl Ctx {
+    /// Counts an invitation email against the account's and the recipient's daily windows;
+    /// the keys counted, for [`Ctx::uncount_invitation`].
+    async fn count_invitation(
+        &self,
+        invitation: &Invitation,
+        now: crate::Timestamp,
+    ) -> Result<[(Scope, String); 2], TeamError> {
+        let (per_account, per_recipient) = self.policy.invitation_windows();
+        let sent = (Scope::InvitationsSent, invitation.account_id.to_string());
+        let received = (
+            Scope::InvitationsReceived,
+            invitation.email.normalized().to_owned(),
+        );
+        if let Err(RetryAt(at)) = self.window_admit(sent.0, &sent.1, per_account, now).await? {
+            return Err(TeamError::TooManyInvitations {
+                wait_secs: now.secs_until(at),
+            });
+        }
+        let admitted = self
+            .window_admit(received.0, &received.1, per_recipient, now)
+            .await?;
+        if let Err(RetryAt(at)) = admitted {
+            self.window_refund(sent.0, &sent.1).await?;
+            return Err(TeamError::TooManyInvitations {
+                wait_secs: now.secs_until(at),
+            });
+        }
+        Ok([sent, received])
+    }
+
+    async fn uncount_invitation(&self, counted: &[(Scope, String); 2]) -> Result<(), Internal> {
+        for (scope, key) in counted {
+            self.window_refund(*scope, key).await?;
+        }
+        Ok(())
     }
 }
 

@@ -42,6 +42,9 @@ pub enum TeamError {
     InvitationExists,
     #[error("two-factor authentication is not on for this user")]
     NotEnabled,
+    /// Too many invitation emails today, from this account or to this address (SPEC §8).
+    #[error("too many invitations; try again later")]
+    TooManyInvitations { wait_secs: i64 },
     #[error(transparent)]
     Internal(#[from] Internal),
 }

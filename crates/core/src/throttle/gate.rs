@@ -1,7 +1,7 @@
 //! The throttles as the use cases pass them: each rule of [`super`] run under the store's row
 //! lock, so concurrent requests see each other's counts.
 
-use super::{Lockout, RetryAt, Scope, scope::ip_key};
+use super::{Lockout, RetryAt, Scope, Window, scope::ip_key};
 use crate::Timestamp;
 use crate::ctx::{Ctx, Internal};
 use crate::model::RequestMeta;
@@ -44,6 +44,36 @@ impl Ctx {
             })
             .await?;
         Ok(admitted)
+    }
+
+    /// Counts one use of a [`super::Window`] under `key`, or refuses it while the window is
+    /// full.
+    pub(crate) async fn window_admit(
+        &self,
+        scope: Scope,
+        key: &str,
+        window: Window,
+        now: Timestamp,
+    ) -> Result<Result<(), RetryAt>, Internal> {
+        let mut admitted = Ok(());
+        self.store
+            .update_throttle(scope, key, &mut |state| {
+                let (next, verdict) = super::window_admit(state, now, &window);
+                admitted = verdict;
+                (next, Effects::default())
+            })
+            .await?;
+        Ok(admitted)
+    }
+
+    /// Gives back a use counted by [`Ctx::window_admit`] that did not happen after all.
+    pub(crate) async fn window_refund(&self, scope: Scope, key: &str) -> Result<(), Internal> {
+        self.store
+            .update_throttle(scope, key, &mut |state| {
+                (super::window_refund(state), Effects::default())
+            })
+            .await?;
+        Ok(())
     }
 
     pub(crate) async fn ip_refund(&self, meta: &RequestMeta) -> Result<(), Internal> {

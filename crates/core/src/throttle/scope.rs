@@ -1,7 +1,9 @@
 //! What each throttle counts, and under which key.
 
+use crate::codes::CodeHasher;
 use crate::email::Email;
 use crate::model::{RequestMeta, User};
+use std::net::{IpAddr, Ipv6Addr};
 
 /// A throttle (the `scope` column of the throttle table): one state machine per key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -14,6 +16,11 @@ pub enum Scope {
     SecondStep,
     /// Wrong paper keys on the recovery page, per normalized email (a [`super::Lockout`]).
     Recovery,
+    /// Invitation emails sent by an account, per account id (a [`super::Window`]).
+    InvitationsSent,
+    /// Invitation emails sent to one address, from any account, per normalized email (a
+    /// [`super::Window`]).
+    InvitationsReceived,
 }
 
 impl Scope {
@@ -24,6 +31,8 @@ impl Scope {
             Self::Ip => "ip",
             Self::SecondStep => "second_step",
             Self::Recovery => "recovery",
+            Self::InvitationsSent => "invitations_sent",
+            Self::InvitationsReceived => "invitations_received",
         }
     }
 
@@ -45,25 +54,70 @@ impl std::fmt::Display for Scope {
     }
 }
 
-/// The throttle key of the client's address.
+/// The throttle key of the client's address: an IPv4 address as it is, an IPv6 address by
+/// its /64 prefix (SPEC §8), the block one subscriber gets, so that an attacker with one
+/// /64 does not get 2^64 budgets. Anything else (no address) is kept as given.
 pub(crate) fn ip_key(meta: &RequestMeta) -> String {
-    meta.ip.clone().unwrap_or_default()
+    let ip = meta.ip.as_deref().unwrap_or_default();
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", Ipv6Addr::from(prefix))
+            }
+        },
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.to_owned(),
+    }
 }
 
-/// What an email typed at sign-in is throttled (and looked up) under: its normalized form,
-/// or, for something that is no address, a cleaned, bounded version of it (no control
-/// characters, at most 254 of them), which costs the same and matches no user.
-pub(crate) fn email_key(input: &str) -> String {
+/// What an email typed at sign-in (or on the recovery page) is throttled, looked up and
+/// audited under: its normalized form if it is an address, or else a keyed hash of it
+/// (SPEC §8): a non-address is often a password typed into the wrong field, so it must
+/// never be stored or logged as typed. The hash costs the same, matches no user (it has no
+/// `@`), and the same typing always gives the same key, so it is still throttled.
+pub(crate) fn email_key(input: &str, codes: &CodeHasher) -> String {
     Email::parse(input).map_or_else(
-        |_| {
-            input
-                .trim()
-                .to_lowercase()
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(254)
-                .collect()
-        },
+        |_| codes.identifier(input.trim()),
         |e| e.normalized().to_owned(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::MasterKey;
+
+    fn key_of(ip: &str) -> String {
+        ip_key(&RequestMeta {
+            ip: Some(ip.to_owned()),
+            user_agent: None,
+        })
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_prefix() {
+        assert_eq!(key_of("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(key_of("2001:db8:1:2:ffff::1"), key_of("2001:db8:1:2::9"));
+        assert_ne!(key_of("2001:db8:1:2::1"), key_of("2001:db8:1:3::1"));
+        assert_eq!(key_of("203.0.113.7"), "203.0.113.7");
+        assert_ne!(key_of("203.0.113.7"), key_of("203.0.113.8"));
+        assert_eq!(key_of("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(ip_key(&RequestMeta::default()), "");
+    }
+
+    #[test]
+    fn a_typed_non_address_is_kept_only_as_a_keyed_hash() {
+        let codes = CodeHasher::new(MasterKey::generate().derive("codes"));
+        let typed = "Tr0ub4dor&3-secret";
+        let key = email_key(typed, &codes);
+        assert!(!key.to_lowercase().contains("tr0ub4dor"), "{key}");
+        assert!(!key.contains('@'));
+        assert_eq!(key, email_key(&format!(" {typed} "), &codes));
+        assert_ne!(key, email_key("Tr0ub4dor&4-secret", &codes));
+        let other = CodeHasher::new(MasterKey::generate().derive("codes"));
+        assert_ne!(key, email_key(typed, &other));
+        assert_eq!(email_key(" Ann@Example.COM ", &codes), "ann@example.com");
+    }
 }

@@ -86,7 +86,7 @@ impl EventsResponse {
     params(EventsQuery),
     responses(
         (status = 200, body = EventsResponse),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated` or `session_expired`", body = ErrorBody),
         (status = 403, description = "`two_factor_setup_required`", body = ErrorBody),
         (status = 422, description = "`validation_error`", body = ErrorBody),
     ))]

@@ -65,7 +65,7 @@ impl SessionBody {
 #[utoipa::path(get, path = "/me/devices", tag = "me", security(("session" = [])),
     responses(
         (status = 200, body = Vec<DeviceBody>),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated` or `session_expired`", body = ErrorBody),
         (status = 403, description = "`two_factor_setup_required`", body = ErrorBody),
     ))]
 pub async fn devices(
@@ -98,7 +98,7 @@ pub async fn remove_device(
 #[utoipa::path(get, path = "/me/sessions", tag = "me", security(("session" = [])),
     responses(
         (status = 200, body = Vec<SessionBody>),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated` or `session_expired`", body = ErrorBody),
     ))]
 pub async fn sessions(
     State(state): State<AppState>,
@@ -136,7 +136,7 @@ pub async fn revoke_session(
 #[utoipa::path(delete, path = "/me/sessions", tag = "me", security(("session" = [])),
     responses(
         (status = 204, description = "Every other session ended"),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated` or `session_expired`", body = ErrorBody),
     ))]
 pub async fn revoke_other_sessions(
     State(state): State<AppState>,

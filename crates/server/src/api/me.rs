@@ -39,7 +39,7 @@ pub struct MeResponse {
 #[utoipa::path(get, path = "/me", tag = "me", security(("session" = [])),
     responses(
         (status = 200, body = MeResponse),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated` or `session_expired`", body = ErrorBody),
     ))]
 pub async fn me(
     AnySessionWithStatus(context, status): AnySessionWithStatus,

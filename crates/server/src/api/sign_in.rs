@@ -231,7 +231,7 @@ pub async fn login(
 #[utoipa::path(post, path = "/logout", tag = "auth", security(("session" = [])),
     responses(
         (status = 204, description = "Signed out"),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated` or `session_expired`", body = ErrorBody),
     ))]
 pub async fn logout(
     State(state): State<AppState>,

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 #[utoipa::path(get, path = "/account", tag = "account", security(("session" = [])),
     responses(
         (status = 200, body = AccountBody),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated` or `session_expired`", body = ErrorBody),
         (status = 403, description = "`forbidden` (members) or `two_factor_setup_required`", body = ErrorBody),
     ))]
 pub async fn account(ManagerSession(manager): ManagerSession) -> Json<AccountBody> {

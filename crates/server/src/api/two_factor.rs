@@ -28,7 +28,7 @@ pub struct SetupResponse {
 #[utoipa::path(post, path = "/me/2fa/setup", tag = "two-factor", security(("session" = [])),
     responses(
         (status = 200, body = SetupResponse),
-        (status = 401, description = "`unauthenticated`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated` or `session_expired`", body = ErrorBody),
         (status = 409, description = "`already_enabled`", body = ErrorBody),
     ))]
 pub async fn setup(

@@ -1,44 +1,96 @@
 //! Reading the `Cookie` header and writing `Set-Cookie` values: always `HttpOnly`,
-//! `SameSite=Lax`, `Path=/`, and `Secure` when served over TLS.
+//! `SameSite=Lax`, `Path=/`, no `Domain`. Over TLS (an `https://` public URL) every cookie
+//! is also `Secure` and named with the `__Host-` prefix (SPEC §8), which browsers accept
+//! only from a secure origin, for the whole host, so a sibling subdomain or a
+//! man-in-the-middle on plain HTTP cannot plant one.
 
 use axum::http::HeaderMap;
 use axum::http::header;
 
-pub const SESSION: &str = "tessera_session";
-pub const CSRF: &str = "tessera_csrf";
-/// The login challenge between password and code (never in a URL).
-pub const CHALLENGE: &str = "tessera_challenge";
-/// A device verified by an email code (SPEC §3), for 30 days.
-pub const DEVICE: &str = "tessera_device";
-
-/// The value of cookie `name`, if the request carries it.
-pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"').to_owned())
-        .filter(|v| !v.is_empty())
+/// The cookies of the control panel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cookie {
+    Session,
+    Csrf,
+    /// The login challenge between password and code (never in a URL).
+    Challenge,
+    /// A device verified by an email code (SPEC §3), for 30 days.
+    Device,
 }
 
-/// A `Set-Cookie` value; `max_age` in seconds, or a browser-session cookie without one.
-pub fn set(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> String {
-    let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
-    if let Some(age) = max_age {
-        cookie.push_str(&format!("; Max-Age={age}"));
+impl Cookie {
+    fn base(self) -> &'static str {
+        match self {
+            Self::Session => "tessera_session",
+            Self::Csrf => "tessera_csrf",
+            Self::Challenge => "tessera_challenge",
+            Self::Device => "tessera_device",
+        }
     }
-    if secure {
-        cookie.push_str("; Secure");
+
+    fn prefixed(self) -> &'static str {
+        match self {
+            Self::Session => "__Host-tessera_session",
+            Self::Csrf => "__Host-tessera_csrf",
+            Self::Challenge => "__Host-tessera_challenge",
+            Self::Device => "__Host-tessera_device",
+        }
     }
-    cookie
 }
 
-/// A `Set-Cookie` value that removes the cookie.
-pub fn clear(name: &str, secure: bool) -> String {
-    set(name, "", Some(0), secure)
+/// How this deployment names and flags its cookies.
+#[derive(Clone, Copy, Debug)]
+pub struct Cookies {
+    secure: bool,
+}
+
+impl Cookies {
+    /// `secure` when the public URL is https.
+    pub fn new(secure: bool) -> Self {
+        Self { secure }
+    }
+
+    pub fn name(self, cookie: Cookie) -> &'static str {
+        if self.secure {
+            cookie.prefixed()
+        } else {
+            cookie.base()
+        }
+    }
+
+    /// The value of `cookie`, if the request carries it (under this deployment's name).
+    pub fn get(self, headers: &HeaderMap, cookie: Cookie) -> Option<String> {
+        let name = self.name(cookie);
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.trim_matches('"').to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A `Set-Cookie` value; `max_age` in seconds, or a browser-session cookie without one.
+    pub fn set(self, cookie: Cookie, value: &str, max_age: Option<i64>) -> String {
+        let mut set = format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax",
+            self.name(cookie)
+        );
+        if let Some(age) = max_age {
+            set.push_str(&format!("; Max-Age={age}"));
+        }
+        if self.secure {
+            set.push_str("; Secure");
+        }
+        set
+    }
+
+    /// A `Set-Cookie` value that removes the cookie.
+    pub fn clear(self, cookie: Cookie) -> String {
+        self.set(cookie, "", Some(0))
+    }
 }
 
 #[cfg(test)]
@@ -53,20 +105,45 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; tessera_session=abc; tessera_csrf=xyz"),
         );
-        assert_eq!(get(&h, SESSION).as_deref(), Some("abc"));
-        assert_eq!(get(&h, CSRF).as_deref(), Some("xyz"));
-        assert_eq!(get(&h, "missing"), None);
+        let plain = Cookies::new(false);
+        assert_eq!(plain.get(&h, Cookie::Session).as_deref(), Some("abc"));
+        assert_eq!(plain.get(&h, Cookie::Csrf).as_deref(), Some("xyz"));
+        assert_eq!(plain.get(&h, Cookie::Device), None);
+        // Over TLS only the prefixed name counts: a planted plain cookie is ignored.
+        assert_eq!(Cookies::new(true).get(&h, Cookie::Session), None);
     }
 
     #[test]
     fn cookies_are_http_only_and_lax() {
         assert_eq!(
-            set(SESSION, "t", Some(60), true),
-            "tessera_session=t; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
-        );
-        assert_eq!(
-            clear(CSRF, false),
+            Cookies::new(false).clear(Cookie::Csrf),
             "tessera_csrf=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
         );
+    }
+
+    #[test]
+    fn over_tls_cookies_are_host_prefixed_and_secure() {
+        let tls = Cookies::new(true);
+        assert_eq!(
+            tls.set(Cookie::Session, "t", Some(60)),
+            "__Host-tessera_session=t; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+        );
+        for cookie in [
+            Cookie::Session,
+            Cookie::Csrf,
+            Cookie::Challenge,
+            Cookie::Device,
+        ] {
+            let set = tls.set(cookie, "v", None);
+            assert!(set.starts_with("__Host-"), "{set}");
+            assert!(set.contains("; Secure") && set.contains("Path=/"), "{set}");
+            assert!(!set.contains("Domain"), "{set}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-tessera_csrf=xyz"),
+        );
+        assert_eq!(tls.get(&h, Cookie::Csrf).as_deref(), Some("xyz"));
     }
 }

@@ -6,7 +6,7 @@
 //! since the MAC also covers the session, a pair planted by someone who can set cookies for
 //! the domain does not carry over into the victim's session.
 
-use super::cookies;
+use super::cookies::Cookie;
 use super::error::PageError;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -25,8 +25,11 @@ pub struct Csrf {
 }
 
 /// What the field's MAC covers: the CSRF cookie and the session cookie (if any).
-fn signed(headers: &HeaderMap, csrf_cookie: &str) -> Vec<u8> {
-    let session = cookies::get(headers, cookies::SESSION).unwrap_or_default();
+fn signed(state: &AppState, headers: &HeaderMap, csrf_cookie: &str) -> Vec<u8> {
+    let session = state
+        .cookies
+        .get(headers, Cookie::Session)
+        .unwrap_or_default();
     [csrf_cookie.as_bytes(), b"\0", session.as_bytes()].concat()
 }
 
@@ -38,7 +41,7 @@ impl Csrf {
         new_cookie: Option<String>,
     ) -> Self {
         Self {
-            field: b64(&state.csrf_key.sign(&signed(headers, cookie))),
+            field: b64(&state.csrf_key.sign(&signed(state, headers, cookie))),
             new_cookie,
         }
     }
@@ -51,11 +54,11 @@ impl FromRequestParts<AppState> for Csrf {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(match cookies::get(&parts.headers, cookies::CSRF) {
+        Ok(match state.cookies.get(&parts.headers, Cookie::Csrf) {
             Some(cookie) => Self::new(state, &parts.headers, &cookie, None),
             None => {
                 let value = Token::generate();
-                let set = cookies::set(cookies::CSRF, value.expose(), None, state.secure_cookies);
+                let set = state.cookies.set(Cookie::Csrf, value.expose(), None);
                 Self::new(state, &parts.headers, value.expose(), Some(set))
             }
         })
@@ -110,12 +113,18 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let headers = req.headers().clone();
-        let cookie = cookies::get(&headers, cookies::CSRF).ok_or(FormRejection::Csrf)?;
+        let cookie = state
+            .cookies
+            .get(&headers, Cookie::Csrf)
+            .ok_or(FormRejection::Csrf)?;
         let body = read_body(req, state).await.ok_or(FormRejection::Invalid)?;
         let field: CsrfField =
             serde_urlencoded::from_bytes(&body).map_err(|_| FormRejection::Invalid)?;
         let tag = from_b64(&field.csrf).ok_or(FormRejection::Csrf)?;
-        if !state.csrf_key.verify(&signed(&headers, &cookie), &tag) {
+        if !state
+            .csrf_key
+            .verify(&signed(state, &headers, &cookie), &tag)
+        {
             return Err(FormRejection::Csrf);
         }
         let form = serde_urlencoded::from_bytes(&body).map_err(|_| FormRejection::Invalid)?;

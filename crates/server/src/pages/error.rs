@@ -149,6 +149,9 @@ impl From<TeamError> for PageError {
                 StatusCode::CONFLICT,
                 "This user does not have two-factor authentication on.".to_owned(),
             ),
+            TeamError::TooManyInvitations { wait_secs } => {
+                return Self::too_many("Too many invitations for now. Try again in", wait_secs);
+            }
             e @ TeamError::Internal(_) => return Self::internal("a team page failed", e),
         };
         Self::Refused { status, message }

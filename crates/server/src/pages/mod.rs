@@ -3,6 +3,7 @@
 
 mod activity;
 pub mod cookies;
+use cookies::Cookie;
 mod csrf;
 mod devices;
 mod error;
@@ -128,7 +129,7 @@ impl FromRequestParts<AppState> for PageSession {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(token) = cookies::get(&parts.headers, cookies::SESSION) else {
+        let Some(token) = state.cookies.get(&parts.headers, Cookie::Session) else {
             return Ok(Self(None));
         };
         match state
@@ -138,7 +139,10 @@ impl FromRequestParts<AppState> for PageSession {
             .await
         {
             Ok(context) => Ok(Self(Some(context))),
-            Err(tessera_core::sessions::SessionError::Unauthenticated) => Ok(Self(None)),
+            Err(
+                tessera_core::sessions::SessionError::Unauthenticated
+                | tessera_core::sessions::SessionError::Expired,
+            ) => Ok(Self(None)),
             Err(e) => Err(PageError::internal("cannot look up a page session", e).into_response()),
         }
     }

@@ -2,10 +2,11 @@
 //! code), `/login/verify-device` for users without 2FA on a device not recognized (the code
 //! emailed to them, with a resend button that honours the wait).
 
+use super::cookies::Cookie;
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
 use super::ui::{device_cookie, page, signed_in, to_login, with_cookies};
-use super::{Empty, PageSession, cookies};
+use super::{Empty, PageSession};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
 use askama::Template;
@@ -92,7 +93,7 @@ async fn show(
     if session.is_some() {
         return Redirect::to("/").into_response();
     }
-    let Some(challenge) = cookies::get(headers, cookies::CHALLENGE) else {
+    let Some(challenge) = state.cookies.get(headers, Cookie::Challenge) else {
         return to_login();
     };
     step_page(state, step, &challenge, csrf, StatusCode::OK, None, None).await
@@ -147,7 +148,7 @@ pub async fn resend_device_code(
     headers: HeaderMap,
     CsrfForm { csrf, .. }: CsrfForm<Empty>,
 ) -> Response {
-    let Some(challenge) = cookies::get(&headers, cookies::CHALLENGE) else {
+    let Some(challenge) = state.cookies.get(&headers, Cookie::Challenge) else {
         return to_login();
     };
     let refused = match state.core.devices.resend_code(&challenge, &meta).await {
@@ -157,7 +158,7 @@ pub async fn resend_device_code(
             return step_page(&state, step, &challenge, csrf, StatusCode::OK, None, notice).await;
         }
         Err(ResendError::ChallengeExpired) => {
-            let clear = cookies::clear(cookies::CHALLENGE, state.secure_cookies);
+            let clear = state.cookies.clear(Cookie::Challenge);
             return with_cookies(to_login(), [clear]);
         }
         Err(ResendError::TooManyAttempts { retry_at }) => PageError::too_many(
@@ -182,10 +183,10 @@ async fn answer(
     form: &CodeForm,
     csrf: Csrf,
 ) -> Response {
-    let Some(challenge) = cookies::get(headers, cookies::CHALLENGE) else {
+    let Some(challenge) = state.cookies.get(headers, Cookie::Challenge) else {
         return to_login();
     };
-    let clear = cookies::clear(cookies::CHALLENGE, state.secure_cookies);
+    let clear = state.cookies.clear(Cookie::Challenge);
     match state
         .core
         .second_step

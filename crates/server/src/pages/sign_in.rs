@@ -1,10 +1,11 @@
 //! Sign-up, sign-in, sign-out and the signed-in home page.
 
 use super::activity::EventRow;
+use super::cookies::Cookie;
 use super::csrf::{Csrf, CsrfForm};
 use super::error::{PageError, TRY_AGAIN};
 use super::ui::{Moment, Nav, capitalize, page, signed_in, signed_in_here, to_login, with_cookies};
-use super::{Empty, PageSession, PageUser, cookies};
+use super::{Empty, PageSession, PageUser};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
 use askama::Template;
@@ -57,7 +58,7 @@ pub async fn login(
     let input = LoginInput {
         email: form.email.clone(),
         password: form.password.into(),
-        device_token: cookies::get(&headers, cookies::DEVICE),
+        device_token: state.cookies.get(&headers, Cookie::Device),
     };
     match state.core.sign_in.login(input, &meta).await {
         Ok(LoginOutcome::SignedIn(done)) => {
@@ -121,12 +122,9 @@ fn to_step(state: &AppState, pending: &PendingChallenge, path: &str) -> Response
         .challenge
         .created_at
         .secs_until(pending.challenge.expires_at);
-    let cookie = cookies::set(
-        cookies::CHALLENGE,
-        pending.token.expose(),
-        Some(max_age),
-        state.secure_cookies,
-    );
+    let cookie = state
+        .cookies
+        .set(Cookie::Challenge, pending.token.expose(), Some(max_age));
     with_cookies(Redirect::to(path).into_response(), [cookie])
 }
 
@@ -243,7 +241,7 @@ pub async fn logout(
     }
     with_cookies(
         Redirect::to("/login").into_response(),
-        [cookies::clear(cookies::SESSION, state.secure_cookies)],
+        [state.cookies.clear(Cookie::Session)],
     )
 }
 

@@ -2,7 +2,7 @@
 //! navigation bar, moments, durations and sentences as people read them, and signing a
 //! browser in.
 
-use super::cookies;
+use super::cookies::Cookie;
 use super::csrf::Csrf;
 use crate::state::AppState;
 use askama::Template;
@@ -58,12 +58,9 @@ pub(super) fn page(status: StatusCode, template: &impl Template, csrf: Csrf) -> 
 pub(super) fn signed_in(state: &AppState, signed_in: &SignedIn) -> Response {
     let session = &signed_in.context().session;
     let max_age = session.created_at.secs_until(session.expires_at);
-    let cookie = cookies::set(
-        cookies::SESSION,
-        signed_in.token().expose(),
-        Some(max_age),
-        state.secure_cookies,
-    );
+    let cookie = state
+        .cookies
+        .set(Cookie::Session, signed_in.token().expose(), Some(max_age));
     with_cookies(Redirect::to("/").into_response(), [cookie])
 }
 
@@ -87,11 +84,10 @@ pub(super) async fn signed_in_here(
 
 /// The `Set-Cookie` value that keeps a recognized device's token.
 pub(super) fn device_cookie(state: &AppState, token: &Token) -> String {
-    cookies::set(
-        cookies::DEVICE,
+    state.cookies.set(
+        Cookie::Device,
         token.expose(),
         Some(state.core.policy().device_lifetime_secs),
-        state.secure_cookies,
     )
 }
 

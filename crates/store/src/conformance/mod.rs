@@ -101,6 +101,7 @@ fn session(user: &User, expires_at: Timestamp) -> Session {
         kind: SessionKind::Full,
         created_at: T0,
         expires_at,
+        last_seen_at: T0,
         ip: Some("127.0.0.1".into()),
         user_agent: Some("test".into()),
     }

@@ -3,13 +3,15 @@
 use super::*;
 
 conformance!(
-    sessions_are_found_by_token_hash_until_they_expire,
+    sessions_are_found_by_token_hash_with_their_times,
+    activity_is_written_only_when_due,
+    concurrent_touches_write_once,
     a_session_is_read_with_its_user_s_two_factor_status,
     ending_a_session_records_one_event,
     sessions_are_listed_and_ended_per_user,
 );
 
-async fn sessions_are_found_by_token_hash_until_they_expire(store: Arc<dyn Store>, _: String) {
+async fn sessions_are_found_by_token_hash_with_their_times(store: Arc<dyn Store>, _: String) {
     let (a, u) = signup(&store, "s@example.com").await;
     let token = Token::generate();
     let s = session(&u, T0.plus_secs(3600));
@@ -18,28 +20,99 @@ async fn sessions_are_found_by_token_hash_until_they_expire(store: Arc<dyn Store
         .await
         .unwrap();
     let found = store
-        .find_session(&token.hash(), T0.plus_secs(3599))
+        .find_session(&token.hash())
         .await
         .unwrap()
-        .expect("live session");
+        .expect("the session");
     assert_eq!(found.session.id, s.id);
     assert_eq!(found.user.id, u.id);
     assert_eq!(found.account.id, a.id);
     assert_eq!(found.session.ip.as_deref(), Some("127.0.0.1"));
+    // The times decide in the core (an expired session is told apart from no session).
+    assert_eq!(found.session.expires_at, T0.plus_secs(3600));
+    assert_eq!(found.session.last_seen_at, T0);
     assert!(
         store
-            .find_session(&token.hash(), T0.plus_secs(3600))
+            .find_session(&Token::generate().hash())
             .await
             .unwrap()
             .is_none()
     );
+}
+
+async fn activity_is_written_only_when_due(store: Arc<dyn Store>, _: String) {
+    let (_, u) = signup(&store, "touch@example.com").await;
+    let token = Token::generate();
+    let s = session(&u, T0.plus_secs(3600));
+    store
+        .create_session(&s, &token.hash(), &Effects::default())
+        .await
+        .unwrap();
+    let last_seen = || {
+        let (store, hash) = (Arc::clone(&store), token.hash());
+        async move {
+            let found = store.find_session(&hash).await.unwrap().unwrap();
+            found.session.last_seen_at
+        }
+    };
+    // Within a minute of the last activity: nothing is written.
+    let t = T0.plus_secs(30);
     assert!(
-        store
-            .find_session(&Token::generate().hash(), T0)
+        !store
+            .touch_session(s.id, t, t.plus_secs(-60))
             .await
             .unwrap()
-            .is_none()
     );
+    assert_eq!(last_seen().await, T0);
+    // A minute later it is.
+    let t = T0.plus_secs(60);
+    assert!(
+        store
+            .touch_session(s.id, t, t.plus_secs(-60))
+            .await
+            .unwrap()
+    );
+    assert_eq!(last_seen().await, t);
+    let t2 = T0.plus_secs(100);
+    assert!(
+        !store
+            .touch_session(s.id, t2, t2.plus_secs(-60))
+            .await
+            .unwrap()
+    );
+    assert_eq!(last_seen().await, t);
+    // A session that is gone is not touched.
+    store.end_session(s.id, &Effects::default()).await.unwrap();
+    let t3 = T0.plus_secs(600);
+    assert!(
+        !store
+            .touch_session(s.id, t3, t3.plus_secs(-60))
+            .await
+            .unwrap()
+    );
+}
+
+async fn concurrent_touches_write_once(store: Arc<dyn Store>, _: String) {
+    let (_, u) = signup(&store, "race-touch@example.com").await;
+    let s = session(&u, T0.plus_secs(3600));
+    store
+        .create_session(&s, &Token::generate().hash(), &Effects::default())
+        .await
+        .unwrap();
+    let t = T0.plus_secs(120);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.touch_session(s.id, t, t.plus_secs(-60)).await })
+        })
+        .collect();
+    let mut written = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap() {
+            written += 1;
+        }
+    }
+    assert_eq!(written, 1);
 }
 
 async fn a_session_is_read_with_its_user_s_two_factor_status(store: Arc<dyn Store>, _: String) {
@@ -110,13 +183,7 @@ async fn ending_a_session_records_one_event(store: Arc<dyn Store>, _: String) {
             .await
             .unwrap()
     );
-    assert!(
-        store
-            .find_session(&token.hash(), T0)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.find_session(&token.hash()).await.unwrap().is_none());
     let kinds: Vec<_> = store
         .user_events(u.id, None, 10)
         .await

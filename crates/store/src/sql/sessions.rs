@@ -24,7 +24,7 @@ pub(super) async fn insert(
 ) -> StoreResult<()> {
     query(
         "INSERT INTO sessions (id, user_id, token_hash, kind, created_at, expires_at, ip, \
-         user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         user_agent, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(session.id.to_string())
     .bind(session.user_id.to_string())
@@ -34,6 +34,7 @@ pub(super) async fn insert(
     .bind(session.expires_at.unix())
     .bind(session.ip.as_deref())
     .bind(session.user_agent.as_deref())
+    .bind(session.last_seen_at.unix())
     .execute(&mut **tx)
     .await
     .map_err(db)?;
@@ -56,12 +57,14 @@ macro_rules! session_context_columns {
     };
 }
 
-/// The session whose token hash is `$1`, live at `$2`, with its user and account.
-macro_rules! live_session {
+/// The session whose token hash is `$1`, with its user and account, live or not: whether
+/// it has expired (absolutely or for want of activity) is the core's rule, and an expired
+/// session is told apart from a token that never existed.
+macro_rules! session_by_token {
     () => {
         " FROM sessions s JOIN users u ON u.id = s.user_id \
          JOIN accounts a ON a.id = u.account_id \
-         WHERE s.token_hash = $1 AND s.expires_at > $2"
+         WHERE s.token_hash = $1"
     };
 }
 
@@ -88,18 +91,13 @@ impl SessionStore for Backend {
         tx.commit().await.map_err(db)
     }
 
-    async fn find_session(
-        &self,
-        token: &TokenHash,
-        now: Timestamp,
-    ) -> StoreResult<Option<SessionContext>> {
+    async fn find_session(&self, token: &TokenHash) -> StoreResult<Option<SessionContext>> {
         let row = query(concat!(
             "SELECT ",
             session_context_columns!(),
-            live_session!()
+            session_by_token!()
         ))
         .bind(token.as_bytes())
-        .bind(now.unix())
         .fetch_optional(self.reader())
         .await
         .map_err(db)?;
@@ -116,7 +114,7 @@ impl SessionStore for Backend {
             session_context_columns!(),
             ", ",
             status_columns!("u.id", "$2"),
-            live_session!()
+            session_by_token!()
         ))
         .bind(token.as_bytes())
         .bind(now.unix())
@@ -125,6 +123,26 @@ impl SessionStore for Backend {
         .map_err(db)?;
         row.map(|row| Ok((context(&row)?, rows::status(&row)?)))
             .transpose()
+    }
+
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        now: Timestamp,
+        due: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_single().await.map_err(db)?;
+        let touched =
+            query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at <= $3")
+                .bind(id.to_string())
+                .bind(now.unix())
+                .bind(due.unix())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+        tx.commit().await.map_err(db)?;
+        Ok(touched > 0)
     }
 
     async fn end_session(&self, id: SessionId, effects: &Effects) -> StoreResult<bool> {

@@ -40,7 +40,7 @@ async fn sign_up_see_home_sign_out_and_sign_in_again(app: TestApp) {
     let session_cookie = response.headers()["set-cookie"].to_str().unwrap();
     assert!(session_cookie.starts_with("tessera_session="));
     assert!(session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"));
-    assert!(session_cookie.contains("Max-Age=86400"));
+    assert!(session_cookie.contains("Max-Age=43200"));
     // The browser that chose the password is recognized from now on.
     let device_cookie = response
         .headers()
