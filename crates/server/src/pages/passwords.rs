@@ -6,7 +6,7 @@ use super::PageUser;
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
 use super::two_factor::overview_with;
-use super::ui::{message_page, page};
+use super::ui::{capitalize, message_page, page};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
 use askama::Template;
@@ -55,7 +55,7 @@ pub async fn change(
         Err(ChangePasswordError::Invalid(e)) if e.field == "new_password" => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "Choose another new password.".to_owned(),
-            Some(e.message),
+            Some(capitalize(&e.message)),
         ),
         Err(ChangePasswordError::Invalid(_)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
