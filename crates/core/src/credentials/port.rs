@@ -14,7 +14,6 @@ use async_trait::async_trait;
 pub struct ResetLink {
     pub user: User,
     pub account: Account,
-    pub created_at: Timestamp,
     pub expires_at: Timestamp,
     /// When it was used, or retired by another change of the password.
     pub used_at: Option<Timestamp>,

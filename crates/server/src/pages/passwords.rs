@@ -186,22 +186,22 @@ fn link_page(e: ResetError) -> Response {
     message_page(status, title, message)
 }
 
-fn reset_form(
-    csrf: Csrf,
-    token: String,
-    email: String,
-    status: StatusCode,
-) -> impl FnOnce(Option<String>, Option<String>) -> Response {
-    move |error, new_password_error| {
-        let template = ResetPage {
-            csrf: csrf.field.clone(),
-            token,
-            email,
-            error,
-            new_password_error,
-        };
-        page(status, &template, csrf)
-    }
+/// The reset form; with `refusal`, why the policy refused the new password, beside it.
+fn reset_form(csrf: Csrf, token: String, email: String, refusal: Option<String>) -> Response {
+    let status = match refusal {
+        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        None => StatusCode::OK,
+    };
+    let template = ResetPage {
+        csrf: csrf.field.clone(),
+        token,
+        email,
+        error: refusal
+            .is_some()
+            .then(|| "Choose another new password.".to_owned()),
+        new_password_error: refusal,
+    };
+    page(status, &template, csrf)
 }
 
 /// The form of a reset link, or why the link cannot be used.
@@ -211,9 +211,7 @@ pub async fn reset_page(
     csrf: Csrf,
 ) -> Response {
     match state.core.passwords.link_user(&token).await {
-        Ok(user) => {
-            reset_form(csrf, token, user.email.as_str().to_owned(), StatusCode::OK)(None, None)
-        }
+        Ok(user) => reset_form(csrf, token, user.email.as_str().to_owned(), None),
         Err(e) => link_page(e),
     }
 }
@@ -243,15 +241,10 @@ pub async fn reset(
              two-factor authentication, it is asked as before.",
         ),
         Err(ResetError::Invalid(e)) => match passwords.link_user(&token).await {
-            Ok(user) => reset_form(
-                csrf,
-                token,
-                user.email.as_str().to_owned(),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )(
-                Some("Choose another new password.".to_owned()),
-                Some(e.message),
-            ),
+            Ok(user) => {
+                let refusal = Some(capitalize(&e.message));
+                reset_form(csrf, token, user.email.as_str().to_owned(), refusal)
+            }
             Err(e) => link_page(e),
         },
         Err(e) => link_page(e),

@@ -105,7 +105,7 @@ impl PasswordStore for Backend {
 
     async fn find_reset_link(&self, token: &TokenHash) -> StoreResult<Option<ResetLink>> {
         let row = query(concat!(
-            "SELECT r.created_at, r.expires_at, r.used_at, ",
+            "SELECT r.expires_at, r.used_at, ",
             user_columns!(),
             ", ",
             account_columns!(),
@@ -125,7 +125,6 @@ impl PasswordStore for Backend {
         Ok(Some(ResetLink {
             user: rows::user(&row)?,
             account: rows::account(&row)?,
-            created_at: time("created_at")?,
             expires_at: time("expires_at")?,
             used_at: row
                 .try_get::<Option<i64>, _>("used_at")
