@@ -62,6 +62,13 @@ pub struct SecurityPolicy {
     pub email_code_resend_secs: i64,
     pub email_code_max_sends: i64,
     pub email_code_send_window_secs: i64,
+    /// Password reset links (SPEC §8): valid 1 h, at most 3 per user in any hour, at most
+    /// 20 requests per client address an hour.
+    pub reset_link_lifetime_secs: i64,
+    pub reset_link_max_sends: i64,
+    pub reset_link_send_window_secs: i64,
+    pub reset_ip_max_requests: i64,
+    pub reset_ip_window_secs: i64,
 }
 
 impl SecurityPolicy {
@@ -89,6 +96,20 @@ impl SecurityPolicy {
             window(self.invitations_per_account),
             window(self.invitations_per_recipient),
         )
+    }
+
+    pub fn reset_link_sends(&self) -> Window {
+        Window {
+            max: self.reset_link_max_sends,
+            secs: self.reset_link_send_window_secs,
+        }
+    }
+
+    pub fn reset_ip_window(&self) -> Window {
+        Window {
+            max: self.reset_ip_max_requests,
+            secs: self.reset_ip_window_secs,
+        }
     }
 
     pub fn password_lockout(&self) -> Lockout {
@@ -146,6 +167,11 @@ impl Default for SecurityPolicy {
             email_code_resend_secs: 30,
             email_code_max_sends: 5,
             email_code_send_window_secs: 3600,
+            reset_link_lifetime_secs: 3600,
+            reset_link_max_sends: 3,
+            reset_link_send_window_secs: 3600,
+            reset_ip_max_requests: 20,
+            reset_ip_window_secs: 3600,
         }
     }
 }

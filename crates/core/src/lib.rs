@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | [`principal`] | who is calling: `AnySession`, `FullSession`, `Manager`, `Managed` | §4 |
 //! | [`sessions`] | opening every session, authenticating a token, sign-out, one's sessions | §3 |
+//! | [`credentials`] | changing a password, reset links | §8 |
 //! | [`sign_in`] | sign-up, password sign-in and what comes next, password re-checks | §2, §3 |
 //! | [`second_step`] | login challenges and answering them | §3 |
 //! | [`factors`] | "2FA on", the kinds of answer ([`factors::METHODS`]): [`factors::totp`], [`factors::recovery`], [`factors::paper_key`] | §2 |
@@ -28,6 +29,7 @@
 pub mod audit;
 pub mod codes;
 pub mod config;
+pub mod credentials;
 pub mod crypto;
 mod ctx;
 pub mod devices;
@@ -66,6 +68,7 @@ pub struct Tessera {
     pub team: team::Team,
     pub invitations: team::Invitations,
     pub audit: audit::Audit,
+    pub passwords: credentials::PasswordLifecycle,
     ctx: Arc<ctx::Ctx>,
 }
 
@@ -81,6 +84,7 @@ impl Tessera {
             team: team::Team(ctx.clone()),
             invitations: team::Invitations(ctx.clone()),
             audit: audit::Audit(ctx.clone()),
+            passwords: credentials::PasswordLifecycle(ctx.clone()),
             ctx,
         }
     }

@@ -150,6 +150,9 @@ text_enum!(
         DeviceVerified => "device_verified",
         DeviceRemoved => "device_removed",
         SessionRevoked => "session_revoked",
+        PasswordChanged => "password_changed",
+        PasswordResetRequested => "password_reset_requested",
+        PasswordReset => "password_reset",
     }
 );
 

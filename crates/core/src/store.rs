@@ -7,6 +7,7 @@
 //! ([`Effects`]) are written in the same transaction.
 
 use crate::audit::EventStore;
+use crate::credentials::PasswordStore;
 use crate::devices::DeviceStore;
 use crate::factors::FactorStore;
 use crate::factors::totp::TotpStore;
@@ -90,6 +91,7 @@ pub trait Store:
     + ChallengeStore
     + TeamStore
     + DeviceStore
+    + PasswordStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tessera_core::Internal;
 use tessera_core::Timestamp;
+use tessera_core::credentials::{ChangePasswordError, ForgotError, ResetError};
 use tessera_core::devices::{DeviceError, ResendError};
 use tessera_core::factors::TwoFactorError;
 use tessera_core::principal::Forbidden;
@@ -59,6 +60,13 @@ pub enum AppError {
     /// An invitation link that was used, withdrawn or has expired.
     #[error("{message}")]
     InvitationGone {
+        code: &'static str,
+        message: &'static str,
+    },
+    /// A password reset link that cannot be used (SPEC §8).
+    #[error("{message}")]
+    ResetLink {
+        status: StatusCode,
         code: &'static str,
         message: &'static str,
     },
@@ -128,6 +136,7 @@ impl AppError {
             Self::EmailTaken | Self::InvitationExists => StatusCode::CONFLICT,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::InvitationGone { .. } => StatusCode::GONE,
+            Self::ResetLink { status, .. } => *status,
             Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -155,6 +164,7 @@ impl AppError {
             Self::Forbidden(_) => "forbidden",
             Self::InvitationExists => "invitation_exists",
             Self::InvitationGone { code, .. } => code,
+            Self::ResetLink { code, .. } => code,
             Self::MalformedJson(_) => "malformed_json",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
@@ -362,6 +372,55 @@ pub fn login_error(e: LoginError, now: Timestamp) -> AppError {
         LoginError::InvalidCredentials => AppError::InvalidCredentials,
         LoginError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
         LoginError::Internal(e) => e.into(),
+    }
+}
+
+/// Change-password errors need the current time to turn a lock into `Retry-After`.
+pub fn change_password_error(e: ChangePasswordError, now: Timestamp) -> AppError {
+    match e {
+        ChangePasswordError::Invalid(e) => e.into(),
+        ChangePasswordError::InvalidCredentials => AppError::InvalidCredentials,
+        ChangePasswordError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
+        ChangePasswordError::SessionEnded => AppError::Unauthenticated,
+        ChangePasswordError::Internal(e) => e.into(),
+    }
+}
+
+/// Reset-link requests, likewise.
+pub fn forgot_error(e: ForgotError, now: Timestamp) -> AppError {
+    match e {
+        ForgotError::Invalid(e) => e.into(),
+        ForgotError::TooManyRequests { retry_at } => AppError::too_many(now, retry_at),
+        ForgotError::Internal(e) => e.into(),
+    }
+}
+
+/// A reset link that cannot be used: 404 `reset_token_invalid`, 410 `reset_token_used` or
+/// `reset_token_expired`.
+pub fn reset_error(e: ResetError) -> AppError {
+    let link = |status, code, message| AppError::ResetLink {
+        status,
+        code,
+        message,
+    };
+    match e {
+        ResetError::Invalid(e) => e.into(),
+        ResetError::UnknownLink => link(
+            StatusCode::NOT_FOUND,
+            "reset_token_invalid",
+            "this reset link is not valid; ask for a new one",
+        ),
+        ResetError::UsedLink => link(
+            StatusCode::GONE,
+            "reset_token_used",
+            "this reset link was already used; ask for a new one",
+        ),
+        ResetError::ExpiredLink => link(
+            StatusCode::GONE,
+            "reset_token_expired",
+            "this reset link has expired; ask for a new one",
+        ),
+        ResetError::Internal(e) => e.into(),
     }
 }
 

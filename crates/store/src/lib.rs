@@ -61,6 +61,7 @@ mod sqlite {
     /// A write transaction: a savepoint in the group writer's batch.
     pub(crate) type Tx = crate::GroupTx;
     mod accounts;
+    mod credentials;
     mod devices;
     mod events;
     mod factors;
@@ -89,6 +90,7 @@ mod postgres {
     /// A write transaction.
     pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
     mod accounts;
+    mod credentials;
     mod devices;
     mod events;
     mod factors;

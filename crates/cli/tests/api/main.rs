@@ -43,6 +43,7 @@ mod mail;
 mod ops;
 mod otp;
 mod pages;
+mod passwords;
 mod smtp;
 mod storage;
 mod team;

@@ -58,6 +58,25 @@ pub enum Message {
     PasswordLocked {
         until: Timestamp,
     },
+    /// The recipient's password was changed (SPEC §8).
+    PasswordChanged {
+        via: PasswordChangedVia,
+    },
+    /// A link to choose a new password; `token` goes into the link (SPEC §8).
+    PasswordResetLink {
+        token: String,
+        expires_at: Timestamp,
+    },
+}
+
+/// How a password was changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordChangedVia {
+    /// From the security settings, with the current password.
+    Settings,
+    /// With an emailed reset link.
+    ResetLink,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +109,8 @@ impl Message {
             Self::TwoFactorRequired { .. } => "two_factor_required",
             Self::SecondStepLocked { .. } => "second_step_locked",
             Self::PasswordLocked { .. } => "password_locked",
+            Self::PasswordChanged { .. } => "password_changed",
+            Self::PasswordResetLink { .. } => "password_reset_link",
         }
     }
 }

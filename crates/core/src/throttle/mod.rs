@@ -33,7 +33,7 @@ pub mod send_window;
 
 pub use port::{ThrottleChange, ThrottleStore};
 pub use scope::Scope;
-pub(crate) use scope::email_key;
+pub(crate) use scope::{email_key, ip_key};
 
 use crate::Timestamp;
 

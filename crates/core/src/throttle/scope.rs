@@ -21,6 +21,8 @@ pub enum Scope {
     /// Invitation emails sent to one address, from any account, per normalized email (a
     /// [`super::Window`]).
     InvitationsReceived,
+    /// Reset-link requests per client address (a [`super::Window`]; SPEC §8: 20 an hour).
+    ResetIp,
 }
 
 impl Scope {
@@ -33,6 +35,7 @@ impl Scope {
             Self::Recovery => "recovery",
             Self::InvitationsSent => "invitations_sent",
             Self::InvitationsReceived => "invitations_received",
+            Self::ResetIp => "reset_ip",
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::{Brand, Content};
 use tessera_core::Timestamp;
-use tessera_core::mail::{DisabledVia, Message, OutgoingEmail, ResetBy};
+use tessera_core::mail::{DisabledVia, Message, OutgoingEmail, PasswordChangedVia, ResetBy};
 
 const CHANGE_PASSWORD: &str = "Sign in and change your password right away, then review your \
                                recent activity; if you cannot sign in, contact your account owner.";
@@ -92,6 +92,10 @@ pub(super) fn content(email: &OutgoingEmail, brand: &Brand) -> Content {
         Message::TwoFactorRequired { by, deadline } => two_factor_required(f, by, *deadline),
         Message::SecondStepLocked { until } => second_step_locked(f, *until),
         Message::PasswordLocked { until } => password_locked(f, *until),
+        Message::PasswordChanged { via } => password_changed(f, *via),
+        Message::PasswordResetLink { token, expires_at } => {
+            password_reset_link(f, token, *expires_at)
+        }
     }
 }
 
@@ -296,5 +300,49 @@ fn password_locked(f: Facts, until: Timestamp) -> Content {
     .with_advice(
         "Someone may be guessing your password. Choose a long, unique password and \
          turn on two-factor authentication.",
+    )
+}
+
+fn password_changed(f: Facts, via: PasswordChangedVia) -> Content {
+    let how = match via {
+        PasswordChangedVia::Settings => {
+            "Your password was changed from your security settings. Your other sessions \
+             were signed out."
+        }
+        PasswordChangedVia::ResetLink => {
+            "Your password was changed with a reset link sent to this address. Every \
+             session was signed out; two-factor authentication stays as it was."
+        }
+    };
+    Content::alert(
+        format!("Your {} password was changed", f.product),
+        "Your password was changed",
+        vec![how.to_owned()],
+    )
+    .with_advice(
+        "If this was not you, reset your password now from the sign-in page (\"Forgot your \
+         password?\"), then review your recent activity; if you cannot, contact your account \
+         owner.",
+    )
+}
+
+fn password_reset_link(f: Facts, token: &str, expires_at: Timestamp) -> Content {
+    let product = f.product;
+    Content::alert(
+        format!("Reset your {product} password"),
+        "Choose a new password",
+        vec![
+            format!("Someone asked to reset the password of your {product} account."),
+            format!(
+                "Choose a new password with the link below. It works once, until {}. \
+                 Two-factor authentication stays on if you have it.",
+                expires_at.to_human()
+            ),
+        ],
+    )
+    .with_action(f.button("Choose a new password", &format!("/password/reset/{token}")))
+    .with_advice(
+        "If you did not ask for this, ignore this email: your password stays as it is. Do \
+         not forward it: the link lets anyone who has it choose your password.",
     )
 }

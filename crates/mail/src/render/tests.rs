@@ -3,7 +3,7 @@
 
 use super::{Brand, render};
 use tessera_core::Timestamp;
-use tessera_core::mail::{DisabledVia, Message, OutgoingEmail, ResetBy};
+use tessera_core::mail::{DisabledVia, Message, OutgoingEmail, PasswordChangedVia, ResetBy};
 
 fn brand() -> Brand {
     Brand {
@@ -119,6 +119,42 @@ fn every_message() -> Vec<(Message, &'static str, Vec<&'static str>)> {
             Message::PasswordLocked { until: T },
             "Your Tessera sign-in is locked after too many wrong passwords",
             vec!["locked until 2026-11-18 11:16 UTC", "192.0.2.7"],
+        ),
+        (
+            Message::PasswordChanged {
+                via: PasswordChangedVia::Settings,
+            },
+            "Your Tessera password was changed",
+            vec![
+                "security settings",
+                "other sessions",
+                "192.0.2.7",
+                "Firefox/140",
+            ],
+        ),
+        (
+            Message::PasswordChanged {
+                via: PasswordChangedVia::ResetLink,
+            },
+            "Your Tessera password was changed",
+            vec![
+                "reset link",
+                "Every session",
+                "stays as it was",
+                "192.0.2.7",
+            ],
+        ),
+        (
+            Message::PasswordResetLink {
+                token: "tok456".into(),
+                expires_at: T,
+            },
+            "Reset your Tessera password",
+            vec![
+                "https://auth.example.com/password/reset/tok456",
+                "until 2026-11-18 11:16 UTC",
+                "192.0.2.7",
+            ],
         ),
     ]
 }

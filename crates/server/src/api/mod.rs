@@ -6,6 +6,7 @@ mod devices;
 mod health;
 mod invitations;
 mod me;
+mod passwords;
 mod schema;
 mod second_step;
 mod sign_in;
@@ -78,6 +79,9 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(two_factor::regenerate))
         .routes(routes!(two_factor::recover))
         .routes(routes!(me::me))
+        .routes(routes!(passwords::change))
+        .routes(routes!(passwords::forgot))
+        .routes(routes!(passwords::reset))
         .routes(routes!(activity::mine))
         .routes(routes!(team::account))
         .routes(routes!(team::set_policy))

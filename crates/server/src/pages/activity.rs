@@ -53,6 +53,9 @@ fn describe(kind: EventKind) -> &'static str {
         DeviceVerified => "New device verified by email",
         DeviceRemoved => "Recognized device removed",
         SessionRevoked => "Session signed out",
+        PasswordChanged => "Password changed",
+        PasswordResetRequested => "Password reset link sent",
+        PasswordReset => "Password reset with an emailed link",
     }
 }
 

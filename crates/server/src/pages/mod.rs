@@ -8,6 +8,7 @@ mod csrf;
 mod devices;
 mod error;
 mod invitations;
+mod passwords;
 mod second_step;
 mod sign_in;
 mod team;
@@ -53,6 +54,15 @@ pub fn router() -> Router<AppState> {
             post(two_factor::regenerate),
         )
         .route("/settings/security/download", post(two_factor::download))
+        .route("/settings/security/password", post(passwords::change))
+        .route(
+            "/password/forgot",
+            get(passwords::forgot_page).post(passwords::forgot),
+        )
+        .route(
+            "/password/reset/{token}",
+            get(passwords::reset_page).post(passwords::reset),
+        )
         .route(
             "/recover",
             get(two_factor::recover_page).post(two_factor::recover),

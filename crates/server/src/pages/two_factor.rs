@@ -32,6 +32,8 @@ struct SecurityPage {
     requirement: Option<String>,
     notice: Option<&'static str>,
     error: Option<String>,
+    /// Why the new password of the change-password form was refused, shown next to it.
+    new_password_error: Option<String>,
 }
 
 /// The team's requirement, as the security page says it.
@@ -82,6 +84,18 @@ async fn overview(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> Response {
+    overview_with(state, context, csrf, status, (notice, error), None).await
+}
+
+/// The security page, with what to say above it and next to the new password field.
+pub(super) async fn overview_with(
+    state: &AppState,
+    context: &AnySession,
+    csrf: Csrf,
+    status: StatusCode,
+    (notice, error): (Option<&'static str>, Option<String>),
+    new_password_error: Option<String>,
+) -> Response {
     let two_factor = match state.core.factors.status(context).await {
         Ok(s) => s,
         Err(e) => return PageError::internal("cannot read 2FA status", e).into_response(),
@@ -96,6 +110,7 @@ async fn overview(
         requirement: requirement(context),
         notice,
         error,
+        new_password_error,
     };
     page(status, &template, csrf)
 }
@@ -111,6 +126,7 @@ pub async fn show(
     };
     let notice = match query.notice.as_deref() {
         Some("disabled") => Some("Two-factor authentication is off."),
+        Some("password") => Some("Your password is changed. Your other sessions were signed out."),
         _ => None,
     };
     overview(&state, &context, csrf, StatusCode::OK, notice, None).await

@@ -35,6 +35,7 @@ macro_rules! conformance {
 }
 
 mod accounts;
+mod credentials;
 mod devices;
 mod events;
 mod factors;

@@ -13,6 +13,7 @@ use crate::otp::{decode_qr_svg, oathtool};
 use tessera_core::Clock;
 
 mod devices;
+mod passwords;
 mod team;
 mod two_factor;
 

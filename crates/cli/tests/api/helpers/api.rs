@@ -162,6 +162,26 @@ impl Api {
         self.post("/api/v1/recover", body, None).await
     }
 
+    // Passwords (SPEC §8).
+
+    /// `POST /me/password`.
+    pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Response {
+        let body = json!({"current_password": current, "new_password": new});
+        self.post("/api/v1/me/password", body, Some(token)).await
+    }
+
+    /// `POST /password/forgot`.
+    pub async fn forgot_password(&self, email: &str) -> Response {
+        let body = json!({"email": email});
+        self.post("/api/v1/password/forgot", body, None).await
+    }
+
+    /// `POST /password/reset`.
+    pub async fn reset_password(&self, token: &str, new: &str) -> Response {
+        let body = json!({"token": token, "new_password": new});
+        self.post("/api/v1/password/reset", body, None).await
+    }
+
     /// `POST /logout`.
     pub async fn logout(&self, token: &str) -> Response {
         self.post("/api/v1/logout", json!({}), Some(token)).await

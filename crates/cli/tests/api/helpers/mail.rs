@@ -5,6 +5,7 @@ use super::TestApp;
 use crate::smtp::Received;
 use std::time::Duration;
 
+const RESET_PATH: &str = "/password/reset/";
 const DEVICE_CODE_SUBJECT: &str = "Verify your identity to proceed with the login";
 
 /// Tries `found` every 50 ms for up to 30 s; panics with `what` if it never finds anything.
@@ -124,18 +125,28 @@ impl TestApp {
 
     /// The token of the `nth` invitation emailed to `to` (read from the link in the email).
     pub async fn invitation_token(&self, to: &str, nth: usize) -> String {
-        let what = || format!("no invitation number {nth} for {to}");
+        self.link_token(to, "/invitations/", nth).await
+    }
+
+    /// The token of the `nth` password reset link emailed to `to`.
+    pub async fn reset_token(&self, to: &str, nth: usize) -> String {
+        self.link_token(to, RESET_PATH, nth).await
+    }
+
+    /// The token after `path` in the link of the `nth` email to `to` that has one.
+    async fn link_token(&self, to: &str, path: &str, nth: usize) -> String {
+        let what = || format!("no link {path} number {nth} for {to}");
         let text = wait_for(what, async || {
             let found: Vec<_> = self
                 .mail_to(to, 0)
                 .await
                 .into_iter()
-                .filter(|m| m.text.contains("/invitations/"))
+                .filter(|m| m.text.contains(path))
                 .collect();
             found.into_iter().nth(nth - 1).map(|m| m.text)
         })
         .await;
-        let start = text.find("/invitations/").expect("a link") + "/invitations/".len();
+        let start = text.find(path).expect("a link") + path.len();
         text[start..]
             .split(|c: char| c.is_whitespace() || c == '>')
             .next()

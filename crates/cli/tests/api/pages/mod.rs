@@ -1,6 +1,7 @@
 //! The web pages as a browser without JavaScript uses them: forms, cookies, CSRF.
 
 mod devices;
+mod passwords;
 mod sign_in;
 mod team;
 mod two_factor;
