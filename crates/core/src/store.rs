@@ -15,6 +15,7 @@ use crate::model::NewEvent;
 use crate::second_step::ChallengeStore;
 use crate::sessions::SessionStore;
 use crate::sign_in::AccountStore;
+use crate::sign_up::SignupStore;
 use crate::team::TeamStore;
 use crate::throttle::ThrottleStore;
 use async_trait::async_trait;
@@ -90,6 +91,7 @@ pub trait Store:
     + ChallengeStore
     + TeamStore
     + DeviceStore
+    + SignupStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -84,7 +84,7 @@ impl Transport {
                 }
             }),
             Self::Folder(folder) => {
-                write_eml(folder, id, &message.formatted())
+                let file = write_eml(folder, id, &message.formatted())
                     .await
                     .map_err(|e| {
                         TransportError::Transient(format!("cannot write the email: {e}"))
@@ -92,7 +92,7 @@ impl Transport {
                 tracing::info!(
                     to = %to,
                     subject = %rendered.subject,
-                    folder = %folder.display(),
+                    file = %file.display(),
                     "email written to the mail folder (no SMTP configured)"
                 );
                 Ok(())
@@ -102,11 +102,16 @@ impl Transport {
 }
 
 /// Writes `<folder>/<id>.eml` whole or not at all (a temporary file, then a rename).
-async fn write_eml(folder: &std::path::Path, id: Uuid, bytes: &[u8]) -> std::io::Result<()> {
+async fn write_eml(
+    folder: &std::path::Path,
+    id: Uuid,
+    bytes: &[u8],
+) -> std::io::Result<std::path::PathBuf> {
     tokio::fs::create_dir_all(folder).await?;
     let path = folder.join(format!("{id}.eml"));
     let partial = folder.join(format!(".{id}.eml.partial"));
     tokio::fs::write(&partial, bytes).await?;
     tokio::fs::File::open(&partial).await?.sync_all().await?;
-    tokio::fs::rename(&partial, &path).await
+    tokio::fs::rename(&partial, &path).await?;
+    Ok(path)
 }

@@ -68,6 +68,7 @@ mod sqlite {
     mod rows;
     mod second_step;
     mod sessions;
+    mod signups;
     mod store;
     mod team;
     mod throttles;
@@ -96,6 +97,7 @@ mod postgres {
     mod rows;
     mod second_step;
     mod sessions;
+    mod signups;
     mod store;
     mod team;
     mod throttles;

@@ -58,6 +58,18 @@ pub enum Message {
     PasswordLocked {
         until: Timestamp,
     },
+    /// Someone asked to create a team with this email: the link confirms it (SPEC §8).
+    SignupConfirm {
+        token: String,
+        expires_at: Timestamp,
+    },
+    /// Someone asked to sign up with an email that already has a user: nothing was created.
+    SignupExisting,
+    /// The operator created a team for the recipient: the link sets their password.
+    TeamCreated {
+        token: String,
+        expires_at: Timestamp,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +102,9 @@ impl Message {
             Self::TwoFactorRequired { .. } => "two_factor_required",
             Self::SecondStepLocked { .. } => "second_step_locked",
             Self::PasswordLocked { .. } => "password_locked",
+            Self::SignupConfirm { .. } => "signup_confirm",
+            Self::SignupExisting => "signup_existing",
+            Self::TeamCreated { .. } => "team_created",
         }
     }
 }

@@ -14,6 +14,8 @@ pub enum Scope {
     SecondStep,
     /// Wrong paper keys on the recovery page, per normalized email (a [`super::Lockout`]).
     Recovery,
+    /// Sign-up requests per client address (a [`super::Window`], SPEC §8).
+    SignupIp,
 }
 
 impl Scope {
@@ -24,6 +26,7 @@ impl Scope {
             Self::Ip => "ip",
             Self::SecondStep => "second_step",
             Self::Recovery => "recovery",
+            Self::SignupIp => "signup_ip",
         }
     }
 

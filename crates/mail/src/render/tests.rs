@@ -120,6 +120,38 @@ fn every_message() -> Vec<(Message, &'static str, Vec<&'static str>)> {
             "Your Tessera sign-in is locked after too many wrong passwords",
             vec!["locked until 2026-11-18 11:16 UTC", "192.0.2.7"],
         ),
+        (
+            Message::SignupConfirm {
+                token: "tok456".into(),
+                expires_at: T,
+            },
+            "Confirm your Tessera sign-up",
+            vec![
+                "https://auth.example.com/signup/confirm/tok456",
+                "until 2026-11-18 11:16 UTC",
+                "192.0.2.7",
+            ],
+        ),
+        (
+            Message::SignupExisting,
+            "You already have a Tessera account",
+            vec![
+                "Nothing was created",
+                "https://auth.example.com/login",
+                "https://auth.example.com/password/forgot",
+            ],
+        ),
+        (
+            Message::TeamCreated {
+                token: "tok789".into(),
+                expires_at: T,
+            },
+            "Your team Acme & Co on Tessera is ready",
+            vec![
+                "https://auth.example.com/signup/confirm/tok789",
+                "Choose your password",
+            ],
+        ),
     ]
 }
 

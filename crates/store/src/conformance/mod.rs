@@ -41,6 +41,7 @@ mod factors;
 mod outbox;
 mod second_step;
 mod sessions;
+mod signups;
 mod team;
 mod throttles;
 
