@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use tessera_core::SecurityPolicy;
 use tessera_core::crypto::MasterKey;
+use tessera_core::sign_up::SignupMode;
 
 /// Where the master key comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +50,8 @@ pub struct Config {
     pub issuer: String,
     pub mail: MailConfig,
     pub security: SecurityPolicy,
+    /// Who may create a team: `verify` (default), `open` or `closed` (SPEC §8).
+    pub signup: SignupMode,
 }
 
 /// The outbox worker's pace (`[mail]` in the file).
@@ -105,6 +108,7 @@ struct FileConfig {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     issuer: Option<String>,
+    signup: Option<SignupMode>,
     #[serde(default)]
     mail: MailConfig,
     #[serde(default)]
@@ -125,6 +129,7 @@ const ENV_VARS: &[&str] = &[
     "TESSERA_SMTP_URL",
     "TESSERA_MAIL_FROM",
     "TESSERA_ISSUER",
+    "TESSERA_SIGNUP",
 ];
 
 impl Config {
@@ -183,6 +188,12 @@ impl Config {
         }
         if let Some(v) = var("TESSERA_ISSUER") {
             raw.issuer = Some(v);
+        }
+        if let Some(v) = var("TESSERA_SIGNUP") {
+            raw.signup = Some(
+                v.parse()
+                    .map_err(|e| anyhow::anyhow!("TESSERA_SIGNUP {e}"))?,
+            );
         }
         if let Some(v) = var("TESSERA_LOG_FORMAT") {
             raw.log_format = Some(match v.as_str() {
@@ -248,6 +259,7 @@ impl Config {
             issuer: raw.issuer.unwrap_or_else(|| "Tessera".to_owned()),
             mail: raw.mail,
             security: raw.security,
+            signup: raw.signup.unwrap_or_default(),
         })
     }
 
@@ -338,6 +350,19 @@ mod tests {
         assert_eq!(c.mail_from, "Tessera <no-reply@localhost>");
         assert_eq!(c.issuer, "Tessera");
         assert_eq!(c.mail, MailConfig::default());
+        assert_eq!(c.signup, SignupMode::Verify);
+    }
+
+    #[test]
+    fn the_signup_mode_comes_from_the_file_or_the_environment() {
+        assert_eq!(
+            config(Some("signup = \"closed\""), &[]).unwrap().signup,
+            SignupMode::Closed
+        );
+        let c = config(Some("signup = \"closed\""), &[("TESSERA_SIGNUP", "open")]).unwrap();
+        assert_eq!(c.signup, SignupMode::Open);
+        assert!(config(None, &[("TESSERA_SIGNUP", "maybe")]).is_err());
+        assert!(config(Some("signup = \"yes\""), &[]).is_err());
     }
 
     #[test]

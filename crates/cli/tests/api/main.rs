@@ -42,6 +42,7 @@ mod mail;
 mod ops;
 mod otp;
 mod pages;
+mod sign_up;
 mod smtp;
 mod storage;
 mod team;

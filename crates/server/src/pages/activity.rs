@@ -53,6 +53,7 @@ fn describe(kind: EventKind) -> &'static str {
         DeviceVerified => "New device verified by email",
         DeviceRemoved => "Recognized device removed",
         SessionRevoked => "Session signed out",
+        SignupRequested => "Sign-up requested with this email",
     }
 }
 
