@@ -178,6 +178,8 @@ async fn closed_signup_is_refused_and_the_operator_creates_teams(mut app: TestAp
         out.contains("team Orbit created for Owner@example.com"),
         "{out}"
     );
+    // The command queued the email by the wall clock; the app's clock stands still.
+    app.clock.advance(60);
     let email = app
         .mail_containing("Owner@example.com", "/signup/confirm/")
         .await;

@@ -2,5 +2,6 @@
 
 mod devices;
 mod sign_in;
+mod sign_up;
 mod team;
 mod two_factor;
