@@ -28,6 +28,18 @@ pub enum AdminCommand {
         #[arg(long, value_name = "TEXT")]
         reason: String,
     },
+    /// Create a team (the way teams are made when sign-up is closed): the owner is emailed a
+    /// link to choose their password; the team exists once they have.
+    #[command(name = "create-account")]
+    CreateAccount {
+        /// The team's name.
+        #[arg(long, value_name = "N")]
+        name: String,
+        #[arg(long, value_name = "E")]
+        owner_email: String,
+        #[arg(long, value_name = "M")]
+        owner_name: String,
+    },
     /// Lift a user's sign-in locks (wrong passwords, wrong codes, recovery page).
     Unlock {
         #[arg(long, value_name = "EMAIL")]
@@ -79,6 +91,23 @@ pub async fn run(command: AdminCommand, config: &Config) -> anyhow::Result<()> {
         AdminCommand::Users { account } => users(&*store, account).await,
         AdminCommand::Disable2fa { email, reason } => {
             disable_2fa(&operator(config, store).await?, &email, &reason).await
+        }
+        AdminCommand::CreateAccount {
+            name,
+            owner_email,
+            owner_name,
+        } => {
+            let operator = operator(config, store).await?;
+            let expires_at = operator
+                .create_account(&name, &owner_email, &owner_name)
+                .await?;
+            println!(
+                "team {} created for {}: the owner was emailed a link to choose a password, \
+                 valid until {expires_at}",
+                name.trim(),
+                owner_email.trim()
+            );
+            Ok(())
         }
         AdminCommand::Unlock { email } => unlock(&operator(config, store).await?, &email).await,
         AdminCommand::Events { email, limit } => {

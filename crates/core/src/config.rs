@@ -69,6 +69,11 @@ pub struct SecurityPolicy {
     pub reset_link_send_window_secs: i64,
     pub reset_ip_max_requests: i64,
     pub reset_ip_window_secs: i64,
+    /// How long a sign-up confirmation link stays valid, in seconds (SPEC §8: 24 h).
+    pub signup_lifetime_secs: i64,
+    /// Sign-up requests from one client address within the window (SPEC §8: 10 an hour).
+    pub signup_max_per_ip: i64,
+    pub signup_ip_window_secs: i64,
 }
 
 impl SecurityPolicy {
@@ -76,6 +81,13 @@ impl SecurityPolicy {
         Window {
             max: self.ip_max_failures,
             secs: self.ip_window_secs,
+        }
+    }
+
+    pub fn signup_window(&self) -> Window {
+        Window {
+            max: self.signup_max_per_ip,
+            secs: self.signup_ip_window_secs,
         }
     }
 
@@ -172,6 +184,9 @@ impl Default for SecurityPolicy {
             reset_link_send_window_secs: 3600,
             reset_ip_max_requests: 20,
             reset_ip_window_secs: 3600,
+            signup_lifetime_secs: 24 * 3600,
+            signup_max_per_ip: 10,
+            signup_ip_window_secs: 3600,
         }
     }
 }

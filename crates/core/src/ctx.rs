@@ -50,6 +50,8 @@ pub struct Deps {
     pub codes: CodeHasher,
     /// The name authenticator apps show (`TESSERA_ISSUER`).
     pub issuer: String,
+    /// Who may create a team (`TESSERA_SIGNUP`, SPEC §8).
+    pub signup: crate::sign_up::SignupMode,
 }
 
 /// [`Deps`], shared by every service of one [`crate::Tessera`].
@@ -62,6 +64,7 @@ pub(crate) struct Ctx {
     totp_sealer: Sealer,
     codes: CodeHasher,
     pub(crate) issuer: String,
+    pub(crate) signup: crate::sign_up::SignupMode,
 }
 
 impl Ctx {
@@ -75,6 +78,7 @@ impl Ctx {
             totp_sealer: deps.totp_sealer,
             codes: deps.codes,
             issuer: deps.issuer,
+            signup: deps.signup,
         }
     }
 

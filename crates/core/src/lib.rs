@@ -13,6 +13,7 @@
 //! | [`sessions`] | opening every session, authenticating a token, sign-out, one's sessions | §3 |
 //! | [`credentials`] | changing a password, reset links | §8 |
 //! | [`sign_in`] | sign-up, password sign-in and what comes next, password re-checks | §2, §3 |
+//! | [`sign_up`] | sign-up modes, the emailed confirmation link, teams created by the operator | §8 |
 //! | [`second_step`] | login challenges and answering them | §3 |
 //! | [`factors`] | "2FA on", the kinds of answer ([`factors::METHODS`]): [`factors::totp`], [`factors::recovery`], [`factors::paper_key`] | §2 |
 //! | [`devices`] | emailed codes for unrecognized devices, recognized devices | §2, §3 |
@@ -43,6 +44,7 @@ pub mod principal;
 pub mod second_step;
 pub mod sessions;
 pub mod sign_in;
+pub mod sign_up;
 pub mod store;
 pub mod team;
 pub mod throttle;
@@ -62,6 +64,7 @@ use std::sync::Arc;
 pub struct Tessera {
     pub sessions: sessions::Sessions,
     pub sign_in: sign_in::SignIn,
+    pub sign_up: sign_up::SignUp,
     pub second_step: second_step::SecondStep,
     pub factors: factors::Factors,
     pub devices: devices::Devices,
@@ -78,6 +81,7 @@ impl Tessera {
         Self {
             sessions: sessions::Sessions(ctx.clone()),
             sign_in: sign_in::SignIn(ctx.clone()),
+            sign_up: sign_up::SignUp(ctx.clone()),
             second_step: second_step::SecondStep(ctx.clone()),
             factors: factors::Factors(ctx.clone()),
             devices: devices::Devices(ctx.clone()),

@@ -66,6 +66,10 @@ id_type!(
     /// Identifies an invitation (not its token, which only the invitee's email holds).
     InvitationId
 );
+id_type!(
+    /// Identifies a sign-up waiting for its emailed link (not its token).
+    SignupId
+);
 
 /// A text column held a value the code does not know: the database was written by something
 /// else, or by a newer version.
@@ -153,6 +157,7 @@ text_enum!(
         PasswordChanged => "password_changed",
         PasswordResetRequested => "password_reset_requested",
         PasswordReset => "password_reset",
+        SignupRequested => "signup_requested",
     }
 );
 

@@ -4,6 +4,7 @@
 use crate::ctx::{Ctx, Internal, internal_from};
 use crate::mail::{Message, ResetBy};
 use crate::model::{EventKind, NewEvent, RequestMeta, SecurityEvent, User};
+use crate::sign_up::TeamLinkError;
 use crate::store::Effects;
 use crate::throttle::Scope;
 use serde_json::json;
@@ -17,6 +18,10 @@ pub enum OperatorError {
     NotEnabled(String),
     #[error("a reason is required (it goes into the audit log)")]
     ReasonRequired,
+    #[error("{0}")]
+    Invalid(#[from] crate::validate::FieldError),
+    #[error("a user with the email {0} already exists")]
+    EmailTaken(String),
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -100,6 +105,29 @@ impl Operator {
             self.0.store.record(&Effects::event(event)).await?;
         }
         Ok((user, cleared))
+    }
+
+    /// Creates a team for its owner (SPEC §8, closed sign-up): the owner is emailed a link
+    /// to choose their password, valid as long as an invitation; the team and its owner exist
+    /// once they have. Returns when the link expires.
+    pub async fn create_account(
+        &self,
+        name: &str,
+        owner_email: &str,
+        owner_name: &str,
+    ) -> Result<crate::Timestamp, OperatorError> {
+        match self
+            .0
+            .team_link(name, owner_email, owner_name, &operator_meta())
+            .await
+        {
+            Ok(expires_at) => Ok(expires_at),
+            Err(TeamLinkError::Invalid(e)) => Err(e.into()),
+            Err(TeamLinkError::EmailTaken) => {
+                Err(OperatorError::EmailTaken(owner_email.trim().to_owned()))
+            }
+            Err(TeamLinkError::Internal(e)) => Err(e.into()),
+        }
     }
 
     /// A user's audit log, newest first (for `tessera admin events`).

@@ -16,6 +16,7 @@ use crate::model::NewEvent;
 use crate::second_step::ChallengeStore;
 use crate::sessions::SessionStore;
 use crate::sign_in::AccountStore;
+use crate::sign_up::SignupStore;
 use crate::team::TeamStore;
 use crate::throttle::ThrottleStore;
 use async_trait::async_trait;
@@ -92,6 +93,7 @@ pub trait Store:
     + TeamStore
     + DeviceStore
     + PasswordStore
+    + SignupStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -84,7 +84,7 @@ impl Transport {
                 }
             }),
             Self::Folder(folder) => {
-                write_eml(folder, id, &message.formatted())
+                let file = write_eml(folder, id, &message.formatted())
                     .await
                     .map_err(|e| {
                         TransportError::Transient(format!("cannot write the email: {e}"))
@@ -92,7 +92,7 @@ impl Transport {
                 tracing::info!(
                     to = %to,
                     subject = %rendered.subject,
-                    folder = %folder.display(),
+                    file = %file.display(),
                     "email written to the mail folder (no SMTP configured)"
                 );
                 Ok(())
@@ -104,7 +104,11 @@ impl Transport {
 /// Writes `<folder>/<id>.eml` whole or not at all (a temporary file, then a rename). The
 /// emails hold device codes and invitation links: the folder is its owner's only (0700, set
 /// even on a folder that already existed) and each file is created 0600 (SPEC §8).
-async fn write_eml(folder: &std::path::Path, id: Uuid, bytes: &[u8]) -> std::io::Result<()> {
+async fn write_eml(
+    folder: &std::path::Path,
+    id: Uuid,
+    bytes: &[u8],
+) -> std::io::Result<std::path::PathBuf> {
     let mut builder = tokio::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -125,5 +129,6 @@ async fn write_eml(folder: &std::path::Path, id: Uuid, bytes: &[u8]) -> std::io:
     tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
     file.sync_all().await?;
     drop(file);
-    tokio::fs::rename(&partial, &path).await
+    tokio::fs::rename(&partial, &path).await?;
+    Ok(path)
 }

@@ -164,6 +164,7 @@ pub async fn build_deps(
         totp_sealer: master_key.sealer("totp"),
         codes: CodeHasher::new(master_key.derive("codes")),
         issuer: config.issuer.clone(),
+        signup: config.signup,
     })
 }
 

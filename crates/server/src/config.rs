@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use tessera_core::SecurityPolicy;
 use tessera_core::crypto::MasterKey;
+use tessera_core::sign_up::SignupMode;
 
 /// Where the master key comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +52,8 @@ pub struct Config {
     pub security: SecurityPolicy,
     /// `GET /metrics` asks for `Authorization: Bearer <this>` when set (SPEC §8).
     pub metrics_token: Option<String>,
+    /// Who may create a team: `verify` (default), `open` or `closed` (SPEC §8).
+    pub signup: SignupMode,
 }
 
 /// The outbox worker's pace (`[mail]` in the file).
@@ -112,6 +115,7 @@ struct FileConfig {
     session_hours: Option<i64>,
     session_idle_minutes: Option<i64>,
     metrics_token: Option<String>,
+    signup: Option<SignupMode>,
     #[serde(default)]
     mail: MailConfig,
     #[serde(default)]
@@ -135,6 +139,7 @@ const ENV_VARS: &[&str] = &[
     "TESSERA_SESSION_HOURS",
     "TESSERA_SESSION_IDLE_MINUTES",
     "TESSERA_METRICS_TOKEN",
+    "TESSERA_SIGNUP",
 ];
 
 impl Config {
@@ -202,6 +207,12 @@ impl Config {
         }
         if let Some(v) = var("TESSERA_SESSION_IDLE_MINUTES") {
             raw.session_idle_minutes = Some(positive("TESSERA_SESSION_IDLE_MINUTES", &v)?);
+        }
+        if let Some(v) = var("TESSERA_SIGNUP") {
+            raw.signup = Some(
+                v.parse()
+                    .map_err(|e| anyhow::anyhow!("TESSERA_SIGNUP {e}"))?,
+            );
         }
         if let Some(v) = var("TESSERA_LOG_FORMAT") {
             raw.log_format = Some(match v.as_str() {
@@ -276,6 +287,7 @@ impl Config {
             mail: raw.mail,
             security: raw.security,
             metrics_token: raw.metrics_token.filter(|t| !t.is_empty()),
+            signup: raw.signup.unwrap_or_default(),
         })
     }
 
@@ -376,6 +388,19 @@ mod tests {
         assert_eq!(c.mail_from, "Tessera <no-reply@localhost>");
         assert_eq!(c.issuer, "Tessera");
         assert_eq!(c.mail, MailConfig::default());
+        assert_eq!(c.signup, SignupMode::Verify);
+    }
+
+    #[test]
+    fn the_signup_mode_comes_from_the_file_or_the_environment() {
+        assert_eq!(
+            config(Some("signup = \"closed\""), &[]).unwrap().signup,
+            SignupMode::Closed
+        );
+        let c = config(Some("signup = \"closed\""), &[("TESSERA_SIGNUP", "open")]).unwrap();
+        assert_eq!(c.signup, SignupMode::Open);
+        assert!(config(None, &[("TESSERA_SIGNUP", "maybe")]).is_err());
+        assert!(config(Some("signup = \"yes\""), &[]).is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use tessera_core::principal::Forbidden;
 use tessera_core::second_step::SecondStepError;
 use tessera_core::sessions::{RevokeError, SessionError};
 use tessera_core::sign_in::{LoginError, SignupError};
+use tessera_core::sign_up::{ConfirmError, SignUpError};
 use tessera_core::team::{InvitationError, TeamError};
 use tessera_core::validate::FieldError;
 use utoipa::ToSchema;
@@ -67,6 +68,14 @@ pub enum AppError {
     #[error("{message}")]
     ResetLink {
         status: StatusCode,
+        code: &'static str,
+        message: &'static str,
+    },
+    #[error("sign-up is closed on this server; ask its operator for a team")]
+    SignupClosed,
+    /// A sign-up link that is unknown (404), used or expired (410).
+    #[error("{message}")]
+    SignupLink {
         code: &'static str,
         message: &'static str,
     },
@@ -137,6 +146,9 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::InvitationGone { .. } => StatusCode::GONE,
             Self::ResetLink { status, .. } => *status,
+            Self::SignupClosed => StatusCode::FORBIDDEN,
+            Self::SignupLink { code, .. } if *code == SIGNUP_LINK_UNKNOWN => StatusCode::NOT_FOUND,
+            Self::SignupLink { .. } => StatusCode::GONE,
             Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -165,6 +177,8 @@ impl AppError {
             Self::InvitationExists => "invitation_exists",
             Self::InvitationGone { code, .. } => code,
             Self::ResetLink { code, .. } => code,
+            Self::SignupClosed => "signup_closed",
+            Self::SignupLink { code, .. } => code,
             Self::MalformedJson(_) => "malformed_json",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
@@ -477,5 +491,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         let axum::extract::Query(value) =
             axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
+    }
+}
+
+const SIGNUP_LINK_UNKNOWN: &str = "signup_link_unknown";
+
+pub fn signup_error(e: SignUpError, now: Timestamp) -> AppError {
+    match e {
+        SignUpError::Invalid(e) => e.into(),
+        SignUpError::EmailTaken => AppError::EmailTaken,
+        SignUpError::Closed => AppError::SignupClosed,
+        SignUpError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
+        SignUpError::Internal(e) => e.into(),
+    }
+}
+
+impl From<ConfirmError> for AppError {
+    fn from(e: ConfirmError) -> Self {
+        let link = |code, message| Self::SignupLink { code, message };
+        match e {
+            ConfirmError::Invalid(e) => e.into(),
+            ConfirmError::NotFound => link(SIGNUP_LINK_UNKNOWN, "this sign-up link is not valid"),
+            ConfirmError::Used => link("signup_link_used", "this sign-up link was already used"),
+            ConfirmError::Expired => link(
+                "signup_link_expired",
+                "this sign-up link has expired; sign up again",
+            ),
+            ConfirmError::EmailTaken => Self::EmailTaken,
+            ConfirmError::Internal(e) => e.into(),
+        }
     }
 }

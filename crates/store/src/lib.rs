@@ -69,6 +69,7 @@ mod sqlite {
     mod rows;
     mod second_step;
     mod sessions;
+    mod signups;
     mod store;
     mod team;
     mod throttles;
@@ -98,6 +99,7 @@ mod postgres {
     mod rows;
     mod second_step;
     mod sessions;
+    mod signups;
     mod store;
     mod team;
     mod throttles;

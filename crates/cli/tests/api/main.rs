@@ -44,6 +44,7 @@ mod ops;
 mod otp;
 mod pages;
 mod passwords;
+mod sign_up;
 mod smtp;
 mod storage;
 mod team;

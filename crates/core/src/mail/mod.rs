@@ -67,6 +67,18 @@ pub enum Message {
         token: String,
         expires_at: Timestamp,
     },
+    /// Someone asked to create a team with this email: the link confirms it (SPEC §8).
+    SignupConfirm {
+        token: String,
+        expires_at: Timestamp,
+    },
+    /// Someone asked to sign up with an email that already has a user: nothing was created.
+    SignupExisting,
+    /// The operator created a team for the recipient: the link sets their password.
+    TeamCreated {
+        token: String,
+        expires_at: Timestamp,
+    },
 }
 
 /// How a password was changed.
@@ -111,6 +123,9 @@ impl Message {
             Self::PasswordLocked { .. } => "password_locked",
             Self::PasswordChanged { .. } => "password_changed",
             Self::PasswordResetLink { .. } => "password_reset_link",
+            Self::SignupConfirm { .. } => "signup_confirm",
+            Self::SignupExisting => "signup_existing",
+            Self::TeamCreated { .. } => "team_created",
         }
     }
 }

@@ -121,3 +121,25 @@ impl Ctx {
         Ok(())
     }
 }
+
+impl Ctx {
+    /// Counts a request from the client's address in a window of its own `scope` (sign-ups
+    /// per address, SPEC §8), or refuses it while the window is full.
+    pub(crate) async fn address_admit(
+        &self,
+        scope: Scope,
+        meta: &RequestMeta,
+        window: super::Window,
+        now: Timestamp,
+    ) -> Result<Result<(), RetryAt>, Internal> {
+        let mut admitted = Ok(());
+        self.store
+            .update_throttle(scope, &ip_key(meta), &mut |state| {
+                let (next, verdict) = super::window_admit(state, now, &window);
+                admitted = verdict;
+                (next, Effects::default())
+            })
+            .await?;
+        Ok(admitted)
+    }
+}

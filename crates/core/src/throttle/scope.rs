@@ -23,6 +23,8 @@ pub enum Scope {
     InvitationsReceived,
     /// Reset-link requests per client address (a [`super::Window`]; SPEC §8: 20 an hour).
     ResetIp,
+    /// Sign-up requests per client address (a [`super::Window`], SPEC §8).
+    SignupIp,
 }
 
 impl Scope {
@@ -36,6 +38,7 @@ impl Scope {
             Self::InvitationsSent => "invitations_sent",
             Self::InvitationsReceived => "invitations_received",
             Self::ResetIp => "reset_ip",
+            Self::SignupIp => "signup_ip",
         }
     }
 

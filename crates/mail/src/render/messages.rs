@@ -96,6 +96,9 @@ pub(super) fn content(email: &OutgoingEmail, brand: &Brand) -> Content {
         Message::PasswordResetLink { token, expires_at } => {
             password_reset_link(f, token, *expires_at)
         }
+        Message::SignupConfirm { token, expires_at } => signup_confirm(f, token, *expires_at),
+        Message::SignupExisting => signup_existing(f),
+        Message::TeamCreated { token, expires_at } => team_created(f, token, *expires_at),
     }
 }
 
@@ -345,4 +348,59 @@ fn password_reset_link(f: Facts, token: &str, expires_at: Timestamp) -> Content 
         "If you did not ask for this, ignore this email: your password stays as it is. Do \
          not forward it: the link lets anyone who has it choose your password.",
     )
+}
+
+fn signup_confirm(f: Facts, token: &str, expires_at: Timestamp) -> Content {
+    let Facts { product, team, .. } = f;
+    Content::alert(
+        format!("Confirm your {product} sign-up"),
+        "Confirm your email",
+        vec![
+            format!("Someone asked to create the team {team} on {product} with this email."),
+            format!(
+                "Confirm to create the team and sign in. The link works once, until {}.",
+                expires_at.to_human()
+            ),
+        ],
+    )
+    .with_action(f.button("Confirm and sign in", &format!("/signup/confirm/{token}")))
+    .with_advice("If it was not you, ignore this email: nothing is created without the link.")
+}
+
+fn signup_existing(f: Facts) -> Content {
+    let product = f.product;
+    Content::alert(
+        format!("You already have a {product} account"),
+        "You already have an account",
+        vec![
+            format!(
+                "Someone asked to create a new team on {product} with this email, which \
+                 already has an account. Nothing was created."
+            ),
+            format!(
+                "Sign in at {}/login, or, if you forgot your password, reset it at \
+                 {}/password/forgot.",
+                f.public_url, f.public_url
+            ),
+        ],
+    )
+    .with_action(f.button("Sign in", "/login"))
+    .with_advice("If it was not you, you can ignore this email.")
+}
+
+fn team_created(f: Facts, token: &str, expires_at: Timestamp) -> Content {
+    let Facts { product, team, .. } = f;
+    Content::notice(
+        format!("Your team {team} on {product} is ready"),
+        &format!("Welcome to {product}"),
+        vec![
+            format!("{product} support created the team {team} for you, as its owner."),
+            format!(
+                "Choose your password to start. The link works once, until {}.",
+                expires_at.to_human()
+            ),
+            "If you did not expect this, you can ignore this email.".to_owned(),
+        ],
+    )
+    .with_action(f.button("Choose your password", &format!("/signup/confirm/{token}")))
 }

@@ -156,6 +156,38 @@ fn every_message() -> Vec<(Message, &'static str, Vec<&'static str>)> {
                 "192.0.2.7",
             ],
         ),
+        (
+            Message::SignupConfirm {
+                token: "tok456".into(),
+                expires_at: T,
+            },
+            "Confirm your Tessera sign-up",
+            vec![
+                "https://auth.example.com/signup/confirm/tok456",
+                "until 2026-11-18 11:16 UTC",
+                "192.0.2.7",
+            ],
+        ),
+        (
+            Message::SignupExisting,
+            "You already have a Tessera account",
+            vec![
+                "Nothing was created",
+                "https://auth.example.com/login",
+                "https://auth.example.com/password/forgot",
+            ],
+        ),
+        (
+            Message::TeamCreated {
+                token: "tok789".into(),
+                expires_at: T,
+            },
+            "Your team Acme & Co on Tessera is ready",
+            vec![
+                "https://auth.example.com/signup/confirm/tok789",
+                "Choose your password",
+            ],
+        ),
     ]
 }
 
@@ -267,7 +299,7 @@ fn security_alerts_say_what_to_do_if_it_was_not_you() {
     for (message, _, _) in every_message() {
         let kind = message.kind();
         let r = render(&email(message), &brand()).unwrap();
-        if !matches!(kind, "two_factor_required" | "invitation") {
+        if !matches!(kind, "two_factor_required" | "invitation" | "team_created") {
             assert!(r.text.contains("Wasn't you?"), "{kind}");
         }
     }

@@ -10,6 +10,7 @@ mod passwords;
 mod schema;
 mod second_step;
 mod sign_in;
+mod sign_up;
 mod team;
 mod two_factor;
 
@@ -64,7 +65,8 @@ fn path_id<T: std::str::FromStr>(text: &str) -> Result<T, AppError> {
 
 pub fn router() -> Router<AppState> {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(sign_in::signup))
+        .routes(routes!(sign_up::signup))
+        .routes(routes!(sign_up::confirm))
         .routes(routes!(sign_in::login))
         .routes(routes!(second_step::verify))
         .routes(routes!(second_step::resend))

@@ -1,7 +1,7 @@
-//! Sign-up, sign-in and sign-out: `POST /signup`, `POST /login`, `POST /logout`. The code
-//! asked for after the password is in [`super::second_step`].
+//! Sign-in and sign-out: `POST /login`, `POST /logout`. The code asked for after the password
+//! is in [`super::second_step`]; sign-up in [`super::sign_up`].
 
-use super::schema::{AccountBody, UserBody};
+use super::schema::UserBody;
 use crate::error::{AppError, ErrorBody, Json, login_error};
 use crate::extract::{AnySession, ClientMeta};
 use crate::state::AppState;
@@ -11,62 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tessera_core::Timestamp;
 use tessera_core::sessions::SignedIn;
-use tessera_core::sign_in::{LoginError, LoginInput, LoginOutcome, SignupInput};
+use tessera_core::sign_in::{LoginError, LoginInput, LoginOutcome};
 use tessera_core::team::enforcement::Enforcement;
 use utoipa::ToSchema;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SignupRequest {
-    #[schema(example = "Acme")]
-    pub account_name: String,
-    #[schema(example = "Ada Lovelace")]
-    pub name: String,
-    #[schema(example = "ada@example.com")]
-    pub email: String,
-    /// 8 to 256 characters.
-    pub password: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SignupResponse {
-    pub user: UserBody,
-    pub account: AccountBody,
-}
-
-/// Creates an account (team) and its owner.
-#[utoipa::path(post, path = "/signup", tag = "auth", request_body = SignupRequest,
-    responses(
-        (status = 201, body = SignupResponse),
-        (status = 409, description = "`email_taken`", body = ErrorBody),
-        (status = 422, description = "`validation_error`", body = ErrorBody),
-    ))]
-pub async fn signup(
-    State(state): State<AppState>,
-    ClientMeta(meta): ClientMeta,
-    Json(body): Json<SignupRequest>,
-) -> Result<(StatusCode, Json<SignupResponse>), AppError> {
-    let registered = state
-        .core
-        .sign_in
-        .signup(
-            SignupInput {
-                account_name: body.account_name,
-                name: body.name,
-                email: body.email,
-                password: body.password.into(),
-            },
-            &meta,
-        )
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(SignupResponse {
-            user: UserBody::new(registered.user(), false),
-            account: AccountBody::from(registered.account()),
-        }),
-    ))
-}
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {

@@ -56,6 +56,7 @@ fn describe(kind: EventKind) -> &'static str {
         PasswordChanged => "Password changed",
         PasswordResetRequested => "Password reset link sent",
         PasswordReset => "Password reset with an emailed link",
+        SignupRequested => "Sign-up requested with this email",
     }
 }
 

@@ -20,6 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tessera_core::devices::DeviceError;
 use tessera_core::sessions::RevokeError;
+use tessera_core::sign_up::ConfirmError;
 use tessera_core::team::{InvitationError, TeamError};
 
 /// What a form says when we failed.
@@ -221,6 +222,40 @@ impl From<RevokeError> for PageError {
         match e {
             RevokeError::NotFound => ALREADY_GONE,
             e @ RevokeError::Internal(_) => Self::internal("the devices page failed", e),
+        }
+    }
+}
+
+/// A sign-up link that cannot be followed, explained on a page of its own.
+impl From<ConfirmError> for PageError {
+    fn from(e: ConfirmError) -> Self {
+        let (status, title, message) = match e {
+            ConfirmError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "This sign-up link is not valid",
+                "Check that you opened the whole link from the email, or sign up again.",
+            ),
+            ConfirmError::Used => (
+                StatusCode::GONE,
+                "This sign-up link has already been used",
+                "Your team exists: sign in with your email and password.",
+            ),
+            ConfirmError::Expired => (
+                StatusCode::GONE,
+                "This sign-up link has expired",
+                "Sign up again to get a new link.",
+            ),
+            ConfirmError::EmailTaken => (
+                StatusCode::CONFLICT,
+                "You already have an account",
+                "A user with this email exists already: sign in, or reset your password.",
+            ),
+            other => return Self::internal("a sign-up page failed", other),
+        };
+        Self::Message {
+            status,
+            title,
+            message,
         }
     }
 }

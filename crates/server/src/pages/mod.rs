@@ -11,6 +11,7 @@ mod invitations;
 mod passwords;
 mod second_step;
 mod sign_in;
+mod sign_up;
 mod team;
 mod two_factor;
 mod ui;
@@ -43,7 +44,9 @@ pub fn router() -> Router<AppState> {
             "/login/verify-device/resend",
             post(second_step::resend_device_code),
         )
-        .route("/signup", get(sign_in::signup_page).post(sign_in::signup))
+        .route("/signup", get(sign_up::signup_page).post(sign_up::signup))
+        .route("/signup/confirm", post(sign_up::confirm))
+        .route("/signup/confirm/{token}", get(sign_up::confirm_page))
         .route("/logout", post(sign_in::logout))
         .route("/settings/security", get(two_factor::show))
         .route("/settings/security/setup", post(two_factor::setup))

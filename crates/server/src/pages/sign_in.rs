@@ -1,10 +1,10 @@
-//! Sign-up, sign-in, sign-out and the signed-in home page.
+//! Sign-in, sign-out and the signed-in home page (sign-up is in [`super::sign_up`]).
 
 use super::activity::EventRow;
 use super::cookies::Cookie;
 use super::csrf::{Csrf, CsrfForm};
-use super::error::{PageError, TRY_AGAIN};
-use super::ui::{Moment, Nav, capitalize, page, signed_in, signed_in_here, to_login, with_cookies};
+use super::error::PageError;
+use super::ui::{Moment, Nav, page, signed_in, with_cookies};
 use super::{Empty, PageSession, PageUser};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
@@ -13,9 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tessera_core::sign_in::{
-    LoginError, LoginInput, LoginOutcome, PendingChallenge, SignupError, SignupInput,
-};
+use tessera_core::sign_in::{LoginError, LoginInput, LoginOutcome, PendingChallenge};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -126,106 +124,6 @@ fn to_step(state: &AppState, pending: &PendingChallenge, path: &str) -> Response
         .cookies
         .set(Cookie::Challenge, pending.token.expose(), Some(max_age));
     with_cookies(Redirect::to(path).into_response(), [cookie])
-}
-
-#[derive(Default)]
-struct SignupErrors {
-    account_name: Option<String>,
-    name: Option<String>,
-    email: Option<String>,
-    password: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "signup.html")]
-struct SignupPage {
-    csrf: String,
-    account_name: String,
-    name: String,
-    email: String,
-    error: Option<String>,
-    errors: SignupErrors,
-}
-
-pub async fn signup_page(PageSession(session): PageSession, csrf: Csrf) -> Response {
-    if session.is_some() {
-        return Redirect::to("/").into_response();
-    }
-    let template = SignupPage {
-        csrf: csrf.field.clone(),
-        account_name: String::new(),
-        name: String::new(),
-        email: String::new(),
-        error: None,
-        errors: SignupErrors::default(),
-    };
-    page(StatusCode::OK, &template, csrf)
-}
-
-#[derive(Deserialize)]
-pub struct SignupForm {
-    #[serde(default)]
-    account_name: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    password: String,
-}
-
-pub async fn signup(
-    State(state): State<AppState>,
-    ClientMeta(meta): ClientMeta,
-    CsrfForm { form, csrf }: CsrfForm<SignupForm>,
-) -> Response {
-    let input = SignupInput {
-        account_name: form.account_name.clone(),
-        name: form.name.clone(),
-        email: form.email.clone(),
-        password: form.password.into(),
-    };
-    let mut errors = SignupErrors::default();
-    let (status, error) = match state.core.sign_in.signup(input, &meta).await {
-        Ok(registered) => match state.core.sessions.open_registered(registered, &meta).await {
-            Ok(done) => return signed_in_here(&state, &done, &meta).await,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot sign in a new user");
-                return to_login();
-            }
-        },
-        Err(SignupError::Invalid(e)) => {
-            let slot = match e.field {
-                "account_name" => &mut errors.account_name,
-                "name" => &mut errors.name,
-                "email" => &mut errors.email,
-                _ => &mut errors.password,
-            };
-            *slot = Some(capitalize(&e.message));
-            (StatusCode::UNPROCESSABLE_ENTITY, None)
-        }
-        Err(SignupError::EmailTaken) => {
-            errors.email =
-                Some("An account with this email already exists. Sign in instead.".into());
-            (StatusCode::CONFLICT, None)
-        }
-        Err(SignupError::Internal(e)) => {
-            tracing::error!(error = %e, "page sign-up failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Some(TRY_AGAIN.to_owned()),
-            )
-        }
-    };
-    let template = SignupPage {
-        csrf: csrf.field.clone(),
-        account_name: form.account_name,
-        name: form.name,
-        email: form.email,
-        error,
-        errors,
-    };
-    page(status, &template, csrf)
 }
 
 pub async fn logout(

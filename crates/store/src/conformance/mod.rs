@@ -42,6 +42,7 @@ mod factors;
 mod outbox;
 mod second_step;
 mod sessions;
+mod signups;
 mod team;
 mod throttles;
 

@@ -36,6 +36,23 @@ pub(super) async fn insert_user(
     Ok(())
 }
 
+/// Inserts an account inside a transaction (sign-up, a confirmed sign-up link).
+pub(super) async fn insert_account(tx: &mut super::Tx, account: &Account) -> StoreResult<()> {
+    query(
+        "INSERT INTO accounts (id, name, two_factor_required, grace_period_until, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(account.id.to_string())
+    .bind(&account.name)
+    .bind(account.two_factor_required)
+    .bind(account.grace_period_until.map(|t| t.unix()))
+    .bind(account.created_at.unix())
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 #[async_trait]
 impl AccountStore for Backend {
     async fn create_account_with_owner(
@@ -46,18 +63,7 @@ impl AccountStore for Backend {
         effects: &Effects,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await.map_err(db)?;
-        query(
-            "INSERT INTO accounts (id, name, two_factor_required, grace_period_until, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(account.id.to_string())
-        .bind(&account.name)
-        .bind(account.two_factor_required)
-        .bind(account.grace_period_until.map(|t| t.unix()))
-        .bind(account.created_at.unix())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        insert_account(&mut tx, account).await?;
         insert_user(&mut tx, owner, password_hash).await?;
         events::write(&mut tx, effects).await?;
         tx.commit().await.map_err(db)

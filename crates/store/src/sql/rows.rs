@@ -9,6 +9,7 @@ use tessera_core::email::Email;
 use tessera_core::factors::TwoFactorStatus;
 use tessera_core::factors::totp::TotpFactor;
 use tessera_core::model::{Account, Challenge, Invitation, SecurityEvent, Session, User};
+use tessera_core::sign_up::PendingSignup;
 use tessera_core::store::{StoreError, StoreResult};
 
 /// Columns of `users u`, aliased for [`user`].
@@ -97,9 +98,16 @@ macro_rules! invitation_columns {
     };
 }
 
+macro_rules! signup_columns {
+    () => {
+        "s.id, s.account_name, s.name, s.email, s.password_hash, s.created_at, s.expires_at, \
+         s.used_at"
+    };
+}
+
 pub(super) use {
     account_columns, challenge_columns, factor_columns, invitation_columns, session_columns,
-    status_columns, two_factor_on, user_columns,
+    signup_columns, status_columns, two_factor_on, user_columns,
 };
 
 fn get<T: Decode>(row: &Row, column: &str) -> StoreResult<T> {
@@ -208,6 +216,20 @@ pub(super) fn invitation(row: &Row) -> StoreResult<Invitation> {
         status: parse(row, "status")?,
         created_at: time(row, "created_at")?,
         expires_at: time(row, "expires_at")?,
+    })
+}
+
+pub(super) fn signup(row: &Row) -> StoreResult<PendingSignup> {
+    let email: String = get(row, "email")?;
+    Ok(PendingSignup {
+        id: parse(row, "id")?,
+        account_name: get(row, "account_name")?,
+        name: get(row, "name")?,
+        email: Email::parse(&email).map_err(|e| StoreError::Corrupt(format!("email: {e}")))?,
+        password_hash: get(row, "password_hash")?,
+        created_at: time(row, "created_at")?,
+        expires_at: time(row, "expires_at")?,
+        used_at: optional_time(row, "used_at")?,
     })
 }
 

@@ -28,10 +28,13 @@ macro_rules! browser_tests {
                 let Some(mut app) = crate::helpers::spawn_app(backend).await else {
                     return;
                 };
-                // Emails go through a real SMTP server, where the test reads them.
+                // Emails go through a real SMTP server, where the test reads them; sign-up
+                // is the default `verify`: through the emailed link.
                 let Some(smtp) = crate::smtp::SmtpSink::start().await else {
                     return;
                 };
+                app.reconfigure(|c| c.signup = tessera_core::sign_up::SignupMode::Verify)
+                    .await;
                 app.use_smtp(&smtp).await;
                 let Some(browser) = crate::browser::Browser::start(&app.base).await else {
                     return;

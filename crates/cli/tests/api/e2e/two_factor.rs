@@ -22,6 +22,13 @@ async fn a_user_turns_2fa_on_and_signs_in_with_a_code_then_a_recovery_code(
     b.fill("Email", "ada@example.com").await;
     b.fill("Password", PASSWORD).await;
     b.press("Create account").await;
+    assert!(b.text().await.contains("Check your email"));
+    b.screenshot("signup-check-email").await;
+    // The link from the email, as the SMTP server received it.
+    let token = app.signup_token("ada@example.com", 1).await;
+    b.open(&format!("/signup/confirm/{token}")).await;
+    b.screenshot("signup-confirm").await;
+    b.press("Confirm and sign in").await;
     assert_eq!(b.path().await, "/");
     assert!(b.text().await.contains("Welcome, Ada Lovelace"));
     b.screenshot("home").await;

@@ -109,6 +109,12 @@ impl Api {
 
     // Signing up and in.
 
+    /// `POST /signup/confirm`.
+    pub async fn confirm_signup(&self, body: &Value) -> Response {
+        self.post("/api/v1/signup/confirm", body.clone(), None)
+            .await
+    }
+
     /// `POST /signup`.
     pub async fn signup(&self, body: &Value) -> Response {
         self.post("/api/v1/signup", body.clone(), None).await

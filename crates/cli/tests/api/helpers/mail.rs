@@ -153,4 +153,34 @@ impl TestApp {
             .unwrap()
             .to_owned()
     }
+
+    /// How many sign-up links `to` has received so far.
+    pub async fn signup_links_sent(&self, to: &str) -> usize {
+        self.mail_to(to, 0)
+            .await
+            .iter()
+            .filter(|m| m.text.contains("/signup/confirm/"))
+            .count()
+    }
+
+    /// The token of the `nth` sign-up link (`/signup/confirm/…`) emailed to `to`.
+    pub async fn signup_token(&self, to: &str, nth: usize) -> String {
+        let what = || format!("no sign-up link number {nth} for {to}");
+        let text = wait_for(what, async || {
+            let found: Vec<_> = self
+                .mail_to(to, 0)
+                .await
+                .into_iter()
+                .filter(|m| m.text.contains("/signup/confirm/"))
+                .collect();
+            found.into_iter().nth(nth - 1).map(|m| m.text)
+        })
+        .await;
+        let start = text.find("/signup/confirm/").expect("a link") + "/signup/confirm/".len();
+        text[start..]
+            .split(|c: char| c.is_whitespace() || c == '>')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
 }

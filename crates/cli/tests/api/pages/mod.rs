@@ -3,5 +3,6 @@
 mod devices;
 mod passwords;
 mod sign_in;
+mod sign_up;
 mod team;
 mod two_factor;
