@@ -160,7 +160,16 @@ async fn a_session_is_read_with_its_user_s_two_factor_status(store: Arc<dyn Stor
         ),
         (Some(T0.plus_secs(5)), 2, None)
     );
-    assert!(read(T0.plus_secs(3600)).await.is_none(), "expired");
+    // An expired session is still found: whether it may be used is the core's rule.
+    let (context, _) = read(T0.plus_secs(3600)).await.expect("found");
+    assert_eq!(context.session.expires_at, T0.plus_secs(3600));
+    assert!(
+        store
+            .find_session_with_status(&Token::generate().hash(), T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn ending_a_session_records_one_event(store: Arc<dyn Store>, _: String) {
