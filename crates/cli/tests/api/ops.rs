@@ -78,6 +78,9 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
         ("/me/sessions", "get"),
         ("/me/sessions", "delete"),
         ("/me/sessions/{id}", "delete"),
+        ("/me/password", "post"),
+        ("/password/forgot", "post"),
+        ("/password/reset", "post"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -100,7 +103,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
             "{method} {path}"
         );
     }
-    assert_eq!(paths.len(), 26, "every documented path is listed above");
+    assert_eq!(paths.len(), 29, "every documented path is listed above");
     assert!(doc["components"]["securitySchemes"]["session"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }

@@ -15,7 +15,10 @@
 //!   links per user in any hour (a rolling window over the times of their links, run under
 //!   the user's row lock: [`crate::throttle::send_window`]); past it nothing is sent and the
 //!   answer is still the same. At most 20 requests per client address an hour
-//!   ([`Scope::ResetIp`], a fixed window from the first): past it, `TooManyRequests`.
+//!   ([`Scope::ResetIp`], a fixed window from the first): past it, `TooManyRequests`,
+//!   which says nothing about the email. Both kinds of address cost the same throttle write
+//!   and user lookup; a user's costs one transaction more (storing the link), and no
+//!   argon2 runs on either path.
 //! - A link is `live` → `used` (once, by the transaction that resets the password, so two
 //!   racing requests change it once; a change of password retires the live links too) or
 //!   `expired` (1 h after it was made). A user deleted meanwhile takes their links along:
