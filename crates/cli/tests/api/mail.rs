@@ -296,6 +296,7 @@ async fn emails_queued_before_a_crash_are_sent_after_restart(mut app: TestApp) {
             .env("TESSERA_DATABASE_URL", app.db.url())
             .env("TESSERA_SMTP_URL", format!("smtp://127.0.0.1:{port}"))
             .env("TESSERA_LOG_FORMAT", "json")
+            .env("TESSERA_SIGNUP", "open")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true);

@@ -72,6 +72,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
         ("/account/invitations/{id}", "delete"),
         ("/account/events", "get"),
         ("/invitations/accept", "post"),
+        ("/signup/confirm", "post"),
         ("/login/resend", "post"),
         ("/me/devices", "get"),
         ("/me/devices/{id}", "delete"),
@@ -103,7 +104,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
             "{method} {path}"
         );
     }
-    assert_eq!(paths.len(), 29, "every documented path is listed above");
+    assert_eq!(paths.len(), 30, "every documented path is listed above");
     assert!(doc["components"]["securitySchemes"]["session"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }

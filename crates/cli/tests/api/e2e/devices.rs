@@ -1,7 +1,7 @@
 //! Devices and sessions ended from the page; mistakes shown next to their field; and what a
 //! browser sees at a wrong address, a page it may not open or a withdrawn invitation.
 
-use super::{browser_tests, sign_in};
+use super::{browser_tests, sign_in, sign_up};
 use crate::browser::Browser;
 use crate::helpers::{PASSWORD, TestApp};
 use fantoccini::Locator;
@@ -21,9 +21,7 @@ async fn buttons(b: &Browser, label: &str) -> usize {
 }
 
 async fn a_user_signs_out_everywhere_else_and_forgets_devices(app: TestApp, b: Browser) {
-    app.signed_up("ada@example.com").await;
-    sign_in(&app, &b, "ada@example.com", false).await;
-    assert_eq!(b.path().await, "/");
+    sign_up(&app, &b, "ada@example.com").await;
     let laptop = Browser::start(&app.base).await.unwrap();
     sign_in(&app, &laptop, "ada@example.com", false).await;
     assert_eq!(laptop.path().await, "/");

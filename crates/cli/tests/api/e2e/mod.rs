@@ -47,6 +47,23 @@ macro_rules! browser_tests {
 }
 use browser_tests;
 
+/// Signs Ada up at `email` through the pages and the link emailed to her: the browser is
+/// signed in and recognized.
+async fn sign_up(app: &TestApp, b: &Browser, email: &str) {
+    let sent = app.signup_links_sent(email).await;
+    b.open("/signup").await;
+    b.fill("Team name", "Acme").await;
+    b.fill("Your name", "Ada Lovelace").await;
+    b.fill("Email", email).await;
+    b.fill("Password", PASSWORD).await;
+    b.press("Create account").await;
+    assert!(b.text().await.contains("Check your email"));
+    let token = app.signup_token(email, sent + 1).await;
+    b.open(&format!("/signup/confirm/{token}")).await;
+    b.press("Confirm and sign in").await;
+    assert_eq!(b.path().await, "/");
+}
+
 /// Signs in through the pages; an unrecognized browser answers the emailed code.
 async fn sign_in(app: &TestApp, b: &Browser, email: &str, shots: bool) {
     let sent = app.device_codes_sent(email).await;
