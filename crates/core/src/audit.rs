@@ -2,12 +2,48 @@
 //! the change ([`crate::store::Effects`]); this room reads them back and records the few that
 //! belong to no other change.
 
+use crate::Timestamp;
 use crate::ctx::{Ctx, Internal};
-use crate::model::{SecurityEvent, UserId};
-use crate::principal::FullSession;
+use crate::model::{EventKind, RequestMeta, SecurityEvent, UserId};
+use crate::principal::{AnySession, Forbidden, FullSession};
 use crate::store::{Effects, StoreResult};
+use crate::throttle::{self, Scope, Window};
 use async_trait::async_trait;
+use serde_json::json;
 use std::sync::Arc;
+
+/// At most one refusal a minute is audited per session (every one is logged by the server).
+const REFUSALS_AUDITED: Window = Window { max: 1, secs: 60 };
+
+impl Ctx {
+    /// Audits that a signed-in principal was refused (SPEC §8): an `access_denied` event with
+    /// the reason and what was asked, at most one a minute per session, counted under the
+    /// throttle's row lock so racing refusals cannot write more.
+    pub(crate) async fn record_refusal(
+        &self,
+        who: &AnySession,
+        why: Forbidden,
+        asked: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), Internal> {
+        let now: Timestamp = self.now();
+        let event = who
+            .event(EventKind::AccessDenied, meta, now)
+            .with_detail(json!({ "reason": format!("{why:?}"), "route": asked }));
+        let key = who.session().id.to_string();
+        self.store
+            .update_throttle(Scope::AccessDenied, &key, &mut |state| {
+                let (next, verdict) = throttle::window_admit(state, now, &REFUSALS_AUDITED);
+                let effects = match verdict {
+                    Ok(()) => Effects::event(event.clone()),
+                    Err(_) => Effects::default(),
+                };
+                (next, effects)
+            })
+            .await?;
+        Ok(())
+    }
+}
 
 #[async_trait]
 pub trait EventStore: Send + Sync {
@@ -27,6 +63,17 @@ pub trait EventStore: Send + Sync {
 pub struct Audit(pub(crate) Arc<Ctx>);
 
 impl Audit {
+    /// Records that `who` was refused `asked` (a route) because of `why`.
+    pub async fn refused(
+        &self,
+        who: &AnySession,
+        why: Forbidden,
+        asked: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), Internal> {
+        self.0.record_refusal(who, why, asked, meta).await
+    }
+
     /// The signed-in user's events, newest first, older than event `before` when given.
     pub async fn my_events(
         &self,

@@ -158,6 +158,7 @@ text_enum!(
         PasswordResetRequested => "password_reset_requested",
         PasswordReset => "password_reset",
         SignupRequested => "signup_requested",
+        AccessDenied => "access_denied",
     }
 );
 

@@ -196,6 +196,11 @@ impl IntoResponse for AppError {
         if let Self::Internal(cause) = &self {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
+        if matches!(self, Self::Forbidden(_) | Self::TwoFactorSetupRequired) {
+            // Refusals by a principal's extractor are logged (and audited) with their route
+            // there; this also catches the ones a use case makes.
+            tracing::warn!(code = self.code(), "access refused");
+        }
         let status = self.status();
         let body = ErrorBody {
             error: ErrorDetail {

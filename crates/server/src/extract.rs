@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use tessera_core::crypto::Token;
 use tessera_core::factors::TwoFactorStatus;
 use tessera_core::model::RequestMeta;
-use tessera_core::principal::{self, Manager};
+use tessera_core::principal::{self, Forbidden, Manager};
 
 /// The longest User-Agent kept in the audit log.
 const MAX_USER_AGENT: usize = 512;
@@ -80,8 +80,34 @@ impl FromRequestParts<AppState> for FullSession {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self(session(parts, state).await?.full()?))
+        let session = session(parts, state).await?;
+        match session.clone().full() {
+            Ok(full) => Ok(Self(full)),
+            Err(why) => Err(refused(parts, state, &session, why).await),
+        }
     }
+}
+
+/// A principal refused (SPEC §8): logged with the route, and audited for the signed-in user
+/// (at most once a minute per session); answers the refusal's error.
+pub(crate) async fn refused(
+    parts: &mut Parts,
+    state: &AppState,
+    who: &principal::AnySession,
+    why: Forbidden,
+) -> AppError {
+    // Under a nested router the URI lost its prefix; the original one has it.
+    let route = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| parts.uri.path(), |uri| uri.path())
+        .to_owned();
+    tracing::warn!(user_id = %who.user().id, route = %route, reason = ?why, "access refused");
+    let Ok(ClientMeta(meta)) = ClientMeta::from_request_parts(parts, state).await;
+    if let Err(e) = state.core.audit.refused(who, why, &route, &meta).await {
+        tracing::error!(error = %e, "cannot audit a refused request");
+    }
+    why.into()
 }
 
 /// The account's owner or an admin, with a full session: the only callers of the account
@@ -95,8 +121,15 @@ impl FromRequestParts<AppState> for ManagerSession {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let full = session(parts, state).await?.full()?;
-        Ok(Self(Manager::new(full)?))
+        let session = session(parts, state).await?;
+        let full = match session.clone().full() {
+            Ok(full) => full,
+            Err(why) => return Err(refused(parts, state, &session, why).await),
+        };
+        match Manager::new(full) {
+            Ok(manager) => Ok(Self(manager)),
+            Err(why) => Err(refused(parts, state, &session, why).await),
+        }
     }
 }
 

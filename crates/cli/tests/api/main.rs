@@ -44,6 +44,7 @@ mod ops;
 mod otp;
 mod pages;
 mod passwords;
+mod refusals;
 mod sign_up;
 mod smtp;
 mod storage;

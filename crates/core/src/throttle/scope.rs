@@ -25,6 +25,9 @@ pub enum Scope {
     ResetIp,
     /// Sign-up requests per client address (a [`super::Window`], SPEC §8).
     SignupIp,
+    /// Refused requests audited per session (a [`super::Window`] of one a minute), so a
+    /// client retrying a refused call cannot flood the audit log.
+    AccessDenied,
 }
 
 impl Scope {
@@ -39,6 +42,7 @@ impl Scope {
             Self::InvitationsReceived => "invitations_received",
             Self::ResetIp => "reset_ip",
             Self::SignupIp => "signup_ip",
+            Self::AccessDenied => "access_denied",
         }
     }
 

@@ -57,6 +57,7 @@ fn describe(kind: EventKind) -> &'static str {
         PasswordResetRequested => "Password reset link sent",
         PasswordReset => "Password reset with an emailed link",
         SignupRequested => "Sign-up requested with this email",
+        AccessDenied => "Refused: not allowed for this session or role",
     }
 }
 

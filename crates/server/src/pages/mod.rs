@@ -197,8 +197,12 @@ impl FromRequestParts<AppState> for PageManager {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let PageUser(context) = PageUser::from_request_parts(parts, state).await?;
-        Manager::new(context)
-            .map(Self)
-            .map_err(|_| PageError::MANAGERS_ONLY.into_response())
+        match Manager::new(context.clone()) {
+            Ok(manager) => Ok(Self(manager)),
+            Err(why) => {
+                crate::extract::refused(parts, state, &context, why).await;
+                Err(PageError::MANAGERS_ONLY.into_response())
+            }
+        }
     }
 }
