@@ -16,6 +16,7 @@ backend_tests!(
     ipv6_clients_are_counted_by_their_64,
     names_with_format_characters_are_refused,
     invitations_are_limited_per_recipient_and_per_account,
+    concurrent_invitations_never_pass_the_recipient_limit,
 );
 
 async fn an_idle_session_expires_after_30_minutes(app: TestApp) {
@@ -224,4 +225,51 @@ async fn invitations_are_limited_per_recipient_and_per_account(app: TestApp) {
     let token = app.signed_in_again("inviter@example.com").await;
     let response = app.invite(&token, "victim@example.com", "member").await;
     assert_eq!(response.status(), 201);
+}
+
+/// Eight accounts invite the same address at once: the per-recipient budget (3 a day,
+/// across accounts) is counted under the throttle's row lock, so exactly 3 get through.
+async fn concurrent_invitations_never_pass_the_recipient_limit(app: TestApp) {
+    const RECIPIENT: &str = "popular@example.com";
+    let mut owners = Vec::new();
+    for i in 0..8 {
+        owners.push(app.signed_in(&format!("owner{i}@example.com")).await);
+    }
+    let tasks: Vec<_> = owners
+        .into_iter()
+        .map(|owner| {
+            let api = app.api();
+            tokio::spawn(async move {
+                let response = api.invite(&owner, RECIPIENT, "member").await;
+                let status = response.status();
+                (status, response.body().await)
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            StatusCode::CREATED => {}
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(body["error"]["code"], "too_many_attempts", "{body}");
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+        statuses.push(status);
+    }
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 3, "{statuses:?}");
+    // Exactly 3 invitation emails were queued for the address, and 3 delivered.
+    let outbox = app.store().await.list_outbox(true, 1000).await.unwrap();
+    let queued = outbox
+        .iter()
+        .filter(|e| e.kind == "invitation" && e.recipient == RECIPIENT)
+        .count();
+    assert_eq!(queued, 3);
+    assert_eq!(app.mail_to(RECIPIENT, 3).await.len(), 3);
+    assert_eq!(app.invitations_sent(RECIPIENT).await, 3);
 }
