@@ -29,7 +29,7 @@ impl Ctx {
         let now: Timestamp = self.now();
         let event = who
             .event(EventKind::AccessDenied, meta, now)
-            .with_detail(json!({ "reason": format!("{why:?}"), "route": asked }));
+            .with_detail(json!({ "reason": why.code(), "route": asked }));
         let key = who.session().id.to_string();
         self.store
             .update_throttle(Scope::AccessDenied, &key, &mut |state| {

@@ -53,6 +53,16 @@ pub enum Forbidden {
 }
 
 impl Forbidden {
+    /// A stable name for the audit log.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::SetupRequired => "setup_required",
+            Self::NotAManager => "not_a_manager",
+            Self::Yourself => "yourself",
+            Self::TheOwner => "the_owner",
+        }
+    }
+
     /// What the refused caller is told.
     pub fn reason(self) -> &'static str {
         match self {

@@ -32,7 +32,7 @@ async fn a_refused_member_is_audited_at_most_once_a_minute(app: TestApp) {
     let audited = refusals(&app, &team.member).await;
     assert_eq!(audited.len(), 1, "{audited:?}");
     assert_eq!(audited[0]["detail"]["route"], "/api/v1/account/users");
-    assert_eq!(audited[0]["detail"]["reason"], "NotAManager");
+    assert_eq!(audited[0]["detail"]["reason"], "not_a_manager");
 
     app.clock.advance(61);
     assert_error(
