@@ -32,7 +32,8 @@ pub trait TeamStore: Send + Sync {
         effects: &Effects,
         turned_on: &Effects,
     ) -> StoreResult<Option<Account>>;
-    /// Stores a new invitation. `Conflict(Unique::Email)` if a user has the email already,
+    /// Stores a new invitation. `Conflict(Unique::Email)` if a user of the same account has the
+    /// email already (another account's user gets a pending invitation, refused at acceptance),
     /// `Conflict(Unique::OpenInvitation)` if the account has an open invitation for it (one past its
     /// time is marked expired first, so it does not block a new one).
     async fn create_invitation(

@@ -164,7 +164,7 @@ pub struct InvitationRequest {
     responses(
         (status = 201, body = InvitationBody),
         (status = 403, description = "`forbidden`", body = ErrorBody),
-        (status = 409, description = "`email_taken` or `invitation_exists`", body = ErrorBody),
+        (status = 409, description = "`already_member` (a member of this team has the email) or `invitation_exists`", body = ErrorBody),
         (status = 422, description = "`validation_error`", body = ErrorBody),
     ))]
 pub async fn invite(

@@ -100,12 +100,16 @@ impl TeamStore for Backend {
     ) -> StoreResult<()> {
         let email = invitation.email.normalized();
         let mut tx = self.begin().await.map_err(db)?;
-        let taken = query("SELECT 1 FROM users WHERE email_normalized = $1")
+        // Only a member of the inviting account conflicts here: the manager sees those in
+        // the team list anyway. Someone else's user gets a pending invitation like anyone
+        // (it fails at acceptance), so the answer does not tell which emails are registered.
+        let member = query("SELECT 1 FROM users WHERE email_normalized = $1 AND account_id = $2")
             .bind(email)
+            .bind(invitation.account_id.to_string())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;
-        if taken.is_some() {
+        if member.is_some() {
             return Err(StoreError::Conflict(Unique::Email));
         }
         query(
