@@ -128,6 +128,45 @@ impl Message {
             Self::TeamCreated { .. } => "team_created",
         }
     }
+
+    /// Which emails go first when many are due (the reliability review's D5: a device code
+    /// once waited 14 s behind a team's "2FA required" burst).
+    pub fn priority(&self) -> Priority {
+        match self {
+            // Someone is waiting for it, on a page or at a prompt.
+            Self::DeviceCode { .. }
+            | Self::PasswordResetLink { .. }
+            | Self::SignupConfirm { .. }
+            | Self::SignupExisting
+            | Self::TeamCreated { .. }
+            | Self::Invitation { .. } => Priority::Interactive,
+            // Sent to every user of a team at once.
+            Self::TwoFactorRequired { .. } => Priority::Bulk,
+            // One person's security notices.
+            Self::TwoFactorEnabled
+            | Self::TwoFactorDisabled { .. }
+            | Self::RecoveryCodeUsed { .. }
+            | Self::RecoveryCodesRegenerated
+            | Self::TwoFactorReset { .. }
+            | Self::SecondStepLocked { .. }
+            | Self::PasswordLocked { .. }
+            | Self::PasswordChanged { .. } => Priority::Notice,
+        }
+    }
+}
+
+/// The outbox's order: a lower value is claimed first, then the oldest due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    Interactive = 0,
+    Notice = 1,
+    Bulk = 2,
+}
+
+impl Priority {
+    pub fn rank(self) -> i64 {
+        self as i64
+    }
 }
 
 /// One email to one person, with what the templates show around the message.
@@ -170,6 +209,7 @@ impl OutgoingEmail {
 pub struct SealedEmail {
     pub id: Uuid,
     pub kind: &'static str,
+    pub priority: Priority,
     pub recipient: String,
     pub payload: Vec<u8>,
     pub created_at: Timestamp,
@@ -200,6 +240,7 @@ impl Mailer {
         SealedEmail {
             id,
             kind: email.message.kind(),
+            priority: email.message.priority(),
             recipient: email.to.clone(),
             payload: self.sealer.seal(&json, id.as_bytes()),
             created_at: now,

@@ -8,7 +8,7 @@ use tessera_core::devices::CodeSent;
 use tessera_core::email::Email;
 use tessera_core::factors::Proof;
 use tessera_core::factors::totp::{Activation, Enrollment};
-use tessera_core::mail::SealedEmail;
+use tessera_core::mail::{Priority, SealedEmail};
 use tessera_core::model::{
     Account, AccountId, AuthSource, EventKind, NewEvent, OutboxStatus, RequestMeta, Role, Session,
     SessionId, SessionKind, User, UserId,
