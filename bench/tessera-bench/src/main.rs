@@ -34,6 +34,9 @@ enum Command {
         /// Open a challenge for this many of the users (the first ones).
         #[arg(long)]
         challenges: usize,
+        /// Users per team account, the first its owner.
+        #[arg(long, default_value_t = seed::TEAM_SIZE)]
+        team_size: usize,
         /// Where to write `challenge_token,secret,email` lines.
         #[arg(long)]
         out: PathBuf,
@@ -118,6 +121,7 @@ async fn run(command: Command) -> Result<()> {
             master_key,
             users,
             challenges,
+            team_size,
             out,
         } => {
             seed::run(seed::Seed {
@@ -125,6 +129,7 @@ async fn run(command: Command) -> Result<()> {
                 master_key,
                 users,
                 challenges,
+                team_size,
                 out,
             })
             .await?;
