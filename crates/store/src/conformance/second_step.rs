@@ -6,7 +6,7 @@ use super::*;
 use std::sync::Arc;
 use tessera_core::Timestamp;
 use tessera_core::crypto::Token;
-use tessera_core::model::{Challenge, ChallengeId, ChallengeKind, User};
+use tessera_core::model::{Challenge, ChallengeId, ChallengeKind, RequestMeta, User};
 
 conformance!(
     a_challenge_is_read_with_its_user_account_and_factor,
@@ -18,6 +18,8 @@ conformance!(
 pub(super) async fn challenge_for(store: &Arc<dyn Store>, user: &User) -> ChallengeId {
     let c = Challenge {
         last_sent_at: None,
+        meta: RequestMeta::default(),
+        device_id: None,
         id: ChallengeId::new(),
         user_id: user.id,
         kind: ChallengeKind::TwoFactor,
@@ -37,6 +39,8 @@ async fn a_challenge_is_read_with_its_user_account_and_factor(store: Arc<dyn Sto
     let token = Token::generate();
     let c = Challenge {
         last_sent_at: None,
+        meta: RequestMeta::default(),
+        device_id: None,
         id: ChallengeId::new(),
         user_id: u.id,
         kind: ChallengeKind::Device,
@@ -73,6 +77,8 @@ async fn a_challenge_is_read_with_its_user_account_and_factor(store: Arc<dyn Sto
         id: ChallengeId::new(),
         kind: ChallengeKind::TwoFactor,
         last_sent_at: None,
+        meta: RequestMeta::default(),
+        device_id: None,
         ..found.challenge
     };
     store.create_challenge(&c2, &token.hash()).await.unwrap();
@@ -180,6 +186,7 @@ impl Spend {
             proof: &self.proof,
             session: &self.session,
             token: &self.token,
+            device: None,
             effects: &self.effects,
         })
     }
