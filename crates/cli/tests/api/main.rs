@@ -50,4 +50,5 @@ mod smtp;
 mod storage;
 mod team;
 mod throttling;
+mod trust;
 mod two_factor;

@@ -24,8 +24,11 @@ async fn a_trusted_browser_skips_the_code_until_the_user_stops_it(app: TestApp, 
         text.contains("Don't ask again on this device for 30 days"),
         "{text}"
     );
-    b.fill("Authentication code", &oathtool(&factor.secret, app.clock.now()).unwrap())
-        .await;
+    b.fill(
+        "Authentication code",
+        &oathtool(&factor.secret, app.clock.now()).unwrap(),
+    )
+    .await;
     // A checkbox loads no page: clicked as an element.
     b.find("#remember_device").await.click().await.unwrap();
     b.screenshot("login-2fa-remember-device").await;
@@ -41,7 +44,10 @@ async fn a_trusted_browser_skips_the_code_until_the_user_stops_it(app: TestApp, 
     // The device page says until when, and stops it.
     b.open("/settings/devices").await;
     let text = b.text().await;
-    assert!(text.contains("Skips 2FA") && text.contains("Until"), "{text}");
+    assert!(
+        text.contains("Skips 2FA") && text.contains("Until"),
+        "{text}"
+    );
     b.screenshot("devices-trusted").await;
     b.click("button[aria-label^='Ask for the second step again']")
         .await;
