@@ -30,6 +30,7 @@ macro_rules! backend_tests {
     };
 }
 
+mod alerts;
 mod auth;
 mod browser;
 mod cli;
