@@ -2,7 +2,7 @@
 //! sign-in from a new device; each at most once an hour per user and kind, read from the
 //! real SMTP server, and none for a sign-in that went as it should.
 
-use crate::helpers::{PASSWORD, ResponseExt, SecondFactor, TestApp, assert_error};
+use crate::helpers::{ResponseExt, SecondFactor, TestApp, assert_error};
 use crate::smtp::SmtpSink;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
