@@ -226,7 +226,9 @@ async fn the_periodic_sweep_tells_about_each_expired_sign_in_once(app: TestApp) 
         one.second_step.sweep_unfinished(),
         two.second_step.sweep_unfinished()
     );
-    assert!(a.unwrap() + b.unwrap() >= 3);
+    // (The app's own sweep may have come first: what was told is what counts.)
+    a.unwrap();
+    b.unwrap();
     assert_eq!(
         app.core()
             .await
