@@ -362,6 +362,31 @@ mod tests {
     }
 
     #[test]
+    fn a_device_is_trusted_until_its_time_and_only_while_the_policy_allows() {
+        let t = Timestamp::from_unix(1_800_000_000);
+        let mut device = Device {
+            id: DeviceId::new(),
+            user_id: UserId::new(),
+            user_agent: None,
+            ip: None,
+            created_at: t,
+            last_used_at: t,
+            expires_at: t.plus_secs(100),
+            trusted_until: None,
+        };
+        assert!(!device.trusted_at(t, TrustedDevices::Allowed), "never trusted");
+        device.trusted_until = Some(t.plus_secs(100));
+        assert!(device.trusted_at(t.plus_secs(99), TrustedDevices::Allowed));
+        assert!(!device.trusted_at(t.plus_secs(100), TrustedDevices::Allowed));
+        assert!(!device.trusted_at(t, TrustedDevices::Forbidden));
+        assert_eq!(
+            "forbidden".parse::<TrustedDevices>().unwrap(),
+            TrustedDevices::Forbidden
+        );
+        assert!("sometimes".parse::<TrustedDevices>().is_err());
+    }
+
+    #[test]
     fn ids_parse_and_print() {
         let id = UserId::new();
         assert_eq!(id.to_string().parse::<UserId>().unwrap(), id);

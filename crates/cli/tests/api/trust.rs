@@ -229,8 +229,14 @@ async fn turning_2fa_off_or_an_admin_reset_ends_the_trust(app: TestApp) {
         .unwrap();
     assert!(!skips(&app, email, PASSWORD, LAPTOP, &laptop).await);
 
-    // A member's trusted laptop, then the owner resets the member's 2FA.
+    // A member's trusted laptop in a team that requires 2FA, then the owner resets the
+    // member's 2FA: the laptop skips nothing, not even the setup the team requires.
     let team = app.team().await;
+    app.enable_2fa(&team.owner).await.unwrap();
+    let required = app
+        .set_2fa_policy(&team.owner, json!({"required": true}))
+        .await;
+    assert_eq!(required.status(), StatusCode::OK);
     let member = "member@example.com";
     let member_factor = app.enable_2fa(&team.member).await.unwrap();
     let (_, member_laptop) = trust_laptop(&app, member, &member_factor, PASSWORD, None).await;
@@ -238,7 +244,7 @@ async fn turning_2fa_off_or_an_admin_reset_ends_the_trust(app: TestApp) {
     let reset = app.reset_2fa(&team.owner, &team.member_id).await;
     assert_eq!(reset.status(), StatusCode::OK);
     let body = password_from(&app, member, PASSWORD, LAPTOP, Some(&member_laptop)).await;
-    assert_eq!(body["status"], "authenticated");
+    assert_eq!(body["status"], "two_factor_setup_required", "{body}");
     app.enable_2fa(body["session_token"].as_str().unwrap())
         .await
         .unwrap();
