@@ -374,7 +374,10 @@ mod tests {
             expires_at: t.plus_secs(100),
             trusted_until: None,
         };
-        assert!(!device.trusted_at(t, TrustedDevices::Allowed), "never trusted");
+        assert!(
+            !device.trusted_at(t, TrustedDevices::Allowed),
+            "never trusted"
+        );
         device.trusted_until = Some(t.plus_secs(100));
         assert!(device.trusted_at(t.plus_secs(99), TrustedDevices::Allowed));
         assert!(!device.trusted_at(t.plus_secs(100), TrustedDevices::Allowed));

@@ -15,15 +15,21 @@
 //!   page, an admin's reset or the operator): `trusted_until` is cleared in the transaction
 //!   of that change.
 //!
-//! Only the device token's hash is stored, as for every recognized device.
+//! What a second step does to its device (known: trusted in place; new: recognized from now
+//! on, a *new sign-in* alert) is decided here too ([`Ctx::second_step_device`]). Only the
+//! device token's hash is stored, as for every recognized device.
 
 use super::{DeviceError, Devices};
 use crate::Timestamp;
 use crate::crypto::{Token, TokenHash};
 use crate::ctx::{Ctx, Internal};
-use crate::model::{Account, Device, DeviceId, EventKind, RequestMeta, User};
+use crate::mail::Message;
+use crate::model::{
+    Account, Challenge, Device, DeviceId, EventKind, NewEvent, RequestMeta, TrustedDevices, User,
+};
 use crate::principal::FullSession;
-use crate::sessions::{SignInMethod, SignedIn};
+use crate::second_step::DeviceWrite;
+use crate::sessions::{Opening, SignInMethod, SignedIn};
 use crate::store::Effects;
 use serde_json::json;
 
@@ -73,6 +79,62 @@ impl Ctx {
     /// Until when a device trusted now would skip the second step.
     pub(crate) fn trust_until(&self, now: Timestamp) -> Timestamp {
         now.plus_secs(self.policy.trusted_device_secs)
+    }
+
+    /// What a second step passed with a factor writes for its device: trust for the known
+    /// device it came from, or a new device (a new sign-in, with its alert); its token if
+    /// new; and the events (and alert) that go with it.
+    pub(crate) fn second_step_device(
+        &self,
+        opening: &Opening,
+        challenge: &Challenge,
+        remember_device: bool,
+        meta: &RequestMeta,
+        now: Timestamp,
+    ) -> (Option<DeviceWrite>, Option<Token>, Effects) {
+        let (user, account) = (&opening.context.user, &opening.context.account);
+        let trusted_until = (remember_device && account.trusted_devices == TrustedDevices::Allowed)
+            .then(|| self.trust_until(now));
+        let mut effects = Effects::default();
+        let (write, token) = match challenge.device_id {
+            Some(device) => (
+                trusted_until.map(|until| DeviceWrite::Trust { device, until }),
+                None,
+            ),
+            None => {
+                let token = Token::generate();
+                let mut device = self.new_device(user, meta, now);
+                device.trusted_until = trusted_until;
+                effects = effects
+                    .and_event(
+                        NewEvent::for_user(user, EventKind::NewDeviceSignIn, meta, now)
+                            .with_detail(
+                                json!({ "device_id": device.id, "user_agent": device.user_agent }),
+                            ),
+                    )
+                    .and_alert(self.alert(user, account, meta, (now, now), Message::NewSignIn));
+                let hash = token.hash();
+                (
+                    Some(DeviceWrite::New {
+                        device,
+                        token: hash,
+                    }),
+                    Some(token),
+                )
+            }
+        };
+        if let (Some(until), Some(write)) = (trusted_until, &write) {
+            let device = match write {
+                DeviceWrite::New { device, .. } => device.id,
+                DeviceWrite::Trust { device, .. } => *device,
+            };
+            effects = effects.and_event(
+                NewEvent::for_user(user, EventKind::DeviceTrusted, meta, now).with_detail(
+                    json!({ "device_id": device, "trusted_until": until.to_rfc3339() }),
+                ),
+            );
+        }
+        (write, token, effects)
     }
 }
 

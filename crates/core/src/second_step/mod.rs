@@ -39,8 +39,7 @@ use crate::ctx::{Ctx, Internal, internal_from};
 use crate::factors::{Checked, METHODS, Method, OnSuccess, Proof, SecondFactor};
 use crate::mail::Message;
 use crate::model::{
-    Account, Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta,
-    TrustedDevices, User,
+    Account, Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, User,
 };
 use crate::sessions::{Opening, SignInMethod, SignedIn};
 use crate::sign_in::PendingChallenge;
@@ -165,8 +164,7 @@ impl SecondStep {
         // What a success writes is made ready first, for a right code and a wrong one alike:
         // the work (and time) before the transaction must not tell them apart, since only the
         // transaction counts the attempt and passes the lock.
-        let remember = remember_device.then_some(Remember);
-        let prepared = prepare(ctx, method, context, checked, remember, meta, now).await?;
+        let prepared = prepare(ctx, method, context, checked, remember_device, meta, now).await?;
         let lockout = ctx.policy.second_step_lockout();
         let mut refused = None;
         let mut admit = |state| {
@@ -275,10 +273,6 @@ fn failure_effects(
     (failed, Effects::event(event).and_email(email))
 }
 
-/// `remember_device` was ticked.
-#[derive(Clone, Copy)]
-struct Remember;
-
 /// The session, events and emails a right proof would write, and the token to give; made
 /// whether or not there is a proof.
 async fn prepare(
@@ -286,7 +280,7 @@ async fn prepare(
     method: &dyn SecondFactor,
     context: ChallengeContext,
     checked: Checked,
-    remember: Option<Remember>,
+    remember_device: bool,
     meta: &RequestMeta,
     now: Timestamp,
 ) -> Result<Prepared, Internal> {
@@ -316,7 +310,8 @@ async fn prepare(
     opening.effects = std::mem::take(&mut opening.effects).and(effects);
     let mut device_token = checked.device_token;
     let device = if kind.proves_two_factor() {
-        let (write, token, effects) = device_write(ctx, &opening, &challenge, remember, meta, now);
+        let (write, token, effects) =
+            ctx.second_step_device(&opening, &challenge, remember_device, meta, now);
         opening.effects = std::mem::take(&mut opening.effects).and(effects);
         device_token = token.or(device_token);
         write
@@ -333,60 +328,6 @@ async fn prepare(
         device,
         recovery_codes_remaining,
     })
-}
-
-/// What a second step passed with a factor writes for its device: trust for the known device
-/// it came from, or a new device (a new sign-in, with its alert); its token if new; and the
-/// events (and alert) that go with it.
-fn device_write(
-    ctx: &Ctx,
-    opening: &Opening,
-    challenge: &Challenge,
-    remember: Option<Remember>,
-    meta: &RequestMeta,
-    now: Timestamp,
-) -> (Option<DeviceWrite>, Option<Token>, Effects) {
-    let (user, account) = (&opening.context.user, &opening.context.account);
-    let trusted_until = (remember.is_some() && account.trusted_devices == TrustedDevices::Allowed)
-        .then(|| ctx.trust_until(now));
-    let mut effects = Effects::default();
-    let (write, token) = match challenge.device_id {
-        Some(device) => (
-            trusted_until.map(|until| DeviceWrite::Trust { device, until }),
-            None,
-        ),
-        None => {
-            let token = Token::generate();
-            let mut device = ctx.new_device(user, meta, now);
-            device.trusted_until = trusted_until;
-            effects = effects
-                .and_event(
-                    NewEvent::for_user(user, EventKind::NewDeviceSignIn, meta, now).with_detail(
-                        json!({ "device_id": device.id, "user_agent": device.user_agent }),
-                    ),
-                )
-                .and_alert(ctx.alert(user, account, meta, (now, now), Message::NewSignIn));
-            let hash = token.hash();
-            (
-                Some(DeviceWrite::New {
-                    device,
-                    token: hash,
-                }),
-                Some(token),
-            )
-        }
-    };
-    if let (Some(until), Some(write)) = (trusted_until, &write) {
-        let device = match write {
-            DeviceWrite::New { device, .. } => device.id,
-            DeviceWrite::Trust { device, .. } => *device,
-        };
-        effects = effects.and_event(
-            NewEvent::for_user(user, EventKind::DeviceTrusted, meta, now)
-                .with_detail(json!({ "device_id": device, "trusted_until": until.to_rfc3339() })),
-        );
-    }
-    (write, token, effects)
 }
 
 /// A success, ready to be written.
