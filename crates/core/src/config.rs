@@ -74,6 +74,12 @@ pub struct SecurityPolicy {
     /// Sign-up requests from one client address within the window (SPEC §8: 10 an hour).
     pub signup_max_per_ip: i64,
     pub signup_ip_window_secs: i64,
+    /// How long "Don't ask again on this device" lets a device skip the second step, in
+    /// seconds (SPEC §9: 30 days).
+    pub trusted_device_secs: i64,
+    /// Each security alert (unfinished sign-in, replayed code, new sign-in) goes to a user
+    /// at most once in this many seconds, per kind (SPEC §9: an hour).
+    pub alert_interval_secs: i64,
 }
 
 impl SecurityPolicy {
@@ -187,6 +193,8 @@ impl Default for SecurityPolicy {
             signup_lifetime_secs: 24 * 3600,
             signup_max_per_ip: 10,
             signup_ip_window_secs: 3600,
+            trusted_device_secs: 30 * 24 * 3600,
+            alert_interval_secs: 3600,
         }
     }
 }

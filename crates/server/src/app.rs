@@ -48,6 +48,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     outbox: Outbox,
+    /// For the sweep of sign-ins left unfinished.
+    core: Tessera,
     address: SocketAddr,
     public_url: String,
 }
@@ -96,8 +98,9 @@ impl Application {
             Arc::clone(&clock),
             Arc::clone(&delivery),
         )?;
+        let core = Tessera::new(build_deps(&config, &master_key, store, clock).await?);
         let state = AppState {
-            core: Tessera::new(build_deps(&config, &master_key, store, clock).await?),
+            core: core.clone(),
             metrics: Arc::new(Metrics::new(delivery)),
             csrf_key: Arc::new(master_key.derive("csrf")),
             cookies: Cookies::new(public_url.starts_with("https://")),
@@ -111,6 +114,7 @@ impl Application {
             listener,
             router: router(state),
             outbox,
+            core,
             address,
             public_url,
         })
@@ -131,6 +135,7 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
+        let sweeper = tokio::spawn(sweep_unfinished(self.core, stopped.clone()));
         let worker = tokio::spawn(self.outbox.run(stopped));
         let served = axum::serve(
             self.listener,
@@ -143,7 +148,30 @@ impl Application {
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the outbox worker stopped abnormally");
         }
+        if let Err(e) = sweeper.await {
+            tracing::error!(error = %e, "the sweep of unfinished sign-ins stopped abnormally");
+        }
         served
+    }
+}
+
+/// How often expired sign-ins are looked for (SPEC §9: their users are alerted).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Ends expired two-factor challenges every [`SWEEP_EVERY`], alerting their users, until
+/// `stopped` says so. With several instances each sweeps; the store tells about each
+/// challenge once.
+async fn sweep_unfinished(core: Tessera, mut stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        match core.second_step.sweep_unfinished().await {
+            Ok(0) => {}
+            Ok(ended) => tracing::info!(ended, "expired sign-ins ended"),
+            Err(e) => tracing::warn!(error = %e, "cannot sweep expired sign-ins"),
+        }
     }
 }
 

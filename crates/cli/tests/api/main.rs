@@ -30,6 +30,7 @@ macro_rules! backend_tests {
     };
 }
 
+mod alerts;
 mod auth;
 mod browser;
 mod cli;
@@ -50,4 +51,5 @@ mod smtp;
 mod storage;
 mod team;
 mod throttling;
+mod trust;
 mod two_factor;

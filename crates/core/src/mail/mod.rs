@@ -11,7 +11,7 @@ pub use port::{OutboxEntry, OutboxStore, QueuedEmail};
 
 use crate::Timestamp;
 use crate::crypto::{Sealer, Unsealable};
-use crate::model::{RequestMeta, User};
+use crate::model::{RequestMeta, User, UserId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -79,6 +79,14 @@ pub enum Message {
         token: String,
         expires_at: Timestamp,
     },
+    /// Alert (SPEC §9): the right password was given, but the second step was never
+    /// completed (the sign-in expired, or died of wrong codes). When, where from and which
+    /// browser are the email's own `at`, `ip` and `user_agent`.
+    UnfinishedSignIn,
+    /// Alert (SPEC §9): a TOTP code that was already used was offered again.
+    CodeReplayed,
+    /// Alert (SPEC §9): a sign-in with 2FA from a device the user had not used before.
+    NewSignIn,
 }
 
 /// How a password was changed.
@@ -126,6 +134,9 @@ impl Message {
             Self::SignupConfirm { .. } => "signup_confirm",
             Self::SignupExisting => "signup_existing",
             Self::TeamCreated { .. } => "team_created",
+            Self::UnfinishedSignIn => "unfinished_sign_in",
+            Self::CodeReplayed => "code_replayed",
+            Self::NewSignIn => "new_sign_in",
         }
     }
 
@@ -150,7 +161,10 @@ impl Message {
             | Self::TwoFactorReset { .. }
             | Self::SecondStepLocked { .. }
             | Self::PasswordLocked { .. }
-            | Self::PasswordChanged { .. } => Priority::Notice,
+            | Self::PasswordChanged { .. }
+            | Self::UnfinishedSignIn
+            | Self::CodeReplayed
+            | Self::NewSignIn => Priority::Notice,
         }
     }
 }
@@ -201,6 +215,20 @@ impl OutgoingEmail {
             message,
         }
     }
+}
+
+/// A security alert (SPEC §9): an email that goes only if the user was not sent one of its
+/// kind (`email.kind`) after `quiet_since`. The store decides with one conditional upsert of
+/// the (user, kind) row, in the transaction of the change that causes the alert, so
+/// concurrent causes send it once.
+#[derive(Clone, Debug)]
+pub struct Alert {
+    pub user_id: UserId,
+    pub email: SealedEmail,
+    /// When this one would be sent (and recorded as sent).
+    pub now: Timestamp,
+    /// The last one of its kind must be at or before this for this one to go.
+    pub quiet_since: Timestamp,
 }
 
 /// An email ready for the outbox: the recipient and kind in clear (for the operator), the

@@ -66,6 +66,7 @@ fn account(name: &str) -> Account {
         name: name.into(),
         two_factor_required: false,
         grace_period_until: None,
+        trusted_devices: tessera_core::model::TrustedDevices::Allowed,
         created_at: T0,
     }
 }
