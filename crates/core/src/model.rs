@@ -159,6 +159,8 @@ text_enum!(
         PasswordReset => "password_reset",
         SignupRequested => "signup_requested",
         AccessDenied => "access_denied",
+        Reauthenticated => "reauthenticated",
+        ReauthenticationFailed => "reauthentication_failed",
     }
 );
 
@@ -233,6 +235,9 @@ pub struct Session {
     pub expires_at: Timestamp,
     /// The last request seen, written at most once a minute (SPEC §8: idle timeout).
     pub last_seen_at: Timestamp,
+    /// When the step-up window last started (SPEC §9): the sign-in, a re-authentication, or
+    /// the last sensitive action, whichever came last.
+    pub reauthenticated_at: Timestamp,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }

@@ -12,7 +12,8 @@ use crate::devices::DeviceStore;
 use crate::factors::FactorStore;
 use crate::factors::totp::TotpStore;
 use crate::mail::{OutboxStore, SealedEmail};
-use crate::model::NewEvent;
+use crate::Timestamp;
+use crate::model::{NewEvent, SessionId};
 use crate::second_step::ChallengeStore;
 use crate::sessions::SessionStore;
 use crate::sign_in::AccountStore;
@@ -45,19 +46,29 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// What a change causes besides itself: audit events and emails, written in the same
-/// transaction as the change, so neither is lost nor recorded for a change that failed.
+/// What a change causes besides itself: audit events, emails, and the restart of the
+/// caller's step-up window (a sensitive action, SPEC §9), written in the same transaction as
+/// the change, so none is lost nor recorded for a change that failed.
 #[derive(Clone, Debug, Default)]
 pub struct Effects {
     pub events: Vec<NewEvent>,
     pub emails: Vec<SealedEmail>,
+    /// The session whose step-up window restarts, and when.
+    pub step_up: Option<StepUp>,
+}
+
+/// A session's step-up window (re)starting at `at` ([`crate::principal::Recent`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepUp {
+    pub session: SessionId,
+    pub at: Timestamp,
 }
 
 impl Effects {
     pub fn event(event: NewEvent) -> Self {
         Self {
             events: vec![event],
-            emails: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -75,6 +86,7 @@ impl Effects {
     pub fn and(mut self, other: Effects) -> Self {
         self.events.extend(other.events);
         self.emails.extend(other.emails);
+        self.step_up = self.step_up.or(other.step_up);
         self
     }
 }

@@ -27,10 +27,11 @@ pub use port::{
 use crate::Timestamp;
 use crate::crypto::{Token, TokenHash};
 use crate::ctx::{Ctx, Internal, internal_from};
-use crate::factors::{Checked, METHODS, Method, OnSuccess, Proof, SecondFactor};
+use crate::factors::{METHODS, Method, OnSuccess};
 use crate::mail::Message;
 use crate::model::{
-    Account, Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, User,
+    Account, Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, Session,
+    User,
 };
 use crate::sessions::{Opening, SignInMethod, SignedIn};
 use crate::sign_in::PendingChallenge;
@@ -70,13 +71,15 @@ pub struct SecondStepDone {
     pub device_token: Option<Token>,
 }
 
-/// What a field error says to type, per kind of challenge.
-fn expected(kind: ChallengeKind) -> &'static str {
-    match kind {
-        ChallengeKind::TwoFactor => {
+/// What a field error says to type, per kind of challenge (and method asked for).
+fn expected(kind: ChallengeKind, only: Option<Method>) -> &'static str {
+    match (kind, only) {
+        (_, Some(Method::Totp)) => "enter the 6-digit code from your authenticator app",
+        (_, Some(Method::RecoveryCode)) => "enter one of your recovery codes",
+        (ChallengeKind::TwoFactor, _) => {
             "enter the 6-digit code from your authenticator app, or a recovery code"
         }
-        ChallengeKind::Device => "enter the 6-digit code from the email",
+        (ChallengeKind::Device, _) => "enter the 6-digit code from the email",
     }
 }
 
@@ -124,12 +127,104 @@ impl SecondStep {
         answer: &str,
         meta: &RequestMeta,
     ) -> Result<SecondStepDone, SecondStepError> {
-        let ctx = &self.0;
+        let token = Token::from_client(challenge_token).hash();
+        let (signing_in, method) = self
+            .0
+            .answer(&token, answer, None, meta, |ctx, prepared| {
+                let (user, account) = (prepared.user, prepared.account);
+                // An email code is the step of users without 2FA: the account's policy may
+                // restrict the session to setting it up.
+                let mut opening = ctx.opening(
+                    user,
+                    account,
+                    prepared.method.proves_two_factor(),
+                    SignInMethod::SecondStep(prepared.method),
+                    meta,
+                    prepared.now,
+                );
+                opening.effects = std::mem::take(&mut opening.effects).and(prepared.effects);
+                SigningIn {
+                    hash: opening.token.hash(),
+                    opening,
+                    device_token: prepared.device_token,
+                    recovery_codes_remaining: prepared.recovery_codes_remaining,
+                }
+            })
+            .await?;
+        Ok(SecondStepDone {
+            signed_in: signing_in.opening.signed_in(),
+            method,
+            recovery_codes_remaining: signing_in.recovery_codes_remaining,
+            device_token: signing_in.device_token,
+        })
+    }
+}
+
+/// A session about to be opened by a right answer.
+struct SigningIn {
+    opening: Opening,
+    hash: TokenHash,
+    device_token: Option<Token>,
+    recovery_codes_remaining: Option<i64>,
+}
+
+impl Finish for SigningIn {
+    fn session(&self) -> Option<(&Session, &TokenHash)> {
+        Some((&self.opening.context.session, &self.hash))
+    }
+
+    fn effects(&self) -> &Effects {
+        &self.opening.effects
+    }
+
+    fn failed(user: &User, method: Method, meta: &RequestMeta, now: Timestamp) -> NewEvent {
+        NewEvent::for_user(user, EventKind::TwoFactorFailed, meta, now)
+            .with_detail(json!({ "method": method.as_str() }))
+    }
+}
+
+/// What a right answer completes: a sign-in (a new session) or a re-authentication (of a
+/// session that exists).
+pub(crate) trait Finish {
+    /// The session to open, with its token's hash.
+    fn session(&self) -> Option<(&Session, &TokenHash)>;
+    /// What a success writes besides.
+    fn effects(&self) -> &Effects;
+    /// The event a wrong answer records.
+    fn failed(user: &User, method: Method, meta: &RequestMeta, now: Timestamp) -> NewEvent;
+}
+
+/// What a method made of an answer and what its success adds, for [`Ctx::answer`]'s
+/// caller to finish.
+pub(crate) struct Answer {
+    pub(crate) user: User,
+    pub(crate) account: Account,
+    pub(crate) method: Method,
+    pub(crate) effects: Effects,
+    pub(crate) device_token: Option<Token>,
+    pub(crate) recovery_codes_remaining: Option<i64>,
+    pub(crate) now: Timestamp,
+}
+
+impl Ctx {
+    /// Answers the challenge behind `token` with one of the [`METHODS`] (only `only`, when
+    /// given): counts the attempt, passes the per-user lock, and for a right code spends it
+    /// and writes what `finish` makes of the success, all in one transaction. The one place
+    /// the second step's rules run, for sign-in and re-authentication alike.
+    pub(crate) async fn answer<F: Finish>(
+        &self,
+        token: &TokenHash,
+        answer: &str,
+        only: Option<Method>,
+        meta: &RequestMeta,
+        finish: impl FnOnce(&Ctx, Answer) -> F,
+    ) -> Result<(F, Method), SecondStepError> {
+        let ctx = self;
         let now = ctx.now();
         // The challenge, its user, their account and factors: one read.
         let context = ctx
             .store
-            .find_challenge_context(&Token::from_client(challenge_token).hash(), now)
+            .find_challenge_context(token, now)
             .await?
             .ok_or(SecondStepError::ChallengeExpired)?;
         let kind = context.challenge.kind;
@@ -139,14 +234,40 @@ impl SecondStep {
         }
         let (method, read) = METHODS
             .iter()
-            .filter(|m| m.answers(kind))
+            .filter(|m| m.answers(kind) && only.is_none_or(|only| m.method() == only))
             .find_map(|m| m.read(ctx, answer).map(|read| (*m, read)))
-            .ok_or_else(|| FieldError::new("code", expected(kind)))?;
+            .ok_or_else(|| FieldError::new("code", expected(kind, only)))?;
         let checked = method.check(ctx, &context, &read, meta, now)?;
         // What a success writes is made ready first, for a right code and a wrong one alike:
         // the work (and time) before the transaction must not tell them apart, since only the
         // transaction counts the attempt and passes the lock.
-        let prepared = prepare(ctx, method, context, checked, meta, now).await?;
+        let ChallengeContext {
+            challenge,
+            user,
+            account,
+            ..
+        } = context;
+        let OnSuccess {
+            effects,
+            recovery_codes_remaining,
+        } = method
+            .on_success(ctx, &user, &account, checked.proof.as_ref(), meta, now)
+            .await?;
+        let failed = F::failed(&user, method.method(), meta, now);
+        let failure = failure_effects(ctx, &user, &account, failed, meta, now);
+        let key = user.id.to_string();
+        let finished = finish(
+            ctx,
+            Answer {
+                user,
+                account,
+                method: method.method(),
+                effects,
+                device_token: checked.device_token,
+                recovery_codes_remaining,
+                now,
+            },
+        );
         let lockout = ctx.policy.second_step_lockout();
         let mut refused = None;
         let mut admit = |state| {
@@ -154,13 +275,8 @@ impl SecondStep {
             refused = verdict.err();
             (next, refused.is_none())
         };
-        let (user, account) = (
-            &prepared.opening.context.user,
-            &prepared.opening.context.account,
-        );
-        let key = user.id.to_string();
         let attempt = ChallengeAttempt {
-            challenge: prepared.challenge,
+            challenge: challenge.id,
             max_attempts,
             now,
         };
@@ -170,12 +286,17 @@ impl SecondStep {
             admit: &mut admit,
             success: throttle::success,
         };
+        let completing = checked.proof.as_ref().map(|proof| Completing {
+            proof,
+            session: finished.session(),
+            effects: finished.effects(),
+        });
         let outcome = ctx
             .store
-            .attempt_second_step(attempt, &mut lock, prepared.completing())
+            .attempt_second_step(attempt, &mut lock, completing)
             .await?;
         let attempts = match outcome {
-            Attempted::Done => return Ok(prepared.done(method.method())),
+            Attempted::Done => return Ok((finished, method.method())),
             Attempted::ChallengeGone => return Err(SecondStepError::ChallengeExpired),
             Attempted::Locked => {
                 let RetryAt(retry_at) = refused.unwrap_or(RetryAt(now));
@@ -185,13 +306,12 @@ impl SecondStep {
         };
         // A right TOTP code whose step a concurrent request took first is a replay.
         let already_used =
-            prepared.already_used || (method.method() == Method::Totp && prepared.proof.is_some());
-        let effects = failure_effects(ctx, user, account, method.method(), meta, now);
+            checked.already_used || (method.method() == Method::Totp && checked.proof.is_some());
         if ctx
-            .lockout_failure(Scope::SecondStep, &key, lockout, now, effects)
+            .lockout_failure(Scope::SecondStep, &key, lockout, now, failure)
             .await?
         {
-            tracing::warn!(user_id = %user.id, "second step locked after repeated failures");
+            tracing::warn!(user_id = %key, "second step locked after repeated failures");
         }
         Err(SecondStepError::InvalidCode {
             attempts_remaining: (max_attempts - attempts).max(0),
@@ -200,19 +320,15 @@ impl SecondStep {
     }
 }
 
-/// What a wrong code records, and what its lock would add (event and email).
+/// What a wrong code records (`failed`), and what its lock would add (event and email).
 fn failure_effects(
     ctx: &Ctx,
     user: &User,
     account: &Account,
-    method: Method,
+    failed: NewEvent,
     meta: &RequestMeta,
     now: Timestamp,
 ) -> (Effects, Effects) {
-    let failed = Effects::event(
-        NewEvent::for_user(user, EventKind::TwoFactorFailed, meta, now)
-            .with_detail(json!({ "method": method.as_str() })),
-    );
     let until = now.plus_secs(ctx.policy.second_step_lockout_secs);
     let event = NewEvent::for_user(user, EventKind::SecondStepLocked, meta, now)
         .with_detail(json!({ "locked_until": until.to_rfc3339() }));
@@ -223,82 +339,5 @@ fn failure_effects(
         now,
         Message::SecondStepLocked { until },
     );
-    (failed, Effects::event(event).and_email(email))
-}
-
-/// The session, events and emails a right proof would write, and the token to give; made
-/// whether or not there is a proof.
-async fn prepare(
-    ctx: &Ctx,
-    method: &dyn SecondFactor,
-    context: ChallengeContext,
-    checked: Checked,
-    meta: &RequestMeta,
-    now: Timestamp,
-) -> Result<Prepared, Internal> {
-    let ChallengeContext {
-        challenge,
-        user,
-        account,
-        ..
-    } = context;
-    let OnSuccess {
-        effects,
-        recovery_codes_remaining,
-    } = method
-        .on_success(ctx, &user, &account, checked.proof.as_ref(), meta, now)
-        .await?;
-    let kind = method.method();
-    // An email code is the step of users without 2FA: the account's policy may restrict
-    // the session to setting it up.
-    let mut opening = ctx.opening(
-        user,
-        account,
-        kind.proves_two_factor(),
-        SignInMethod::SecondStep(kind),
-        meta,
-        now,
-    );
-    opening.effects = std::mem::take(&mut opening.effects).and(effects);
-    Ok(Prepared {
-        hash: opening.token.hash(),
-        opening,
-        challenge: challenge.id,
-        proof: checked.proof,
-        already_used: checked.already_used,
-        device_token: checked.device_token,
-        recovery_codes_remaining,
-    })
-}
-
-/// A success, ready to be written.
-struct Prepared {
-    opening: Opening,
-    hash: TokenHash,
-    challenge: ChallengeId,
-    /// `None`: no code matched, so the transaction only counts the attempt.
-    proof: Option<Proof>,
-    already_used: bool,
-    device_token: Option<Token>,
-    recovery_codes_remaining: Option<i64>,
-}
-
-impl Prepared {
-    fn completing(&self) -> Option<Completing<'_>> {
-        self.proof.as_ref().map(|proof| Completing {
-            proof,
-            session: &self.opening.context.session,
-            token: &self.hash,
-            effects: &self.opening.effects,
-        })
-    }
-
-    fn done(self, method: Method) -> SecondStepDone {
-        SecondStepDone {
-            signed_in: self.opening.signed_in(),
-            method,
-            recovery_codes_remaining: self.recovery_codes_remaining,
-            device_token: self.device_token,
-        }
-    }
+    (Effects::event(failed), Effects::event(event).and_email(email))
 }

@@ -41,12 +41,13 @@ pub struct LockGate<'a> {
     pub success: fn(ThrottleState) -> ThrottleState,
 }
 
-/// What a right code does: spend the proof, open the session, record the effects.
+/// What a right code does: spend the proof, open the session (a sign-in; a re-authentication
+/// opens none and restarts its session's step-up window through the effects), record the
+/// effects.
 #[derive(Clone, Copy, Debug)]
 pub struct Completing<'a> {
     pub proof: &'a Proof,
-    pub session: &'a Session,
-    pub token: &'a TokenHash,
+    pub session: Option<(&'a Session, &'a TokenHash)>,
     pub effects: &'a Effects,
 }
 
@@ -90,8 +91,8 @@ pub trait ChallengeStore: Send + Sync {
     /// 2. passes `lock.admit` under the lock's row lock (else [`Attempted::Locked`], the count
     ///    kept);
     /// 3. with `completing`, spends its proof with a `WHERE` that refuses the second of two
-    ///    racing attempts; if spent, consumes the challenge, opens the session, writes the
-    ///    effects and applies `lock.success`: [`Attempted::Done`]. Otherwise the counts are
+    ///    racing attempts; if spent, consumes the challenge, opens the session (if any), writes
+    ///    the effects and applies `lock.success`: [`Attempted::Done`]. Otherwise the counts are
     ///    kept: [`Attempted::Rejected`].
     async fn attempt_second_step(
         &self,

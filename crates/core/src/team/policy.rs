@@ -7,7 +7,7 @@ use super::{Team, TeamError};
 use crate::Timestamp;
 use crate::mail::Message;
 use crate::model::{Account, EventKind, RequestMeta};
-use crate::principal::Manager;
+use crate::principal::RecoveryAdmin;
 use crate::store::Effects;
 use crate::validate::FieldError;
 use serde_json::json;
@@ -44,7 +44,7 @@ impl Team {
     /// Sets whether the account requires 2FA, and until when users may still skip it.
     pub async fn set_two_factor_policy(
         &self,
-        manager: &Manager,
+        manager: &RecoveryAdmin,
         input: PolicyInput<'_>,
         meta: &RequestMeta,
     ) -> Result<Account, TeamError> {
@@ -59,7 +59,8 @@ impl Team {
                     "required": input.required,
                     "grace_period_until": grace.map(Timestamp::to_rfc3339),
                 })),
-        );
+        )
+        .and(manager.restarted(now));
         let mut turned_on = Effects::default();
         if input.required {
             for member in ctx.store.team_members(account.id).await? {

@@ -58,6 +58,8 @@ fn describe(kind: EventKind) -> &'static str {
         PasswordReset => "Password reset with an emailed link",
         SignupRequested => "Sign-up requested with this email",
         AccessDenied => "Refused: not allowed for this session or role",
+        Reauthenticated => "Confirmed it was them (password and code again)",
+        ReauthenticationFailed => "Failed attempt to confirm it was them",
     }
 }
 

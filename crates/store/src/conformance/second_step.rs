@@ -178,8 +178,7 @@ impl Spend {
     fn completing(&self) -> Option<Completing<'_>> {
         Some(Completing {
             proof: &self.proof,
-            session: &self.session,
-            token: &self.token,
+            session: Some((&self.session, &self.token)),
             effects: &self.effects,
         })
     }

@@ -135,7 +135,9 @@ impl ChallengeStore for Backend {
             .map_err(db)?;
         let settled = (lock.success)(admitted);
         throttles::write_changed(&mut tx, (lock.scope, lock.key), &state, &settled).await?;
-        sessions::insert(&mut tx, completing.session, completing.token).await?;
+        if let Some((session, token)) = completing.session {
+            sessions::insert(&mut tx, session, token).await?;
+        }
         events::write(&mut tx, completing.effects).await?;
         tx.commit().await.map_err(db)?;
         Ok(Attempted::Done)
