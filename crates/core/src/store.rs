@@ -6,13 +6,13 @@
 //! Every port method is one atomic unit: a change and the audit events and emails it causes
 //! ([`Effects`]) are written in the same transaction.
 
+use crate::Timestamp;
 use crate::audit::EventStore;
 use crate::credentials::PasswordStore;
 use crate::devices::DeviceStore;
 use crate::factors::FactorStore;
 use crate::factors::totp::TotpStore;
 use crate::mail::{OutboxStore, SealedEmail};
-use crate::Timestamp;
 use crate::model::{NewEvent, SessionId};
 use crate::second_step::ChallengeStore;
 use crate::sessions::SessionStore;

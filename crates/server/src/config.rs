@@ -449,9 +449,11 @@ mod tests {
         assert_eq!(c.security.reauth_window_secs, 15 * 60);
         assert!(c.security.admin_requires_two_factor);
         let c = config(
-            Some("reauth_minutes = 5
+            Some(
+                "reauth_minutes = 5
 admin_requires_2fa = false
-"),
+",
+            ),
             &[("TESSERA_REAUTH_MINUTES", "30")],
         )
         .unwrap();

@@ -34,10 +34,14 @@ pub enum AppError {
     #[error("set up two-factor authentication first")]
     TwoFactorSetupRequired,
     /// A sensitive action outside the step-up window (SPEC §9).
-    #[error("confirm it is you first: POST /me/reauthenticate with your password (and a code, with 2FA on)")]
+    #[error(
+        "confirm it is you first: POST /me/reauthenticate with your password (and a code, with 2FA on)"
+    )]
     ReauthenticationRequired,
     /// A power that amounts to account recovery, by a manager without 2FA.
-    #[error("turn on two-factor authentication for your own user first: administrators need it to delete users, reset 2FA, invite admins or change the team's policy")]
+    #[error(
+        "turn on two-factor authentication for your own user first: administrators need it to delete users, reset 2FA, invite admins or change the team's policy"
+    )]
     AdminTwoFactorRequired,
     #[error("that code is not valid")]
     InvalidCode { attempts_remaining: Option<i64> },

@@ -30,8 +30,7 @@ use crate::ctx::{Ctx, Internal, internal_from};
 use crate::factors::{METHODS, Method, OnSuccess};
 use crate::mail::Message;
 use crate::model::{
-    Account, Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, Session,
-    User,
+    Account, Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, Session, User,
 };
 use crate::sessions::{Opening, SignInMethod, SignedIn};
 use crate::sign_in::PendingChallenge;
@@ -339,5 +338,8 @@ fn failure_effects(
         now,
         Message::SecondStepLocked { until },
     );
-    (Effects::event(failed), Effects::event(event).and_email(email))
+    (
+        Effects::event(failed),
+        Effects::event(event).and_email(email),
+    )
 }

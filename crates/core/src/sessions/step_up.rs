@@ -186,8 +186,13 @@ impl Sessions {
             )
             .into());
         }
-        ctx.recheck_password(user, &input.password, meta, EventKind::ReauthenticationFailed)
-            .await?;
+        ctx.recheck_password(
+            user,
+            &input.password,
+            meta,
+            EventKind::ReauthenticationFailed,
+        )
+        .await?;
         let window = ctx.policy.reauth_window_secs;
         let event = |now, method: &str| {
             let restart = Recent::new(me.clone()).restarted(now);
@@ -208,14 +213,20 @@ impl Sessions {
         }
         let challenge = ctx.open_challenge(user, ctx.now()).await?;
         let (done, method) = ctx
-            .answer(&challenge.token.hash(), code, method, meta, |_, answer: Answer| {
-                let effects = event(answer.now, answer.method.as_str()).and(answer.effects);
-                Reauthenticating {
-                    at: answer.now,
-                    effects,
-                    recovery_codes_remaining: answer.recovery_codes_remaining,
-                }
-            })
+            .answer(
+                &challenge.token.hash(),
+                code,
+                method,
+                meta,
+                |_, answer: Answer| {
+                    let effects = event(answer.now, answer.method.as_str()).and(answer.effects);
+                    Reauthenticating {
+                        at: answer.now,
+                        effects,
+                        recovery_codes_remaining: answer.recovery_codes_remaining,
+                    }
+                },
+            )
             .await?;
         Ok(Reauthenticated {
             until: done.at.plus_secs(window),

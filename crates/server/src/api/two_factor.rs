@@ -3,9 +3,9 @@
 
 use crate::error::{AppError, ErrorBody, Json, two_factor_error};
 use crate::extract::{AnySession, ClientMeta, FullSession, Recent, refused_here};
-use axum::extract::OriginalUri;
 use crate::qr;
 use crate::state::AppState;
+use axum::extract::OriginalUri;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

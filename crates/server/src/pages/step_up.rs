@@ -40,8 +40,8 @@ pub(super) fn to_reauthenticate(return_to: &str) -> Response {
 }
 
 fn redirect(return_to: &str) -> Redirect {
-    let query = serde_urlencoded::to_string([("return_to", local_path(return_to))])
-        .unwrap_or_default();
+    let query =
+        serde_urlencoded::to_string([("return_to", local_path(return_to))]).unwrap_or_default();
     Redirect::to(&format!("/reauthenticate?{query}"))
 }
 

@@ -9,8 +9,8 @@
 
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
-use super::ui::{Moment, Nav, page};
 use super::step_up::{recovery_refused, to_reauthenticate};
+use super::ui::{Moment, Nav, page};
 use super::{Empty, PageManager};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
@@ -123,7 +123,13 @@ pub async fn save_settings(
                 Err(refused) => {
                     refused
                         .or_form(async |status, message| {
-                            settings_page(&manager, csrf, status, (None, Some(message)), Some(&form))
+                            settings_page(
+                                &manager,
+                                csrf,
+                                status,
+                                (None, Some(message)),
+                                Some(&form),
+                            )
                         })
                         .await
                 }

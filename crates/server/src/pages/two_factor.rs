@@ -6,8 +6,8 @@
 
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
-use super::ui::{Moment, Nav, Notice, page, to_login};
 use super::step_up::recent;
+use super::ui::{Moment, Nav, Notice, page, to_login};
 use super::{Empty, PageSession, PageUser};
 use crate::extract::ClientMeta;
 use crate::qr;
@@ -222,7 +222,9 @@ pub async fn disable(
         }
     } else {
         let password = form.password.into();
-        factors.disable_with_password(&context, &password, &meta).await
+        factors
+            .disable_with_password(&context, &password, &meta)
+            .await
     };
     match done {
         Ok(()) => Redirect::to("/settings/security?notice=disabled").into_response(),

@@ -30,7 +30,11 @@ async fn a_step_up_restart_is_written_with_its_change_and_never_backwards(
             found.session.reauthenticated_at
         }
     };
-    assert_eq!(stepped_up().await, T0, "a new session counts as authenticated");
+    assert_eq!(
+        stepped_up().await,
+        T0,
+        "a new session counts as authenticated"
+    );
     let restart = |at| Effects {
         step_up: Some(StepUp { session: s.id, at }),
         ..event(&u, EventKind::Reauthenticated)
