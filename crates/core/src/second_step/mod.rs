@@ -14,6 +14,10 @@
 //! the work before it is the same for a right code and a wrong one, so its time tells
 //! nothing about a guess the limits would refuse.
 //!
+//! A re-authentication with a code (step-up, [`crate::sessions`]) goes through the same
+//! transaction ([`Ctx::answer`]) on a challenge of its own, finishing by restarting its
+//! session's step-up window instead of opening a session.
+//!
 //! ## The per-user lock
 //! Across challenges, 10 consecutive wrong codes lock the user's second step for 15 minutes
 //! (a [`crate::throttle::Lockout`] keyed by user) and email them; a right code resets it.
@@ -129,24 +133,24 @@ impl SecondStep {
         let token = Token::from_client(challenge_token).hash();
         let (signing_in, method) = self
             .0
-            .answer(&token, answer, None, meta, |ctx, prepared| {
-                let (user, account) = (prepared.user, prepared.account);
+            .answer(&token, answer, None, meta, |ctx, answered| {
+                let (user, account) = (answered.user, answered.account);
                 // An email code is the step of users without 2FA: the account's policy may
                 // restrict the session to setting it up.
                 let mut opening = ctx.opening(
                     user,
                     account,
-                    prepared.method.proves_two_factor(),
-                    SignInMethod::SecondStep(prepared.method),
+                    answered.method.proves_two_factor(),
+                    SignInMethod::SecondStep(answered.method),
                     meta,
-                    prepared.now,
+                    answered.now,
                 );
-                opening.effects = std::mem::take(&mut opening.effects).and(prepared.effects);
+                opening.effects = std::mem::take(&mut opening.effects).and(answered.effects);
                 SigningIn {
                     hash: opening.token.hash(),
                     opening,
-                    device_token: prepared.device_token,
-                    recovery_codes_remaining: prepared.recovery_codes_remaining,
+                    device_token: answered.device_token,
+                    recovery_codes_remaining: answered.recovery_codes_remaining,
                 }
             })
             .await?;

@@ -70,6 +70,9 @@ pub enum Attempted {
 #[async_trait]
 pub trait ChallengeStore: Send + Sync {
     async fn create_challenge(&self, challenge: &Challenge, token: &TokenHash) -> StoreResult<()>;
+    /// Deletes a challenge (one a re-authentication opened for itself and did not pass:
+    /// no sign-in was left unfinished).
+    async fn end_challenge(&self, id: ChallengeId) -> StoreResult<()>;
     /// The challenge a token belongs to, if it has not expired at `now`.
     async fn find_challenge(
         &self,

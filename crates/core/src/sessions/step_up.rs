@@ -211,8 +211,10 @@ impl Sessions {
                 recovery_codes_remaining: None,
             });
         }
+        // A challenge of its own, answered at once: ended if it did not pass, so no sign-in
+        // looks unfinished.
         let challenge = ctx.open_challenge(user, ctx.now()).await?;
-        let (done, method) = ctx
+        let answered = ctx
             .answer(
                 &challenge.token.hash(),
                 code,
@@ -227,7 +229,11 @@ impl Sessions {
                     }
                 },
             )
-            .await?;
+            .await;
+        if answered.is_err() {
+            ctx.store.end_challenge(challenge.challenge.id).await?;
+        }
+        let (done, method) = answered?;
         Ok(Reauthenticated {
             until: done.at.plus_secs(window),
             method: Some(method),

@@ -49,15 +49,20 @@ struct SettingsPage {
     grace_date: String,
     /// The policy in force (the form may show a draft).
     status_required: bool,
+    /// Why saving was refused, when it is not the date's fault.
+    alert: Option<String>,
+    /// The step-up window (SPEC §9), in minutes.
+    window_minutes: i64,
     notice: Option<&'static str>,
     error: Option<String>,
 }
 
 fn settings_page(
+    state: &AppState,
     manager: &Manager,
     csrf: Csrf,
     status: StatusCode,
-    (notice, error): (Option<&'static str>, Option<String>),
+    (notice, error, alert): (Option<&'static str>, Option<String>, Option<String>),
     draft: Option<&PolicyForm>,
 ) -> Response {
     let account = manager.account();
@@ -75,6 +80,8 @@ fn settings_page(
         grace_date: draft.map_or(grace_date, |d| d.grace_period_until.clone()),
         notice,
         error,
+        alert,
+        window_minutes: state.core.sessions.reauth_window_secs() / 60,
     };
     page(status, &template, csrf)
 }
@@ -90,13 +97,15 @@ pub struct SettingsQuery {
 }
 
 pub async fn settings(
+    State(state): State<AppState>,
     PageManager(manager): PageManager,
     Query(query): Query<SettingsQuery>,
     csrf: Csrf,
 ) -> Response {
     let notice = notice(query.notice.as_deref());
     let draft = query.draft.is_some().then_some(&query.form);
-    settings_page(&manager, csrf, StatusCode::OK, (notice, None), draft)
+    let said = (notice, None, None);
+    settings_page(&state, &manager, csrf, StatusCode::OK, said, draft)
 }
 
 #[derive(Deserialize, serde::Serialize)]
@@ -123,13 +132,8 @@ pub async fn save_settings(
                 Err(refused) => {
                     refused
                         .or_form(async |status, message| {
-                            settings_page(
-                                &manager,
-                                csrf,
-                                status,
-                                (None, Some(message)),
-                                Some(&form),
-                            )
+                            let said = (None, None, Some(message));
+                            settings_page(&state, &manager, csrf, status, said, Some(&form))
                         })
                         .await
                 }
@@ -152,7 +156,8 @@ pub async fn save_settings(
         Err(e) => {
             PageError::from(e)
                 .or_form(async |status, message| {
-                    settings_page(&manager, csrf, status, (None, Some(message)), Some(&form))
+                    let said = (None, Some(message), None);
+                    settings_page(&state, &manager, csrf, status, said, Some(&form))
                 })
                 .await
         }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tessera_core::Timestamp;
 use tessera_core::crypto::TokenHash;
 use tessera_core::factors::Proof;
-use tessera_core::model::Challenge;
+use tessera_core::model::{Challenge, ChallengeId};
 use tessera_core::second_step::{
     Attempted, ChallengeAttempt, ChallengeContext, ChallengeStore, Completing, LockGate,
 };
@@ -32,6 +32,16 @@ impl ChallengeStore for Backend {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn end_challenge(&self, id: ChallengeId) -> StoreResult<()> {
+        let mut tx = self.begin_single().await.map_err(db)?;
+        query("DELETE FROM login_challenges WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)
     }
 

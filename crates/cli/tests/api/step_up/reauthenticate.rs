@@ -11,7 +11,34 @@ backend_tests!(
     reauthenticating_asks_for_the_password_and_with_2fa_a_code,
     wrong_passwords_and_codes_count_towards_the_sign_in_locks,
     the_old_password_bodies_still_work_and_count_as_a_reauthentication,
+    one_totp_code_reauthenticates_once_under_a_race,
 );
+
+async fn one_totp_code_reauthenticates_once_under_a_race(app: TestApp) {
+    let Some((ada, factor)) = app.user_with_2fa("ada@example.com").await else {
+        return;
+    };
+    let code = app.totp(&factor);
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let (api, token) = (app.api(), ada.clone());
+            let body = json!({"password": PASSWORD, "code": code});
+            tokio::spawn(async move { api.reauthenticate(&token, body).await.status() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let passed = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(passed, 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+}
 
 async fn reauthenticating_asks_for_the_password_and_with_2fa_a_code(app: TestApp) {
     let Some((ada, factor)) = app.user_with_2fa("ada@example.com").await else {
