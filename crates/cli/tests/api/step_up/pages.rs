@@ -9,7 +9,56 @@ backend_tests!(
     the_reauthentication_page_returns_only_to_local_paths,
     turning_2fa_off_on_the_page_goes_through_the_reauthentication_page,
     the_policy_form_is_kept_across_the_reauthentication,
+    every_sensitive_page_action_leads_to_the_reauthentication_page,
 );
+
+/// Where a stale session's post of `fields` to `action` (from the page `page`) is sent.
+async fn refused_to(b: &PageBrowser, page: &str, action: &str, fields: &[(&str, &str)]) -> String {
+    let (_, html) = b.get(page).await;
+    let response = b.submit(&html, action, fields).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{action}");
+    response.location().to_owned()
+}
+
+async fn every_sensitive_page_action_leads_to_the_reauthentication_page(app: TestApp) {
+    let Some((owner, factor)) = app.user_with_2fa("owner@example.com").await else {
+        return;
+    };
+    let (member_id, _) = app.join(&owner, "member@example.com", "member").await;
+    let b = app.browser();
+    let response = b.post_password("owner@example.com", PASSWORD).await;
+    assert_eq!(response.location(), "/login/2fa");
+    let code = app.totp(&factor);
+    let response = b
+        .fill_in("/login/2fa", "/login/2fa", &[("code", &code)])
+        .await;
+    assert_eq!(response.location(), "/");
+    // A browser without 2FA of its own user: Grace, a member.
+    let g = app.browser_signed_in("member@example.com").await;
+    app.clock.advance(STALE);
+    let security = "/reauthenticate?return_to=%2Fsettings%2Fsecurity";
+    let setup = refused_to(&g, "/settings/security", "/settings/security/setup", &[]).await;
+    assert_eq!(setup, security);
+    let password = [
+        ("current_password", PASSWORD),
+        ("new_password", "purple monkey dishwasher"),
+    ];
+    let changed = refused_to(
+        &g,
+        "/settings/security",
+        "/settings/security/password",
+        &password,
+    );
+    assert_eq!(changed.await, security);
+    let users = "/reauthenticate?return_to=%2Faccount%2Fusers";
+    for action in ["delete", "reset-2fa"] {
+        let path = format!("/account/users/{member_id}/{action}");
+        assert_eq!(refused_to(&b, "/account/users", &path, &[]).await, users);
+    }
+    // Nothing happened meanwhile.
+    let (_, html) = b.get("/account/users").await;
+    assert!(html.contains("member@example.com"));
+}
 
 /// The `return_to` of the page's form, as a browser reads the attribute.
 fn return_to(html: &str) -> String {
