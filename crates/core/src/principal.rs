@@ -220,11 +220,6 @@ impl AnySession {
         self.now < self.session().reauthenticated_at.plus_secs(window_secs)
     }
 
-    /// When the step-up window ends.
-    pub fn reauthenticated_until(&self, window_secs: i64) -> Timestamp {
-        self.session().reauthenticated_at.plus_secs(window_secs)
-    }
-
     /// Whether the user has 2FA on, as of this request.
     pub fn two_factor_enabled(&self) -> bool {
         self.context.two_factor_enabled
@@ -384,6 +379,19 @@ mod tests {
             two_factor_enabled: false,
         };
         AnySession::new(context, now)
+    }
+
+    #[test]
+    fn a_session_is_recent_for_the_window_after_its_last_authentication() {
+        let mut s = session(Role::Owner, false);
+        let at = s.now;
+        assert!(s.authenticated_within(900));
+        s.now = at.plus_secs(899);
+        assert!(s.authenticated_within(900));
+        s.now = at.plus_secs(900);
+        assert!(!s.authenticated_within(900));
+        s.context.session.reauthenticated_at = at.plus_secs(600);
+        assert!(s.authenticated_within(900), "restarted");
     }
 
     #[test]

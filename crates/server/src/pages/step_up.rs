@@ -20,13 +20,13 @@ use tessera_core::principal::{AnySession, Forbidden, Principal, Recent};
 use tessera_core::sessions::{ReauthError, ReauthInput};
 
 /// Where a `return_to` that is not a local path leads.
-pub(super) const FALLBACK: &str = "/settings/security";
+const FALLBACK: &str = "/settings/security";
 
 /// `input` if it is a path of this site: one `/` first, never `//` (another host), no
 /// backslash (browsers read `/\evil` as `//evil`), no control character or space (a
 /// browser strips some); anything else, [`FALLBACK`]. A scheme (`https:`, `javascript:`)
 /// cannot start with `/`.
-pub(crate) fn local_path(input: &str) -> &str {
+fn local_path(input: &str) -> &str {
     let local = input.starts_with('/')
         && !input.starts_with("//")
         && !input.contains('\\')
@@ -177,4 +177,33 @@ pub async fn submit(
             form(&state, &me, csrf, &sent.return_to, status, Some(message))
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_paths_of_this_site_are_followed_back() {
+        for local in [
+            "/",
+            "/settings/devices",
+            "/account/settings?draft=1&required=on",
+        ] {
+            assert_eq!(local_path(local), local);
+        }
+        for elsewhere in [
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "evil.example",
+            "",
+            "/\t/evil.example",
+            "/ /evil.example",
+        ] {
+            assert_eq!(local_path(elsewhere), "/settings/security", "{elsewhere:?}");
+        }
+    }
 }
