@@ -29,7 +29,7 @@ use crate::model::{EventKind, NewEvent, RequestMeta, Session, User};
 use crate::principal::{AnySession, Forbidden, Principal, Recent};
 use crate::second_step::{Answer, Finish, SecondStepError};
 use crate::sign_in::RecheckError;
-use crate::store::Effects;
+use crate::store::{Effects, StepUp};
 use crate::validate::FieldError;
 use secrecy::SecretString;
 use serde_json::json;
@@ -194,13 +194,16 @@ impl Sessions {
         )
         .await?;
         let window = ctx.policy.reauth_window_secs;
-        let event = |now, method: &str| {
-            let restart = Recent::new(me.clone()).restarted(now);
-            Effects::event(
-                me.event(EventKind::Reauthenticated, meta, now)
+        // What a success writes: the event, and the window restarting.
+        let event = |at, method: &str| Effects {
+            step_up: Some(StepUp {
+                session: me.session().id,
+                at,
+            }),
+            ..Effects::event(
+                me.event(EventKind::Reauthenticated, meta, at)
                     .with_detail(json!({ "method": method })),
             )
-            .and(restart)
         };
         if !me.two_factor_enabled() {
             let now = ctx.now();

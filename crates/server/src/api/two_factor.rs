@@ -5,9 +5,11 @@ use crate::error::{AppError, ErrorBody, Json, two_factor_error};
 use crate::extract::{AnySession, ClientMeta, FullSession, Recent, refused_here};
 use crate::qr;
 use crate::state::AppState;
-use axum::extract::OriginalUri;
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use tessera_core::model::RequestMeta;
+use tessera_core::principal;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -104,16 +106,16 @@ pub struct PasswordRequest {
 /// The session for a sensitive action with an optional `{password}` body (SPEC §9): with
 /// the password, as before; without, within the step-up window.
 enum Proof {
-    Password(tessera_core::principal::FullSession, secrecy::SecretString),
-    Recent(tessera_core::principal::Recent<tessera_core::principal::FullSession>),
+    Password(principal::FullSession, SecretString),
+    Recent(principal::Recent<principal::FullSession>),
 }
 
 async fn proof(
     state: &AppState,
-    me: tessera_core::principal::FullSession,
+    me: principal::FullSession,
     password: Option<String>,
     route: &OriginalUri,
-    meta: &tessera_core::model::RequestMeta,
+    meta: &RequestMeta,
 ) -> Result<Proof, AppError> {
     if let Some(password) = password {
         return Ok(Proof::Password(me, password.into()));
