@@ -13,6 +13,13 @@ pub struct SecurityPolicy {
     /// A session with no request for this long ends, in seconds (SPEC §8: 30 min;
     /// `TESSERA_SESSION_IDLE_MINUTES`).
     pub session_idle_secs: i64,
+    /// How long after an authentication of a session its sensitive actions are allowed, in
+    /// seconds (SPEC §9: 15 min; `TESSERA_REAUTH_MINUTES`). Each sensitive action restarts it.
+    pub reauth_window_secs: i64,
+    /// Whether the powers that amount to account recovery (reset another user's 2FA, delete
+    /// a user, invite an admin, change the team's 2FA policy) need the manager to have 2FA on
+    /// (`TESSERA_ADMIN_REQUIRES_2FA`, default on).
+    pub admin_requires_two_factor: bool,
     /// Consecutive wrong passwords for one email before password sign-in locks (10).
     pub password_max_failures: i64,
     /// How long a locked password sign-in stays locked, in seconds (15 min).
@@ -157,6 +164,8 @@ impl Default for SecurityPolicy {
         Self {
             session_lifetime_secs: 12 * 3600,
             session_idle_secs: 30 * 60,
+            reauth_window_secs: 15 * 60,
+            admin_requires_two_factor: true,
             password_max_failures: 10,
             password_lockout_secs: 15 * 60,
             ip_max_failures: 50,

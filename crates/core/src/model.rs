@@ -165,6 +165,8 @@ text_enum!(
         NewDeviceSignIn => "new_device_sign_in",
         SignInUnfinished => "sign_in_unfinished",
         TotpReplayRefused => "totp_replay_refused",
+        Reauthenticated => "reauthenticated",
+        ReauthenticationFailed => "reauthentication_failed",
     }
 );
 
@@ -246,6 +248,9 @@ pub struct Session {
     pub expires_at: Timestamp,
     /// The last request seen, written at most once a minute (SPEC §8: idle timeout).
     pub last_seen_at: Timestamp,
+    /// When the step-up window last started (SPEC §9): the sign-in, a re-authentication, or
+    /// the last sensitive action, whichever came last.
+    pub reauthenticated_at: Timestamp,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }

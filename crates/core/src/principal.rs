@@ -12,9 +12,19 @@
 //!   Only a manager reaches the team's use cases ([`crate::team`]).
 //! - [`Managed`]: a user of the manager's account whom the manager may act on
 //!   ([`may_act_on`]); handed out only by [`crate::team::Team::managed`].
+//! - [`Recent`]: any of the above whose session authenticated within the step-up window
+//!   (SPEC §9, "sudo mode": 15 min, `TESSERA_REAUTH_MINUTES`), built only by
+//!   [`crate::sessions::Sessions::recent`] against the clock (or by a use case that has just
+//!   checked the password itself, for the old `{password}` bodies). Every sensitive action
+//!   takes one, and restarts the window in its own transaction ([`Recent::restarted`]).
+//! - [`RecoveryAdmin`]: a recent [`Manager`] who may use the powers that amount to account
+//!   recovery (reset another user's 2FA, delete a user, invite an admin, change the team's
+//!   2FA policy): by default only with 2FA on themselves (`TESSERA_ADMIN_REQUIRES_2FA`);
+//!   built only by [`crate::team::Team::recovery_admin`].
 
 use crate::Timestamp;
 use crate::model::{Account, EventKind, NewEvent, RequestMeta, Role, Session, User};
+use crate::store::{Effects, StepUp};
 use crate::team::enforcement::{Enforcement, enforcement};
 
 /// A live session with whom it belongs to, as the store reads it.
@@ -50,6 +60,12 @@ pub enum Forbidden {
     Yourself,
     /// The account owner, whom nobody deletes or resets.
     TheOwner,
+    /// A sensitive action, and the session has not authenticated within the step-up window
+    /// (SPEC §9).
+    ReauthenticationRequired,
+    /// A power that amounts to account recovery, and the manager has no 2FA themselves
+    /// (`TESSERA_ADMIN_REQUIRES_2FA`).
+    AdminTwoFactorRequired,
 }
 
 impl Forbidden {
@@ -60,6 +76,8 @@ impl Forbidden {
             Self::NotAManager => "not_a_manager",
             Self::Yourself => "yourself",
             Self::TheOwner => "the_owner",
+            Self::ReauthenticationRequired => "reauthentication_required",
+            Self::AdminTwoFactorRequired => "admin_two_factor_required",
         }
     }
 
@@ -72,6 +90,13 @@ impl Forbidden {
                 "you cannot do this to your own user here; use your security settings"
             }
             Self::TheOwner => "nobody can delete the account owner or reset their 2FA",
+            Self::ReauthenticationRequired => {
+                "confirm it is you: enter your password (and a code, with 2FA on) again"
+            }
+            Self::AdminTwoFactorRequired => {
+                "turn on two-factor authentication for your own user first: administrators \
+                 need it to delete users, reset 2FA, invite admins or change the team's policy"
+            }
         }
     }
 }
@@ -166,6 +191,92 @@ impl Manager {
     }
 }
 
+/// What every principal is: a session, seen through it.
+pub trait Principal {
+    fn any(&self) -> &AnySession;
+}
+
+impl Principal for AnySession {
+    fn any(&self) -> &AnySession {
+        self
+    }
+}
+
+impl Principal for FullSession {
+    fn any(&self) -> &AnySession {
+        &self.0
+    }
+}
+
+impl Principal for Manager {
+    fn any(&self) -> &AnySession {
+        self.0.any()
+    }
+}
+
+impl AnySession {
+    /// Whether the session authenticated within the last `window_secs` (SPEC §9).
+    pub fn authenticated_within(&self, window_secs: i64) -> bool {
+        self.now < self.session().reauthenticated_at.plus_secs(window_secs)
+    }
+
+    /// Whether the user has 2FA on, as of this request.
+    pub fn two_factor_enabled(&self) -> bool {
+        self.context.two_factor_enabled
+    }
+}
+
+/// A principal whose session authenticated within the step-up window: what a sensitive
+/// action takes (SPEC §9). Reusable by any later sensitive action (security keys, API keys,
+/// SSO settings, OIDC clients): take a `&Recent<…>` and add [`Recent::restarted`] to the
+/// action's effects.
+#[derive(Clone, Debug)]
+pub struct Recent<P>(P);
+
+impl<P: Principal> Recent<P> {
+    /// Only after checking the window ([`crate::sessions::Sessions::recent`]) or the
+    /// password itself.
+    pub(crate) fn new(principal: P) -> Self {
+        Self(principal)
+    }
+
+    /// The restart of this session's window at `now`, to be written with the action.
+    pub(crate) fn restarted(&self, now: Timestamp) -> Effects {
+        Effects {
+            step_up: Some(StepUp {
+                session: self.0.any().session().id,
+                at: now,
+            }),
+            ..Effects::default()
+        }
+    }
+}
+
+impl<P> std::ops::Deref for Recent<P> {
+    type Target = P;
+    fn deref(&self) -> &P {
+        &self.0
+    }
+}
+
+/// A recent manager who may use the powers that amount to account recovery (F6).
+#[derive(Clone, Debug)]
+pub struct RecoveryAdmin(Recent<Manager>);
+
+impl RecoveryAdmin {
+    /// Only after checking the manager's own 2FA ([`crate::team::Team::recovery_admin`]).
+    pub(crate) fn new(manager: Recent<Manager>) -> Self {
+        Self(manager)
+    }
+}
+
+impl std::ops::Deref for RecoveryAdmin {
+    type Target = Recent<Manager>;
+    fn deref(&self) -> &Recent<Manager> {
+        &self.0
+    }
+}
+
 /// Whether `actor` may delete `target` or reset their 2FA. Pure, so every pair is tested.
 pub fn may_act_on(actor: &User, target: &User) -> Result<(), Forbidden> {
     if actor.id == target.id {
@@ -253,6 +364,7 @@ mod tests {
                 created_at: now,
                 expires_at: now.plus_secs(60),
                 last_seen_at: now,
+                reauthenticated_at: now,
                 ip: None,
                 user_agent: None,
             },
@@ -268,6 +380,19 @@ mod tests {
             two_factor_enabled: false,
         };
         AnySession::new(context, now)
+    }
+
+    #[test]
+    fn a_session_is_recent_for_the_window_after_its_last_authentication() {
+        let mut s = session(Role::Owner, false);
+        let at = s.now;
+        assert!(s.authenticated_within(900));
+        s.now = at.plus_secs(899);
+        assert!(s.authenticated_within(900));
+        s.now = at.plus_secs(900);
+        assert!(!s.authenticated_within(900));
+        s.context.session.reauthenticated_at = at.plus_secs(600);
+        assert!(s.authenticated_within(900), "restarted");
     }
 
     #[test]

@@ -6,13 +6,14 @@
 //! Every port method is one atomic unit: a change and the audit events and emails it causes
 //! ([`Effects`]) are written in the same transaction.
 
+use crate::Timestamp;
 use crate::audit::EventStore;
 use crate::credentials::PasswordStore;
 use crate::devices::DeviceStore;
 use crate::factors::FactorStore;
 use crate::factors::totp::TotpStore;
 use crate::mail::{Alert, OutboxStore, SealedEmail};
-use crate::model::NewEvent;
+use crate::model::{NewEvent, SessionId};
 use crate::second_step::ChallengeStore;
 use crate::sessions::SessionStore;
 use crate::sign_in::AccountStore;
@@ -45,14 +46,24 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// What a change causes besides itself: audit events, emails and alerts, written in the same
-/// transaction as the change, so neither is lost nor recorded for a change that failed.
+/// What a change causes besides itself: audit events, emails, alerts, and the restart of
+/// the caller's step-up window (a sensitive action, SPEC §9), written in the same transaction
+/// as the change, so none is lost nor recorded for a change that failed.
 #[derive(Clone, Debug, Default)]
 pub struct Effects {
     pub events: Vec<NewEvent>,
     pub emails: Vec<SealedEmail>,
     /// Emails that go only if their kind was not sent to the user lately ([`Alert`]).
     pub alerts: Vec<Alert>,
+    /// The session whose step-up window restarts, and when.
+    pub step_up: Option<StepUp>,
+}
+
+/// A session's step-up window (re)starting at `at` ([`crate::principal::Recent`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepUp {
+    pub session: SessionId,
+    pub at: Timestamp,
 }
 
 impl Effects {
@@ -83,6 +94,7 @@ impl Effects {
         self.events.extend(other.events);
         self.emails.extend(other.emails);
         self.alerts.extend(other.alerts);
+        self.step_up = self.step_up.or(other.step_up);
         self
     }
 }

@@ -117,6 +117,10 @@ struct FileConfig {
     /// their variables.
     session_hours: Option<i64>,
     session_idle_minutes: Option<i64>,
+    /// Override `[security] reauth_window_secs` (SPEC §9) and `admin_requires_two_factor`.
+    reauth_minutes: Option<i64>,
+    #[serde(rename = "admin_requires_2fa")]
+    admin_requires_two_factor: Option<bool>,
     metrics_token: Option<String>,
     signup: Option<SignupMode>,
     #[serde(default)]
@@ -141,6 +145,8 @@ const ENV_VARS: &[&str] = &[
     "TESSERA_ISSUER",
     "TESSERA_SESSION_HOURS",
     "TESSERA_SESSION_IDLE_MINUTES",
+    "TESSERA_REAUTH_MINUTES",
+    "TESSERA_ADMIN_REQUIRES_2FA",
     "TESSERA_METRICS_TOKEN",
     "TESSERA_SIGNUP",
 ];
@@ -211,6 +217,12 @@ impl Config {
         if let Some(v) = var("TESSERA_SESSION_IDLE_MINUTES") {
             raw.session_idle_minutes = Some(positive("TESSERA_SESSION_IDLE_MINUTES", &v)?);
         }
+        if let Some(v) = var("TESSERA_REAUTH_MINUTES") {
+            raw.reauth_minutes = Some(positive("TESSERA_REAUTH_MINUTES", &v)?);
+        }
+        if let Some(v) = var("TESSERA_ADMIN_REQUIRES_2FA") {
+            raw.admin_requires_two_factor = Some(boolean("TESSERA_ADMIN_REQUIRES_2FA", &v)?);
+        }
         if let Some(v) = var("TESSERA_SIGNUP") {
             raw.signup = Some(
                 v.parse()
@@ -225,11 +237,7 @@ impl Config {
             });
         }
         if let Some(v) = var("TESSERA_TRUST_FORWARDED_FOR") {
-            raw.trust_forwarded_for = Some(match v.as_str() {
-                "1" | "true" | "yes" => true,
-                "0" | "false" | "no" => false,
-                other => bail!("TESSERA_TRUST_FORWARDED_FOR must be true or false, not {other:?}"),
-            });
+            raw.trust_forwarded_for = Some(boolean("TESSERA_TRUST_FORWARDED_FOR", &v)?);
         }
         Self::resolve(raw)
     }
@@ -242,6 +250,13 @@ impl Config {
         if let Some(minutes) = raw.session_idle_minutes {
             anyhow::ensure!(minutes > 0, "session_idle_minutes must be at least 1");
             raw.security.session_idle_secs = minutes * 60;
+        }
+        if let Some(minutes) = raw.reauth_minutes {
+            anyhow::ensure!(minutes > 0, "reauth_minutes must be at least 1");
+            raw.security.reauth_window_secs = minutes * 60;
+        }
+        if let Some(required) = raw.admin_requires_two_factor {
+            raw.security.admin_requires_two_factor = required;
         }
         let data_dir = raw
             .data_dir
@@ -313,6 +328,15 @@ impl Config {
                     .with_context(|| format!("cannot read the master key file {}", path.display())),
             },
         }
+    }
+}
+
+/// `true` or `false` (also `1`/`0`, `yes`/`no`), for the variable `name`.
+fn boolean(name: &str, value: &str) -> anyhow::Result<bool> {
+    match value.trim() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        other => bail!("{name} must be true or false, not {other:?}"),
     }
 }
 
@@ -420,6 +444,28 @@ mod tests {
         assert_eq!(c.security.password_max_failures, 5);
         assert_eq!(c.security.session_lifetime_secs, 12 * 3600);
         assert_eq!(c.security.session_idle_secs, 30 * 60);
+    }
+
+    #[test]
+    fn step_up_settings_come_from_their_variables_or_keys() {
+        let c = config(None, &[]).unwrap();
+        assert_eq!(c.security.reauth_window_secs, 15 * 60);
+        assert!(c.security.admin_requires_two_factor);
+        let c = config(
+            Some(
+                "reauth_minutes = 5
+admin_requires_2fa = false
+",
+            ),
+            &[("TESSERA_REAUTH_MINUTES", "30")],
+        )
+        .unwrap();
+        assert_eq!(c.security.reauth_window_secs, 30 * 60);
+        assert!(!c.security.admin_requires_two_factor);
+        let c = config(None, &[("TESSERA_ADMIN_REQUIRES_2FA", "false")]).unwrap();
+        assert!(!c.security.admin_requires_two_factor);
+        assert!(config(None, &[("TESSERA_ADMIN_REQUIRES_2FA", "maybe")]).is_err());
+        assert!(config(None, &[("TESSERA_REAUTH_MINUTES", "0")]).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tessera_core::devices::{DeviceError, ResendError};
 use tessera_core::factors::TwoFactorError;
 use tessera_core::principal::Forbidden;
 use tessera_core::second_step::SecondStepError;
-use tessera_core::sessions::{RevokeError, SessionError};
+use tessera_core::sessions::{ReauthError, RevokeError, SessionError};
 use tessera_core::sign_in::{LoginError, SignupError};
 use tessera_core::sign_up::{ConfirmError, SignUpError};
 use tessera_core::team::{InvitationError, TeamError};
@@ -33,6 +33,16 @@ pub enum AppError {
     SessionExpired,
     #[error("set up two-factor authentication first")]
     TwoFactorSetupRequired,
+    /// A sensitive action outside the step-up window (SPEC §9).
+    #[error(
+        "confirm it is you first: POST /me/reauthenticate with your password (and a code, with 2FA on)"
+    )]
+    ReauthenticationRequired,
+    /// A power that amounts to account recovery, by a manager without 2FA.
+    #[error(
+        "turn on two-factor authentication for your own user first: administrators need it to delete users, reset 2FA, invite admins or change the team's policy"
+    )]
+    AdminTwoFactorRequired,
     #[error("that code is not valid")]
     InvalidCode { attempts_remaining: Option<i64> },
     #[error("this sign-in has expired; enter your password again")]
@@ -140,7 +150,9 @@ impl AppError {
                 StatusCode::UNAUTHORIZED
             }
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::TwoFactorSetupRequired => StatusCode::FORBIDDEN,
+            Self::TwoFactorSetupRequired
+            | Self::ReauthenticationRequired
+            | Self::AdminTwoFactorRequired => StatusCode::FORBIDDEN,
             Self::InvalidCode { .. } | Self::ChallengeExpired => StatusCode::UNAUTHORIZED,
             Self::AlreadyEnabled | Self::NoPendingSetup | Self::NotEnabled => StatusCode::CONFLICT,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -168,6 +180,8 @@ impl AppError {
             Self::SessionExpired => "session_expired",
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::TwoFactorSetupRequired => "two_factor_setup_required",
+            Self::ReauthenticationRequired => "reauthentication_required",
+            Self::AdminTwoFactorRequired => "admin_two_factor_required",
             Self::InvalidCode { .. } => "invalid_code",
             Self::ChallengeExpired => "challenge_expired",
             Self::AlreadyEnabled => "already_enabled",
@@ -199,7 +213,13 @@ impl IntoResponse for AppError {
         if let Self::Internal(cause) = &self {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
-        if matches!(self, Self::Forbidden(_) | Self::TwoFactorSetupRequired) {
+        if matches!(
+            self,
+            Self::Forbidden(_)
+                | Self::TwoFactorSetupRequired
+                | Self::ReauthenticationRequired
+                | Self::AdminTwoFactorRequired
+        ) {
             // Refusals by a principal's extractor are logged (and audited) with their route
             // there; this also catches the ones a use case makes.
             tracing::warn!(code = self.code(), "access refused");
@@ -302,6 +322,8 @@ impl From<Forbidden> for AppError {
     fn from(why: Forbidden) -> Self {
         match why {
             Forbidden::SetupRequired => Self::TwoFactorSetupRequired,
+            Forbidden::ReauthenticationRequired => Self::ReauthenticationRequired,
+            Forbidden::AdminTwoFactorRequired => Self::AdminTwoFactorRequired,
             why => Self::Forbidden(why.reason()),
         }
     }
@@ -337,6 +359,19 @@ pub fn second_step_error(e: SecondStepError, now: Timestamp) -> AppError {
         },
         SecondStepError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
         SecondStepError::Internal(e) => e.into(),
+    }
+}
+
+/// Re-authentication errors, likewise.
+pub fn reauth_error(e: ReauthError, now: Timestamp) -> AppError {
+    match e {
+        ReauthError::Invalid(e) => e.into(),
+        ReauthError::InvalidCredentials => AppError::InvalidCredentials,
+        ReauthError::InvalidCode => AppError::InvalidCode {
+            attempts_remaining: None,
+        },
+        ReauthError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
+        ReauthError::Internal(e) => e.into(),
     }
 }
 

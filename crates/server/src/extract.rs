@@ -3,8 +3,11 @@
 //! What a session may do is decided by which extractor a handler takes, each carrying the
 //! core's principal of that name ([`tessera_core::principal`]), which the use cases then
 //! require: [`FullSession`] refuses a session that may only set up 2FA, [`AnySession`] (for
-//! the four endpoints such a session may call) accepts it, and [`ManagerSession`] admits only
-//! the account's owner and admins.
+//! the endpoints such a session may call) accepts it, and [`ManagerSession`] admits only
+//! the account's owner and admins. [`Recent`] wraps any of them for a sensitive action
+//! (SPEC §9): the session must have authenticated within the step-up window, else `403
+//! reauthentication_required`; [`RecoveryAdminSession`] is a recent manager with 2FA on (the
+//! powers that amount to account recovery).
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -15,7 +18,7 @@ use std::net::SocketAddr;
 use tessera_core::crypto::Token;
 use tessera_core::factors::TwoFactorStatus;
 use tessera_core::model::RequestMeta;
-use tessera_core::principal::{self, Forbidden, Manager};
+use tessera_core::principal::{self, Forbidden, Manager, RecoveryAdmin};
 
 /// The longest User-Agent kept in the audit log.
 const MAX_USER_AGENT: usize = 512;
@@ -102,9 +105,20 @@ pub(crate) async fn refused(
         .get::<axum::extract::OriginalUri>()
         .map_or_else(|| parts.uri.path(), |uri| uri.path())
         .to_owned();
-    tracing::warn!(user_id = %who.user().id, route = %route, reason = ?why, "access refused");
     let Ok(ClientMeta(meta)) = ClientMeta::from_request_parts(parts, state).await;
-    if let Err(e) = state.core.audit.refused(who, why, &route, &meta).await {
+    refused_here(state, who, why, &route, &meta).await
+}
+
+/// [`refused`], for a refusal a handler decides (the route given).
+pub(crate) async fn refused_here(
+    state: &AppState,
+    who: &principal::AnySession,
+    why: Forbidden,
+    route: &str,
+    meta: &RequestMeta,
+) -> AppError {
+    tracing::warn!(user_id = %who.user().id, route = %route, reason = ?why, "access refused");
+    if let Err(e) = state.core.audit.refused(who, why, route, meta).await {
         tracing::error!(error = %e, "cannot audit a refused request");
     }
     why.into()
@@ -164,5 +178,67 @@ impl FromRequestParts<AppState> for AnySession {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         session(parts, state).await.map(Self)
+    }
+}
+
+/// A principal whose session authenticated within the step-up window (SPEC §9): what a
+/// sensitive action's handler takes, as `Recent<FullSession>` or `Recent<AnySession>`.
+pub struct Recent<P: Inner>(pub principal::Recent<P::Principal>);
+
+/// An extractor with a principal inside, that [`Recent`] can check.
+pub trait Inner: FromRequestParts<AppState, Rejection = AppError> {
+    type Principal: principal::Principal + Send;
+    fn into_principal(self) -> Self::Principal;
+}
+
+impl Inner for FullSession {
+    type Principal = principal::FullSession;
+    fn into_principal(self) -> Self::Principal {
+        self.0
+    }
+}
+
+impl Inner for AnySession {
+    type Principal = principal::AnySession;
+    fn into_principal(self) -> Self::Principal {
+        self.0
+    }
+}
+
+impl<P: Inner + Send> FromRequestParts<AppState> for Recent<P> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let inner = P::from_request_parts(parts, state).await?.into_principal();
+        let who = principal::Principal::any(&inner).clone();
+        match state.core.sessions.recent(inner) {
+            Ok(recent) => Ok(Self(recent)),
+            Err(why) => Err(refused(parts, state, &who, why).await),
+        }
+    }
+}
+
+/// The owner or an admin, within the step-up window and (unless the deployment allows
+/// otherwise) with 2FA on: the callers of the powers that amount to account recovery
+/// (delete a user, reset their 2FA, the team's 2FA policy; inviting an admin is decided by
+/// the core, from the role asked for).
+pub struct RecoveryAdminSession(pub RecoveryAdmin);
+
+impl FromRequestParts<AppState> for RecoveryAdminSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ManagerSession(manager) = ManagerSession::from_request_parts(parts, state).await?;
+        let who = principal::Principal::any(&manager).clone();
+        match state.core.team.recovery_admin(manager) {
+            Ok(admin) => Ok(Self(admin)),
+            Err(why) => Err(refused(parts, state, &who, why).await),
+        }
     }
 }

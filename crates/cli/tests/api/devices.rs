@@ -396,7 +396,7 @@ async fn devices_and_sessions_are_listed_and_revoked(app: TestApp) {
 }
 
 async fn a_verified_device_still_meets_the_teams_2fa_requirement(app: TestApp) {
-    let owner = app.signed_in("owner@example.com").await;
+    let owner = app.owner_with_2fa("owner@example.com").await;
     app.join(&owner, "member@example.com", "member").await;
     app.set_2fa_policy(&owner, json!({"required": true})).await;
     let challenge = sign_in_from(&app, "member@example.com", "New browser", None).await;

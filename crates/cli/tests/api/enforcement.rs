@@ -22,8 +22,9 @@ async fn assert_restricted(response: Response) {
 }
 
 async fn required_without_grace_restricts_sign_in_to_2fa_setup(app: TestApp) {
-    let owner = app.signed_in("owner@example.com").await;
+    let owner = app.owner_with_2fa("owner@example.com").await;
     app.join(&owner, "member@example.com", "member").await;
+    let (_, admin) = app.join(&owner, "admin@example.com", "admin").await;
     let response = app.set_2fa_policy(&owner, json!({"required": true})).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
@@ -47,8 +48,8 @@ async fn required_without_grace_restricts_sign_in_to_2fa_setup(app: TestApp) {
     assert_eq!(app.events(&token, "").await.status(), 200);
     let status = app.me_body(&token).await;
     assert_eq!(status["enforcement"]["status"], "compliant");
-    // The owner is held to it too: admins included.
-    assert_restricted(app.users(&owner).await).await;
+    // Admins are held to it too.
+    assert_restricted(app.users(&admin).await).await;
 }
 
 async fn a_restricted_session_may_call_only_the_four_allowed_endpoints(app: TestApp) {
@@ -105,13 +106,14 @@ async fn a_restricted_session_may_call_only_the_four_allowed_endpoints(app: Test
     let Some(_) = app.enable_2fa(&token).await else {
         return;
     };
-    let other = app.signed_in_again("admin@example.com").await;
+    app.join(&t.owner, "other@example.com", "member").await;
+    let other = app.signed_in_again("other@example.com").await;
     assert_eq!(app.setup_2fa(&other).await.status(), 200);
     assert_eq!(app.logout(&other).await.status(), 204);
 }
 
 async fn during_the_grace_period_users_sign_in_and_are_told_the_deadline(app: TestApp) {
-    let owner = app.signed_in("owner@example.com").await;
+    let owner = app.owner_with_2fa("owner@example.com").await;
     app.join(&owner, "member@example.com", "member").await;
     let deadline = app.clock.now().plus_secs(3 * 24 * 3600).to_rfc3339();
     let policy = json!({"required": true, "grace_period_until": deadline});
@@ -138,7 +140,7 @@ async fn during_the_grace_period_users_sign_in_and_are_told_the_deadline(app: Te
 }
 
 async fn after_the_grace_period_existing_sessions_are_restricted_too(app: TestApp) {
-    let owner = app.signed_in("owner@example.com").await;
+    let owner = app.owner_with_2fa("owner@example.com").await;
     let (_, member) = app.join(&owner, "member@example.com", "member").await;
     // 20 minutes of grace: under the 30-minute idle timeout (SPEC §8) of the member's session.
     let grace = app.clock.now().plus_secs(1200);
@@ -156,11 +158,8 @@ async fn after_the_grace_period_existing_sessions_are_restricted_too(app: TestAp
 }
 
 async fn turning_the_requirement_off_changes_no_users_settings(app: TestApp) {
-    let owner = app.signed_in("owner@example.com").await;
+    let owner = app.owner_with_2fa("owner@example.com").await;
     let (_, member) = app.join(&owner, "member@example.com", "member").await;
-    let Some(_) = app.enable_2fa(&owner).await else {
-        return;
-    };
     app.set_2fa_policy(&owner, json!({"required": true})).await;
     assert_eq!(app.events(&member, "").await.status(), 403);
     // While it is required, nobody turns their own 2FA off (an admin may reset it).
@@ -236,7 +235,7 @@ async fn turning_it_on_emails_every_user_once(app: TestApp) {
 }
 
 async fn the_policy_input_is_checked(app: TestApp) {
-    let owner = app.signed_in("owner@example.com").await;
+    let owner = app.owner_with_2fa("owner@example.com").await;
     for (body, field) in [
         (
             json!({"required": true, "grace_period_until": "next week"}),

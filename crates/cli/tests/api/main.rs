@@ -48,6 +48,7 @@ mod passwords;
 mod refusals;
 mod sign_up;
 mod smtp;
+mod step_up;
 mod storage;
 mod team;
 mod throttling;

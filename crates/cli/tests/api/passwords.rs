@@ -119,6 +119,10 @@ async fn a_wrong_current_password_counts_towards_the_sign_in_lock(app: TestApp) 
     assert_error(locked, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
     assert_eq!(app.login(email, PASSWORD).await.status(), 429, "one lock");
     app.clock.advance(15 * 60);
+    // The sign-in was 15 minutes ago: changing the password needs a re-authentication.
+    let stale = app.change_password(&token, PASSWORD, NEW_PASSWORD).await;
+    assert_error(stale, StatusCode::FORBIDDEN, "reauthentication_required").await;
+    app.reauthenticated(&token, None).await;
     let response = app.change_password(&token, PASSWORD, NEW_PASSWORD).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }

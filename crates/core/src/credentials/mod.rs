@@ -2,7 +2,7 @@
 //! link that resets a forgotten one.
 //!
 //! ## Changing (`POST /me/password`)
-//! A full session gives the current password, checked under the same per-email lock as
+//! A full session within its step-up window (SPEC §9, a sensitive action) gives the current password, checked under the same per-email lock as
 //! sign-in ([`Ctx::recheck_password`]: 10 wrong ones lock for 15 min), and a new one that
 //! passes the policy with the user's email, name and team ([`validate::new_password`]).
 //! One transaction sets it, ends every *other* session of the user, retires their reset
@@ -39,7 +39,7 @@ use crate::ctx::{Ctx, Internal, internal_from};
 use crate::email::Email;
 use crate::mail::{Message, PasswordChangedVia};
 use crate::model::{EventKind, NewEvent, RequestMeta, User};
-use crate::principal::FullSession;
+use crate::principal::{FullSession, Recent};
 use crate::sign_in::RecheckError;
 use crate::store::Effects;
 use crate::throttle::send_window::admit_send;
@@ -106,7 +106,7 @@ impl PasswordLifecycle {
     /// Changes the signed-in user's password; every other session of theirs ends.
     pub async fn change(
         &self,
-        me: &FullSession,
+        me: &Recent<FullSession>,
         current: &SecretString,
         new: &SecretString,
         meta: &RequestMeta,
@@ -123,7 +123,7 @@ impl PasswordLifecycle {
         };
         validate::new_password(&ctx.policy, new.expose_secret(), &context)
             .map_err(new_password_field)?;
-        ctx.recheck_password(user, current, meta)
+        ctx.recheck_password(user, current, meta, EventKind::SignInFailed)
             .await
             .map_err(|e| match e {
                 RecheckError::Invalid(e) => FieldError::new("current_password", e.message).into(),
@@ -140,7 +140,9 @@ impl PasswordLifecycle {
             via: PasswordChangedVia::Settings,
         };
         let email = ctx.email_in(user, account, meta, now, message);
-        let effects = Effects::event(event).and_email(email);
+        let effects = Effects::event(event)
+            .and_email(email)
+            .and(me.restarted(now));
         if ctx
             .store
             .change_password(user.id, me.session().id, now, &hash, &effects)

@@ -26,7 +26,7 @@ use crate::crypto::{Token, TokenHash};
 use crate::ctx::{Ctx, Internal, internal_from};
 use crate::mail::{DisabledVia, Message};
 use crate::model::{Account, ChallengeKind, Device, EventKind, RequestMeta, User, UserId};
-use crate::principal::{AnySession, FullSession};
+use crate::principal::{AnySession, FullSession, Recent};
 use crate::second_step::ChallengeContext;
 use crate::sign_in::RecheckError;
 use crate::store::Effects;
@@ -230,21 +230,16 @@ impl Factors {
             .await?)
     }
 
-    /// Turns 2FA off after checking the password: every factor, recovery code and the paper
-    /// key stop working. Turning it off again is not an error.
+    /// Turns 2FA off (a sensitive action): every factor, recovery code and the paper key
+    /// stop working. Turning it off again is not an error.
     pub async fn disable(
         &self,
-        me: &FullSession,
-        password: &SecretString,
+        me: &Recent<FullSession>,
         meta: &RequestMeta,
     ) -> Result<(), TwoFactorError> {
         let ctx = &self.0;
         let user = me.user();
-        if me.account().two_factor_required && user.auth_source != crate::model::AuthSource::Sso {
-            // As GitHub and SparkPost do: required means nobody turns it off alone.
-            return Err(TwoFactorError::RequiredByAccount);
-        }
-        ctx.recheck_password(user, password, meta).await?;
+        may_turn_off(me)?;
         let now = ctx.now();
         let event = me
             .event(EventKind::TwoFactorDisabled, meta, now)
@@ -252,29 +247,42 @@ impl Factors {
         let via = DisabledVia::Password;
         let effects = ctx
             .notify(event, user, meta, Message::TwoFactorDisabled { via })
-            .await?;
+            .await?
+            .and(me.restarted(now));
         ctx.store
             .disable_two_factor(user.id, false, &effects)
             .await?;
         Ok(())
     }
 
-    /// New recovery codes after checking the password; the old set stops working.
-    pub async fn regenerate_codes(
+    /// [`Factors::disable`] with the password (the old `{password}` body): the password
+    /// counts as a re-authentication.
+    pub async fn disable_with_password(
         &self,
         me: &FullSession,
         password: &SecretString,
         meta: &RequestMeta,
+    ) -> Result<(), TwoFactorError> {
+        may_turn_off(me)?;
+        let me = self.0.recent_by_password(me, password, meta).await?;
+        self.disable(&me, meta).await
+    }
+
+    /// New recovery codes (a sensitive action); the old set stops working.
+    pub async fn regenerate_codes(
+        &self,
+        me: &Recent<FullSession>,
+        meta: &RequestMeta,
     ) -> Result<Vec<String>, TwoFactorError> {
         let ctx = &self.0;
         let user = me.user();
-        ctx.recheck_password(user, password, meta).await?;
         let now = ctx.now();
         let codes = ctx.policy.recovery_code_format.generate_set();
         let event = me.event(EventKind::RecoveryCodesRegenerated, meta, now);
         let effects = ctx
             .notify(event, user, meta, Message::RecoveryCodesRegenerated)
-            .await?;
+            .await?
+            .and(me.restarted(now));
         let hashes = recovery::hashes(ctx, user, &codes);
         if ctx
             .store
@@ -285,5 +293,27 @@ impl Factors {
         } else {
             Err(TwoFactorError::NotEnabled)
         }
+    }
+
+    /// [`Factors::regenerate_codes`] with the password (the old `{password}` body): the
+    /// password counts as a re-authentication.
+    pub async fn regenerate_codes_with_password(
+        &self,
+        me: &FullSession,
+        password: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<Vec<String>, TwoFactorError> {
+        let me = self.0.recent_by_password(me, password, meta).await?;
+        self.regenerate_codes(&me, meta).await
+    }
+}
+
+/// Whether the user may turn their own 2FA off: not while the account requires it (as GitHub
+/// and SparkPost do: required means nobody turns it off alone).
+fn may_turn_off(me: &FullSession) -> Result<(), TwoFactorError> {
+    if me.account().two_factor_required && me.user().auth_source != crate::model::AuthSource::Sso {
+        Err(TwoFactorError::RequiredByAccount)
+    } else {
+        Ok(())
     }
 }

@@ -14,6 +14,10 @@
 //! the work before it is the same for a right code and a wrong one, so its time tells
 //! nothing about a guess the limits would refuse.
 //!
+//! A re-authentication with a code (step-up, [`crate::sessions`]) goes through the same
+//! transaction ([`Ctx::answer`]) on a challenge of its own, finishing by restarting its
+//! session's step-up window instead of opening a session.
+//!
 //! ## The per-user lock
 //! Across challenges, 10 consecutive wrong codes lock the user's second step for 15 minutes
 //! (a [`crate::throttle::Lockout`] keyed by user) and email them; a right code resets it.
@@ -36,10 +40,10 @@ pub use port::{
 use crate::Timestamp;
 use crate::crypto::{Token, TokenHash};
 use crate::ctx::{Ctx, Internal, internal_from};
-use crate::factors::{Checked, METHODS, Method, OnSuccess, Proof, SecondFactor};
+use crate::factors::{METHODS, Method, OnSuccess};
 use crate::mail::Message;
 use crate::model::{
-    Account, Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, User,
+    Account, Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, Session, User,
 };
 use crate::sessions::{Opening, SignInMethod, SignedIn};
 use crate::sign_in::PendingChallenge;
@@ -82,13 +86,15 @@ pub struct SecondStepDone {
     pub trusted_until: Option<Timestamp>,
 }
 
-/// What a field error says to type, per kind of challenge.
-fn expected(kind: ChallengeKind) -> &'static str {
-    match kind {
-        ChallengeKind::TwoFactor => {
+/// What a field error says to type, per kind of challenge (and method asked for).
+fn expected(kind: ChallengeKind, only: Option<Method>) -> &'static str {
+    match (kind, only) {
+        (_, Some(Method::Totp)) => "enter the 6-digit code from your authenticator app",
+        (_, Some(Method::RecoveryCode)) => "enter one of your recovery codes",
+        (ChallengeKind::TwoFactor, _) => {
             "enter the 6-digit code from your authenticator app, or a recovery code"
         }
-        ChallengeKind::Device => "enter the 6-digit code from the email",
+        (ChallengeKind::Device, _) => "enter the 6-digit code from the email",
     }
 }
 
@@ -142,12 +148,142 @@ impl SecondStep {
         remember_device: bool,
         meta: &RequestMeta,
     ) -> Result<SecondStepDone, SecondStepError> {
-        let ctx = &self.0;
+        let token = Token::from_client(challenge_token).hash();
+        let (signing_in, method) = self
+            .0
+            .answer(&token, answer, None, meta, |ctx, answered| {
+                let (user, account) = (answered.user, answered.account);
+                // An email code is the step of users without 2FA: the account's policy may
+                // restrict the session to setting it up.
+                let mut opening = ctx.opening(
+                    user,
+                    account,
+                    answered.method.proves_two_factor(),
+                    SignInMethod::SecondStep(answered.method),
+                    meta,
+                    answered.now,
+                );
+                opening.effects = std::mem::take(&mut opening.effects).and(answered.effects);
+                // A factor (users with 2FA) records the device it came from.
+                let mut device_token = answered.device_token;
+                let device = if answered.method.proves_two_factor() {
+                    let (write, token, effects) = ctx.second_step_device(
+                        &opening,
+                        &answered.challenge,
+                        remember_device,
+                        meta,
+                        answered.now,
+                    );
+                    opening.effects = std::mem::take(&mut opening.effects).and(effects);
+                    device_token = token.or(device_token);
+                    write
+                } else {
+                    None
+                };
+                SigningIn {
+                    hash: opening.token.hash(),
+                    opening,
+                    device_token,
+                    device,
+                    recovery_codes_remaining: answered.recovery_codes_remaining,
+                }
+            })
+            .await?;
+        let trusted_until = match &signing_in.device {
+            Some(DeviceWrite::New { device, .. }) => device.trusted_until,
+            Some(DeviceWrite::Trust { until, .. }) => Some(*until),
+            None => None,
+        };
+        Ok(SecondStepDone {
+            signed_in: signing_in.opening.signed_in(),
+            method,
+            recovery_codes_remaining: signing_in.recovery_codes_remaining,
+            device_token: signing_in.device_token,
+            trusted_until,
+        })
+    }
+}
+
+/// A session about to be opened by a right answer.
+struct SigningIn {
+    opening: Opening,
+    hash: TokenHash,
+    device_token: Option<Token>,
+    /// Users with 2FA: what the step does to its device.
+    device: Option<DeviceWrite>,
+    recovery_codes_remaining: Option<i64>,
+}
+
+impl Finish for SigningIn {
+    const SIGN_IN: bool = true;
+
+    fn session(&self) -> Option<(&Session, &TokenHash)> {
+        Some((&self.opening.context.session, &self.hash))
+    }
+
+    fn device(&self) -> Option<&DeviceWrite> {
+        self.device.as_ref()
+    }
+
+    fn effects(&self) -> &Effects {
+        &self.opening.effects
+    }
+
+    fn failed(user: &User, method: Method, meta: &RequestMeta, now: Timestamp) -> NewEvent {
+        NewEvent::for_user(user, EventKind::TwoFactorFailed, meta, now)
+            .with_detail(json!({ "method": method.as_str() }))
+    }
+}
+
+/// What a right answer completes: a sign-in (a new session) or a re-authentication (of a
+/// session that exists).
+pub(crate) trait Finish {
+    /// A sign-in, whose challenge dying unanswered is an *unfinished sign-in* (SPEC §9).
+    const SIGN_IN: bool;
+    /// The session to open, with its token's hash.
+    fn session(&self) -> Option<(&Session, &TokenHash)>;
+    /// What the step does to the device it came from.
+    fn device(&self) -> Option<&DeviceWrite> {
+        None
+    }
+    /// What a success writes besides.
+    fn effects(&self) -> &Effects;
+    /// The event a wrong answer records.
+    fn failed(user: &User, method: Method, meta: &RequestMeta, now: Timestamp) -> NewEvent;
+}
+
+/// What a method made of an answer and what its success adds, for [`Ctx::answer`]'s
+/// caller to finish.
+pub(crate) struct Answer {
+    pub(crate) challenge: Challenge,
+    pub(crate) user: User,
+    pub(crate) account: Account,
+    pub(crate) method: Method,
+    pub(crate) effects: Effects,
+    pub(crate) device_token: Option<Token>,
+    pub(crate) recovery_codes_remaining: Option<i64>,
+    pub(crate) now: Timestamp,
+}
+
+impl Ctx {
+    /// Answers the challenge behind `token` with one of the [`METHODS`] (only `only`, when
+    /// given): counts the attempt, passes the per-user lock, and for a right code spends it
+    /// and writes what `finish` makes of the success, all in one transaction. The one place
+    /// the second step's rules run, for sign-in and re-authentication alike.
+    pub(crate) async fn answer<F: Finish>(
+        &self,
+        token: &TokenHash,
+        answer: &str,
+        only: Option<Method>,
+        meta: &RequestMeta,
+        finish: impl FnOnce(&Ctx, Answer) -> F,
+    ) -> Result<(F, Method), SecondStepError> {
+        let ctx = self;
         let now = ctx.now();
         // The challenge, its user, their account and factors: one read.
         let context = ctx
             .store
-            .find_challenge_context(&Token::from_client(challenge_token).hash(), now)
+            .find_challenge_context(token, now)
             .await?
             .ok_or(SecondStepError::ChallengeExpired)?;
         let kind = context.challenge.kind;
@@ -157,14 +293,44 @@ impl SecondStep {
         }
         let (method, read) = METHODS
             .iter()
-            .filter(|m| m.answers(kind))
+            .filter(|m| m.answers(kind) && only.is_none_or(|only| m.method() == only))
             .find_map(|m| m.read(ctx, answer).map(|read| (*m, read)))
-            .ok_or_else(|| FieldError::new("code", expected(kind)))?;
+            .ok_or_else(|| FieldError::new("code", expected(kind, only)))?;
         let checked = method.check(ctx, &context, &read, meta, now)?;
         // What a success writes is made ready first, for a right code and a wrong one alike:
         // the work (and time) before the transaction must not tell them apart, since only the
         // transaction counts the attempt and passes the lock.
-        let prepared = prepare(ctx, method, context, checked, remember_device, meta, now).await?;
+        let ChallengeContext {
+            challenge,
+            user,
+            account,
+            ..
+        } = context;
+        let OnSuccess {
+            effects,
+            recovery_codes_remaining,
+        } = method
+            .on_success(ctx, &user, &account, checked.proof.as_ref(), meta, now)
+            .await?;
+        let failed = F::failed(&user, method.method(), meta, now);
+        let key = user.id.to_string();
+        // What a wrong answer writes is decided after the transaction (a replay, the last
+        // attempt), by whom it concerns.
+        let (failing_user, failing_account) = (user.clone(), account.clone());
+        let challenge_id = challenge.id;
+        let finished = finish(
+            ctx,
+            Answer {
+                challenge,
+                user,
+                account,
+                method: method.method(),
+                effects,
+                device_token: checked.device_token,
+                recovery_codes_remaining,
+                now,
+            },
+        );
         let lockout = ctx.policy.second_step_lockout();
         let mut refused = None;
         let mut admit = |state| {
@@ -172,13 +338,8 @@ impl SecondStep {
             refused = verdict.err();
             (next, refused.is_none())
         };
-        let (user, account) = (
-            &prepared.opening.context.user,
-            &prepared.opening.context.account,
-        );
-        let key = user.id.to_string();
         let attempt = ChallengeAttempt {
-            challenge: prepared.challenge,
+            challenge: challenge_id,
             max_attempts,
             now,
         };
@@ -188,12 +349,18 @@ impl SecondStep {
             admit: &mut admit,
             success: throttle::success,
         };
+        let completing = checked.proof.as_ref().map(|proof| Completing {
+            proof,
+            session: finished.session(),
+            device: finished.device(),
+            effects: finished.effects(),
+        });
         let outcome = ctx
             .store
-            .attempt_second_step(attempt, &mut lock, prepared.completing())
+            .attempt_second_step(attempt, &mut lock, completing)
             .await?;
         let attempts = match outcome {
-            Attempted::Done => return Ok(prepared.done(method.method())),
+            Attempted::Done => return Ok((finished, method.method())),
             Attempted::ChallengeGone => return Err(SecondStepError::ChallengeExpired),
             Attempted::Locked => {
                 let RetryAt(retry_at) = refused.unwrap_or(RetryAt(now));
@@ -203,19 +370,20 @@ impl SecondStep {
         };
         // A right TOTP code whose step a concurrent request took first is a replay.
         let already_used =
-            prepared.already_used || (method.method() == Method::Totp && prepared.proof.is_some());
+            checked.already_used || (method.method() == Method::Totp && checked.proof.is_some());
         let failure = Failure {
+            failed,
             method: method.method(),
             replayed: already_used,
             // This wrong code killed a sign-in that had the right password.
-            unfinished: kind == ChallengeKind::TwoFactor && attempts >= max_attempts,
+            unfinished: F::SIGN_IN && kind == ChallengeKind::TwoFactor && attempts >= max_attempts,
         };
-        let effects = failure_effects(ctx, user, account, failure, meta, now);
+        let failure = failure_effects(ctx, &failing_user, &failing_account, failure, meta, now);
         if ctx
-            .lockout_failure(Scope::SecondStep, &key, lockout, now, effects)
+            .lockout_failure(Scope::SecondStep, &key, lockout, now, failure)
             .await?
         {
-            tracing::warn!(user_id = %user.id, "second step locked after repeated failures");
+            tracing::warn!(user_id = %key, "second step locked after repeated failures");
         }
         Err(SecondStepError::InvalidCode {
             attempts_remaining: (max_attempts - attempts).max(0),
@@ -226,10 +394,12 @@ impl SecondStep {
 
 /// What a wrong code was.
 struct Failure {
+    /// The event of a wrong code, as the caller of [`Ctx::answer`] names it.
+    failed: NewEvent,
     method: Method,
     /// A right TOTP code, already used (F11: told apart, and the user alerted).
     replayed: bool,
-    /// It was the challenge's last allowed attempt.
+    /// It was a sign-in challenge's last allowed attempt.
     unfinished: bool,
 }
 
@@ -242,18 +412,14 @@ fn failure_effects(
     meta: &RequestMeta,
     now: Timestamp,
 ) -> (Effects, Effects) {
-    let method = failure.method.as_str();
     let mut failed = if failure.replayed {
         Effects::event(
             NewEvent::for_user(user, EventKind::TotpReplayRefused, meta, now)
-                .with_detail(json!({ "method": method, "reason": "replayed" })),
+                .with_detail(json!({ "method": failure.method.as_str(), "reason": "replayed" })),
         )
         .and_alert(ctx.alert(user, account, meta, (now, now), Message::CodeReplayed))
     } else {
-        Effects::event(
-            NewEvent::for_user(user, EventKind::TwoFactorFailed, meta, now)
-                .with_detail(json!({ "method": method })),
-        )
+        Effects::event(failure.failed)
     };
     if failure.unfinished {
         let started = (now, now);
@@ -271,102 +437,4 @@ fn failure_effects(
         Message::SecondStepLocked { until },
     );
     (failed, Effects::event(event).and_email(email))
-}
-
-/// The session, events and emails a right proof would write, and the token to give; made
-/// whether or not there is a proof.
-async fn prepare(
-    ctx: &Ctx,
-    method: &dyn SecondFactor,
-    context: ChallengeContext,
-    checked: Checked,
-    remember_device: bool,
-    meta: &RequestMeta,
-    now: Timestamp,
-) -> Result<Prepared, Internal> {
-    let ChallengeContext {
-        challenge,
-        user,
-        account,
-        ..
-    } = context;
-    let OnSuccess {
-        effects,
-        recovery_codes_remaining,
-    } = method
-        .on_success(ctx, &user, &account, checked.proof.as_ref(), meta, now)
-        .await?;
-    let kind = method.method();
-    // An email code is the step of users without 2FA: the account's policy may restrict
-    // the session to setting it up.
-    let mut opening = ctx.opening(
-        user,
-        account,
-        kind.proves_two_factor(),
-        SignInMethod::SecondStep(kind),
-        meta,
-        now,
-    );
-    opening.effects = std::mem::take(&mut opening.effects).and(effects);
-    let mut device_token = checked.device_token;
-    let device = if kind.proves_two_factor() {
-        let (write, token, effects) =
-            ctx.second_step_device(&opening, &challenge, remember_device, meta, now);
-        opening.effects = std::mem::take(&mut opening.effects).and(effects);
-        device_token = token.or(device_token);
-        write
-    } else {
-        None
-    };
-    Ok(Prepared {
-        hash: opening.token.hash(),
-        opening,
-        challenge: challenge.id,
-        proof: checked.proof,
-        already_used: checked.already_used,
-        device_token,
-        device,
-        recovery_codes_remaining,
-    })
-}
-
-/// A success, ready to be written.
-struct Prepared {
-    opening: Opening,
-    hash: TokenHash,
-    challenge: ChallengeId,
-    /// `None`: no code matched, so the transaction only counts the attempt.
-    proof: Option<Proof>,
-    already_used: bool,
-    device_token: Option<Token>,
-    /// Users with 2FA: what the step does to its device.
-    device: Option<DeviceWrite>,
-    recovery_codes_remaining: Option<i64>,
-}
-
-impl Prepared {
-    fn completing(&self) -> Option<Completing<'_>> {
-        self.proof.as_ref().map(|proof| Completing {
-            proof,
-            session: &self.opening.context.session,
-            token: &self.hash,
-            device: self.device.as_ref(),
-            effects: &self.opening.effects,
-        })
-    }
-
-    fn done(self, method: Method) -> SecondStepDone {
-        let trusted_until = match &self.device {
-            Some(DeviceWrite::New { device, .. }) => device.trusted_until,
-            Some(DeviceWrite::Trust { until, .. }) => Some(*until),
-            None => None,
-        };
-        SecondStepDone {
-            signed_in: self.opening.signed_in(),
-            method,
-            recovery_codes_remaining: self.recovery_codes_remaining,
-            device_token: self.device_token,
-            trusted_until,
-        }
-    }
 }

@@ -41,13 +41,14 @@ pub struct LockGate<'a> {
     pub success: fn(ThrottleState) -> ThrottleState,
 }
 
-/// What a right code does: spend the proof, open the session, write the device, record the
+/// What a right code does: spend the proof, open the session (a sign-in; a re-authentication
+/// opens none and restarts its session's step-up window through the effects), write the
+/// device, record the
 /// effects.
 #[derive(Clone, Copy, Debug)]
 pub struct Completing<'a> {
     pub proof: &'a Proof,
-    pub session: &'a Session,
-    pub token: &'a TokenHash,
+    pub session: Option<(&'a Session, &'a TokenHash)>,
     pub device: Option<&'a DeviceWrite>,
     pub effects: &'a Effects,
 }
@@ -111,8 +112,8 @@ pub trait ChallengeStore: Send + Sync {
     /// 2. passes `lock.admit` under the lock's row lock (else [`Attempted::Locked`], the count
     ///    kept);
     /// 3. with `completing`, spends its proof with a `WHERE` that refuses the second of two
-    ///    racing attempts; if spent, consumes the challenge, opens the session, writes the
-    ///    effects and applies `lock.success`: [`Attempted::Done`]. Otherwise the counts are
+    ///    racing attempts; if spent, consumes the challenge, opens the session (if any), writes
+    ///    the effects and applies `lock.success`: [`Attempted::Done`]. Otherwise the counts are
     ///    kept: [`Attempted::Rejected`].
     async fn attempt_second_step(
         &self,
@@ -128,6 +129,7 @@ pub trait ChallengeStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Vec<ChallengeContext>>;
     /// Deletes a challenge and writes `effects` with it; `false` (nothing written) if it was
-    /// gone already, so two sweeps tell about it once.
+    /// gone already, so two sweeps tell about it once. (Also how a re-authentication that
+    /// did not pass drops the challenge it opened for itself: no sign-in was left unfinished.)
     async fn end_challenge(&self, challenge: ChallengeId, effects: &Effects) -> StoreResult<bool>;
 }

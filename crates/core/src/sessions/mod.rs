@@ -17,8 +17,10 @@
 //! account's 2FA policy ([`crate::principal`]); `kind` only records what it was opened as.
 
 mod port;
+mod step_up;
 
 pub use port::SessionStore;
+pub use step_up::{ReauthError, ReauthInput, Reauthenticated};
 
 use crate::Timestamp;
 use crate::crypto::{Token, TokenHash};
@@ -138,6 +140,7 @@ impl Ctx {
                 created_at: now,
                 expires_at: now.plus_secs(self.policy.session_lifetime_secs),
                 last_seen_at: now,
+                reauthenticated_at: now,
                 ip: meta.ip.clone(),
                 user_agent: meta.user_agent.clone(),
             },
@@ -342,6 +345,7 @@ mod tests {
             created_at: t0,
             expires_at: t0.plus_secs(12 * 3600),
             last_seen_at: t0,
+            reauthenticated_at: t0,
             ip: None,
             user_agent: None,
         };

@@ -216,7 +216,8 @@ impl SignIn {
                     .await
             }
             found => {
-                ctx.record_password_failure(&key, found.map(|f| f.user), meta, now)
+                let failed = EventKind::SignInFailed;
+                ctx.record_password_failure(&key, found.map(|f| f.user), meta, now, failed)
                     .await?;
                 Err(LoginError::InvalidCredentials)
             }
@@ -277,22 +278,23 @@ impl Ctx {
             .ok_or_else(|| StoreError::Corrupt(format!("user {} has no account", user.id)))?)
     }
 
-    /// Counts a wrong password for `key`, records it, and when this failure locks password
-    /// sign-in, records and emails that too.
+    /// Counts a wrong password for `key`, records it as a `failed` event, and when this
+    /// failure locks password sign-in, records and emails that too.
     pub(crate) async fn record_password_failure(
         &self,
         key: &str,
         user: Option<User>,
         meta: &RequestMeta,
         now: Timestamp,
+        failed: EventKind,
     ) -> Result<(), Internal> {
         let failed = match &user {
-            Some(user) => NewEvent::for_user(user, EventKind::SignInFailed, meta, now),
+            Some(user) => NewEvent::for_user(user, failed, meta, now),
             None => NewEvent {
                 account_id: None,
                 user_id: None,
                 email: Some(key.to_owned()),
-                kind: EventKind::SignInFailed,
+                kind: failed,
                 meta: meta.clone(),
                 detail: json!({}),
                 at: now,
@@ -320,13 +322,14 @@ impl Ctx {
         Ok(())
     }
 
-    /// Re-checks a signed-in user's password (before turning 2FA off, or new recovery
-    /// codes), under the same lock as password sign-in.
+    /// Re-checks a signed-in user's password (a re-authentication, a change of password),
+    /// under the same lock as password sign-in; a wrong one is recorded as a `failed` event.
     pub(crate) async fn recheck_password(
         &self,
         user: &User,
         password: &SecretString,
         meta: &RequestMeta,
+        failed: EventKind,
     ) -> Result<(), RecheckError> {
         if password.expose_secret().is_empty() {
             return Err(FieldError::new("password", "password is required").into());
@@ -346,7 +349,7 @@ impl Ctx {
             self.lockout_success(Scope::Password, &key).await?;
             Ok(())
         } else {
-            self.record_password_failure(&key, Some(user.clone()), meta, now)
+            self.record_password_failure(&key, Some(user.clone()), meta, now, failed)
                 .await?;
             Err(RecheckError::InvalidCredentials)
         }

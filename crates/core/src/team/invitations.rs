@@ -66,7 +66,8 @@ pub struct OpenInvitation {
 
 impl Team {
     /// Invites someone to the account; the link goes to them by email and is valid for
-    /// `invitation_lifetime_secs`.
+    /// `invitation_lifetime_secs`. Inviting an admin is a power that amounts to account
+    /// recovery ([`crate::principal::RecoveryAdmin`]); inviting a member is not.
     pub async fn invite(
         &self,
         manager: &Manager,
@@ -77,6 +78,10 @@ impl Team {
         let email = Email::parse(&input.email).map_err(|e| FieldError::new("email", e.0))?;
         let name = validate::name("name", &input.name)?;
         let role = invited_role(&input.role)?;
+        let admin = match role {
+            Role::Admin => Some(ctx.recovery_admin(manager.clone())?),
+            _ => None,
+        };
         let now = ctx.now();
         let invitation = Invitation {
             id: InvitationId::new(),
@@ -111,7 +116,10 @@ impl Team {
                 "invitee": invitation.email.as_str(),
                 "role": role,
             }));
-        let effects = Effects::event(event).and_email(ctx.mailer.seal(&email, now));
+        let mut effects = Effects::event(event).and_email(ctx.mailer.seal(&email, now));
+        if let Some(admin) = admin {
+            effects = effects.and(admin.restarted(now));
+        }
         let counted = ctx.count_invitation(&invitation, now).await?;
         let created = ctx
             .store

@@ -5,7 +5,9 @@
 //! Who may do what is carried by types ([`crate::principal`]): only a [`Manager`] reaches
 //! these use cases, and an action on another user needs that user as a [`Managed`], which
 //! only [`Team::managed`] hands out, after [`crate::principal::may_act_on`]. Members manage
-//! only themselves (`/me`).
+//! only themselves (`/me`). The powers that amount to account recovery (deleting a user,
+//! resetting their 2FA, inviting an admin, the 2FA policy) need a [`RecoveryAdmin`]: a
+//! manager within the step-up window, with 2FA on themselves (SPEC §9, review F6).
 
 pub mod enforcement;
 pub mod invitations;
@@ -19,7 +21,7 @@ pub use port::{TeamStore, TeamUser};
 use crate::ctx::{Ctx, Internal, internal_from};
 use crate::mail::{Message, ResetBy};
 use crate::model::{EventKind, NewEvent, RequestMeta, SecurityEvent, UserId};
-use crate::principal::{Forbidden, Managed, Manager};
+use crate::principal::{Forbidden, Managed, Manager, RecoveryAdmin};
 use crate::store::Effects;
 use crate::throttle::Scope;
 use crate::validate::FieldError;
@@ -56,7 +58,25 @@ internal_from!(TeamError);
 #[derive(Clone)]
 pub struct Team(pub(crate) Arc<Ctx>);
 
+impl Ctx {
+    /// The manager, for a power that amounts to account recovery (SPEC §9, review F6): with
+    /// 2FA on themselves (unless `admin_requires_two_factor` is off), then within the
+    /// step-up window. The 2FA is asked first: re-authenticating would not help without it.
+    pub(crate) fn recovery_admin(&self, manager: Manager) -> Result<RecoveryAdmin, Forbidden> {
+        if self.policy.admin_requires_two_factor && !manager.two_factor_enabled() {
+            return Err(Forbidden::AdminTwoFactorRequired);
+        }
+        Ok(RecoveryAdmin::new(self.recent(manager)?))
+    }
+}
+
 impl Team {
+    /// The manager, if they may reset another user's 2FA, delete a user, invite an admin or
+    /// change the team's 2FA policy now ([`RecoveryAdmin`]).
+    pub fn recovery_admin(&self, manager: Manager) -> Result<RecoveryAdmin, Forbidden> {
+        self.0.recovery_admin(manager)
+    }
+
     /// A user of the manager's account the manager may act on.
     pub async fn managed(&self, manager: &Manager, id: UserId) -> Result<Managed, TeamError> {
         let user = self
@@ -77,7 +97,7 @@ impl Team {
     /// Inviting the same email again gives a fresh user, without 2FA (Mailgun's reset path).
     pub async fn delete_user(
         &self,
-        manager: &Manager,
+        manager: &RecoveryAdmin,
         target: Managed,
         meta: &RequestMeta,
     ) -> Result<(), TeamError> {
@@ -91,7 +111,8 @@ impl Team {
                     "target_email": user.email.as_str(),
                     "target_role": user.role,
                 })),
-        );
+        )
+        .and(manager.restarted(now));
         let throttles = Scope::of_user(&user);
         if self
             .0
@@ -110,7 +131,7 @@ impl Team {
     /// requires 2FA, they set it up again at their next sign-in.
     pub async fn reset_two_factor(
         &self,
-        manager: &Manager,
+        manager: &RecoveryAdmin,
         target: Managed,
         meta: &RequestMeta,
     ) -> Result<(), TeamError> {
@@ -130,8 +151,9 @@ impl Team {
             },
             required: account.two_factor_required,
         };
-        let effects =
-            Effects::event(event).and_email(ctx.email_in(&user, account, meta, now, message));
+        let effects = Effects::event(event)
+            .and_email(ctx.email_in(&user, account, meta, now, message))
+            .and(manager.restarted(now));
         if ctx
             .store
             .disable_two_factor(user.id, true, &effects)

@@ -7,7 +7,7 @@ use super::{Team, TeamError};
 use crate::Timestamp;
 use crate::mail::Message;
 use crate::model::{Account, EventKind, RequestMeta, TrustedDevices};
-use crate::principal::Manager;
+use crate::principal::RecoveryAdmin;
 use crate::store::Effects;
 use crate::validate::FieldError;
 use serde_json::json;
@@ -44,7 +44,7 @@ impl Team {
     /// Sets whether the account requires 2FA, and until when users may still skip it.
     pub async fn set_two_factor_policy(
         &self,
-        manager: &Manager,
+        manager: &RecoveryAdmin,
         input: PolicyInput<'_>,
         meta: &RequestMeta,
     ) -> Result<Account, TeamError> {
@@ -59,7 +59,8 @@ impl Team {
                     "required": input.required,
                     "grace_period_until": grace.map(Timestamp::to_rfc3339),
                 })),
-        );
+        )
+        .and(manager.restarted(now));
         let mut turned_on = Effects::default();
         if input.required {
             for member in ctx.store.team_members(account.id).await? {
@@ -81,19 +82,22 @@ impl Team {
 impl Team {
     /// Sets whether the account's users may have devices skip the second step (SPEC §9).
     /// The policy is checked at every use, so forbidding it stops every trusted device at
-    /// once; the store also ends their trust then, so allowing it again revives none.
+    /// once; the store also ends their trust then, so allowing it again revives none. A
+    /// 2FA policy, so a power of a [`RecoveryAdmin`] (SPEC §9: step-up).
     pub async fn set_trusted_devices_policy(
         &self,
-        manager: &Manager,
+        manager: &RecoveryAdmin,
         policy: TrustedDevices,
         meta: &RequestMeta,
     ) -> Result<Account, TeamError> {
         let ctx = &self.0;
+        let now = ctx.now();
         let effects = Effects::event(
             manager
-                .event(EventKind::TrustedDevicesPolicyChanged, meta, ctx.now())
+                .event(EventKind::TrustedDevicesPolicyChanged, meta, now)
                 .with_detail(json!({ "trusted_devices": policy.as_str() })),
-        );
+        )
+        .and(manager.restarted(now));
         ctx.store
             .set_trusted_devices_policy(manager.account().id, policy, &effects)
             .await?

@@ -7,6 +7,7 @@ mod health;
 mod invitations;
 mod me;
 mod passwords;
+mod reauthenticate;
 mod schema;
 mod second_step;
 mod sign_in;
@@ -82,6 +83,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(two_factor::regenerate))
         .routes(routes!(two_factor::recover))
         .routes(routes!(me::me))
+        .routes(routes!(reauthenticate::reauthenticate))
         .routes(routes!(passwords::change))
         .routes(routes!(passwords::forgot))
         .routes(routes!(passwords::reset))

@@ -2,7 +2,7 @@
 //! reset link by email) and `POST /password/reset` (a new password with the link).
 
 use crate::error::{AppError, ErrorBody, Json, change_password_error, forgot_error, reset_error};
-use crate::extract::{ClientMeta, FullSession};
+use crate::extract::{ClientMeta, FullSession, Recent};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,20 +17,21 @@ pub struct ChangePasswordRequest {
     pub new_password: String,
 }
 
-/// Changes the password; every other session of the user ends and the user is emailed.
+/// Changes the password; every other session of the user ends and the user is emailed. A
+/// sensitive action: the session must have authenticated in the last 15 minutes.
 #[utoipa::path(post, path = "/me/password", tag = "me", security(("session" = [])),
     request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "Changed; every other session ended"),
         (status = 401, description = "`invalid_credentials` (wrong current password) or `unauthenticated`", body = ErrorBody),
-        (status = 403, description = "`two_factor_setup_required`", body = ErrorBody),
+        (status = 403, description = "`two_factor_setup_required`, or `reauthentication_required` (`POST /me/reauthenticate` first)", body = ErrorBody),
         (status = 422, description = "`validation_error`: `fields.new_password` says why a password is refused", body = ErrorBody),
         (status = 429, description = "`too_many_attempts` (the password lock of sign-in)", body = ErrorBody),
     ))]
 pub async fn change(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    FullSession(me): FullSession,
+    Recent(me): Recent<FullSession>,
     Json(body): Json<ChangePasswordRequest>,
 ) -> Result<StatusCode, AppError> {
     state

@@ -1,11 +1,12 @@
 //! Account administration (SPEC §4): the 2FA policy, users and invitations (the account's
 //! audit log is in [`super::activity`]). Every handler takes a [`ManagerSession`]: members get `403 forbidden` before
-//! any handler runs.
+//! any handler runs. The powers that amount to account recovery take a
+//! [`RecoveryAdminSession`] (SPEC §9, review F6): within the step-up window, with 2FA on.
 
 use super::path_id as id;
 use super::schema::{AccountBody, TrustedDevicesPolicyBody, TwoFactorPolicyBody, UserBody};
 use crate::error::{AppError, ErrorBody, Json};
-use crate::extract::{ClientMeta, ManagerSession};
+use crate::extract::{ClientMeta, ManagerSession, RecoveryAdminSession};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -47,13 +48,13 @@ pub struct PolicyRequest {
     security(("session" = [])), request_body = PolicyRequest,
     responses(
         (status = 200, body = TwoFactorPolicyBody),
-        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 403, description = "`forbidden` (members), `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on) or `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`)", body = ErrorBody),
         (status = 422, description = "`validation_error`: a bad or past date", body = ErrorBody),
     ))]
 pub async fn set_policy(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    ManagerSession(manager): ManagerSession,
+    RecoveryAdminSession(manager): RecoveryAdminSession,
     Json(body): Json<PolicyRequest>,
 ) -> Result<Json<TwoFactorPolicyBody>, AppError> {
     let input = PolicyInput {
@@ -84,13 +85,13 @@ pub struct TrustedDevicesPolicyRequest {
     security(("session" = [])), request_body = TrustedDevicesPolicyRequest,
     responses(
         (status = 200, body = TrustedDevicesPolicyBody),
-        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 403, description = "`forbidden`, `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on) or `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`)", body = ErrorBody),
         (status = 422, description = "`validation_error`: neither `allowed` nor `forbidden`", body = ErrorBody),
     ))]
 pub async fn set_trusted_devices_policy(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    ManagerSession(manager): ManagerSession,
+    RecoveryAdminSession(manager): RecoveryAdminSession,
     Json(body): Json<TrustedDevicesPolicyRequest>,
 ) -> Result<Json<TrustedDevicesPolicyBody>, AppError> {
     let policy: TrustedDevices = body
@@ -132,13 +133,13 @@ pub async fn users(
     security(("session" = [])), params(("id" = String, Path, description = "User id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "`forbidden`: members, yourself, or the owner", body = ErrorBody),
+        (status = 403, description = "`forbidden` (members, yourself, or the owner), `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on) or `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`)", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
     ))]
 pub async fn delete_user(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    ManagerSession(manager): ManagerSession,
+    RecoveryAdminSession(manager): RecoveryAdminSession,
     Path(user): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let target = state
@@ -162,14 +163,14 @@ pub struct ResetResponse {
     security(("session" = [])), params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, body = ResetResponse),
-        (status = 403, description = "`forbidden`: members, yourself, or the owner", body = ErrorBody),
+        (status = 403, description = "`forbidden` (members, yourself, or the owner), `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on) or `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`)", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
         (status = 409, description = "`not_enabled`: the user has no 2FA", body = ErrorBody),
     ))]
 pub async fn reset_two_factor(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    ManagerSession(manager): ManagerSession,
+    RecoveryAdminSession(manager): RecoveryAdminSession,
     Path(user): Path<String>,
 ) -> Result<Json<ResetResponse>, AppError> {
     let target = state
@@ -203,7 +204,7 @@ pub struct InvitationRequest {
     security(("session" = [])), request_body = InvitationRequest,
     responses(
         (status = 201, body = InvitationBody),
-        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 403, description = "`forbidden` (members; the last two only when inviting an admin), `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on) or `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`)", body = ErrorBody),
         (status = 409, description = "`already_member` (a member of this team has the email) or `invitation_exists`", body = ErrorBody),
         (status = 422, description = "`validation_error`", body = ErrorBody),
     ))]

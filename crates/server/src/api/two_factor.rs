@@ -2,11 +2,14 @@
 //! `POST /recover`.
 
 use crate::error::{AppError, ErrorBody, Json, two_factor_error};
-use crate::extract::{AnySession, ClientMeta, FullSession};
+use crate::extract::{AnySession, ClientMeta, FullSession, Recent, refused_here};
 use crate::qr;
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use tessera_core::model::RequestMeta;
+use tessera_core::principal;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -24,17 +27,19 @@ pub struct SetupResponse {
     pub expires_at: String,
 }
 
-/// Starts setting up an authenticator app (replacing a pending setup).
+/// Starts setting up an authenticator app (replacing a pending setup). A sensitive action:
+/// the session must have authenticated in the last 15 minutes.
 #[utoipa::path(post, path = "/me/2fa/setup", tag = "two-factor", security(("session" = [])),
     responses(
         (status = 200, body = SetupResponse),
         (status = 401, description = "`unauthenticated` or `session_expired`", body = ErrorBody),
+        (status = 403, description = "`reauthentication_required`: `POST /me/reauthenticate` first", body = ErrorBody),
         (status = 409, description = "`already_enabled`", body = ErrorBody),
     ))]
 pub async fn setup(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    AnySession(context): AnySession,
+    Recent(context): Recent<AnySession>,
 ) -> Result<Json<SetupResponse>, AppError> {
     let setup = state
         .core
@@ -92,9 +97,34 @@ pub async fn activate(
     }))
 }
 
+/// `{}` within the step-up window, or the password (which counts as a re-authentication).
 #[derive(Deserialize, ToSchema)]
 pub struct PasswordRequest {
-    pub password: String,
+    pub password: Option<String>,
+}
+
+/// The session for a sensitive action with an optional `{password}` body (SPEC §9): with
+/// the password, as before; without, within the step-up window.
+enum Proof {
+    Password(principal::FullSession, SecretString),
+    Recent(principal::Recent<principal::FullSession>),
+}
+
+async fn proof(
+    state: &AppState,
+    me: principal::FullSession,
+    password: Option<String>,
+    route: &OriginalUri,
+    meta: &RequestMeta,
+) -> Result<Proof, AppError> {
+    if let Some(password) = password {
+        return Ok(Proof::Password(me, password.into()));
+    }
+    let who = (*me).clone();
+    match state.core.sessions.recent(me) {
+        Ok(recent) => Ok(Proof::Recent(recent)),
+        Err(why) => Err(refused_here(state, &who, why, route.path(), meta).await),
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -102,27 +132,30 @@ pub struct DisableResponse {
     pub enabled: bool,
 }
 
-/// Turns 2FA off (the password is required). The secret, recovery codes and paper key stop
-/// working; turning it on again needs a new setup.
+/// Turns 2FA off. A sensitive action: `{}` within 15 minutes of an authentication of this
+/// session, or `{password}` (the password then counts as the re-authentication). The secret,
+/// recovery codes and paper key stop working; turning it on again needs a new setup.
 #[utoipa::path(post, path = "/me/2fa/disable", tag = "two-factor", security(("session" = [])),
     request_body = PasswordRequest,
     responses(
         (status = 200, body = DisableResponse),
         (status = 401, description = "`invalid_credentials` (wrong password) or `unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`reauthentication_required` (no password and no recent authentication), or `forbidden` (the team requires 2FA)", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`", body = ErrorBody),
     ))]
 pub async fn disable(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
+    route: OriginalUri,
     FullSession(context): FullSession,
     Json(body): Json<PasswordRequest>,
 ) -> Result<Json<DisableResponse>, AppError> {
-    state
-        .core
-        .factors
-        .disable(&context, &body.password.into(), &meta)
-        .await
-        .map_err(|e| two_factor_error(e, state.core.now()))?;
+    let factors = &state.core.factors;
+    match proof(&state, context, body.password, &route, &meta).await? {
+        Proof::Password(me, password) => factors.disable_with_password(&me, &password, &meta).await,
+        Proof::Recent(me) => factors.disable(&me, &meta).await,
+    }
+    .map_err(|e| two_factor_error(e, state.core.now()))?;
     Ok(Json(DisableResponse { enabled: false }))
 }
 
@@ -131,27 +164,34 @@ pub struct RecoveryCodesResponse {
     pub recovery_codes: Vec<String>,
 }
 
-/// Generates new recovery codes (the password is required); the old set stops working.
+/// Generates new recovery codes; the old set stops working. A sensitive action: `{}` within
+/// 15 minutes of an authentication of this session, or `{password}`.
 #[utoipa::path(post, path = "/me/2fa/recovery-codes", tag = "two-factor", security(("session" = [])),
     request_body = PasswordRequest,
     responses(
         (status = 200, body = RecoveryCodesResponse),
         (status = 401, description = "`invalid_credentials` or `unauthenticated`", body = ErrorBody),
+        (status = 403, description = "`reauthentication_required` (no password and no recent authentication)", body = ErrorBody),
         (status = 409, description = "`not_enabled`", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`", body = ErrorBody),
     ))]
 pub async fn regenerate(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
+    route: OriginalUri,
     FullSession(context): FullSession,
     Json(body): Json<PasswordRequest>,
 ) -> Result<Json<RecoveryCodesResponse>, AppError> {
-    let codes = state
-        .core
-        .factors
-        .regenerate_codes(&context, &body.password.into(), &meta)
-        .await
-        .map_err(|e| two_factor_error(e, state.core.now()))?;
+    let factors = &state.core.factors;
+    let codes = match proof(&state, context, body.password, &route, &meta).await? {
+        Proof::Password(me, password) => {
+            factors
+                .regenerate_codes_with_password(&me, &password, &meta)
+                .await
+        }
+        Proof::Recent(me) => factors.regenerate_codes(&me, &meta).await,
+    }
+    .map_err(|e| two_factor_error(e, state.core.now()))?;
     Ok(Json(RecoveryCodesResponse {
         recovery_codes: codes,
     }))

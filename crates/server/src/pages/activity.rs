@@ -64,6 +64,8 @@ fn describe(kind: EventKind) -> &'static str {
         NewDeviceSignIn => "Signed in from a new device",
         SignInUnfinished => "Sign-in with the right password left unfinished",
         TotpReplayRefused => "Already used two-factor code refused",
+        Reauthenticated => "Confirmed it was them (password and code again)",
+        ReauthenticationFailed => "Failed attempt to confirm it was them",
     }
 }
 

@@ -12,6 +12,7 @@ mod passwords;
 mod second_step;
 mod sign_in;
 mod sign_up;
+mod step_up;
 mod team;
 mod two_factor;
 mod ui;
@@ -48,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/signup/confirm", post(sign_up::confirm))
         .route("/signup/confirm/{token}", get(sign_up::confirm_page))
         .route("/logout", post(sign_in::logout))
+        .route("/reauthenticate", get(step_up::show).post(step_up::submit))
         .route("/settings/security", get(two_factor::show))
         .route("/settings/security/setup", post(two_factor::setup))
         .route("/settings/security/activate", post(two_factor::activate))

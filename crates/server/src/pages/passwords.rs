@@ -40,6 +40,11 @@ pub async fn change(
     PageUser(me): PageUser,
     CsrfForm { form, csrf }: CsrfForm<ChangeForm>,
 ) -> Response {
+    // The passwords typed are not kept: the form is shown again, empty.
+    let me = match super::step_up::recent(&state, me, "/settings/security") {
+        Ok(recent) => recent,
+        Err(reauthenticate) => return reauthenticate.into_response(),
+    };
     let changed = state
         .core
         .passwords

@@ -1,11 +1,16 @@
 //! The team pages: `/account/settings` (Require 2FA, grace-period date, trusted devices) and
-//! `/account/users`
-//! (users with their 2FA status, invite, delete, reset 2FA, open invitations). The invitee's
+//! `/account/users` (users with their 2FA status, invite, delete, reset 2FA, open invitations). The invitee's
 //! side is in [`super::invitations`].
+//!
+//! The powers that amount to account recovery (the policy, deleting a user, resetting 2FA,
+//! inviting an admin, the trusted-devices policy) need a recent authentication and the manager's own 2FA (SPEC §9,
+//! review F6): outside the step-up window they send the browser to `/reauthenticate` and
+//! back to the page of the form, filled in as it was sent (`?draft=1&…`: nothing secret).
 
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
-use super::ui::{Moment, Nav, Notice, page};
+use super::step_up::{recovery_refused, to_reauthenticate};
+use super::ui::{Moment, Nav, page};
 use super::{Empty, PageManager};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
@@ -15,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tessera_core::model::{InvitationId, TrustedDevices, UserId};
-use tessera_core::principal::Manager;
+use tessera_core::principal::{Forbidden, Manager};
 use tessera_core::team::{InviteInput, PolicyInput, TeamError};
 
 /// The fixed notices a redirect may ask for: nothing typed by anyone is echoed.
@@ -43,6 +48,12 @@ struct SettingsPage {
     grace_period_until: Option<Moment>,
     /// The date field's value.
     grace_date: String,
+    /// The policy in force (the form may show a draft).
+    status_required: bool,
+    /// Why saving was refused, when it is not the date's fault.
+    alert: Option<String>,
+    /// The step-up window (SPEC §9), in minutes.
+    window_minutes: i64,
     /// Devices may skip the second step ("Don't ask again on this device").
     trusted_devices: bool,
     trust_days: i64,
@@ -55,41 +66,58 @@ fn settings_page(
     manager: &Manager,
     csrf: Csrf,
     status: StatusCode,
-    notice: Option<&'static str>,
-    error: Option<String>,
+    (notice, error, alert): (Option<&'static str>, Option<String>, Option<String>),
+    draft: Option<&PolicyForm>,
 ) -> Response {
     let account = manager.account();
+    let grace_date = account
+        .grace_period_until
+        .map(|t| t.to_date())
+        .unwrap_or_default();
     let template = SettingsPage {
         csrf: csrf.field.clone(),
         nav: Nav::new(manager, &csrf),
         account_name: account.name.clone(),
-        required: account.two_factor_required,
+        status_required: account.two_factor_required,
+        required: draft.map_or(account.two_factor_required, |d| d.required.is_some()),
         grace_period_until: account.grace_period_until.map(Moment::from),
-        grace_date: account
-            .grace_period_until
-            .map(|t| t.to_date())
-            .unwrap_or_default(),
-        trusted_devices: account.trusted_devices == TrustedDevices::Allowed,
-        trust_days: state.core.policy().trusted_device_secs / 86_400,
+        grace_date: draft.map_or(grace_date, |d| d.grace_period_until.clone()),
         notice,
         error,
+        alert,
+        window_minutes: state.core.sessions.reauth_window_secs() / 60,
+        trusted_devices: account.trusted_devices == TrustedDevices::Allowed,
+        trust_days: state.core.policy().trusted_device_secs / 86_400,
     };
     page(status, &template, csrf)
+}
+
+/// `/account/settings`, or with `?draft=1&required=on&grace_period_until=…` the form as it
+/// was sent before a re-authentication.
+#[derive(Deserialize)]
+pub struct SettingsQuery {
+    notice: Option<String>,
+    draft: Option<String>,
+    #[serde(flatten)]
+    form: PolicyForm,
 }
 
 pub async fn settings(
     State(state): State<AppState>,
     PageManager(manager): PageManager,
-    Query(query): Query<Notice>,
+    Query(query): Query<SettingsQuery>,
     csrf: Csrf,
 ) -> Response {
     let notice = notice(query.notice.as_deref());
-    settings_page(&state, &manager, csrf, StatusCode::OK, notice, None)
+    let draft = query.draft.is_some().then_some(&query.form);
+    let said = (notice, None, None);
+    settings_page(&state, &manager, csrf, StatusCode::OK, said, draft)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, serde::Serialize)]
 pub struct PolicyForm {
     /// A checkbox: present when ticked.
+    #[serde(skip_serializing_if = "Option::is_none")]
     required: Option<String>,
     #[serde(default)]
     grace_period_until: String,
@@ -101,6 +129,23 @@ pub async fn save_settings(
     PageManager(manager): PageManager,
     CsrfForm { form, csrf }: CsrfForm<PolicyForm>,
 ) -> Response {
+    let admin = match state.core.team.recovery_admin(manager.clone()) {
+        Ok(admin) => admin,
+        Err(why) => {
+            let draft = serde_urlencoded::to_string(&form).unwrap_or_default();
+            return match recovery_refused(why, &format!("/account/settings?draft=1&{draft}")) {
+                Ok(reauthenticate) => reauthenticate,
+                Err(refused) => {
+                    refused
+                        .or_form(async |status, message| {
+                            let said = (None, None, Some(message));
+                            settings_page(&state, &manager, csrf, status, said, Some(&form))
+                        })
+                        .await
+                }
+            };
+        }
+    };
     let required = form.required.is_some();
     let input = PolicyInput {
         required,
@@ -110,14 +155,15 @@ pub async fn save_settings(
     match state
         .core
         .team
-        .set_two_factor_policy(&manager, input, &meta)
+        .set_two_factor_policy(&admin, input, &meta)
         .await
     {
         Ok(_) => Redirect::to("/account/settings?notice=saved").into_response(),
         Err(e) => {
             PageError::from(e)
                 .or_form(async |status, message| {
-                    settings_page(&state, &manager, csrf, status, None, Some(message))
+                    let said = (None, Some(message), None);
+                    settings_page(&state, &manager, csrf, status, said, Some(&form))
                 })
                 .await
         }
@@ -136,6 +182,23 @@ pub async fn save_trusted_devices(
     PageManager(manager): PageManager,
     CsrfForm { form, csrf }: CsrfForm<TrustedDevicesForm>,
 ) -> Response {
+    let admin = match state.core.team.recovery_admin(manager.clone()) {
+        Ok(admin) => admin,
+        Err(why) => {
+            // A checkbox: going back to the page shows it as it is; the person ticks it again.
+            return match recovery_refused(why, "/account/settings") {
+                Ok(reauthenticate) => reauthenticate,
+                Err(refused) => {
+                    refused
+                        .or_form(async |status, message| {
+                            let said = (None, None, Some(message));
+                            settings_page(&state, &manager, csrf, status, said, None)
+                        })
+                        .await
+                }
+            };
+        }
+    };
     let policy = if form.allowed.is_some() {
         TrustedDevices::Allowed
     } else {
@@ -144,14 +207,15 @@ pub async fn save_trusted_devices(
     match state
         .core
         .team
-        .set_trusted_devices_policy(&manager, policy, &meta)
+        .set_trusted_devices_policy(&admin, policy, &meta)
         .await
     {
         Ok(_) => Redirect::to("/account/settings?notice=trust_saved").into_response(),
         Err(e) => {
             PageError::from(e)
                 .or_form(async |status, message| {
-                    settings_page(&state, &manager, csrf, status, None, Some(message))
+                    let said = (None, None, Some(message));
+                    settings_page(&state, &manager, csrf, status, said, None)
                 })
                 .await
         }
@@ -193,7 +257,7 @@ struct UsersPage {
     invitation_days: i64,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, serde::Serialize, Default)]
 pub struct InviteForm {
     #[serde(default)]
     email: String,
@@ -254,16 +318,29 @@ async fn users_page(
     page(status, &template, csrf)
 }
 
+/// `/account/users`, or with `?draft=1&email=…&name=…&role=…` the invitation form as it was
+/// sent before a re-authentication.
+#[derive(Deserialize)]
+pub struct UsersQuery {
+    notice: Option<String>,
+    draft: Option<String>,
+    #[serde(flatten)]
+    form: InviteForm,
+}
+
 pub async fn users(
     State(state): State<AppState>,
     PageManager(manager): PageManager,
-    Query(query): Query<Notice>,
+    Query(query): Query<UsersQuery>,
     csrf: Csrf,
 ) -> Response {
     let notice = notice(query.notice.as_deref());
-    let form = InviteForm {
-        role: "member".to_owned(),
-        ..InviteForm::default()
+    let form = match query.draft {
+        Some(_) => query.form,
+        None => InviteForm {
+            role: "member".to_owned(),
+            ..InviteForm::default()
+        },
     };
     users_page(&state, &manager, csrf, StatusCode::OK, notice, None, form).await
 }
@@ -285,6 +362,10 @@ pub async fn invite(
         .invite(&manager, input, &meta)
         .await
         .map(|_| ());
+    if let Err(TeamError::Forbidden(Forbidden::ReauthenticationRequired)) = outcome {
+        let draft = serde_urlencoded::to_string(&form).unwrap_or_default();
+        return to_reauthenticate(&format!("/account/users?draft=1&{draft}"));
+    }
     back_to_users(&state, &manager, csrf, outcome, "invited", form).await
 }
 
@@ -336,8 +417,32 @@ pub async fn delete_user(
     Path(id): Path<String>,
     CsrfForm { csrf, .. }: CsrfForm<Empty>,
 ) -> Response {
-    let action = async |target| state.core.team.delete_user(&manager, target, &meta).await;
+    let admin = match state.core.team.recovery_admin(manager.clone()) {
+        Ok(admin) => admin,
+        Err(why) => return refused_on_users(&state, &manager, csrf, why).await,
+    };
+    let action = async |target| state.core.team.delete_user(&admin, target, &meta).await;
     on_user(&state, &manager, csrf, &id, action, "deleted").await
+}
+
+/// A recovery power refused: re-authenticate and come back, or the list with the reason.
+async fn refused_on_users(
+    state: &AppState,
+    manager: &Manager,
+    csrf: Csrf,
+    why: Forbidden,
+) -> Response {
+    match recovery_refused(why, "/account/users") {
+        Ok(reauthenticate) => reauthenticate,
+        Err(refused) => {
+            refused
+                .or_form(async |status, message| {
+                    let form = InviteForm::default();
+                    users_page(state, manager, csrf, status, None, Some(message), form).await
+                })
+                .await
+        }
+    }
 }
 
 pub async fn reset_two_factor(
@@ -347,11 +452,15 @@ pub async fn reset_two_factor(
     Path(id): Path<String>,
     CsrfForm { csrf, .. }: CsrfForm<Empty>,
 ) -> Response {
+    let admin = match state.core.team.recovery_admin(manager.clone()) {
+        Ok(admin) => admin,
+        Err(why) => return refused_on_users(&state, &manager, csrf, why).await,
+    };
     let action = async |target| {
         state
             .core
             .team
-            .reset_two_factor(&manager, target, &meta)
+            .reset_two_factor(&admin, target, &meta)
             .await
     };
     on_user(&state, &manager, csrf, &id, action, "reset").await

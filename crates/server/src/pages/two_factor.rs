@@ -1,9 +1,12 @@
 //! `/settings/security`: turning 2FA on (QR, key, paper key, confirming code), showing and
-//! downloading recovery codes, regenerating them and turning 2FA off with the password; and
-//! the public recovery page `/recover`.
+//! downloading recovery codes, regenerating them and turning 2FA off; and the public
+//! recovery page `/recover`. Starting a setup, new codes and turning 2FA off are sensitive
+//! (SPEC §9): outside the step-up window they send the browser to `/reauthenticate` and
+//! back here.
 
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
+use super::step_up::recent;
 use super::ui::{Moment, Nav, Notice, page, to_login};
 use super::{Empty, PageSession, PageUser};
 use crate::extract::ClientMeta;
@@ -34,6 +37,8 @@ struct SecurityPage {
     error: Option<String>,
     /// Why the new password of the change-password form was refused, shown next to it.
     new_password_error: Option<String>,
+    /// The step-up window (SPEC §9), in minutes.
+    window_minutes: i64,
 }
 
 /// The team's requirement, as the security page says it.
@@ -111,6 +116,7 @@ pub(super) async fn overview_with(
         notice,
         error,
         new_password_error,
+        window_minutes: state.core.sessions.reauth_window_secs() / 60,
     };
     page(status, &template, csrf)
 }
@@ -140,6 +146,10 @@ pub async fn setup(
 ) -> Response {
     let Some(context) = session else {
         return to_login();
+    };
+    let context = match recent(&state, context, "/settings/security") {
+        Ok(recent) => recent,
+        Err(reauthenticate) => return reauthenticate.into_response(),
     };
     match state.core.factors.start_setup(&context, &meta).await {
         Ok(setup) => {
@@ -190,6 +200,8 @@ pub async fn activate(
     }
 }
 
+/// Turning 2FA off and new recovery codes: a button within the step-up window (SPEC §9);
+/// a form that still sends the password (the old one) counts it as the re-authentication.
 #[derive(Deserialize)]
 pub struct PasswordForm {
     #[serde(default)]
@@ -202,12 +214,19 @@ pub async fn disable(
     PageUser(context): PageUser,
     CsrfForm { form, csrf }: CsrfForm<PasswordForm>,
 ) -> Response {
-    match state
-        .core
-        .factors
-        .disable(&context, &form.password.into(), &meta)
-        .await
-    {
+    let factors = &state.core.factors;
+    let done = if form.password.is_empty() {
+        match recent(&state, context.clone(), "/settings/security") {
+            Ok(me) => factors.disable(&me, &meta).await,
+            Err(reauthenticate) => return reauthenticate.into_response(),
+        }
+    } else {
+        let password = form.password.into();
+        factors
+            .disable_with_password(&context, &password, &meta)
+            .await
+    };
+    match done {
         Ok(()) => Redirect::to("/settings/security?notice=disabled").into_response(),
         Err(e) => failure(&state, &context, csrf, e).await,
     }
@@ -219,12 +238,19 @@ pub async fn regenerate(
     PageUser(context): PageUser,
     CsrfForm { form, csrf }: CsrfForm<PasswordForm>,
 ) -> Response {
-    match state
-        .core
-        .factors
-        .regenerate_codes(&context, &form.password.into(), &meta)
-        .await
-    {
+    let factors = &state.core.factors;
+    let done = if form.password.is_empty() {
+        match recent(&state, context.clone(), "/settings/security") {
+            Ok(me) => factors.regenerate_codes(&me, &meta).await,
+            Err(reauthenticate) => return reauthenticate.into_response(),
+        }
+    } else {
+        let password = form.password.into();
+        factors
+            .regenerate_codes_with_password(&context, &password, &meta)
+            .await
+    };
+    match done {
         Ok(codes) => codes_page(&context, csrf, (None, "Your new recovery codes"), codes),
         Err(e) => failure(&state, &context, csrf, e).await,
     }

@@ -100,10 +100,10 @@ async fn verify(
         &RequestMeta::default(),
         T0,
     ));
+    let (session, token) = (session(user, T0.plus_secs(60)), Token::generate().hash());
     let completing = Completing {
         proof: &proof,
-        session: &session(user, T0.plus_secs(60)),
-        token: &Token::generate().hash(),
+        session: Some((&session, &token)),
         device: None,
         effects: &effects,
     };

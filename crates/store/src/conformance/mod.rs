@@ -14,7 +14,7 @@ use tessera_core::model::{
     SessionId, SessionKind, User, UserId,
 };
 use tessera_core::second_step::{Attempted, ChallengeAttempt, Completing, LockGate};
-use tessera_core::store::{Effects, Store, StoreError, Unique};
+use tessera_core::store::{Effects, StepUp, Store, StoreError, Unique};
 use tessera_core::throttle::{Scope, ThrottleState};
 
 macro_rules! conformance {
@@ -105,6 +105,7 @@ fn session(user: &User, expires_at: Timestamp) -> Session {
         created_at: T0,
         expires_at,
         last_seen_at: T0,
+        reauthenticated_at: T0,
         ip: Some("127.0.0.1".into()),
         user_agent: Some("test".into()),
     }

@@ -56,6 +56,14 @@ async fn a_challenge_is_read_with_its_user_account_and_factor(store: Arc<dyn Sto
         .await
         .unwrap()
         .unwrap();
+    // Ended (a re-authentication's own challenge that did not pass), it is gone.
+    let other = challenge_for(&store, &u).await;
+    store
+        .end_challenge(other, &Effects::default())
+        .await
+        .unwrap();
+    let gone = attempt(&store, other, T0, None).await;
+    assert_eq!(gone, Attempted::ChallengeGone);
     assert_eq!(
         (
             found.challenge.id,
@@ -186,8 +194,7 @@ impl Spend {
     fn completing(&self) -> Option<Completing<'_>> {
         Some(Completing {
             proof: &self.proof,
-            session: &self.session,
-            token: &self.token,
+            session: Some((&self.session, &self.token)),
             device: None,
             effects: &self.effects,
         })

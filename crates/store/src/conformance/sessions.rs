@@ -9,7 +9,50 @@ conformance!(
     a_session_is_read_with_its_user_s_two_factor_status,
     ending_a_session_records_one_event,
     sessions_are_listed_and_ended_per_user,
+    a_step_up_restart_is_written_with_its_change_and_never_backwards,
 );
+
+async fn a_step_up_restart_is_written_with_its_change_and_never_backwards(
+    store: Arc<dyn Store>,
+    _: String,
+) {
+    let (_, u) = signup(&store, "sudo@example.com").await;
+    let token = Token::generate();
+    let s = session(&u, T0.plus_secs(3600));
+    store
+        .create_session(&s, &token.hash(), &Effects::default())
+        .await
+        .unwrap();
+    let stepped_up = || {
+        let (store, hash) = (Arc::clone(&store), token.hash());
+        async move {
+            let found = store.find_session(&hash).await.unwrap().unwrap();
+            found.session.reauthenticated_at
+        }
+    };
+    assert_eq!(
+        stepped_up().await,
+        T0,
+        "a new session counts as authenticated"
+    );
+    let restart = |at| Effects {
+        step_up: Some(StepUp { session: s.id, at }),
+        ..event(&u, EventKind::Reauthenticated)
+    };
+    store.record(&restart(T0.plus_secs(600))).await.unwrap();
+    assert_eq!(stepped_up().await, T0.plus_secs(600));
+    // An older restart (a slower concurrent action) does not move it back.
+    store.record(&restart(T0.plus_secs(300))).await.unwrap();
+    assert_eq!(stepped_up().await, T0.plus_secs(600));
+    // A change that found nothing to change restarts nothing.
+    assert!(
+        !store
+            .end_user_session(u.id, SessionId::new(), &restart(T0.plus_secs(900)))
+            .await
+            .unwrap()
+    );
+    assert_eq!(stepped_up().await, T0.plus_secs(600));
+}
 
 async fn sessions_are_found_by_token_hash_with_their_times(store: Arc<dyn Store>, _: String) {
     let (a, u) = signup(&store, "s@example.com").await;

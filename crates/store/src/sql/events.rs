@@ -10,7 +10,7 @@ use tessera_core::mail::Alert;
 use tessera_core::model::{NewEvent, SecurityEvent, UserId};
 use tessera_core::store::{Effects, StoreResult};
 
-/// Writes a change's events and queued emails inside its transaction.
+/// Writes a change's events, queued emails and step-up restart inside its transaction.
 pub(super) async fn write(tx: &mut super::Tx, effects: &Effects) -> StoreResult<()> {
     for event in &effects.events {
         insert(&mut **tx, event).await?;
@@ -22,6 +22,9 @@ pub(super) async fn write(tx: &mut super::Tx, effects: &Effects) -> StoreResult<
         if alert_due(tx, alert).await? {
             super::outbox::enqueue(&mut **tx, &alert.email).await?;
         }
+    }
+    if let Some(step_up) = &effects.step_up {
+        super::sessions::step_up(tx, step_up).await?;
     }
     Ok(())
 }

@@ -39,6 +39,7 @@ macro_rules! session_columns {
         "s.id AS session_id, s.user_id AS session_user_id, s.kind AS session_kind, \
          s.created_at AS session_created_at, s.expires_at AS session_expires_at, \
          s.last_seen_at AS session_last_seen_at, \
+         s.reauthenticated_at AS session_reauthenticated_at, \
          s.ip AS session_ip, s.user_agent AS session_user_agent"
     };
 }
@@ -169,6 +170,7 @@ pub(super) fn session(row: &Row) -> StoreResult<Session> {
         created_at: time(row, "session_created_at")?,
         expires_at: time(row, "session_expires_at")?,
         last_seen_at: time(row, "session_last_seen_at")?,
+        reauthenticated_at: time(row, "session_reauthenticated_at")?,
         ip: get(row, "session_ip")?,
         user_agent: get(row, "session_user_agent")?,
     })

@@ -140,7 +140,9 @@ impl ChallengeStore for Backend {
             .map_err(db)?;
         let settled = (lock.success)(admitted);
         throttles::write_changed(&mut tx, (lock.scope, lock.key), &state, &settled).await?;
-        sessions::insert(&mut tx, completing.session, completing.token).await?;
+        if let Some((session, token)) = completing.session {
+            sessions::insert(&mut tx, session, token).await?;
+        }
         match completing.device {
             Some(DeviceWrite::New { device, token }) => {
                 devices::insert(&mut tx, device, token).await?

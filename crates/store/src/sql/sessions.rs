@@ -14,7 +14,7 @@ use tessera_core::model::UserId;
 use tessera_core::model::{Session, SessionId};
 use tessera_core::principal::SessionContext;
 use tessera_core::sessions::SessionStore;
-use tessera_core::store::{Effects, StoreResult};
+use tessera_core::store::{Effects, StepUp, StoreResult};
 
 /// Inserts a session inside a transaction (sign-in, second step).
 pub(super) async fn insert(
@@ -24,7 +24,8 @@ pub(super) async fn insert(
 ) -> StoreResult<()> {
     query(
         "INSERT INTO sessions (id, user_id, token_hash, kind, created_at, expires_at, ip, \
-         user_agent, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         user_agent, last_seen_at, reauthenticated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(session.id.to_string())
     .bind(session.user_id.to_string())
@@ -35,9 +36,22 @@ pub(super) async fn insert(
     .bind(session.ip.as_deref())
     .bind(session.user_agent.as_deref())
     .bind(session.last_seen_at.unix())
+    .bind(session.reauthenticated_at.unix())
     .execute(&mut **tx)
     .await
     .map_err(db)?;
+    Ok(())
+}
+
+/// Restarts a session's step-up window at `at` inside a change's transaction (never moving
+/// it back: of two racing actions the later time stays).
+pub(super) async fn step_up(tx: &mut super::Tx, step_up: &StepUp) -> StoreResult<()> {
+    query("UPDATE sessions SET reauthenticated_at = $2 WHERE id = $1 AND reauthenticated_at < $2")
+        .bind(step_up.session.to_string())
+        .bind(step_up.at.unix())
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
     Ok(())
 }
 

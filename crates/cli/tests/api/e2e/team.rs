@@ -4,7 +4,9 @@
 use super::{browser_tests, set_up_2fa, sign_in};
 use crate::browser::Browser;
 use crate::helpers::{PASSWORD, TestApp};
+use crate::otp::oathtool;
 use serde_json::json;
+use tessera_core::Clock;
 
 browser_tests!(
     an_owner_requires_2fa_and_invites_a_member,
@@ -16,7 +18,20 @@ async fn an_owner_requires_2fa_and_invites_a_member(app: TestApp, b: Browser) {
     sign_in(&app, &b, "owner@example.com", false).await;
     assert_eq!(b.path().await, "/");
 
-    requires_2fa_with_a_grace_period(&b).await;
+    // Without 2FA of their own, the owner may not change the policy (review F6).
+    b.open("/account/settings").await;
+    b.check("#required").await;
+    b.press("Save").await;
+    assert!(
+        b.text()
+            .await
+            .contains("Turn on two-factor authentication for your own user")
+    );
+    b.screenshot("team-settings-admin-2fa-required").await;
+    let Some(factor) = set_up_2fa(&app, &b, false).await else {
+        return;
+    };
+    requires_2fa_with_a_grace_period(&app, &b, &factor.secret).await;
 
     b.open("/account/users").await;
     b.fill("Email", "grace@example.com").await;
@@ -77,7 +92,7 @@ async fn an_owner_requires_2fa_and_invites_a_member(app: TestApp, b: Browser) {
 }
 
 async fn a_restricted_user_sets_up_2fa_before_anything_else(app: TestApp, b: Browser) {
-    let owner = app.signed_in("owner@example.com").await;
+    let owner = app.owner_with_2fa("owner@example.com").await;
     app.join(&owner, "member@example.com", "member").await;
     let response = app.set_2fa_policy(&owner, json!({"required": true})).await;
     assert_eq!(response.status(), 200);
@@ -129,7 +144,10 @@ async fn a_restricted_user_sets_up_2fa_before_anything_else(app: TestApp, b: Bro
     b.close().await;
 }
 
-async fn requires_2fa_with_a_grace_period(b: &Browser) {
+/// Requires 2FA with a grace date, 16 minutes after the last authentication: the
+/// re-authentication page comes in between (SPEC §9), and the form comes back as it was.
+async fn requires_2fa_with_a_grace_period(app: &TestApp, b: &Browser, secret: &str) {
+    app.clock.advance(16 * 60);
     b.open("/account/settings").await;
     assert_eq!(
         b.find("#policy-status").await.text().await.unwrap(),
@@ -143,6 +161,33 @@ async fn requires_2fa_with_a_grace_period(b: &Browser) {
         )
         .await
         .unwrap();
+    b.press("Save").await;
+    assert_eq!(b.path().await, "/reauthenticate");
+    b.screenshot("reauthenticate-policy").await;
+    b.fill("Password", PASSWORD).await;
+    let code = oathtool(secret, app.clock.now()).unwrap();
+    b.fill("Authentication code", &code).await;
+    b.press("Confirm").await;
+    assert_eq!(b.path().await, "/account/settings");
+    assert_eq!(
+        b.find("#policy-status").await.text().await.unwrap(),
+        "Optional",
+        "not saved yet"
+    );
+    let kept = b
+        .find("#grace_period_until")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.as_deref(),
+        Some("2099-01-01"),
+        "the form as it was filled"
+    );
+    let ticked = b.find("#required").await.prop("checked").await.unwrap();
+    assert_eq!(ticked.as_deref(), Some("true"));
+    b.screenshot("team-settings-kept").await;
     b.press("Save").await;
     assert_eq!(
         b.find("#policy-status").await.text().await.unwrap(),

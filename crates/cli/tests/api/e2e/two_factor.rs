@@ -86,7 +86,7 @@ async fn a_user_turns_2fa_on_and_signs_in_with_a_code_then_a_recovery_code(
     b.open("/settings/security").await;
     assert!(b.text().await.contains("Recovery codes left: 9 of 10."));
 
-    new_codes_then_2fa_off_each_with_the_password(&b).await;
+    new_codes_then_2fa_off_through_the_reauthentication_page(&app, &b, secret).await;
     the_activity_page_tells_the_story(&b).await;
     b.close().await;
 }
@@ -134,28 +134,35 @@ async fn the_paper_key_recovers_an_account(app: TestApp, b: Browser) {
     b.close().await;
 }
 
-async fn new_codes_then_2fa_off_each_with_the_password(b: &Browser) {
-    b.fill("Your password", PASSWORD).await;
+/// New codes at once (the sign-in just happened), then, 16 minutes later, turning 2FA off
+/// goes through the re-authentication page (SPEC §9) and back.
+async fn new_codes_then_2fa_off_through_the_reauthentication_page(
+    app: &TestApp,
+    b: &Browser,
+    secret: &str,
+) {
     b.press("Generate new recovery codes").await;
     assert!(b.text().await.contains("Your new recovery codes"));
+    app.clock.advance(16 * 60);
     b.open("/settings/security").await;
-    let disable = "//input[@id='disable-password']";
-    b.client
-        .find(fantoccini::Locator::XPath(disable))
-        .await
-        .unwrap()
-        .send_keys("wrong password")
-        .await
-        .unwrap();
     b.press("Turn off two-factor authentication").await;
+    assert_eq!(b.path().await, "/reauthenticate");
+    assert!(b.text().await.contains("Confirm it is you"));
+    b.screenshot("reauthenticate-disable").await;
+    let code = oathtool(secret, app.clock.now()).unwrap();
+    b.fill("Password", "wrong password").await;
+    b.fill("Authentication code", &code).await;
+    b.press("Confirm").await;
     assert!(b.text().await.contains("Incorrect password."));
-    b.client
-        .find(fantoccini::Locator::XPath(disable))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
+    b.screenshot("reauthenticate-refused").await;
+    b.fill("Password", PASSWORD).await;
+    b.fill("Authentication code", &code).await;
+    b.press("Confirm").await;
+    assert_eq!(b.path().await, "/settings/security");
+    assert!(
+        b.text().await.contains("Recovery codes left: 10 of 10."),
+        "still on"
+    );
     b.press("Turn off two-factor authentication").await;
     assert!(b.text().await.contains("Two-factor authentication is off."));
 }
@@ -165,6 +172,8 @@ async fn the_activity_page_tells_the_story(b: &Browser) {
     let text = b.text().await;
     for line in [
         "Two-factor authentication turned off",
+        "Confirmed it was them",
+        "Failed attempt to confirm it was them",
         "New recovery codes generated",
         "Signed in with a recovery code",
         "Wrong two-factor code",

@@ -252,6 +252,24 @@ impl Api {
         self.post("/api/v1/me/2fa/disable", body, Some(token)).await
     }
 
+    /// `POST /me/2fa/disable` with `{}`: within the step-up window.
+    pub async fn disable_2fa_stepped_up(&self, token: &str) -> Response {
+        self.post("/api/v1/me/2fa/disable", json!({}), Some(token))
+            .await
+    }
+
+    /// `POST /me/2fa/recovery-codes` with `{}`: within the step-up window.
+    pub async fn regenerate_stepped_up(&self, token: &str) -> Response {
+        self.post("/api/v1/me/2fa/recovery-codes", json!({}), Some(token))
+            .await
+    }
+
+    /// `POST /me/reauthenticate` with `body` (`{password, code?, method?}`).
+    pub async fn reauthenticate(&self, token: &str, body: Value) -> Response {
+        self.post("/api/v1/me/reauthenticate", body, Some(token))
+            .await
+    }
+
     /// `POST /me/2fa/recovery-codes`: a new set.
     pub async fn regenerate_recovery_codes(&self, token: &str, password: &str) -> Response {
         let body = json!({"password": password});

