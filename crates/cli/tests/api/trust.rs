@@ -232,7 +232,6 @@ async fn turning_2fa_off_or_an_admin_reset_ends_the_trust(app: TestApp) {
     // A member's trusted laptop in a team that requires 2FA, then the owner resets the
     // member's 2FA: the laptop skips nothing, not even the setup the team requires.
     let team = app.team().await;
-    app.enable_2fa(&team.owner).await.unwrap();
     let required = app
         .set_2fa_policy(&team.owner, json!({"required": true}))
         .await;
@@ -291,8 +290,8 @@ async fn removing_or_stopping_the_device_ends_the_trust(app: TestApp) {
 async fn the_accounts_policy_is_checked_at_every_use(app: TestApp) {
     let team = app.team().await;
     let owner = "owner@example.com";
-    let factor = app.enable_2fa(&team.owner).await.unwrap();
-    let (_, laptop) = trust_laptop(&app, owner, &factor, PASSWORD, None).await;
+    let factor = &team.owner_2fa;
+    let (_, laptop) = trust_laptop(&app, owner, factor, PASSWORD, None).await;
     assert!(skips(&app, owner, PASSWORD, LAPTOP, &laptop).await);
 
     let path = "/api/v1/account/trusted-devices-policy";
@@ -337,7 +336,7 @@ async fn the_accounts_policy_is_checked_at_every_use(app: TestApp) {
     let allow = json!({"trusted_devices": "allowed"});
     assert_eq!(app.put(path, allow, Some(&team.owner)).await.status(), 200);
     assert!(!skips(&app, owner, PASSWORD, LAPTOP, &laptop).await);
-    trust_laptop(&app, owner, &factor, PASSWORD, Some(&laptop)).await;
+    trust_laptop(&app, owner, factor, PASSWORD, Some(&laptop)).await;
     assert!(skips(&app, owner, PASSWORD, LAPTOP, &laptop).await);
 
     let events = app.account_events(&team.owner, "").await.body().await;
@@ -349,6 +348,16 @@ async fn the_accounts_policy_is_checked_at_every_use(app: TestApp) {
         .map(|e| e["detail"]["trusted_devices"].clone())
         .collect();
     assert_eq!(changes, [json!("allowed"), json!("forbidden")]);
+
+    // A 2FA policy, so a recovery power (SPEC §9): refused outside the step-up window.
+    app.clock.advance(16 * 60);
+    let forbid = json!({"trusted_devices": "forbidden"});
+    assert_error(
+        app.put(path, forbid, Some(&team.admin)).await,
+        StatusCode::FORBIDDEN,
+        "reauthentication_required",
+    )
+    .await;
 }
 
 async fn another_browser_or_30_days_end_the_trust(app: TestApp) {

