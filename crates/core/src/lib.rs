@@ -21,6 +21,7 @@
 //! | [`throttle`] | the lockout and window state machines, their scopes and keys | §3 |
 //! | [`audit`] | reading the audit log | §5 |
 //! | [`operator`] | `tessera admin` | §7 |
+//! | [`keys`] | the master-key guard and rotation, outside the services (run before them) | §14 |
 //! | [`mail`] | the messages, sealed into the outbox | §6 |
 //!
 //! Shared vocabulary stays at the root: [`model`], [`time`], [`crypto`], [`codes`],
@@ -36,6 +37,7 @@ mod ctx;
 pub mod devices;
 pub mod email;
 pub mod factors;
+pub mod keys;
 pub mod mail;
 pub mod model;
 pub mod operator;

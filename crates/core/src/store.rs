@@ -11,6 +11,7 @@ use crate::credentials::PasswordStore;
 use crate::devices::DeviceStore;
 use crate::factors::FactorStore;
 use crate::factors::totp::TotpStore;
+use crate::keys::KeyStore;
 use crate::mail::{OutboxStore, SealedEmail};
 use crate::model::NewEvent;
 use crate::second_step::ChallengeStore;
@@ -94,6 +95,7 @@ pub trait Store:
     + DeviceStore
     + PasswordStore
     + SignupStore
+    + KeyStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;

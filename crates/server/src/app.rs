@@ -15,7 +15,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::codes::CodeHasher;
-use tessera_core::crypto::{MasterKey, Token};
+use tessera_core::crypto::Token;
+use tessera_core::keys::Keys;
 use tessera_core::mail::Mailer;
 use tessera_core::mail::OutboxStore;
 use tessera_core::password::Passwords;
@@ -62,15 +63,7 @@ impl Application {
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         // Also with PostgreSQL: the data folder holds the master key and the mail folder.
         create_private_dir(&config.data_dir)?;
-        let master_key = config.load_master_key()?;
-        let store = tessera_store::connect(&config.database_url)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot open the database {}",
-                    tessera_store::redact(&config.database_url)
-                )
-            })?;
+        let (store, keys) = open_store(&config, clock.now()).await?;
         let listener = TcpListener::bind(&config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -92,14 +85,14 @@ impl Application {
                 settings: config.mail.delivery(),
             },
             Arc::clone(&store) as Arc<dyn OutboxStore>,
-            Arc::new(Mailer::new(master_key.sealer("outbox"))),
+            Arc::new(Mailer::new(keys.sealer("outbox"))),
             Arc::clone(&clock),
             Arc::clone(&delivery),
         )?;
         let state = AppState {
-            core: Tessera::new(build_deps(&config, &master_key, store, clock).await?),
-            metrics: Arc::new(Metrics::new(delivery)),
-            csrf_key: Arc::new(master_key.derive("csrf")),
+            core: Tessera::new(build_deps(&config, &keys, store, clock).await?),
+            metrics: Arc::new(Metrics::new(delivery, keys.decrypt_failures())),
+            csrf_key: Arc::new(keys.csrf()),
             cookies: Cookies::new(public_url.starts_with("https://")),
             metrics_token: config
                 .metrics_token
@@ -147,11 +140,28 @@ impl Application {
     }
 }
 
+/// Opens the database (applying migrations) and checks the master key against it before
+/// anything else reads or writes it: an instance with another key stops here, with one line
+/// naming both fingerprints (SPEC §14).
+pub async fn open_store(config: &Config, now: Timestamp) -> anyhow::Result<(Arc<dyn Store>, Keys)> {
+    let ring = config.load_key_ring()?;
+    let store = tessera_store::connect(&config.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                tessera_store::redact(&config.database_url)
+            )
+        })?;
+    let keys = tessera_core::keys::unlock(&*store, ring, now).await?;
+    Ok((store, keys))
+}
+
 /// What the use cases are built from, as `serve` (the services) and `admin` (the operator's)
 /// both need it.
 pub async fn build_deps(
     config: &Config,
-    master_key: &MasterKey,
+    keys: &Keys,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Deps> {
@@ -160,9 +170,9 @@ pub async fn build_deps(
         passwords: Passwords::new(&config.security).await?,
         clock,
         policy: config.security.clone(),
-        mailer: Mailer::new(master_key.sealer("outbox")),
-        totp_sealer: master_key.sealer("totp"),
-        codes: CodeHasher::new(master_key.derive("codes")),
+        mailer: Mailer::new(keys.sealer("outbox")),
+        totp_sealer: keys.sealer("totp"),
+        codes: CodeHasher::new(keys.codes()),
         issuer: config.issuer.clone(),
         signup: config.signup,
     })

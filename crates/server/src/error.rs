@@ -91,6 +91,10 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("the database is not available")]
     Unavailable,
+    /// A stored secret that no master key of this instance opens (SPEC §14): nothing was
+    /// counted or changed; the operator is alerted (log, `tessera_decrypt_failures_total`).
+    #[error("a stored secret cannot be read by this server right now; try again later")]
+    SecretUnavailable(#[source] anyhow::Error),
     #[error("the request took too long; try again")]
     Timeout,
     #[error("internal error")]
@@ -154,7 +158,9 @@ impl AppError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Timeout | Self::SecretUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -184,7 +190,7 @@ impl AppError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::Unavailable => "unavailable",
+            Self::Unavailable | Self::SecretUnavailable(_) => "unavailable",
             Self::Timeout => "timeout",
             Self::Internal(_) => "internal_error",
         }
@@ -193,7 +199,7 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if let Self::Internal(cause) = &self {
+        if let Self::Internal(cause) | Self::SecretUnavailable(cause) = &self {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
         if matches!(self, Self::Forbidden(_) | Self::TwoFactorSetupRequired) {
@@ -231,6 +237,12 @@ impl IntoResponse for AppError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
+            Self::SecretUnavailable(_) => {
+                // Most likely instances rolling over to a new master key: soon over.
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(30));
+            }
             Self::Unauthenticated | Self::InvalidCredentials | Self::SessionExpired => {
                 response
                     .headers_mut()
@@ -254,7 +266,10 @@ impl From<FieldError> for AppError {
 
 impl From<Internal> for AppError {
     fn from(e: Internal) -> Self {
-        Self::internal(e)
+        match e {
+            Internal::Sealed(_) => Self::SecretUnavailable(e.into()),
+            _ => Self::internal(e),
+        }
     }
 }
 

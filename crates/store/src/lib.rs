@@ -41,6 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::store::{Store, StoreError, Unique};
 
+pub mod backup;
 mod group;
 mod lite;
 mod pg;
@@ -65,6 +66,7 @@ mod sqlite {
     mod devices;
     mod events;
     mod factors;
+    pub(crate) mod keys;
     mod outbox;
     mod rows;
     mod second_step;
@@ -95,6 +97,7 @@ mod postgres {
     mod devices;
     mod events;
     mod factors;
+    mod keys;
     mod outbox;
     mod rows;
     mod second_step;
@@ -182,6 +185,10 @@ pub enum ConnectError {
     Private(#[source] std::io::Error),
     #[error("cannot apply the database migrations: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("no such database file {0}")]
+    Missing(std::path::PathBuf),
+    #[error("cannot read the database: {0}")]
+    Check(#[source] StoreError),
 }
 
 /// Opens the database at `url` (`sqlite://…` or `postgres://…`), creating a SQLite file if
