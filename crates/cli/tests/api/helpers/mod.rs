@@ -13,6 +13,7 @@ mod api;
 mod flows;
 mod mail;
 mod pages;
+pub mod process;
 
 pub use api::{Api, ResponseExt};
 pub use flows::{SecondFactor, Team, strings};
@@ -194,6 +195,13 @@ impl TestApp {
     /// Support turns a user's 2FA off: `tessera admin disable-2fa --email .. --reason ..`.
     pub fn admin_disable_2fa(&self, email: &str, reason: &str) -> (bool, String, String) {
         self.admin(&["disable-2fa", "--email", email, "--reason", reason])
+    }
+
+    /// A key file of a fresh master key in the app's data folder, named `name`.
+    pub fn new_key_file(&self, name: &str) -> std::path::PathBuf {
+        let path = self.db.data_dir().join(name);
+        std::fs::write(&path, tessera_core::crypto::MasterKey::generate().to_hex()).unwrap();
+        path
     }
 
     /// Seals emails for the outbox exactly as the app does.
