@@ -36,6 +36,11 @@ pub enum StoreError {
     /// A uniqueness rule refused the write.
     #[error("{0:?} already exists")]
     Conflict(Unique),
+    /// The write lost a race: a row it refers to was deleted meanwhile (a user deleted while
+    /// signing in, an admin deleted by the one they were deleting), or PostgreSQL broke a
+    /// deadlock between two such writes. Nothing was written; the request gets a 4xx.
+    #[error("a concurrent change got in the way of this write")]
+    Raced,
     /// A row could not be read back into the model.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),

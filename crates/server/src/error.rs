@@ -19,6 +19,7 @@ use tessera_core::second_step::SecondStepError;
 use tessera_core::sessions::{RevokeError, SessionError};
 use tessera_core::sign_in::{LoginError, SignupError};
 use tessera_core::sign_up::{ConfirmError, SignUpError};
+use tessera_core::store::StoreError;
 use tessera_core::team::{InvitationError, TeamError};
 use tessera_core::validate::FieldError;
 use utoipa::ToSchema;
@@ -91,6 +92,11 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("the database is not available")]
     Unavailable,
+    /// A concurrent change (a deletion) got in the way; nothing was changed (review D7).
+    #[error(
+        "something this request refers to was changed or deleted meanwhile; reload and try again"
+    )]
+    Conflict,
     /// A stored secret that no master key of this instance opens (SPEC §14): nothing was
     /// counted or changed; the operator is alerted (log, `tessera_decrypt_failures_total`).
     #[error("a stored secret cannot be read by this server right now; try again later")]
@@ -146,7 +152,7 @@ impl AppError {
             Self::InvalidCode { .. } | Self::ChallengeExpired => StatusCode::UNAUTHORIZED,
             Self::AlreadyEnabled | Self::NoPendingSetup | Self::NotEnabled => StatusCode::CONFLICT,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::EmailTaken | Self::InvitationExists => StatusCode::CONFLICT,
+            Self::EmailTaken | Self::InvitationExists | Self::Conflict => StatusCode::CONFLICT,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::InvitationGone { .. } => StatusCode::GONE,
             Self::ResetLink { status, .. } => *status,
@@ -191,6 +197,7 @@ impl AppError {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable | Self::SecretUnavailable(_) => "unavailable",
+            Self::Conflict => "conflict",
             Self::Timeout => "timeout",
             Self::Internal(_) => "internal_error",
         }
@@ -268,6 +275,10 @@ impl From<Internal> for AppError {
     fn from(e: Internal) -> Self {
         match e {
             Internal::Sealed(_) => Self::SecretUnavailable(e.into()),
+            Internal::Store(StoreError::Raced) => {
+                tracing::info!("a request lost a race with a concurrent change");
+                Self::Conflict
+            }
             _ => Self::internal(e),
         }
     }
@@ -348,6 +359,8 @@ pub fn second_step_error(e: SecondStepError, now: Timestamp) -> AppError {
             attempts_remaining: Some(attempts_remaining),
         },
         SecondStepError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
+        // The user (and with them the challenge) was deleted while they answered it.
+        SecondStepError::Internal(Internal::Store(StoreError::Raced)) => AppError::ChallengeExpired,
         SecondStepError::Internal(e) => e.into(),
     }
 }
@@ -405,6 +418,8 @@ pub fn login_error(e: LoginError, now: Timestamp) -> AppError {
         LoginError::Invalid(e) => e.into(),
         LoginError::InvalidCredentials => AppError::InvalidCredentials,
         LoginError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
+        // The user was deleted while signing in: what they would be told a moment later.
+        LoginError::Internal(Internal::Store(StoreError::Raced)) => AppError::InvalidCredentials,
         LoginError::Internal(e) => e.into(),
     }
 }

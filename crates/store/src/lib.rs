@@ -293,7 +293,8 @@ const UNIQUE_RULES: &[(&str, &str, Unique)] = &[
 ];
 
 /// Maps a driver error into the core's terms: a violation of a known uniqueness rule becomes
-/// `Conflict`; anything else (another constraint included) is a backend failure.
+/// `Conflict`, a lost race (a foreign key to a row deleted meanwhile, a deadlock) `Raced`;
+/// anything else (another constraint included) is a backend failure.
 fn db(error: impl Into<DbError>) -> StoreError {
     let error = error.into();
     if let Some(violated) = error.unique_violation() {
@@ -303,6 +304,9 @@ fn db(error: impl Into<DbError>) -> StoreError {
         if let Some((_, _, unique)) = rule {
             return StoreError::Conflict(*unique);
         }
+    }
+    if error.lost_race() {
+        return StoreError::Raced;
     }
     StoreError::Backend(Box::new(error))
 }

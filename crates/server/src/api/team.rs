@@ -94,6 +94,7 @@ pub async fn users(
         (status = 204, description = "Deleted"),
         (status = 403, description = "`forbidden`: members, yourself, or the owner", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`conflict`: a concurrent change (the caller deleted by another admin meanwhile) got in the way; nothing was changed", body = ErrorBody),
     ))]
 pub async fn delete_user(
     State(state): State<AppState>,
