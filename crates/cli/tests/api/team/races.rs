@@ -18,7 +18,7 @@ async fn a_user_deleted_while_signing_in_gets_a_clear_answer(app: TestApp) {
         let email = format!("member{round}@example.com");
         let (id, _) = app.join(&owner, &email, "member").await;
         let mut sign_ins = Vec::new();
-        for _ in 0..12 {
+        for _ in 0..8 {
             let (api, email) = (app.api(), email.clone());
             sign_ins.push(tokio::spawn(async move {
                 api.login(&email, PASSWORD).await.status()
