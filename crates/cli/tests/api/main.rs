@@ -47,6 +47,7 @@ mod otp;
 mod pages;
 mod passwords;
 mod refusals;
+mod sessions_cap;
 mod sign_up;
 mod smtp;
 mod storage;
