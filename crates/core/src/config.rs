@@ -74,6 +74,11 @@ pub struct SecurityPolicy {
     /// Sign-up requests from one client address within the window (SPEC §8: 10 an hour).
     pub signup_max_per_ip: i64,
     pub signup_ip_window_secs: i64,
+    /// Audit events older than this are deleted by housekeeping, in days (SPEC §14: 400;
+    /// `TESSERA_EVENT_RETENTION_DAYS`).
+    pub event_retention_days: i64,
+    /// Delivered emails' rows are deleted after this, in days (SPEC §14: 30).
+    pub sent_email_retention_days: i64,
 }
 
 impl SecurityPolicy {
@@ -187,6 +192,8 @@ impl Default for SecurityPolicy {
             signup_lifetime_secs: 24 * 3600,
             signup_max_per_ip: 10,
             signup_ip_window_secs: 3600,
+            event_retention_days: 400,
+            sent_email_retention_days: 30,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::credentials::PasswordStore;
 use crate::devices::DeviceStore;
 use crate::factors::FactorStore;
 use crate::factors::totp::TotpStore;
+use crate::housekeeping::HousekeepingStore;
 use crate::keys::KeyStore;
 use crate::mail::{OutboxStore, SealedEmail};
 use crate::model::NewEvent;
@@ -101,6 +102,7 @@ pub trait Store:
     + PasswordStore
     + SignupStore
     + KeyStore
+    + HousekeepingStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -49,6 +49,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     outbox: Outbox,
+    housekeeper: Housekeeper,
     address: SocketAddr,
     public_url: String,
 }
@@ -89,6 +90,12 @@ impl Application {
             Arc::clone(&clock),
             Arc::clone(&delivery),
         )?;
+        let housekeeper = Housekeeper {
+            store: Arc::clone(&store),
+            clock: Arc::clone(&clock),
+            policy: config.security.clone(),
+            every: Duration::from_secs(config.housekeeping_interval_secs),
+        };
         let state = AppState {
             core: Tessera::new(build_deps(&config, &keys, store, clock).await?),
             metrics: Arc::new(Metrics::new(delivery, keys.decrypt_failures())),
@@ -104,6 +111,7 @@ impl Application {
             listener,
             router: router(state),
             outbox,
+            housekeeper,
             address,
             public_url,
         })
@@ -124,7 +132,8 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let worker = tokio::spawn(self.outbox.run(stopped));
+        let worker = tokio::spawn(self.outbox.run(stopped.clone()));
+        let housekeeping = tokio::spawn(self.housekeeper.run(stopped));
         let served = axum::serve(
             self.listener,
             self.router
@@ -136,7 +145,53 @@ impl Application {
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the outbox worker stopped abnormally");
         }
+        if let Err(e) = housekeeping.await {
+            tracing::error!(error = %e, "housekeeping stopped abnormally");
+        }
         served
+    }
+}
+
+/// Deletes what has expired, every `every` (SPEC §14; see `tessera_core::housekeeping`). Each
+/// instance runs it; the deletes are idempotent and bounded, so instances need no
+/// coordination. The first run waits a random part of the interval, so instances started
+/// together do not sweep in step.
+struct Housekeeper {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    policy: tessera_core::SecurityPolicy,
+    every: Duration,
+}
+
+impl Housekeeper {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        if self.every.is_zero() {
+            return;
+        }
+        let random = u64::from_le_bytes(tessera_core::crypto::random_bytes::<8>());
+        let mut wait = self
+            .every
+            .mul_f64((random >> 11) as f64 / (1_u64 << 53) as f64);
+        while !*stop.borrow() {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => continue,
+            }
+            wait = self.every;
+            let now = self.clock.now();
+            let batch = tessera_core::housekeeping::BATCH;
+            match tessera_core::housekeeping::run(&*self.store, &self.policy, now, batch).await {
+                Ok(swept) => {
+                    let deleted: Vec<String> = swept
+                        .iter()
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(sweep, n)| format!("{}={n}", sweep.as_str()))
+                        .collect();
+                    tracing::info!(deleted = %deleted.join(" "), "housekeeping done");
+                }
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed; it runs again later"),
+            }
+        }
     }
 }
 

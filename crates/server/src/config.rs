@@ -57,6 +57,9 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Who may create a team: `verify` (default), `open` or `closed` (SPEC §8).
     pub signup: SignupMode,
+    /// How often each instance deletes what has expired, in seconds (SPEC §14: 1 h); 0 turns
+    /// housekeeping off (another instance, or a cron job, does it).
+    pub housekeeping_interval_secs: u64,
 }
 
 /// The outbox worker's pace (`[mail]` in the file).
@@ -121,6 +124,8 @@ struct FileConfig {
     session_idle_minutes: Option<i64>,
     metrics_token: Option<String>,
     signup: Option<SignupMode>,
+    housekeeping_interval_secs: Option<u64>,
+    event_retention_days: Option<i64>,
     #[serde(default)]
     mail: MailConfig,
     #[serde(default)]
@@ -147,6 +152,8 @@ const ENV_VARS: &[&str] = &[
     "TESSERA_SESSION_IDLE_MINUTES",
     "TESSERA_METRICS_TOKEN",
     "TESSERA_SIGNUP",
+    "TESSERA_HOUSEKEEPING_INTERVAL_SECS",
+    "TESSERA_EVENT_RETENTION_DAYS",
 ];
 
 impl Config {
@@ -221,6 +228,16 @@ impl Config {
         if let Some(v) = var("TESSERA_SESSION_IDLE_MINUTES") {
             raw.session_idle_minutes = Some(positive("TESSERA_SESSION_IDLE_MINUTES", &v)?);
         }
+        if let Some(v) = var("TESSERA_HOUSEKEEPING_INTERVAL_SECS") {
+            raw.housekeeping_interval_secs = Some(v.trim().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "TESSERA_HOUSEKEEPING_INTERVAL_SECS must be a whole number of seconds (0: off), not {v:?}"
+                )
+            })?);
+        }
+        if let Some(v) = var("TESSERA_EVENT_RETENTION_DAYS") {
+            raw.event_retention_days = Some(positive("TESSERA_EVENT_RETENTION_DAYS", &v)?);
+        }
         if let Some(v) = var("TESSERA_SIGNUP") {
             raw.signup = Some(
                 v.parse()
@@ -245,6 +262,10 @@ impl Config {
     }
 
     fn resolve(mut raw: FileConfig) -> anyhow::Result<Self> {
+        if let Some(days) = raw.event_retention_days {
+            anyhow::ensure!(days > 0, "event_retention_days must be at least 1");
+            raw.security.event_retention_days = days;
+        }
         if let Some(hours) = raw.session_hours {
             anyhow::ensure!(hours > 0, "session_hours must be at least 1");
             raw.security.session_lifetime_secs = hours * 3600;
@@ -313,6 +334,7 @@ impl Config {
             security: raw.security,
             metrics_token: raw.metrics_token.filter(|t| !t.is_empty()),
             signup: raw.signup.unwrap_or_default(),
+            housekeeping_interval_secs: raw.housekeeping_interval_secs.unwrap_or(3600),
         })
     }
 

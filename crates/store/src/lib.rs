@@ -66,6 +66,7 @@ mod sqlite {
     mod devices;
     mod events;
     mod factors;
+    mod housekeeping;
     pub(crate) mod keys;
     mod outbox;
     mod rows;
@@ -97,6 +98,7 @@ mod postgres {
     mod devices;
     mod events;
     mod factors;
+    mod housekeeping;
     mod keys;
     mod outbox;
     mod rows;

@@ -40,6 +40,7 @@ mod enforcement;
 mod errors;
 mod hardening;
 mod helpers;
+mod housekeeping;
 mod keys;
 mod mail;
 mod ops;
