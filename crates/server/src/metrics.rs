@@ -255,6 +255,9 @@ tessera_sign_ins_total{outcome="throttled"} 1
 tessera_emails_total{outcome="sent"} 3
 tessera_emails_total{outcome="retried"} 0
 tessera_emails_total{outcome="failed"} 1
+# HELP tessera_decrypt_failures_total Stored secrets (TOTP secrets, queued emails) that no master key of this instance could decrypt.
+# TYPE tessera_decrypt_failures_total counter
+tessera_decrypt_failures_total 2
 "#;
 
     #[test]
@@ -262,7 +265,7 @@ tessera_emails_total{outcome="failed"} 1
         let delivery = Arc::new(DeliveryStats::default());
         delivery.sent.store(3, Ordering::Relaxed);
         delivery.failed.store(1, Ordering::Relaxed);
-        let metrics = Metrics::new(delivery, Default::default());
+        let metrics = Metrics::new(delivery, Arc::new(2.into()));
         metrics.request("GET", "/api/v1/me", 200, 0.003);
         metrics.request("GET", "/api/v1/me", 401, 0.0004);
         metrics.sign_in("success");
