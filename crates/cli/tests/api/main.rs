@@ -31,6 +31,7 @@ macro_rules! backend_tests {
 }
 
 mod auth;
+mod backups;
 mod browser;
 mod cli;
 mod devices;
