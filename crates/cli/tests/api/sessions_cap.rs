@@ -63,6 +63,23 @@ async fn a_user_holds_at_most_100_sessions_listed_in_pages(mut app: TestApp) {
     assert_eq!(pages, 4);
     assert_eq!(paged, all);
 
+    // The page lists 50 at a time, with a link to the next 50.
+    let b = app.browser_signed_in(email).await;
+    let (status, first) = b.get("/settings/devices").await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = |html: &str| html.matches("/end\">").count();
+    assert_eq!(listed(&first), 50);
+    let start = first
+        .find("<a href=\"/settings/devices?after=")
+        .expect("a More link");
+    let href = &first[start + 9..];
+    let href = &href[..href.find('"').unwrap()];
+    assert!(first[start..].contains(">More sessions</a>"));
+    let (status, second) = b.get(&href.replace("&amp;", "&")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed(&second), 50);
+    assert!(!second.contains("More sessions"), "the last page");
+
     for bad in ["limit=0", "limit=101", "after=nonsense"] {
         let response = app
             .get(&format!("/api/v1/me/sessions?{bad}"), Some(&latest))
