@@ -213,7 +213,13 @@ fn private_files(db: &std::path::Path) -> std::io::Result<()> {
     options.write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    drop(options.open(db)?);
+    // Only a file that does not exist yet is opened here: closing a descriptor of a file
+    // drops every POSIX lock this process holds on it, SQLite's included, so opening the
+    // live database a second time in one process (a second store, as tests make) would let
+    // another process take it for unused and reset its log.
+    if !db.exists() {
+        drop(options.open(db)?);
+    }
     #[cfg(unix)]
     for suffix in ["", "-wal", "-shm"] {
         use std::os::unix::fs::PermissionsExt;

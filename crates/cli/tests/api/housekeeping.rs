@@ -135,6 +135,8 @@ async fn housekeeping_deletes_exactly_what_has_expired(app: TestApp) {
     assert_eq!(outbox[0].recipient, "stuck@example.com");
 
     // After 400 days the audit log is empty.
+    let (ok, events, _) = app.admin(&["events", "--email", "alice@example.com"]);
+    assert!(ok && !events.trim().is_empty());
     assert!(
         !store
             .user_events(alice, None, 100)
