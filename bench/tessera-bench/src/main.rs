@@ -34,6 +34,9 @@ enum Command {
         /// Open a challenge for this many of the users (the first ones).
         #[arg(long)]
         challenges: usize,
+        /// Users per team account, the first its owner.
+        #[arg(long, default_value_t = seed::TEAM_SIZE)]
+        team_size: usize,
         /// Where to write `challenge_token,secret,email` lines.
         #[arg(long)]
         out: PathBuf,
@@ -60,6 +63,10 @@ enum Command {
         /// turn (their challenges are spent).
         #[arg(long, default_value_t = 1)]
         sessions: usize,
+        /// Wait this many seconds after opening the sessions before the load starts (past a
+        /// minute, each session's first request is due to record its activity).
+        #[arg(long, default_value_t = 0.0)]
+        idle_first: f64,
     },
     /// TOTP verification and raw HMAC-SHA1 on this thread (pin it to one core).
     Totp {
@@ -114,6 +121,7 @@ async fn run(command: Command) -> Result<()> {
             master_key,
             users,
             challenges,
+            team_size,
             out,
         } => {
             seed::run(seed::Seed {
@@ -121,6 +129,7 @@ async fn run(command: Command) -> Result<()> {
                 master_key,
                 users,
                 challenges,
+                team_size,
                 out,
             })
             .await?;
@@ -135,6 +144,7 @@ async fn run(command: Command) -> Result<()> {
             seeds,
             probe_me_rate,
             sessions,
+            idle_first,
         } => {
             let seeds = Arc::new(match &seeds {
                 Some(path) => load::read_seeds(path)?,
@@ -146,6 +156,9 @@ async fn run(command: Command) -> Result<()> {
             } else {
                 Vec::new()
             };
+            if idle_first > 0.0 {
+                tokio::time::sleep(std::time::Duration::from_secs_f64(idle_first)).await;
+            }
             // The sessions' challenges are spent: the rest of the seeds feed the load.
             let rest = Arc::new(seeds.iter().skip(tokens.len()).cloned().collect::<Vec<_>>());
             let plan = load::Plan {

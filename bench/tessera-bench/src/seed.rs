@@ -21,8 +21,8 @@ use tessera_core::password::Passwords;
 
 /// The password of every seeded user.
 pub const PASSWORD: &str = "bench-password-1";
-/// Users per team account (the first is its owner).
-const TEAM_SIZE: usize = 10;
+/// Users per team account (the first is its owner), unless told otherwise.
+pub const TEAM_SIZE: usize = 10;
 /// Rows per INSERT statement.
 const ROWS: usize = 500;
 /// Users per transaction.
@@ -33,6 +33,8 @@ pub struct Seed {
     pub master_key: String,
     pub users: usize,
     pub challenges: usize,
+    /// Users per team account (the first is its owner).
+    pub team_size: usize,
     pub out: std::path::PathBuf,
 }
 
@@ -162,6 +164,7 @@ pub async fn run(seed: Seed) -> Result<()> {
             .await?,
         challenge_lifetime: policy.challenge_lifetime_secs,
         challenges: seed.challenges,
+        team_size: seed.team_size.max(1),
     };
     let mut out = std::io::BufWriter::new(std::fs::File::create(&seed.out)?);
     let mut done = 0;
@@ -187,6 +190,7 @@ struct Common {
     challenge_lifetime: i64,
     /// Users numbered below this get a challenge.
     challenges: usize,
+    team_size: usize,
 }
 
 /// The rows of one transaction, table by table.
@@ -199,7 +203,7 @@ struct Batch {
 }
 
 impl Batch {
-    /// The rows of the users numbered `range`, in teams of [`TEAM_SIZE`]; writes a line to
+    /// The rows of the users numbered `range`, in teams of `team_size`; writes a line to
     /// `out` for each challenge.
     fn build(range: Range<usize>, common: &Common, out: &mut impl Write) -> Result<Self> {
         // Each batch's challenges live from when it is written, not from when seeding began.
@@ -207,11 +211,11 @@ impl Batch {
         let mut batch = Self::default();
         let mut account = String::new();
         for i in range {
-            if i.is_multiple_of(TEAM_SIZE) {
+            if i.is_multiple_of(common.team_size) {
                 account = uuid::Uuid::now_v7().to_string();
                 batch.accounts.push(vec![
                     Value::Text(account.clone()),
-                    Value::Text(format!("Team {}", i / TEAM_SIZE)),
+                    Value::Text(format!("Team {}", i / common.team_size)),
                     Value::Int(at),
                 ]);
             }
@@ -231,7 +235,7 @@ impl Batch {
     ) -> Result<()> {
         let user = uuid::Uuid::now_v7().to_string();
         let email = format!("user{i}@bench.example");
-        let role = if i.is_multiple_of(TEAM_SIZE) {
+        let role = if i.is_multiple_of(common.team_size) {
             "owner"
         } else {
             "member"
@@ -398,6 +402,7 @@ mod tests {
             master_key: key.to_hex(),
             users,
             challenges: 600,
+            team_size: TEAM_SIZE,
             out: dir.join("challenges.csv"),
         };
         run(seed(1_201)).await.unwrap();

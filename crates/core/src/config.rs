@@ -79,6 +79,12 @@ pub struct SecurityPolicy {
     pub event_retention_days: i64,
     /// Delivered emails' rows are deleted after this, in days (SPEC §14: 30).
     pub sent_email_retention_days: i64,
+    /// How long "Don't ask again on this device" lets a device skip the second step, in
+    /// seconds (SPEC §9: 30 days).
+    pub trusted_device_secs: i64,
+    /// Each security alert (unfinished sign-in, replayed code, new sign-in) goes to a user
+    /// at most once in this many seconds, per kind (SPEC §9: an hour).
+    pub alert_interval_secs: i64,
 }
 
 impl SecurityPolicy {
@@ -194,6 +200,8 @@ impl Default for SecurityPolicy {
             signup_ip_window_secs: 3600,
             event_retention_days: 400,
             sent_email_retention_days: 30,
+            trusted_device_secs: 30 * 24 * 3600,
+            alert_interval_secs: 3600,
         }
     }
 }

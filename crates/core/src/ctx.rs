@@ -5,7 +5,7 @@
 use crate::codes::{CodeHasher, CodePurpose};
 use crate::crypto::Sealer;
 use crate::factors::totp::TotpSecret;
-use crate::mail::{Mailer, Message, OutgoingEmail, SealedEmail};
+use crate::mail::{Alert, Mailer, Message, OutgoingEmail, SealedEmail};
 use crate::model::{Account, NewEvent, RequestMeta, User, UserId};
 use crate::password::{PasswordError, Passwords};
 use crate::store::{Effects, Store, StoreError};
@@ -127,6 +127,24 @@ impl Ctx {
     ) -> SealedEmail {
         let email = OutgoingEmail::to_user(user, Some(&account.name), meta, now, message);
         self.mailer.seal(&email, now)
+    }
+
+    /// A security alert for `user` about what happened at `at` from `meta`, to go unless one of
+    /// its kind went out within the alert interval before `now` ([`Alert`]).
+    pub(crate) fn alert(
+        &self,
+        user: &User,
+        account: &Account,
+        meta: &RequestMeta,
+        (at, now): (Timestamp, Timestamp),
+        message: Message,
+    ) -> Alert {
+        Alert {
+            user_id: user.id,
+            email: self.email_in(user, account, meta, at, message),
+            now,
+            quiet_since: now.plus_secs(-self.policy.alert_interval_secs),
+        }
     }
 
     /// An email for `user` about `message`, sealed for the outbox (reads their account's

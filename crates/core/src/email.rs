@@ -26,6 +26,13 @@ impl Email {
         if display.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(InvalidEmail("email must not contain spaces"));
         }
+        // Invisible formatting (U+202E and friends) would let an address read differently
+        // in the emails and lists that show it (SPEC §8: free text).
+        if display.chars().any(crate::validate::is_format) {
+            return Err(InvalidEmail(
+                "email must not contain invisible formatting characters",
+            ));
+        }
         let Some((local, domain)) = display.split_once('@') else {
             return Err(InvalidEmail("email must contain @"));
         };
@@ -85,6 +92,9 @@ mod tests {
             "a b@c.d",
             "a@b@c",
             "a\u{0}@b.c",
+            "gpj.exe\u{202e}@example.com",
+            "ada@exa\u{200b}mple.com",
+            "\u{feff}ada@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }

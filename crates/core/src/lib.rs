@@ -53,6 +53,7 @@ pub mod store;
 pub mod team;
 pub mod throttle;
 pub mod time;
+pub mod user_agent;
 pub mod validate;
 
 pub use config::SecurityPolicy;

@@ -159,7 +159,18 @@ text_enum!(
         PasswordReset => "password_reset",
         SignupRequested => "signup_requested",
         AccessDenied => "access_denied",
+        DeviceTrusted => "device_trusted",
+        DeviceTrustEnded => "device_trust_ended",
+        TrustedDevicesPolicyChanged => "trusted_devices_policy_changed",
+        NewDeviceSignIn => "new_device_sign_in",
+        SignInUnfinished => "sign_in_unfinished",
+        TotpReplayRefused => "totp_replay_refused",
     }
+);
+
+text_enum!(
+    /// Whether an account lets its users' devices skip the second step (SPEC §9).
+    TrustedDevices, "trusted devices policy" { Allowed => "allowed", Forbidden => "forbidden" }
 );
 
 text_enum!(
@@ -183,6 +194,8 @@ pub struct Account {
     pub two_factor_required: bool,
     /// Until when users without 2FA may still skip setting it up.
     pub grace_period_until: Option<Timestamp>,
+    /// Whether a device may skip the second step ("Don't ask again on this device").
+    pub trusted_devices: TrustedDevices,
     pub created_at: Timestamp,
 }
 
@@ -249,6 +262,10 @@ pub struct Challenge {
     pub expires_at: Timestamp,
     /// For a device challenge: when its code was last emailed.
     pub last_sent_at: Option<Timestamp>,
+    /// Where the password was given from (named by the unfinished-sign-in alert).
+    pub meta: RequestMeta,
+    /// The user's recognized device the password was given from, if any.
+    pub device_id: Option<DeviceId>,
 }
 
 /// A browser or client that passed email verification for a user: recognized while its
@@ -263,6 +280,15 @@ pub struct Device {
     pub created_at: Timestamp,
     pub last_used_at: Timestamp,
     pub expires_at: Timestamp,
+    /// Until when it skips the second step of a user with 2FA (SPEC §9), if it was trusted.
+    pub trusted_until: Option<Timestamp>,
+}
+
+impl Device {
+    /// Whether it may skip the second step at `now` under `policy` (checked at every use).
+    pub fn trusted_at(&self, now: Timestamp, policy: TrustedDevices) -> bool {
+        policy == TrustedDevices::Allowed && self.trusted_until.is_some_and(|until| now < until)
+    }
 }
 
 /// Where a request came from, for the audit log and the per-IP throttle.
@@ -333,6 +359,34 @@ mod tests {
             "setup_only".parse::<SessionKind>().unwrap(),
             SessionKind::SetupOnly
         );
+    }
+
+    #[test]
+    fn a_device_is_trusted_until_its_time_and_only_while_the_policy_allows() {
+        let t = Timestamp::from_unix(1_800_000_000);
+        let mut device = Device {
+            id: DeviceId::new(),
+            user_id: UserId::new(),
+            user_agent: None,
+            ip: None,
+            created_at: t,
+            last_used_at: t,
+            expires_at: t.plus_secs(100),
+            trusted_until: None,
+        };
+        assert!(
+            !device.trusted_at(t, TrustedDevices::Allowed),
+            "never trusted"
+        );
+        device.trusted_until = Some(t.plus_secs(100));
+        assert!(device.trusted_at(t.plus_secs(99), TrustedDevices::Allowed));
+        assert!(!device.trusted_at(t.plus_secs(100), TrustedDevices::Allowed));
+        assert!(!device.trusted_at(t, TrustedDevices::Forbidden));
+        assert_eq!(
+            "forbidden".parse::<TrustedDevices>().unwrap(),
+            TrustedDevices::Forbidden
+        );
+        assert!("sometimes".parse::<TrustedDevices>().is_err());
     }
 
     #[test]

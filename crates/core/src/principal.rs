@@ -261,6 +261,7 @@ mod tests {
                 name: "Acme".into(),
                 two_factor_required: required,
                 grace_period_until: None,
+                trusted_devices: crate::model::TrustedDevices::Allowed,
                 created_at: now,
             },
             user,

@@ -13,7 +13,7 @@ use crate::factors::FactorStore;
 use crate::factors::totp::TotpStore;
 use crate::housekeeping::HousekeepingStore;
 use crate::keys::KeyStore;
-use crate::mail::{OutboxStore, SealedEmail};
+use crate::mail::{Alert, OutboxStore, SealedEmail};
 use crate::model::NewEvent;
 use crate::second_step::ChallengeStore;
 use crate::sessions::SessionStore;
@@ -52,19 +52,21 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// What a change causes besides itself: audit events and emails, written in the same
+/// What a change causes besides itself: audit events, emails and alerts, written in the same
 /// transaction as the change, so neither is lost nor recorded for a change that failed.
 #[derive(Clone, Debug, Default)]
 pub struct Effects {
     pub events: Vec<NewEvent>,
     pub emails: Vec<SealedEmail>,
+    /// Emails that go only if their kind was not sent to the user lately ([`Alert`]).
+    pub alerts: Vec<Alert>,
 }
 
 impl Effects {
     pub fn event(event: NewEvent) -> Self {
         Self {
             events: vec![event],
-            emails: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -78,10 +80,16 @@ impl Effects {
         self
     }
 
+    pub fn and_alert(mut self, alert: Alert) -> Self {
+        self.alerts.push(alert);
+        self
+    }
+
     /// Both sets of effects.
     pub fn and(mut self, other: Effects) -> Self {
         self.events.extend(other.events);
         self.emails.extend(other.emails);
+        self.alerts.extend(other.alerts);
         self
     }
 }

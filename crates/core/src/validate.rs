@@ -64,7 +64,7 @@ const FORMAT: &[(char, char)] = &[
     ('\u{E0020}', '\u{E007F}'),
 ];
 
-fn is_format(c: char) -> bool {
+pub(crate) fn is_format(c: char) -> bool {
     FORMAT.iter().any(|&(low, high)| (low..=high).contains(&c))
 }
 

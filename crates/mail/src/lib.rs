@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod render;
+mod smtp;
 mod transport;
 mod worker;
 

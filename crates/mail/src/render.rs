@@ -3,6 +3,7 @@
 
 use askama::Template;
 use tessera_core::mail::OutgoingEmail;
+use tessera_core::user_agent::browser_name;
 
 mod messages;
 #[cfg(test)]
@@ -70,8 +71,9 @@ pub fn render(email: &OutgoingEmail, brand: &Brand) -> Result<Rendered, RenderEr
         if let Some(ip) = &email.ip {
             details.push(("IP address", ip.clone()));
         }
-        if let Some(ua) = &email.user_agent {
-            details.push(("Browser", ua.clone()));
+        if email.user_agent.is_some() {
+            let browser = browser_name(email.user_agent.as_deref());
+            details.push(("Browser", browser));
         }
     }
     let layout = Html {

@@ -2,14 +2,15 @@
 //! no SMTP configured, one RFC 5322 `.eml` file per email in a folder.
 
 use crate::render::Rendered;
+use crate::smtp::SmtpPool;
+use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
 
 pub(crate) enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(SmtpPool),
     Folder(PathBuf),
 }
 
@@ -27,27 +28,22 @@ pub enum TransportError {
 #[derive(Debug, thiserror::Error)]
 pub enum TransportConfigError {
     #[error("TESSERA_SMTP_URL is invalid: {0}")]
-    SmtpUrl(#[source] lettre::transport::smtp::Error),
+    SmtpUrl(String),
     #[error("TESSERA_MAIL_FROM is not a valid mailbox: {0}")]
     From(#[source] lettre::address::AddressError),
 }
 
 impl Transport {
-    /// SMTP from `smtp://…`/`smtps://…` (see SPEC §6), else the folder. `timeout` bounds
-    /// each SMTP exchange.
+    /// SMTP from `smtp://…`/`smtps://…` (see SPEC §6) over up to `connections` connections
+    /// at once, else the folder. `timeout` bounds each SMTP step.
     pub fn new(
         smtp_url: Option<&str>,
         folder: PathBuf,
         timeout: Duration,
+        connections: usize,
     ) -> Result<Self, TransportConfigError> {
         match smtp_url {
-            Some(url) => {
-                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(TransportConfigError::SmtpUrl)?
-                    .timeout(Some(timeout))
-                    .build();
-                Ok(Self::Smtp(transport))
-            }
+            Some(url) => Ok(Self::Smtp(SmtpPool::new(url, connections, timeout)?)),
             None => Ok(Self::Folder(folder)),
         }
     }
@@ -76,13 +72,7 @@ impl Transport {
             ))
             .map_err(|e| TransportError::Permanent(format!("cannot build the message: {e}")))?;
         match self {
-            Self::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {
-                if e.is_permanent() {
-                    TransportError::Permanent(e.to_string())
-                } else {
-                    TransportError::Transient(e.to_string())
-                }
-            }),
+            Self::Smtp(pool) => pool.send(message.envelope(), &message.formatted()).await,
             Self::Folder(folder) => {
                 let file = write_eml(folder, id, &message.formatted())
                     .await

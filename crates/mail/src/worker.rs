@@ -34,6 +34,9 @@ pub struct DeliverySettings {
     pub retry_max_secs: i64,
     /// Attempts before an email is marked failed.
     pub max_attempts: i64,
+    /// Emails sent at once, each by its own lane over its own SMTP connection (reused
+    /// while it lives). An interactive email waits for at most one send to finish.
+    pub connections: usize,
 }
 
 impl Default for DeliverySettings {
@@ -45,6 +48,7 @@ impl Default for DeliverySettings {
             retry_base_secs: 30,
             retry_max_secs: 3600,
             max_attempts: 25,
+            connections: 4,
         }
     }
 }
@@ -94,7 +98,12 @@ impl Outbox {
         let lease = u64::try_from(config.settings.lease_secs).unwrap_or(120);
         let timeout = Duration::from_secs((lease / 8).clamp(1, 20));
         Ok(Self {
-            transport: Transport::new(config.smtp_url.as_deref(), config.folder, timeout)?,
+            transport: Transport::new(
+                config.smtp_url.as_deref(),
+                config.folder,
+                timeout,
+                config.settings.connections,
+            )?,
             from: config.from.parse().map_err(TransportConfigError::From)?,
             brand: config.brand,
             settings: config.settings,
@@ -106,14 +115,29 @@ impl Outbox {
         })
     }
 
-    /// Delivers until `stop` turns true, finishing the batch in hand.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        tracing::debug!(worker = %self.id, "outbox worker started");
+    /// Delivers until `stop` turns true, finishing the emails in hand: `connections` lanes
+    /// each claim and send in turn, so that many emails are on their way at once and the
+    /// most urgent due email is always the next one claimed.
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        tracing::debug!(worker = %self.id, lanes = self.settings.connections, "outbox worker started");
+        let this = Arc::new(self);
+        let lanes: Vec<_> = (0..this.settings.connections.max(1))
+            .map(|_| tokio::spawn(this.clone().lane(stop.clone())))
+            .collect();
+        for lane in lanes {
+            if let Err(e) = lane.await {
+                tracing::error!(error = %e, "an outbox lane ended abnormally");
+            }
+        }
+        tracing::debug!(worker = %this.id, "outbox worker stopped");
+    }
+
+    async fn lane(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
             let busy = match self.deliver_due().await {
                 Ok(n) => n > 0,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot read the outbox");
+                    tracing::error!(error = %e, "the outbox could not be claimed or settled");
                     false
                 }
             };
@@ -124,7 +148,6 @@ impl Outbox {
                 }
             }
         }
-        tracing::debug!(worker = %self.id, "outbox worker stopped");
     }
 
     /// Claims one batch of due emails and settles each; returns how many were claimed.

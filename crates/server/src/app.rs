@@ -50,6 +50,8 @@ pub struct Application {
     router: Router,
     outbox: Outbox,
     housekeeper: Housekeeper,
+    /// For the sweep of sign-ins left unfinished.
+    core: Tessera,
     address: SocketAddr,
     public_url: String,
 }
@@ -96,8 +98,9 @@ impl Application {
             policy: config.security.clone(),
             every: Duration::from_secs(config.housekeeping_interval_secs),
         };
+        let core = Tessera::new(build_deps(&config, &keys, store, clock).await?);
         let state = AppState {
-            core: Tessera::new(build_deps(&config, &keys, store, clock).await?),
+            core: core.clone(),
             metrics: Arc::new(Metrics::new(delivery, keys.decrypt_failures())),
             csrf_key: Arc::new(keys.csrf()),
             cookies: Cookies::new(public_url.starts_with("https://")),
@@ -112,6 +115,7 @@ impl Application {
             router: router(state),
             outbox,
             housekeeper,
+            core,
             address,
             public_url,
         })
@@ -132,6 +136,7 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
+        let sweeper = tokio::spawn(sweep_unfinished(self.core, stopped.clone()));
         let worker = tokio::spawn(self.outbox.run(stopped.clone()));
         let housekeeping = tokio::spawn(self.housekeeper.run(stopped));
         let served = axum::serve(
@@ -147,6 +152,9 @@ impl Application {
         }
         if let Err(e) = housekeeping.await {
             tracing::error!(error = %e, "housekeeping stopped abnormally");
+        }
+        if let Err(e) = sweeper.await {
+            tracing::error!(error = %e, "the sweep of unfinished sign-ins stopped abnormally");
         }
         served
     }
@@ -191,6 +199,26 @@ impl Housekeeper {
                 }
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed; it runs again later"),
             }
+        }
+    }
+}
+
+/// How often expired sign-ins are looked for (SPEC §9: their users are alerted).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Ends expired two-factor challenges every [`SWEEP_EVERY`], alerting their users, until
+/// `stopped` says so. With several instances each sweeps; the store tells about each
+/// challenge once.
+async fn sweep_unfinished(core: Tessera, mut stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        match core.second_step.sweep_unfinished().await {
+            Ok(0) => {}
+            Ok(ended) => tracing::info!(ended, "expired sign-ins ended"),
+            Err(e) => tracing::warn!(error = %e, "cannot sweep expired sign-ins"),
         }
     }
 }

@@ -72,6 +72,7 @@ pub struct MailConfig {
     pub retry_base_secs: i64,
     pub retry_max_secs: i64,
     pub max_attempts: i64,
+    pub connections: usize,
 }
 
 impl Default for MailConfig {
@@ -84,6 +85,7 @@ impl Default for MailConfig {
             retry_base_secs: d.retry_base_secs,
             retry_max_secs: d.retry_max_secs,
             max_attempts: d.max_attempts,
+            connections: d.connections,
         }
     }
 }
@@ -97,6 +99,7 @@ impl MailConfig {
             retry_base_secs: self.retry_base_secs.max(1),
             retry_max_secs: self.retry_max_secs.max(1),
             max_attempts: self.max_attempts.max(1),
+            connections: self.connections.clamp(1, 64),
         }
     }
 }

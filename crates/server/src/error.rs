@@ -59,6 +59,8 @@ pub enum AppError {
     Forbidden(&'static str),
     #[error("this email already has an open invitation; revoke it to send a new one")]
     InvitationExists,
+    #[error("this person is already a member of the team")]
+    AlreadyMember,
     /// An invitation link that was used, withdrawn or has expired.
     #[error("{message}")]
     InvitationGone {
@@ -152,7 +154,9 @@ impl AppError {
             Self::InvalidCode { .. } | Self::ChallengeExpired => StatusCode::UNAUTHORIZED,
             Self::AlreadyEnabled | Self::NoPendingSetup | Self::NotEnabled => StatusCode::CONFLICT,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::EmailTaken | Self::InvitationExists | Self::Conflict => StatusCode::CONFLICT,
+            Self::EmailTaken | Self::InvitationExists | Self::AlreadyMember | Self::Conflict => {
+                StatusCode::CONFLICT
+            }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::InvitationGone { .. } => StatusCode::GONE,
             Self::ResetLink { status, .. } => *status,
@@ -187,6 +191,7 @@ impl AppError {
             Self::EmailTaken => "email_taken",
             Self::Forbidden(_) => "forbidden",
             Self::InvitationExists => "invitation_exists",
+            Self::AlreadyMember => "already_member",
             Self::InvitationGone { code, .. } => code,
             Self::ResetLink { code, .. } => code,
             Self::SignupClosed => "signup_closed",
@@ -310,7 +315,7 @@ impl From<TeamError> for AppError {
             TeamError::Invalid(e) => e.into(),
             TeamError::Forbidden(why) => why.into(),
             TeamError::NotFound => Self::NotFound,
-            TeamError::EmailTaken => Self::EmailTaken,
+            TeamError::AlreadyMember => Self::AlreadyMember,
             TeamError::InvitationExists => Self::InvitationExists,
             TeamError::NotEnabled => Self::NotEnabled,
             TeamError::TooManyInvitations { wait_secs } => Self::TooManyAttempts {

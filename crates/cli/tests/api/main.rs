@@ -30,6 +30,7 @@ macro_rules! backend_tests {
     };
 }
 
+mod alerts;
 mod auth;
 mod backups;
 mod browser;
@@ -55,4 +56,5 @@ mod smtp;
 mod storage;
 mod team;
 mod throttling;
+mod trust;
 mod two_factor;

@@ -82,6 +82,8 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
         ("/me/password", "post"),
         ("/password/forgot", "post"),
         ("/password/reset", "post"),
+        ("/me/devices/{id}/trust", "delete"),
+        ("/account/trusted-devices-policy", "put"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -104,7 +106,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
             "{method} {path}"
         );
     }
-    assert_eq!(paths.len(), 30, "every documented path is listed above");
+    assert_eq!(paths.len(), 32, "every documented path is listed above");
     assert!(doc["components"]["securitySchemes"]["session"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }

@@ -170,11 +170,28 @@ impl PasswordLifecycle {
         if let Err(RetryAt(retry_at)) = admitted {
             return Err(ForgotError::TooManyRequests { retry_at });
         }
-        let Some(found) = ctx.store.find_user_by_email(email.normalized()).await? else {
-            return Ok(());
-        };
-        self.send_link(found.user, meta, now).await?;
+        // The answer must not tell whether the email has a user, not even by its timing:
+        // looking the user up and storing their link happen after it, off the request.
+        let this = self.clone();
+        let meta = meta.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.send_link_if_known(&email, &meta, now).await {
+                tracing::error!(error = %e, "a password reset link could not be made");
+            }
+        });
         Ok(())
+    }
+
+    async fn send_link_if_known(
+        &self,
+        email: &Email,
+        meta: &RequestMeta,
+        now: Timestamp,
+    ) -> Result<(), Internal> {
+        match self.0.store.find_user_by_email(email.normalized()).await? {
+            Some(found) => self.send_link(found.user, meta, now).await,
+            None => Ok(()),
+        }
     }
 
     /// Makes, stores and emails a reset link for `user`, within their send window.

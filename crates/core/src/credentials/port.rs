@@ -43,8 +43,9 @@ pub trait PasswordStore: Send + Sync {
     /// The link whose token hashes to `token`, if its user still exists.
     async fn find_reset_link(&self, token: &TokenHash) -> StoreResult<Option<ResetLink>>;
     /// In one transaction, if the link `token` of `user` is unused and live at `now`: marks
-    /// it used, sets `password_hash`, ends every session of the user, retires their other
-    /// links, forgets the `lifted` throttles and writes `effects`. `false` (nothing written)
+    /// it used, sets `password_hash`, ends every session of the user and the trust of their
+    /// devices, retires their other links, forgets the `lifted` throttles and writes
+    /// `effects`. `false` (nothing written)
     /// if the link was no longer usable, a concurrent reset with it included.
     async fn reset_password(
         &self,
@@ -56,8 +57,8 @@ pub trait PasswordStore: Send + Sync {
         effects: &Effects,
     ) -> StoreResult<bool>;
     /// In one transaction, if the session `keep` of `user` still exists: sets
-    /// `password_hash`, ends every other session of the user, retires their live reset
-    /// links and writes `effects`. `false` (nothing written) if the session is gone.
+    /// `password_hash`, ends every other session of the user and the trust of their
+    /// devices, retires their live reset links and writes `effects`. `false` (nothing written) if the session is gone.
     async fn change_password(
         &self,
         user: UserId,

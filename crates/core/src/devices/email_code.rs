@@ -51,6 +51,8 @@ impl Ctx {
             created_at: now,
             expires_at: now.plus_secs(self.policy.email_code_lifetime_secs),
             last_sent_at: Some(now),
+            meta: meta.clone(),
+            device_id: None,
         };
         let message = Message::DeviceCode {
             code: code.clone(),

@@ -20,12 +20,13 @@
 
 mod email_code;
 mod port;
+mod trust;
 
 pub(crate) use email_code::EmailCode;
 pub use port::{CodeSent, DeviceStore};
 
 use crate::Timestamp;
-use crate::crypto::{Token, TokenHash};
+use crate::crypto::Token;
 use crate::ctx::{Ctx, Internal, internal_from};
 use crate::mail::Message;
 use crate::model::{ChallengeKind, Device, DeviceId, EventKind, RequestMeta, User};
@@ -160,13 +161,18 @@ impl Devices {
         Ok(token)
     }
 
-    /// The user's recognized devices, most recently used first.
+    /// The user's recognized devices, most recently used first; `trusted_until` only where
+    /// the device skips the second step now (so never while the account forbids it).
     pub async fn list(&self, me: &FullSession) -> Result<Vec<Device>, Internal> {
-        Ok(self
-            .0
-            .store
-            .list_devices(me.user().id, self.0.now())
-            .await?)
+        let now = self.0.now();
+        let policy = me.account().trusted_devices;
+        let mut devices = self.0.store.list_devices(me.user().id, now).await?;
+        for device in &mut devices {
+            if !device.trusted_at(now, policy) {
+                device.trusted_until = None;
+            }
+        }
+        Ok(devices)
     }
 
     /// Forgets a device: the next sign-in from it needs an email code again.
@@ -201,15 +207,7 @@ impl Ctx {
         meta: &RequestMeta,
         now: Timestamp,
     ) -> Result<bool, Internal> {
-        let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
-            return Ok(false);
-        };
-        let hash: TokenHash = Token::from_client(token).hash();
-        let device = self
-            .store
-            .use_device(user.id, &hash, meta.user_agent.as_deref(), now)
-            .await?;
-        Ok(device.is_some())
+        Ok(self.known_device(user, token, meta, now).await?.is_some())
     }
 
     /// The device a verified email code makes recognized: bound to this browser.
@@ -222,6 +220,7 @@ impl Ctx {
             created_at: now,
             last_used_at: now,
             expires_at: now.plus_secs(self.policy.device_lifetime_secs),
+            trusted_until: None,
         }
     }
 }

@@ -61,6 +61,14 @@ pub trait DeviceStore: Send + Sync {
     async fn add_device(&self, device: &Device, token: &TokenHash) -> StoreResult<()>;
     /// The user's devices still valid at `now`, most recently used first.
     async fn list_devices(&self, user: UserId, now: Timestamp) -> StoreResult<Vec<Device>>;
+    /// Stops one of the user's devices from skipping the second step (SPEC §9); `false` if
+    /// it is not theirs.
+    async fn stop_trusting_device(
+        &self,
+        user: UserId,
+        device: DeviceId,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
     /// Forgets one of the user's devices; `false` if it is not theirs or already gone.
     async fn delete_device(
         &self,

@@ -14,9 +14,9 @@ pub trait FactorStore: Send + Sync {
     async fn active_factors(&self, user: UserId) -> StoreResult<Vec<FactorKind>>;
     async fn two_factor_status(&self, user: UserId, now: Timestamp)
     -> StoreResult<TwoFactorStatus>;
-    /// Removes every factor, the recovery codes and any pending setup, and with
-    /// `end_sessions` every session of the user too (a reset by someone else); `false` if
-    /// there was no factor.
+    /// Removes every factor, the recovery codes and any pending setup, ends the trust of the
+    /// user's devices (SPEC §9), and with `end_sessions` every session of the user too (a
+    /// reset by someone else); `false` if there was no factor.
     async fn disable_two_factor(
         &self,
         user: UserId,

@@ -9,7 +9,7 @@
 //! | sweep | deleted when |
 //! |---|---|
 //! | sessions | past their absolute end, or idle past the idle timeout |
-//! | challenges | past their end (10 min) |
+//! | challenges | a day past their end (two-factor ones are ended, with their alert, by the sweep of unfinished sign-ins within a minute) |
 //! | pending setups | past their end (30 min) |
 //! | throttles | back to nothing (no failure, no lock), or untouched for 30 days and not locked |
 //! | reset links, sign-up links | a day past their end (used or not) |
@@ -42,7 +42,10 @@ pub fn cutoffs(policy: &SecurityPolicy, now: Timestamp) -> Vec<(Sweep, Timestamp
     vec![
         (Sweep::ExpiredSessions, now),
         (Sweep::IdleSessions, ago(policy.session_idle_secs)),
-        (Sweep::Challenges, now),
+        // The server's sweep of unfinished sign-ins ends expired challenges every minute,
+        // alerting their users; this only removes what it left (device challenges, or all
+        // of them after a long outage), a day on.
+        (Sweep::Challenges, ago(GRACE_SECS)),
         (Sweep::PendingSetups, now),
         (Sweep::ClearedThrottles, now),
         (Sweep::StaleThrottles, ago(THROTTLE_KEEP_SECS)),
@@ -103,6 +106,6 @@ mod tests {
         assert_eq!(of(Sweep::Events), now.plus_secs(-400 * DAY_SECS));
         assert_eq!(of(Sweep::SentEmails), now.plus_secs(-30 * DAY_SECS));
         assert_eq!(of(Sweep::IdleSessions), now.plus_secs(-1800));
-        assert_eq!(of(Sweep::Challenges), now);
+        assert_eq!(of(Sweep::Challenges), now.plus_secs(-DAY_SECS));
     }
 }

@@ -11,7 +11,7 @@ pub use port::{OutboxEntry, OutboxStore, QueuedEmail};
 
 use crate::Timestamp;
 use crate::crypto::{Sealer, Unsealable};
-use crate::model::{RequestMeta, User};
+use crate::model::{RequestMeta, User, UserId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -79,6 +79,14 @@ pub enum Message {
         token: String,
         expires_at: Timestamp,
     },
+    /// Alert (SPEC §9): the right password was given, but the second step was never
+    /// completed (the sign-in expired, or died of wrong codes). When, where from and which
+    /// browser are the email's own `at`, `ip` and `user_agent`.
+    UnfinishedSignIn,
+    /// Alert (SPEC §9): a TOTP code that was already used was offered again.
+    CodeReplayed,
+    /// Alert (SPEC §9): a sign-in with 2FA from a device the user had not used before.
+    NewSignIn,
 }
 
 /// How a password was changed.
@@ -126,7 +134,52 @@ impl Message {
             Self::SignupConfirm { .. } => "signup_confirm",
             Self::SignupExisting => "signup_existing",
             Self::TeamCreated { .. } => "team_created",
+            Self::UnfinishedSignIn => "unfinished_sign_in",
+            Self::CodeReplayed => "code_replayed",
+            Self::NewSignIn => "new_sign_in",
         }
+    }
+
+    /// Which emails go first when many are due (the reliability review's D5: a device code
+    /// once waited 14 s behind a team's "2FA required" burst).
+    pub fn priority(&self) -> Priority {
+        match self {
+            // Someone is waiting for it, on a page or at a prompt.
+            Self::DeviceCode { .. }
+            | Self::PasswordResetLink { .. }
+            | Self::SignupConfirm { .. }
+            | Self::SignupExisting
+            | Self::TeamCreated { .. }
+            | Self::Invitation { .. } => Priority::Interactive,
+            // Sent to every user of a team at once.
+            Self::TwoFactorRequired { .. } => Priority::Bulk,
+            // One person's security notices.
+            Self::TwoFactorEnabled
+            | Self::TwoFactorDisabled { .. }
+            | Self::RecoveryCodeUsed { .. }
+            | Self::RecoveryCodesRegenerated
+            | Self::TwoFactorReset { .. }
+            | Self::SecondStepLocked { .. }
+            | Self::PasswordLocked { .. }
+            | Self::PasswordChanged { .. }
+            | Self::UnfinishedSignIn
+            | Self::CodeReplayed
+            | Self::NewSignIn => Priority::Notice,
+        }
+    }
+}
+
+/// The outbox's order: a lower value is claimed first, then the oldest due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    Interactive = 0,
+    Notice = 1,
+    Bulk = 2,
+}
+
+impl Priority {
+    pub fn rank(self) -> i64 {
+        self as i64
     }
 }
 
@@ -164,12 +217,27 @@ impl OutgoingEmail {
     }
 }
 
+/// A security alert (SPEC §9): an email that goes only if the user was not sent one of its
+/// kind (`email.kind`) after `quiet_since`. The store decides with one conditional upsert of
+/// the (user, kind) row, in the transaction of the change that causes the alert, so
+/// concurrent causes send it once.
+#[derive(Clone, Debug)]
+pub struct Alert {
+    pub user_id: UserId,
+    pub email: SealedEmail,
+    /// When this one would be sent (and recorded as sent).
+    pub now: Timestamp,
+    /// The last one of its kind must be at or before this for this one to go.
+    pub quiet_since: Timestamp,
+}
+
 /// An email ready for the outbox: the recipient and kind in clear (for the operator), the
 /// rest sealed under the outbox key and bound to the row id.
 #[derive(Clone, Debug)]
 pub struct SealedEmail {
     pub id: Uuid,
     pub kind: &'static str,
+    pub priority: Priority,
     pub recipient: String,
     pub payload: Vec<u8>,
     pub created_at: Timestamp,
@@ -200,6 +268,7 @@ impl Mailer {
         SealedEmail {
             id,
             kind: email.message.kind(),
+            priority: email.message.priority(),
             recipient: email.to.clone(),
             payload: self.sealer.seal(&json, id.as_bytes()),
             created_at: now,

@@ -17,11 +17,20 @@
 //! ## The per-user lock
 //! Across challenges, 10 consecutive wrong codes lock the user's second step for 15 minutes
 //! (a [`crate::throttle::Lockout`] keyed by user) and email them; a right code resets it.
+//!
+//! ## The device (SPEC §9)
+//! A second step passed with a factor (users with 2FA) records the device it came from: a
+//! device not known before becomes known (its token is answered once, as after an email
+//! code), which is a *new sign-in* and alerts the user; with `remember_device` it is trusted
+//! ([`crate::devices`]). Alerts for sign-ins left unfinished, and for replayed codes, are in
+//! [`unfinished`] and here.
 
 mod port;
+mod unfinished;
 
 pub use port::{
-    Attempted, ChallengeAttempt, ChallengeContext, ChallengeStore, Completing, LockGate,
+    Attempted, ChallengeAttempt, ChallengeContext, ChallengeStore, Completing, DeviceWrite,
+    Expired, LockGate,
 };
 
 use crate::Timestamp;
@@ -66,8 +75,11 @@ pub struct SecondStepDone {
     pub method: Method,
     /// Unused recovery codes left, when one was just used.
     pub recovery_codes_remaining: Option<i64>,
-    /// After an email code: the token of the device now recognized, shown once.
+    /// After an email code, or a factor from a device not known before: the token of the
+    /// device now recognized, shown once.
     pub device_token: Option<Token>,
+    /// Until when this device now skips the second step, if `remember_device` was granted.
+    pub trusted_until: Option<Timestamp>,
 }
 
 /// What a field error says to type, per kind of challenge.
@@ -81,10 +93,13 @@ fn expected(kind: ChallengeKind) -> &'static str {
 }
 
 impl Ctx {
-    /// Opens a challenge for a user with 2FA who gave the right password.
+    /// Opens a challenge for a user with 2FA who gave the right password, from `device` if
+    /// it is one of theirs.
     pub(crate) async fn open_challenge(
         &self,
         user: &User,
+        device: Option<crate::model::DeviceId>,
+        meta: &RequestMeta,
         now: Timestamp,
     ) -> Result<PendingChallenge, Internal> {
         let token = Token::generate();
@@ -96,6 +111,8 @@ impl Ctx {
             created_at: now,
             expires_at: now.plus_secs(self.policy.challenge_lifetime_secs),
             last_sent_at: None,
+            meta: meta.clone(),
+            device_id: device,
         };
         self.store
             .create_challenge(&challenge, &token.hash())
@@ -117,11 +134,12 @@ pub struct SecondStep(pub(crate) Arc<Ctx>);
 
 impl SecondStep {
     /// Answers a login challenge with a code: whichever of the [`METHODS`] for this kind of
-    /// challenge reads it.
+    /// challenge reads it. With `remember_device`, a factor's success trusts the device.
     pub async fn verify(
         &self,
         challenge_token: &str,
         answer: &str,
+        remember_device: bool,
         meta: &RequestMeta,
     ) -> Result<SecondStepDone, SecondStepError> {
         let ctx = &self.0;
@@ -146,7 +164,7 @@ impl SecondStep {
         // What a success writes is made ready first, for a right code and a wrong one alike:
         // the work (and time) before the transaction must not tell them apart, since only the
         // transaction counts the attempt and passes the lock.
-        let prepared = prepare(ctx, method, context, checked, meta, now).await?;
+        let prepared = prepare(ctx, method, context, checked, remember_device, meta, now).await?;
         let lockout = ctx.policy.second_step_lockout();
         let mut refused = None;
         let mut admit = |state| {
@@ -186,7 +204,13 @@ impl SecondStep {
         // A right TOTP code whose step a concurrent request took first is a replay.
         let already_used =
             prepared.already_used || (method.method() == Method::Totp && prepared.proof.is_some());
-        let effects = failure_effects(ctx, user, account, method.method(), meta, now);
+        let failure = Failure {
+            method: method.method(),
+            replayed: already_used,
+            // This wrong code killed a sign-in that had the right password.
+            unfinished: kind == ChallengeKind::TwoFactor && attempts >= max_attempts,
+        };
+        let effects = failure_effects(ctx, user, account, failure, meta, now);
         if ctx
             .lockout_failure(Scope::SecondStep, &key, lockout, now, effects)
             .await?
@@ -200,19 +224,42 @@ impl SecondStep {
     }
 }
 
+/// What a wrong code was.
+struct Failure {
+    method: Method,
+    /// A right TOTP code, already used (F11: told apart, and the user alerted).
+    replayed: bool,
+    /// It was the challenge's last allowed attempt.
+    unfinished: bool,
+}
+
 /// What a wrong code records, and what its lock would add (event and email).
 fn failure_effects(
     ctx: &Ctx,
     user: &User,
     account: &Account,
-    method: Method,
+    failure: Failure,
     meta: &RequestMeta,
     now: Timestamp,
 ) -> (Effects, Effects) {
-    let failed = Effects::event(
-        NewEvent::for_user(user, EventKind::TwoFactorFailed, meta, now)
-            .with_detail(json!({ "method": method.as_str() })),
-    );
+    let method = failure.method.as_str();
+    let mut failed = if failure.replayed {
+        Effects::event(
+            NewEvent::for_user(user, EventKind::TotpReplayRefused, meta, now)
+                .with_detail(json!({ "method": method, "reason": "replayed" })),
+        )
+        .and_alert(ctx.alert(user, account, meta, (now, now), Message::CodeReplayed))
+    } else {
+        Effects::event(
+            NewEvent::for_user(user, EventKind::TwoFactorFailed, meta, now)
+                .with_detail(json!({ "method": method })),
+        )
+    };
+    if failure.unfinished {
+        let started = (now, now);
+        let reason = "too_many_wrong_codes";
+        failed = failed.and(ctx.unfinished_effects(user, account, meta, started, reason));
+    }
     let until = now.plus_secs(ctx.policy.second_step_lockout_secs);
     let event = NewEvent::for_user(user, EventKind::SecondStepLocked, meta, now)
         .with_detail(json!({ "locked_until": until.to_rfc3339() }));
@@ -233,6 +280,7 @@ async fn prepare(
     method: &dyn SecondFactor,
     context: ChallengeContext,
     checked: Checked,
+    remember_device: bool,
     meta: &RequestMeta,
     now: Timestamp,
 ) -> Result<Prepared, Internal> {
@@ -260,13 +308,24 @@ async fn prepare(
         now,
     );
     opening.effects = std::mem::take(&mut opening.effects).and(effects);
+    let mut device_token = checked.device_token;
+    let device = if kind.proves_two_factor() {
+        let (write, token, effects) =
+            ctx.second_step_device(&opening, &challenge, remember_device, meta, now);
+        opening.effects = std::mem::take(&mut opening.effects).and(effects);
+        device_token = token.or(device_token);
+        write
+    } else {
+        None
+    };
     Ok(Prepared {
         hash: opening.token.hash(),
         opening,
         challenge: challenge.id,
         proof: checked.proof,
         already_used: checked.already_used,
-        device_token: checked.device_token,
+        device_token,
+        device,
         recovery_codes_remaining,
     })
 }
@@ -280,6 +339,8 @@ struct Prepared {
     proof: Option<Proof>,
     already_used: bool,
     device_token: Option<Token>,
+    /// Users with 2FA: what the step does to its device.
+    device: Option<DeviceWrite>,
     recovery_codes_remaining: Option<i64>,
 }
 
@@ -289,16 +350,23 @@ impl Prepared {
             proof,
             session: &self.opening.context.session,
             token: &self.hash,
+            device: self.device.as_ref(),
             effects: &self.opening.effects,
         })
     }
 
     fn done(self, method: Method) -> SecondStepDone {
+        let trusted_until = match &self.device {
+            Some(DeviceWrite::New { device, .. }) => device.trusted_until,
+            Some(DeviceWrite::Trust { until, .. }) => Some(*until),
+            None => None,
+        };
         SecondStepDone {
             signed_in: self.opening.signed_in(),
             method,
             recovery_codes_remaining: self.recovery_codes_remaining,
             device_token: self.device_token,
+            trusted_until,
         }
     }
 }

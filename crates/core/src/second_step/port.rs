@@ -5,7 +5,7 @@ use crate::Timestamp;
 use crate::crypto::TokenHash;
 use crate::factors::Proof;
 use crate::factors::totp::TotpFactor;
-use crate::model::{Account, Challenge, ChallengeId, Session, User};
+use crate::model::{Account, Challenge, ChallengeId, Device, DeviceId, Session, User, UserId};
 use crate::store::{Effects, StoreResult};
 use crate::throttle::{Scope, ThrottleState};
 use async_trait::async_trait;
@@ -41,13 +41,34 @@ pub struct LockGate<'a> {
     pub success: fn(ThrottleState) -> ThrottleState,
 }
 
-/// What a right code does: spend the proof, open the session, record the effects.
+/// What a right code does: spend the proof, open the session, write the device, record the
+/// effects.
 #[derive(Clone, Copy, Debug)]
 pub struct Completing<'a> {
     pub proof: &'a Proof,
     pub session: &'a Session,
     pub token: &'a TokenHash,
+    pub device: Option<&'a DeviceWrite>,
     pub effects: &'a Effects,
+}
+
+/// What a second step passed with a factor does to the device it was answered from.
+#[derive(Clone, Debug)]
+pub enum DeviceWrite {
+    /// A device the user had not signed in from: recognized from now on by `token` (and
+    /// trusted, if its `trusted_until` says so).
+    New { device: Device, token: TokenHash },
+    /// The user's known device the password came from: trusted until then (SPEC §9).
+    Trust { device: DeviceId, until: Timestamp },
+}
+
+/// Which expired challenges to look at.
+#[derive(Clone, Copy, Debug)]
+pub enum Expired {
+    /// One user's (when they sign in again).
+    OfUser(UserId),
+    /// Everyone's, oldest first, at most this many (the periodic sweep).
+    Any(i64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,4 +120,14 @@ pub trait ChallengeStore: Send + Sync {
         lock: &mut LockGate<'_>,
         completing: Option<Completing<'_>>,
     ) -> StoreResult<Attempted>;
+    /// Two-factor challenges expired at `now` (never answered right: a right answer deletes
+    /// its challenge), with their user and account.
+    async fn expired_challenges(
+        &self,
+        which: Expired,
+        now: Timestamp,
+    ) -> StoreResult<Vec<ChallengeContext>>;
+    /// Deletes a challenge and writes `effects` with it; `false` (nothing written) if it was
+    /// gone already, so two sweeps tell about it once.
+    async fn end_challenge(&self, challenge: ChallengeId, effects: &Effects) -> StoreResult<bool>;
 }

@@ -68,6 +68,8 @@ pub enum SignInMethod {
     Invitation,
     /// A second step, passed with this factor.
     SecondStep(Method),
+    /// The password, from a device trusted to skip the second step (SPEC §9).
+    TrustedDevice,
 }
 
 impl SignInMethod {
@@ -76,6 +78,7 @@ impl SignInMethod {
             Self::Password => "password",
             Self::Invitation => "invitation",
             Self::SecondStep(method) => method.as_str(),
+            Self::TrustedDevice => "trusted_device",
         }
     }
 }
@@ -85,9 +88,15 @@ impl SignInMethod {
 pub struct SignedIn {
     token: Token,
     context: SessionContext,
+    method: SignInMethod,
 }
 
 impl SignedIn {
+    /// How the user proved who they are.
+    pub fn method(&self) -> SignInMethod {
+        self.method
+    }
+
     pub fn token(&self) -> &Token {
         &self.token
     }
@@ -101,6 +110,7 @@ impl SignedIn {
 pub(crate) struct Opening {
     pub(crate) token: Token,
     pub(crate) context: SessionContext,
+    pub(crate) method: SignInMethod,
     pub(crate) effects: Effects,
 }
 
@@ -109,6 +119,7 @@ impl Opening {
         SignedIn {
             token: self.token,
             context: self.context,
+            method: self.method,
         }
     }
 }
@@ -151,6 +162,7 @@ impl Ctx {
         Opening {
             token: Token::generate(),
             context,
+            method,
             effects: Effects::event(event),
         }
     }

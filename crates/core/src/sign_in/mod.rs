@@ -14,7 +14,8 @@ use crate::ctx::{Ctx, Internal, internal_from};
 use crate::email::Email;
 use crate::mail::Message;
 use crate::model::{
-    Account, AccountId, AuthSource, Challenge, EventKind, NewEvent, RequestMeta, Role, User, UserId,
+    Account, AccountId, AuthSource, Challenge, EventKind, NewEvent, RequestMeta, Role,
+    TrustedDevices, User, UserId,
 };
 use crate::sessions::{SignInMethod, SignedIn};
 use crate::store::{Effects, StoreError, Unique};
@@ -149,6 +150,7 @@ impl SignIn {
             name: account_name,
             two_factor_required: false,
             grace_period_until: None,
+            trusted_devices: TrustedDevices::Allowed,
             created_at: now,
         };
         let owner = User {
@@ -231,7 +233,21 @@ impl SignIn {
     ) -> Result<LoginOutcome, LoginError> {
         let ctx = &self.0;
         if ctx.two_factor_on(user.id).await? {
-            let pending = ctx.open_challenge(&user, now).await?;
+            let device = ctx.known_device(&user, device_token, meta, now).await?;
+            let account = ctx.account_of(&user).await?;
+            if let Some(device) = device
+                .as_ref()
+                .filter(|d| d.trusted_at(now, account.trusted_devices))
+            {
+                let signed_in = ctx
+                    .trusted_sign_in(user, account, device, meta, now)
+                    .await?;
+                return Ok(LoginOutcome::SignedIn(Box::new(signed_in)));
+            }
+            // Earlier sign-ins of this user left unfinished are told about first.
+            ctx.end_unfinished(Some(user.id), now).await?;
+            let device = device.map(|d| d.id);
+            let pending = ctx.open_challenge(&user, device, meta, now).await?;
             return Ok(LoginOutcome::SecondStep(pending));
         }
         if !ctx

@@ -30,7 +30,8 @@ use crate::ctx::{Ctx, Internal, internal_from};
 use crate::email::Email;
 use crate::mail::{Message, OutgoingEmail};
 use crate::model::{
-    Account, AccountId, AuthSource, EventKind, NewEvent, RequestMeta, Role, SignupId, User, UserId,
+    Account, AccountId, AuthSource, EventKind, NewEvent, RequestMeta, Role, SignupId,
+    TrustedDevices, User, UserId,
 };
 use crate::sessions::SignInMethod;
 use crate::sign_in::{Registered, SignIn, SignupError, SignupInput};
@@ -279,6 +280,7 @@ impl SignUp {
             name: signup.account_name.clone(),
             two_factor_required: false,
             grace_period_until: None,
+            trusted_devices: TrustedDevices::Allowed,
             created_at: now,
         };
         let owner = User {

@@ -51,6 +51,7 @@ mod tests {
             name: "A".into(),
             two_factor_required: required,
             grace_period_until: grace.map(Timestamp::from_unix),
+            trusted_devices: crate::model::TrustedDevices::Allowed,
             created_at: Timestamp::from_unix(0),
         }
     }

@@ -122,7 +122,7 @@ impl Team {
         }
         match created {
             Ok(()) => Ok(invitation),
-            Err(StoreError::Conflict(Unique::Email)) => Err(TeamError::EmailTaken),
+            Err(StoreError::Conflict(Unique::Email)) => Err(TeamError::AlreadyMember),
             Err(StoreError::Conflict(Unique::OpenInvitation)) => Err(TeamError::InvitationExists),
             Err(e) => Err(e.into()),
         }

@@ -36,8 +36,9 @@ pub enum TeamError {
     /// No such user or invitation in the caller's account.
     #[error("not found")]
     NotFound,
-    #[error("a user with this email already exists")]
-    EmailTaken,
+    /// The email belongs to a member of this team already.
+    #[error("this person is already a member of the team")]
+    AlreadyMember,
     #[error("this email already has an open invitation")]
     InvitationExists,
     #[error("two-factor authentication is not on for this user")]

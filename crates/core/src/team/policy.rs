@@ -6,7 +6,7 @@
 use super::{Team, TeamError};
 use crate::Timestamp;
 use crate::mail::Message;
-use crate::model::{Account, EventKind, RequestMeta};
+use crate::model::{Account, EventKind, RequestMeta, TrustedDevices};
 use crate::principal::Manager;
 use crate::store::Effects;
 use crate::validate::FieldError;
@@ -73,6 +73,29 @@ impl Team {
         }
         ctx.store
             .set_two_factor_policy(account.id, input.required, grace, &effects, &turned_on)
+            .await?
+            .ok_or(TeamError::NotFound)
+    }
+}
+
+impl Team {
+    /// Sets whether the account's users may have devices skip the second step (SPEC §9).
+    /// The policy is checked at every use, so forbidding it stops every trusted device at
+    /// once; the store also ends their trust then, so allowing it again revives none.
+    pub async fn set_trusted_devices_policy(
+        &self,
+        manager: &Manager,
+        policy: TrustedDevices,
+        meta: &RequestMeta,
+    ) -> Result<Account, TeamError> {
+        let ctx = &self.0;
+        let effects = Effects::event(
+            manager
+                .event(EventKind::TrustedDevicesPolicyChanged, meta, ctx.now())
+                .with_detail(json!({ "trusted_devices": policy.as_str() })),
+        );
+        ctx.store
+            .set_trusted_devices_policy(manager.account().id, policy, &effects)
             .await?
             .ok_or(TeamError::NotFound)
     }

@@ -2,7 +2,9 @@
 
 use crate::Timestamp;
 use crate::crypto::TokenHash;
-use crate::model::{Account, AccountId, Invitation, InvitationId, SecurityEvent, User, UserId};
+use crate::model::{
+    Account, AccountId, Invitation, InvitationId, SecurityEvent, TrustedDevices, User, UserId,
+};
 #[cfg(doc)]
 use crate::store::Unique;
 use crate::store::{Effects, StoreResult};
@@ -32,7 +34,16 @@ pub trait TeamStore: Send + Sync {
         effects: &Effects,
         turned_on: &Effects,
     ) -> StoreResult<Option<Account>>;
-    /// Stores a new invitation. `Conflict(Unique::Email)` if a user has the email already,
+    /// Sets the account's trusted-devices policy (`Forbidden` also ends the trust of every
+    /// device of its users); the account as it now is (`None`: no account).
+    async fn set_trusted_devices_policy(
+        &self,
+        account: AccountId,
+        policy: TrustedDevices,
+        effects: &Effects,
+    ) -> StoreResult<Option<Account>>;
+    /// Stores a new invitation. `Conflict(Unique::Email)` if a user of the same account has the
+    /// email already (another account's user gets a pending invitation, refused at acceptance),
     /// `Conflict(Unique::OpenInvitation)` if the account has an open invitation for it (one past its
     /// time is marked expired first, so it does not block a new one).
     async fn create_invitation(

@@ -99,7 +99,63 @@ pub(super) fn content(email: &OutgoingEmail, brand: &Brand) -> Content {
         Message::SignupConfirm { token, expires_at } => signup_confirm(f, token, *expires_at),
         Message::SignupExisting => signup_existing(f),
         Message::TeamCreated { token, expires_at } => team_created(f, token, *expires_at),
+        Message::UnfinishedSignIn => unfinished_sign_in(f),
+        Message::CodeReplayed => code_replayed(f),
+        Message::NewSignIn => new_sign_in(f),
     }
+}
+
+/// An alert of SPEC §9; when, from where and in which browser follow it.
+fn unfinished_sign_in(f: Facts) -> Content {
+    let product = f.product;
+    Content::alert(
+        format!("Someone entered your {product} password but did not finish signing in"),
+        "A sign-in was not finished",
+        vec![
+            format!(
+                "Someone signed in to your {product} account with your password, then did not \
+                 give the second factor: the sign-in expired or was stopped after wrong codes."
+            ),
+            "If you started a sign-in and left it, there is nothing to do.".to_owned(),
+        ],
+    )
+    .with_advice(format!(
+        "Someone knows your password. Change it now; your second factor kept them out. \
+         {product} sends this alert at most once an hour."
+    ))
+}
+
+fn code_replayed(f: Facts) -> Content {
+    let product = f.product;
+    Content::alert(
+        format!("A used {product} sign-in code was entered again"),
+        "A used code was entered again",
+        vec![
+            format!(
+                "A code from your authenticator app that had already been used was entered to \
+                 sign in to your {product} account, after the right password. It was refused: \
+                 each code works once."
+            ),
+            "If you entered the same code twice yourself, there is nothing to do.".to_owned(),
+        ],
+    )
+    .with_advice(format!(
+        "Someone may have seen your password and a code. Change your password now. {product} \
+         sends this alert at most once an hour."
+    ))
+}
+
+fn new_sign_in(f: Facts) -> Content {
+    let product = f.product;
+    Content::alert(
+        format!("New sign-in to your {product} account"),
+        "A new device signed in",
+        vec![format!(
+            "Your {product} account was signed in to, with your password and second factor, \
+             from a device or browser it had not been used from before."
+        )],
+    )
+    .with_action(f.button("Review your devices", "/settings/devices"))
 }
 
 fn invitation(f: Facts, inviter: &str, role: &str, token: &str, expires_at: Timestamp) -> Content {

@@ -19,7 +19,9 @@ fn email(message: Message) -> OutgoingEmail {
         account_name: Some("Acme & Co".into()),
         at: Timestamp::from_unix(1_795_000_000),
         ip: Some("192.0.2.7".into()),
-        user_agent: Some("Firefox/140".into()),
+        user_agent: Some(
+            "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0".into(),
+        ),
         message,
     }
 }
@@ -49,7 +51,12 @@ fn every_message() -> Vec<(Message, &'static str, Vec<&'static str>)> {
                 expires_at: T,
             },
             "Verify your identity to proceed with the login",
-            vec!["493817", "2026-11-18 11:16 UTC", "192.0.2.7", "Firefox/140"],
+            vec![
+                "493817",
+                "2026-11-18 11:16 UTC",
+                "192.0.2.7",
+                "Firefox 140 on Linux",
+            ],
         ),
         (
             Message::TwoFactorEnabled,
@@ -129,7 +136,7 @@ fn every_message() -> Vec<(Message, &'static str, Vec<&'static str>)> {
                 "security settings",
                 "other sessions",
                 "192.0.2.7",
-                "Firefox/140",
+                "Firefox 140 on Linux",
             ],
         ),
         (
@@ -186,6 +193,30 @@ fn every_message() -> Vec<(Message, &'static str, Vec<&'static str>)> {
             vec![
                 "https://auth.example.com/signup/confirm/tok789",
                 "Choose your password",
+            ],
+        ),
+        (
+            Message::UnfinishedSignIn,
+            "Someone entered your Tessera password but did not finish signing in",
+            vec![
+                "did not give the second factor",
+                "2026-11-18 11:06 UTC",
+                "192.0.2.7",
+                "Firefox 140 on Linux",
+            ],
+        ),
+        (
+            Message::CodeReplayed,
+            "A used Tessera sign-in code was entered again",
+            vec!["had already been used", "192.0.2.7", "Firefox 140 on Linux"],
+        ),
+        (
+            Message::NewSignIn,
+            "New sign-in to your Tessera account",
+            vec![
+                "had not been used from before",
+                "https://auth.example.com/settings/devices",
+                "Firefox 140 on Linux",
             ],
         ),
     ]

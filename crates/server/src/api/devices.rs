@@ -25,6 +25,9 @@ pub struct DeviceBody {
     pub last_used_at: String,
     /// After this, signing in from it needs an email code again.
     pub expires_at: String,
+    /// Until when sign-ins from it skip the second step ("Don't ask again on this device");
+    /// `null` if it does not (never trusted, stopped, or the account forbids it).
+    pub trusted_until: Option<String>,
 }
 
 impl From<Device> for DeviceBody {
@@ -36,6 +39,7 @@ impl From<Device> for DeviceBody {
             created_at: d.created_at.to_rfc3339(),
             last_used_at: d.last_used_at.to_rfc3339(),
             expires_at: d.expires_at.to_rfc3339(),
+            trusted_until: d.trusted_until.map(|t| t.to_rfc3339()),
         }
     }
 }
@@ -64,7 +68,8 @@ impl SessionBody {
     }
 }
 
-/// The devices that skip the email code, most recently used first.
+/// The recognized devices (they skip the email code; the trusted ones, until
+/// `trusted_until`, the second step), most recently used first.
 #[utoipa::path(get, path = "/me/devices", tag = "me", security(("session" = [])),
     responses(
         (status = 200, body = Vec<DeviceBody>),
@@ -94,6 +99,28 @@ pub async fn remove_device(
 ) -> Result<StatusCode, AppError> {
     let device = id::<DeviceId>(&device)?;
     state.core.devices.remove(&context, device, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stops a device from skipping the second step; it stays recognized.
+#[utoipa::path(delete, path = "/me/devices/{id}/trust", tag = "me", security(("session" = [])),
+    params(("id" = String, Path, description = "Device id")),
+    responses(
+        (status = 204, description = "The device asks for the second step again"),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ))]
+pub async fn stop_trusting_device(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    FullSession(context): FullSession,
+    Path(device): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let device = id::<DeviceId>(&device)?;
+    state
+        .core
+        .devices
+        .stop_trusting(&context, device, &meta)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

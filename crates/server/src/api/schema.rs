@@ -60,6 +60,10 @@ pub struct AccountBody {
     pub id: String,
     pub name: String,
     pub two_factor_policy: TwoFactorPolicyBody,
+    /// `allowed` (default) or `forbidden`: whether "Don't ask again on this device" lets a
+    /// device skip the second step.
+    #[schema(example = "allowed")]
+    pub trusted_devices: &'static str,
 }
 
 impl From<&Account> for AccountBody {
@@ -68,6 +72,15 @@ impl From<&Account> for AccountBody {
             id: a.id.to_string(),
             name: a.name.clone(),
             two_factor_policy: TwoFactorPolicyBody::from(a),
+            trusted_devices: a.trusted_devices.as_str(),
         }
     }
+}
+
+/// The account's trusted-devices policy.
+#[derive(Serialize, ToSchema)]
+pub struct TrustedDevicesPolicyBody {
+    /// `allowed` or `forbidden`.
+    #[schema(example = "forbidden")]
+    pub trusted_devices: &'static str,
 }

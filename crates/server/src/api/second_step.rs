@@ -8,6 +8,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use tessera_core::Timestamp;
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
@@ -15,6 +16,11 @@ pub struct VerifyRequest {
     pub challenge_token: String,
     /// A 6-digit TOTP code, or a recovery code (case, spaces and dashes ignored).
     pub code: String,
+    /// "Don't ask again on this device for 30 days": with a TOTP or recovery code, and if
+    /// the account allows it, later sign-ins from this device (its `device_token`, the same
+    /// User-Agent) skip the second step. Ignored for an email code.
+    #[serde(default)]
+    pub remember_device: bool,
 }
 
 /// Completes a sign-in with the second step: a TOTP or recovery code, or the code emailed
@@ -39,7 +45,12 @@ pub async fn verify(
     let done = state
         .core
         .second_step
-        .verify(&body.challenge_token, &body.code, &meta)
+        .verify(
+            &body.challenge_token,
+            &body.code,
+            body.remember_device,
+            &meta,
+        )
         .await
         .map_err(|e| second_step_error(e, state.core.now()))?;
     let mut response = LoginResponse::signed_in(&done.signed_in, state.core.now());
@@ -49,11 +60,13 @@ pub async fn verify(
             method_used,
             recovery_codes_remaining,
             device_token,
+            trusted_until,
             ..
         } => {
             *method_used = Some(done.method.as_str());
             *recovery_codes_remaining = done.recovery_codes_remaining;
             *device_token = device;
+            *trusted_until = done.trusted_until.map(Timestamp::to_rfc3339);
         }
         LoginResponse::TwoFactorSetupRequired {
             method_used,

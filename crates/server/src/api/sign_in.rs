@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tessera_core::Timestamp;
-use tessera_core::sessions::SignedIn;
+use tessera_core::sessions::{SignInMethod, SignedIn};
 use tessera_core::sign_in::{LoginError, LoginInput, LoginOutcome};
 use tessera_core::team::enforcement::Enforcement;
 use utoipa::ToSchema;
@@ -19,8 +19,9 @@ use utoipa::ToSchema;
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
-    /// The `device_token` of an earlier email-code sign-in: a recognized device skips the
-    /// email code (users without 2FA).
+    /// The `device_token` of an earlier sign-in from this client: a recognized device skips
+    /// the email code (users without 2FA), a trusted one the second step (users with 2FA,
+    /// until its `trusted_until`, while the account allows it).
     pub device_token: Option<String>,
 }
 
@@ -38,16 +39,22 @@ pub enum LoginResponse {
         /// `null`, or `{"required": true, "deadline": …}` while a 2FA grace period runs.
         #[schema(value_type = Option<Object>)]
         two_factor_setup: Option<serde_json::Value>,
-        /// After `POST /login/verify`: `totp`, `recovery_code` or `email_code`.
+        /// After `POST /login/verify`: `totp`, `recovery_code` or `email_code`; after
+        /// `POST /login` from a trusted device: `trusted_device`.
         #[serde(skip_serializing_if = "Option::is_none")]
         method_used: Option<&'static str>,
         /// After signing in with a recovery code: how many are left.
         #[serde(skip_serializing_if = "Option::is_none")]
         recovery_codes_remaining: Option<i64>,
-        /// After an email code: the token that makes this device recognized for 30 days
-        /// (send it as `device_token` with later sign-ins, from the same User-Agent).
+        /// After an email code, or a second step from a device not used before: the token
+        /// that makes this device recognized for 30 days (send it as `device_token` with
+        /// later sign-ins, from the same User-Agent).
         #[serde(skip_serializing_if = "Option::is_none")]
         device_token: Option<String>,
+        /// After `remember_device: true` (if the account allows it): until when sign-ins
+        /// from this device skip the second step.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        trusted_until: Option<String>,
     },
     /// Signed in, but the account requires 2FA and the user has none (and no grace period
     /// is left): this session may only call `GET /me`, `POST /me/2fa/setup`,
@@ -109,9 +116,11 @@ impl LoginResponse {
                         "deadline": context.account.grace_period_until.map(Timestamp::to_rfc3339),
                     })
                 }),
-                method_used: None,
+                method_used: (signed_in.method() == SignInMethod::TrustedDevice)
+                    .then(|| signed_in.method().as_str()),
                 recovery_codes_remaining: None,
                 device_token: None,
+                trusted_until: None,
             },
         }
     }

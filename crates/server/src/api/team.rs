@@ -3,7 +3,7 @@
 //! any handler runs.
 
 use super::path_id as id;
-use super::schema::{AccountBody, TwoFactorPolicyBody, UserBody};
+use super::schema::{AccountBody, TrustedDevicesPolicyBody, TwoFactorPolicyBody, UserBody};
 use crate::error::{AppError, ErrorBody, Json};
 use crate::extract::{ClientMeta, ManagerSession};
 use crate::state::AppState;
@@ -11,8 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tessera_core::Timestamp;
-use tessera_core::model::{Invitation, InvitationId, UserId};
+use tessera_core::model::{Invitation, InvitationId, TrustedDevices, UserId};
 use tessera_core::team::{InviteInput, PolicyInput};
+use tessera_core::validate::FieldError;
 use utoipa::ToSchema;
 
 /// The account and its 2FA policy.
@@ -65,6 +66,45 @@ pub async fn set_policy(
         .set_two_factor_policy(&manager, input, &meta)
         .await?;
     Ok(Json(TwoFactorPolicyBody::from(&account)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedDevicesPolicyRequest {
+    /// `allowed` or `forbidden`.
+    #[schema(example = "forbidden")]
+    pub trusted_devices: String,
+}
+
+/// Allows or forbids "Don't ask again on this device" for the account's users.
+///
+/// Checked at every sign-in: `forbidden` makes every device ask for the second step again at
+/// once, and ends their trust (allowing it again later revives none).
+#[utoipa::path(put, path = "/account/trusted-devices-policy", tag = "account",
+    security(("session" = [])), request_body = TrustedDevicesPolicyRequest,
+    responses(
+        (status = 200, body = TrustedDevicesPolicyBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 422, description = "`validation_error`: neither `allowed` nor `forbidden`", body = ErrorBody),
+    ))]
+pub async fn set_trusted_devices_policy(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    ManagerSession(manager): ManagerSession,
+    Json(body): Json<TrustedDevicesPolicyRequest>,
+) -> Result<Json<TrustedDevicesPolicyBody>, AppError> {
+    let policy: TrustedDevices = body
+        .trusted_devices
+        .parse()
+        .map_err(|_| FieldError::new("trusted_devices", "must be \"allowed\" or \"forbidden\""))?;
+    let account = state
+        .core
+        .team
+        .set_trusted_devices_policy(&manager, policy, &meta)
+        .await?;
+    Ok(Json(TrustedDevicesPolicyBody {
+        trusted_devices: account.trusted_devices.as_str(),
+    }))
 }
 
 /// The users of the account, in order of joining, with their 2FA status.
@@ -165,7 +205,7 @@ pub struct InvitationRequest {
     responses(
         (status = 201, body = InvitationBody),
         (status = 403, description = "`forbidden`", body = ErrorBody),
-        (status = 409, description = "`email_taken` or `invitation_exists`", body = ErrorBody),
+        (status = 409, description = "`already_member` (a member of this team has the email) or `invitation_exists`", body = ErrorBody),
         (status = 422, description = "`validation_error`", body = ErrorBody),
     ))]
 pub async fn invite(

@@ -58,6 +58,12 @@ fn describe(kind: EventKind) -> &'static str {
         PasswordReset => "Password reset with an emailed link",
         SignupRequested => "Sign-up requested with this email",
         AccessDenied => "Refused: not allowed for this session or role",
+        DeviceTrusted => "Device trusted to skip the second step",
+        DeviceTrustEnded => "Device no longer skips the second step",
+        TrustedDevicesPolicyChanged => "Team trusted-devices policy changed",
+        NewDeviceSignIn => "Signed in from a new device",
+        SignInUnfinished => "Sign-in with the right password left unfinished",
+        TotpReplayRefused => "Already used two-factor code refused",
     }
 }
 
@@ -85,6 +91,14 @@ impl From<SecurityEvent> for EventRow {
                     _ => "Optional".to_owned(),
                 },
             ),
+            EventKind::TrustedDevicesPolicyChanged => detail("trusted_devices").map(|p| {
+                if p == "allowed" {
+                    "Allowed"
+                } else {
+                    "Forbidden"
+                }
+                .to_owned()
+            }),
             _ => None,
         };
         Self {

@@ -1,5 +1,6 @@
-//! `/settings/devices`: the browsers that skip the email code, and the active sessions, each
-//! of which the user may end (or all but this one).
+//! `/settings/devices`: the browsers that skip the email code (and those trusted to skip the
+//! second step, which the user may stop), and the active sessions, each of which the user
+//! may end (or all but this one).
 
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
@@ -17,6 +18,7 @@ use tessera_core::devices::DeviceError;
 use tessera_core::model::{DeviceId, RequestMeta, SessionId};
 use tessera_core::principal::FullSession;
 use tessera_core::sessions::SessionCursor;
+use tessera_core::user_agent::browser_name;
 
 struct DeviceRow {
     id: String,
@@ -26,6 +28,8 @@ struct DeviceRow {
     verified: Moment,
     last_used: Moment,
     expires: Moment,
+    /// Until when it skips the second step, if it does.
+    trusted: Option<Moment>,
 }
 
 struct SessionRow {
@@ -92,6 +96,7 @@ pub async fn show(
                 verified: d.created_at.into(),
                 last_used: d.last_used_at.into(),
                 expires: d.expires_at.into(),
+                trusted: d.trusted_until.map(Moment::from),
             })
             .collect(),
         sessions: sessions
@@ -111,67 +116,15 @@ pub async fn show(
                 Some("Device forgotten: signing in from it needs an email code again.")
             }
             Some("ended") => Some("Session signed out."),
+            Some("untrusted") => {
+                Some("That device asks for the second step again at its next sign-in.")
+            }
             Some("others") => Some("Signed out everywhere else."),
             _ => None,
         },
         device_days: state.core.policy().device_lifetime_secs / 86_400,
     };
     page(StatusCode::OK, &template, csrf)
-}
-
-/// What a person calls the browser a `User-Agent` names: "Chrome 131 on Windows".
-fn browser_name(agent: Option<&str>) -> String {
-    let Some(agent) = agent.filter(|a| !a.trim().is_empty()) else {
-        return "Unknown browser".to_owned();
-    };
-    let version = |marker: &str| {
-        agent.split(marker).nth(1).map(|rest| {
-            rest.split(|c: char| !c.is_ascii_digit())
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        })
-    };
-    // Most specific first: Edge and Opera say "Chrome" too, and Chrome says "Safari".
-    let browsers = [
-        ("Edg/", "Edge"),
-        ("OPR/", "Opera"),
-        ("Firefox/", "Firefox"),
-        ("HeadlessChrome/", "Headless Chrome"),
-        ("Chromium/", "Chromium"),
-        ("Chrome/", "Chrome"),
-        ("CriOS/", "Chrome"),
-        ("Version/", "Safari"),
-    ];
-    let browser = browsers
-        .iter()
-        .find_map(|(marker, name)| {
-            version(marker).map(|v| {
-                if v.is_empty() {
-                    (*name).to_owned()
-                } else {
-                    format!("{name} {v}")
-                }
-            })
-        })
-        .unwrap_or_else(|| {
-            // A tool such as curl/8.5.0: its name as it gives it.
-            let first = agent.split_whitespace().next().unwrap_or(agent);
-            first.split('/').next().unwrap_or(first).to_owned()
-        });
-    let systems = [
-        ("iPhone", "iOS"),
-        ("iPad", "iPadOS"),
-        ("Android", "Android"),
-        ("CrOS", "ChromeOS"),
-        ("Windows", "Windows"),
-        ("Mac OS X", "macOS"),
-        ("Linux", "Linux"),
-    ];
-    match systems.iter().find(|(marker, _)| agent.contains(marker)) {
-        Some((_, system)) => format!("{browser} on {system}"),
-        None => browser,
-    }
 }
 
 /// Back to the list with a notice, or a page that says the thing was already gone.
@@ -196,12 +149,15 @@ async fn act<T: FromStr>(
     };
     match target(id) {
         Target::Device(id) => Ok(state.core.devices.remove(context, id, meta).await?),
+        Target::Trust(id) => Ok(state.core.devices.stop_trusting(context, id, meta).await?),
         Target::Session(id) => Ok(state.core.sessions.revoke(context, id, meta).await?),
     }
 }
 
 enum Target {
     Device(DeviceId),
+    /// A device's trust (SPEC §9).
+    Trust(DeviceId),
     Session(SessionId),
 }
 
@@ -214,6 +170,17 @@ pub async fn forget_device(
 ) -> Response {
     let result = act(&state, &context, &meta, &id, Target::Device).await;
     outcome(result, "forgotten")
+}
+
+pub async fn stop_trusting_device(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    PageUser(context): PageUser,
+    Path(id): Path<String>,
+    _: CsrfForm<Empty>,
+) -> Response {
+    let result = act(&state, &context, &meta, &id, Target::Trust).await;
+    outcome(result, "untrusted")
 }
 
 pub async fn end_session(
@@ -241,55 +208,4 @@ pub async fn end_other_sessions(
         .map(|_| ())
         .map_err(|e| PageError::internal("the devices page failed", e));
     outcome(result, "others")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::browser_name;
-
-    #[test]
-    fn browsers_are_named_as_people_know_them() {
-        let cases = [
-            (
-                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
-                 Chrome/131.0.0.0 Safari/537.36",
-                "Chrome 131 on Windows",
-            ),
-            (
-                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
-                 Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86",
-                "Edge 131 on Windows",
-            ),
-            (
-                "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7) AppleWebKit/605.1.15 (KHTML, like \
-                 Gecko) Version/18.1 Safari/605.1.15",
-                "Safari 18 on macOS",
-            ),
-            (
-                "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 \
-                 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
-                "Safari 18 on iOS",
-            ),
-            (
-                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-                "Firefox 133 on Linux",
-            ),
-            (
-                "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) \
-                 Chrome/131.0.0.0 Mobile Safari/537.36",
-                "Chrome 131 on Android",
-            ),
-            (
-                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
-                 HeadlessChrome/156.0.0.0 Safari/537.36",
-                "Headless Chrome 156 on Linux",
-            ),
-            ("curl/8.5.0", "curl"),
-            ("   ", "Unknown browser"),
-        ];
-        for (agent, name) in cases {
-            assert_eq!(browser_name(Some(agent)), name, "{agent}");
-        }
-        assert_eq!(browser_name(None), "Unknown browser");
-    }
 }

@@ -137,9 +137,9 @@ impl From<TeamError> for PageError {
                 StatusCode::NOT_FOUND,
                 "That user or invitation no longer exists.".to_owned(),
             ),
-            TeamError::EmailTaken => (
+            TeamError::AlreadyMember => (
                 StatusCode::CONFLICT,
-                "Someone already has a user with this email.".to_owned(),
+                "This person is already a member of the team.".to_owned(),
             ),
             TeamError::InvitationExists => (
                 StatusCode::CONFLICT,

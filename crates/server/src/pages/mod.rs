@@ -76,6 +76,10 @@ pub fn router() -> Router<AppState> {
             "/settings/devices/{id}/forget",
             post(devices::forget_device),
         )
+        .route(
+            "/settings/devices/{id}/untrust",
+            post(devices::stop_trusting_device),
+        )
         .route("/settings/sessions/{id}/end", post(devices::end_session))
         .route(
             "/settings/sessions/end-others",
@@ -85,6 +89,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/account/settings",
             get(team::settings).post(team::save_settings),
+        )
+        .route(
+            "/account/settings/trusted-devices",
+            post(team::save_trusted_devices),
         )
         .route("/account/users", get(team::users))
         .route("/account/users/invite", post(team::invite))

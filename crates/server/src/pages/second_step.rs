@@ -22,6 +22,10 @@ use tessera_core::second_step::SecondStepError;
 struct CodePage {
     csrf: String,
     error: Option<String>,
+    /// Days "Don't ask again on this device" lasts (0: not offered).
+    trust_days: i64,
+    /// The box was ticked (kept when a code is turned down).
+    remember: bool,
 }
 
 #[derive(Template)]
@@ -43,21 +47,46 @@ enum Step {
     Device,
 }
 
+/// What a step page shows besides the form.
+struct Shown {
+    status: StatusCode,
+    error: Option<String>,
+    notice: Option<&'static str>,
+    remember: bool,
+}
+
+impl Shown {
+    fn fresh() -> Self {
+        Self {
+            status: StatusCode::OK,
+            error: None,
+            notice: None,
+            remember: false,
+        }
+    }
+}
+
 /// The step page, with what went wrong or happened.
 async fn step_page(
     state: &AppState,
     step: Step,
     challenge: &str,
     csrf: Csrf,
-    status: StatusCode,
-    error: Option<String>,
-    notice: Option<&'static str>,
+    shown: Shown,
 ) -> Response {
+    let Shown {
+        status,
+        error,
+        notice,
+        remember,
+    } = shown;
     match step {
         Step::TwoFactor => {
             let template = CodePage {
                 csrf: csrf.field.clone(),
                 error,
+                trust_days: state.core.policy().trusted_device_secs / 86_400,
+                remember,
             };
             page(status, &template, csrf)
         }
@@ -96,7 +125,7 @@ async fn show(
     let Some(challenge) = state.cookies.get(headers, Cookie::Challenge) else {
         return to_login();
     };
-    step_page(state, step, &challenge, csrf, StatusCode::OK, None, None).await
+    step_page(state, step, &challenge, csrf, Shown::fresh()).await
 }
 
 pub async fn code_page(
@@ -121,6 +150,9 @@ pub async fn device_page(
 pub struct CodeForm {
     #[serde(default)]
     code: String,
+    /// "Don't ask again on this device" (a ticked box sends `on`).
+    #[serde(default)]
+    remember_device: Option<String>,
 }
 
 pub async fn verify(
@@ -153,9 +185,11 @@ pub async fn resend_device_code(
     };
     let refused = match state.core.devices.resend_code(&challenge, &meta).await {
         Ok(_) => {
-            let notice = Some("A new code is on its way. The previous one no longer works.");
-            let step = Step::Device;
-            return step_page(&state, step, &challenge, csrf, StatusCode::OK, None, notice).await;
+            let shown = Shown {
+                notice: Some("A new code is on its way. The previous one no longer works."),
+                ..Shown::fresh()
+            };
+            return step_page(&state, Step::Device, &challenge, csrf, shown).await;
         }
         Err(ResendError::ChallengeExpired) => {
             let clear = state.cookies.clear(Cookie::Challenge);
@@ -169,8 +203,12 @@ pub async fn resend_device_code(
     };
     refused
         .or_form(async |status, message| {
-            let step = Step::Device;
-            step_page(&state, step, &challenge, csrf, status, Some(message), None).await
+            let shown = Shown {
+                status,
+                error: Some(message),
+                ..Shown::fresh()
+            };
+            step_page(&state, Step::Device, &challenge, csrf, shown).await
         })
         .await
 }
@@ -187,16 +225,25 @@ async fn answer(
         return to_login();
     };
     let clear = state.cookies.clear(Cookie::Challenge);
+    let remember = step == Step::TwoFactor && form.remember_device.is_some();
     match state
         .core
         .second_step
-        .verify(&challenge, &form.code, meta)
+        .verify(&challenge, &form.code, remember, meta)
         .await
     {
         Ok(done) => {
             let mut set = vec![clear];
             if let Some(device) = &done.device_token {
                 set.push(device_cookie(state, device));
+            } else if let (Some(until), Some(known)) = (
+                done.trusted_until,
+                state.cookies.get(headers, Cookie::Device),
+            ) {
+                // The known device is trusted now: its cookie must last as long.
+                let lifetime = state.core.now().secs_until(until);
+                let lifetime = lifetime.max(state.core.policy().device_lifetime_secs);
+                set.push(state.cookies.set(Cookie::Device, &known, Some(lifetime)));
             }
             with_cookies(signed_in(state, &done.signed_in), set)
         }
@@ -205,7 +252,13 @@ async fn answer(
             Some(refused) => {
                 refused
                     .or_form(async |status, message| {
-                        step_page(state, step, &challenge, csrf, status, Some(message), None).await
+                        let shown = Shown {
+                            status,
+                            error: Some(message),
+                            notice: None,
+                            remember,
+                        };
+                        step_page(state, step, &challenge, csrf, shown).await
                     })
                     .await
             }

@@ -1,4 +1,5 @@
-//! The team pages: `/account/settings` (Require 2FA, grace-period date) and `/account/users`
+//! The team pages: `/account/settings` (Require 2FA, grace-period date, trusted devices) and
+//! `/account/users`
 //! (users with their 2FA status, invite, delete, reset 2FA, open invitations). The invitee's
 //! side is in [`super::invitations`].
 
@@ -13,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tessera_core::model::{InvitationId, UserId};
+use tessera_core::model::{InvitationId, TrustedDevices, UserId};
 use tessera_core::principal::Manager;
 use tessera_core::team::{InviteInput, PolicyInput, TeamError};
 
@@ -21,6 +22,7 @@ use tessera_core::team::{InviteInput, PolicyInput, TeamError};
 fn notice(key: Option<&str>) -> Option<&'static str> {
     Some(match key? {
         "saved" => "Saved.",
+        "trust_saved" => "Saved: trusted devices policy updated.",
         "invited" => "Invitation sent.",
         "revoked" => "Invitation withdrawn: its link no longer works.",
         "deleted" => "User deleted.",
@@ -41,11 +43,15 @@ struct SettingsPage {
     grace_period_until: Option<Moment>,
     /// The date field's value.
     grace_date: String,
+    /// Devices may skip the second step ("Don't ask again on this device").
+    trusted_devices: bool,
+    trust_days: i64,
     notice: Option<&'static str>,
     error: Option<String>,
 }
 
 fn settings_page(
+    state: &AppState,
     manager: &Manager,
     csrf: Csrf,
     status: StatusCode,
@@ -63,6 +69,8 @@ fn settings_page(
             .grace_period_until
             .map(|t| t.to_date())
             .unwrap_or_default(),
+        trusted_devices: account.trusted_devices == TrustedDevices::Allowed,
+        trust_days: state.core.policy().trusted_device_secs / 86_400,
         notice,
         error,
     };
@@ -70,12 +78,13 @@ fn settings_page(
 }
 
 pub async fn settings(
+    State(state): State<AppState>,
     PageManager(manager): PageManager,
     Query(query): Query<Notice>,
     csrf: Csrf,
 ) -> Response {
     let notice = notice(query.notice.as_deref());
-    settings_page(&manager, csrf, StatusCode::OK, notice, None)
+    settings_page(&state, &manager, csrf, StatusCode::OK, notice, None)
 }
 
 #[derive(Deserialize)]
@@ -108,7 +117,41 @@ pub async fn save_settings(
         Err(e) => {
             PageError::from(e)
                 .or_form(async |status, message| {
-                    settings_page(&manager, csrf, status, None, Some(message))
+                    settings_page(&state, &manager, csrf, status, None, Some(message))
+                })
+                .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TrustedDevicesForm {
+    /// A checkbox: present when ticked (devices may be trusted).
+    allowed: Option<String>,
+}
+
+pub async fn save_trusted_devices(
+    State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
+    PageManager(manager): PageManager,
+    CsrfForm { form, csrf }: CsrfForm<TrustedDevicesForm>,
+) -> Response {
+    let policy = if form.allowed.is_some() {
+        TrustedDevices::Allowed
+    } else {
+        TrustedDevices::Forbidden
+    };
+    match state
+        .core
+        .team
+        .set_trusted_devices_policy(&manager, policy, &meta)
+        .await
+    {
+        Ok(_) => Redirect::to("/account/settings?notice=trust_saved").into_response(),
+        Err(e) => {
+            PageError::from(e)
+                .or_form(async |status, message| {
+                    settings_page(&state, &manager, csrf, status, None, Some(message))
                 })
                 .await
         }

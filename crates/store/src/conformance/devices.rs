@@ -28,6 +28,7 @@ fn device(user: &User, user_agent: Option<&str>) -> Device {
         created_at: T0,
         last_used_at: T0,
         expires_at: T0.plus_secs(3600),
+        trusted_until: None,
     }
 }
 
@@ -63,6 +64,8 @@ async fn device_challenge_at(
         created_at: at,
         expires_at: at.plus_secs(600),
         last_sent_at: Some(at),
+        meta: RequestMeta::default(),
+        device_id: None,
     };
     let sent = store
         .create_device_challenge(
@@ -101,6 +104,7 @@ async fn verify(
         proof: &proof,
         session: &session(user, T0.plus_secs(60)),
         token: &Token::generate().hash(),
+        device: None,
         effects: &effects,
     };
     super::second_step::attempt(store, challenge.id, T0.plus_secs(1), Some(completing)).await

@@ -36,6 +36,7 @@ async fn sealed_values(store: &Arc<dyn Store>) -> Vec<SealedRow> {
         kind: "password_locked",
         recipient: "sealed@example.com".into(),
         payload: vec![9; 40],
+        priority: tessera_core::mail::Priority::Notice,
         created_at: T0,
     };
     store

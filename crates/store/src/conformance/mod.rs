@@ -8,7 +8,7 @@ use tessera_core::devices::CodeSent;
 use tessera_core::email::Email;
 use tessera_core::factors::Proof;
 use tessera_core::factors::totp::{Activation, Enrollment};
-use tessera_core::mail::SealedEmail;
+use tessera_core::mail::{Priority, SealedEmail};
 use tessera_core::model::{
     Account, AccountId, AuthSource, EventKind, NewEvent, OutboxStatus, RequestMeta, Role, Session,
     SessionId, SessionKind, User, UserId,
@@ -68,6 +68,7 @@ fn account(name: &str) -> Account {
         name: name.into(),
         two_factor_required: false,
         grace_period_until: None,
+        trusted_devices: tessera_core::model::TrustedDevices::Allowed,
         created_at: T0,
     }
 }

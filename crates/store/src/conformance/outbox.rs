@@ -8,12 +8,14 @@ conformance!(
     retries_wait_until_due_and_failures_stop,
     a_worker_that_lost_its_lease_cannot_settle,
     concurrent_claims_never_share_an_email,
+    urgent_emails_are_claimed_before_older_bulk_ones,
 );
 
 pub(super) fn sealed(recipient: &str, at: Timestamp) -> SealedEmail {
     SealedEmail {
         id: uuid::Uuid::now_v7(),
         kind: "password_locked",
+        priority: Priority::Notice,
         recipient: recipient.into(),
         payload: vec![1, 2, 3],
         created_at: at,
@@ -203,4 +205,35 @@ async fn concurrent_claims_never_share_an_email(store: Arc<dyn Store>, _: String
         (40, 40),
         "each email claimed exactly once"
     );
+}
+
+async fn urgent_emails_are_claimed_before_older_bulk_ones(store: Arc<dyn Store>, _: String) {
+    let with = |priority, kind, at| SealedEmail {
+        priority,
+        kind,
+        ..sealed("someone@example.com", at)
+    };
+    let mut effects = Effects::default();
+    for i in 0..5 {
+        effects = effects.and_email(with(Priority::Bulk, "two_factor_required", T0.plus_secs(i)));
+    }
+    let notice = with(Priority::Notice, "password_locked", T0.plus_secs(10));
+    let code = with(Priority::Interactive, "device_code", T0.plus_secs(20));
+    store
+        .record(&effects.and_email(notice.clone()).and_email(code.clone()))
+        .await
+        .unwrap();
+    let now = T0.plus_secs(30);
+    let claimed = |worker| store.claim_emails(now, now.plus_secs(60), worker, 1);
+    let first = claimed(uuid::Uuid::now_v7()).await.unwrap();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].id, code.id, "the device code first");
+    let second = claimed(uuid::Uuid::now_v7()).await.unwrap();
+    assert_eq!(second[0].id, notice.id, "then the notice");
+    let rest = store
+        .claim_emails(now, now.plus_secs(60), uuid::Uuid::now_v7(), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 5, "then the bulk, oldest first");
+    assert!(rest.iter().all(|e| e.kind == "two_factor_required"));
 }

@@ -6,18 +6,22 @@ use super::*;
 use std::sync::Arc;
 use tessera_core::Timestamp;
 use tessera_core::crypto::Token;
-use tessera_core::model::{Challenge, ChallengeId, ChallengeKind, User};
+use tessera_core::model::{Challenge, ChallengeId, ChallengeKind, RequestMeta, User};
+use tessera_core::second_step::Expired;
 
 conformance!(
     a_challenge_is_read_with_its_user_account_and_factor,
     a_second_step_proof_is_spent_once_under_a_race,
     an_attempt_is_counted_before_its_proof,
     a_locked_user_is_refused_and_counted,
+    an_expired_challenge_is_found_with_its_origin_and_ended_once,
 );
 
 pub(super) async fn challenge_for(store: &Arc<dyn Store>, user: &User) -> ChallengeId {
     let c = Challenge {
         last_sent_at: None,
+        meta: RequestMeta::default(),
+        device_id: None,
         id: ChallengeId::new(),
         user_id: user.id,
         kind: ChallengeKind::TwoFactor,
@@ -37,6 +41,8 @@ async fn a_challenge_is_read_with_its_user_account_and_factor(store: Arc<dyn Sto
     let token = Token::generate();
     let c = Challenge {
         last_sent_at: None,
+        meta: RequestMeta::default(),
+        device_id: None,
         id: ChallengeId::new(),
         user_id: u.id,
         kind: ChallengeKind::Device,
@@ -73,6 +79,8 @@ async fn a_challenge_is_read_with_its_user_account_and_factor(store: Arc<dyn Sto
         id: ChallengeId::new(),
         kind: ChallengeKind::TwoFactor,
         last_sent_at: None,
+        meta: RequestMeta::default(),
+        device_id: None,
         ..found.challenge
     };
     store.create_challenge(&c2, &token.hash()).await.unwrap();
@@ -180,6 +188,7 @@ impl Spend {
             proof: &self.proof,
             session: &self.session,
             token: &self.token,
+            device: None,
             effects: &self.effects,
         })
     }
@@ -386,5 +395,79 @@ async fn a_locked_user_is_refused_and_counted(store: Arc<dyn Store>, _: String) 
     assert_eq!(
         state(store.clone(), fresh_key).await,
         ThrottleState::default()
+    );
+}
+
+async fn an_expired_challenge_is_found_with_its_origin_and_ended_once(
+    store: Arc<dyn Store>,
+    _: String,
+) {
+    let (_, u) = signup(&store, "expired@example.com").await;
+    let device = tessera_core::model::DeviceId::new();
+    let c = Challenge {
+        last_sent_at: None,
+        meta: RequestMeta {
+            ip: Some("192.0.2.9".into()),
+            user_agent: Some("Firefox/140".into()),
+        },
+        device_id: Some(device),
+        id: ChallengeId::new(),
+        user_id: u.id,
+        kind: ChallengeKind::TwoFactor,
+        attempts: 0,
+        created_at: T0,
+        expires_at: T0.plus_secs(600),
+    };
+    store
+        .create_challenge(&c, &Token::generate().hash())
+        .await
+        .unwrap();
+    let mine = Expired::OfUser(u.id);
+    assert!(
+        store
+            .expired_challenges(mine, T0.plus_secs(599))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let found = store
+        .expired_challenges(mine, T0.plus_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let found = &found[0];
+    assert_eq!(found.challenge.id, c.id);
+    assert_eq!(found.challenge.meta.ip.as_deref(), Some("192.0.2.9"));
+    assert_eq!(
+        found.challenge.meta.user_agent.as_deref(),
+        Some("Firefox/140")
+    );
+    assert_eq!(found.challenge.device_id, Some(device));
+    assert_eq!(found.user.id, u.id);
+    let any = store
+        .expired_challenges(Expired::Any(10), T0.plus_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(any.len(), 1);
+
+    // Two sweepers end it at once: one of them, and its event, once.
+    let event = NewEvent::for_user(&u, EventKind::SignInUnfinished, &RequestMeta::default(), T0);
+    let effects = Effects::event(event);
+    let (a, b) = tokio::join!(
+        store.end_challenge(c.id, &effects),
+        store.end_challenge(c.id, &effects)
+    );
+    assert!(a.unwrap() ^ b.unwrap());
+    let events = store.user_events(u.id, None, 100).await.unwrap();
+    let told = events
+        .iter()
+        .filter(|e| e.kind == EventKind::SignInUnfinished);
+    assert_eq!(told.count(), 1);
+    assert!(
+        store
+            .expired_challenges(mine, T0.plus_secs(600))
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

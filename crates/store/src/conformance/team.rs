@@ -22,6 +22,7 @@ fn email_to(to: &str) -> Effects {
     Effects::default().and_email(SealedEmail {
         id: uuid::Uuid::now_v7(),
         kind: "two_factor_required",
+        priority: tessera_core::mail::Priority::Bulk,
         recipient: to.to_owned(),
         payload: vec![1, 2, 3],
         created_at: T0,

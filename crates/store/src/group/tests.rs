@@ -308,6 +308,7 @@ fn signup(i: usize) -> (Account, User) {
         name: format!("Account {i}"),
         two_factor_required: false,
         grace_period_until: None,
+        trusted_devices: tessera_core::model::TrustedDevices::Allowed,
         created_at: t0,
     };
     let user = User {

@@ -175,6 +175,8 @@ impl PasswordStore for Backend {
             return Ok(false);
         }
         retire_links(&mut tx, &user, now).await?;
+        // A new password ends "Don't ask again on this device" (SPEC §9).
+        super::devices::end_trust(&mut tx, &user).await?;
         query("DELETE FROM sessions WHERE user_id = $1")
             .bind(&user)
             .execute(&mut *tx)
@@ -210,6 +212,7 @@ impl PasswordStore for Backend {
             return Ok(false);
         }
         retire_links(&mut tx, &user, now).await?;
+        super::devices::end_trust(&mut tx, &user).await?;
         query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
             .bind(&user)
             .bind(keep.to_string())

@@ -20,7 +20,7 @@ pub(super) async fn insert(
 ) -> StoreResult<()> {
     query(
         "INSERT INTO devices (id, user_id, token_hash, user_agent, ip, created_at, last_used_at, \
-         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         expires_at, trusted_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(device.id.to_string())
     .bind(device.user_id.to_string())
@@ -30,13 +30,49 @@ pub(super) async fn insert(
     .bind(device.created_at.unix())
     .bind(device.last_used_at.unix())
     .bind(device.expires_at.unix())
+    .bind(device.trusted_until.map(Timestamp::unix))
     .execute(&mut **tx)
     .await
     .map_err(db)?;
     Ok(())
 }
 
-const DEVICE_COLUMNS: &str = "id, user_id, user_agent, ip, created_at, last_used_at, expires_at";
+const DEVICE_COLUMNS: &str =
+    "id, user_id, user_agent, ip, created_at, last_used_at, expires_at, trusted_until";
+
+/// Trusts a known device of `user` until `until` (SPEC §9); it stays recognized at least as
+/// long.
+pub(super) async fn trust(
+    tx: &mut super::Tx,
+    user: &str,
+    device: DeviceId,
+    until: Timestamp,
+) -> StoreResult<()> {
+    query(
+        "UPDATE devices SET trusted_until = $3, \
+         expires_at = CASE WHEN expires_at < $3 THEN $3 ELSE expires_at END \
+         WHERE id = $1 AND user_id = $2",
+    )
+    .bind(device.to_string())
+    .bind(user)
+    .bind(until.unix())
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Ends the trust of every device of `user` (a new password, 2FA off).
+pub(super) async fn end_trust(tx: &mut super::Tx, user: &str) -> StoreResult<()> {
+    query(
+        "UPDATE devices SET trusted_until = NULL WHERE user_id = $1 AND trusted_until IS NOT NULL",
+    )
+    .bind(user)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
 
 fn device(row: &super::Row) -> StoreResult<Device> {
     let corrupt =
@@ -57,6 +93,10 @@ fn device(row: &super::Row) -> StoreResult<Device> {
         created_at: time("created_at")?,
         last_used_at: time("last_used_at")?,
         expires_at: time("expires_at")?,
+        trusted_until: row
+            .try_get::<Option<i64>, _>("trusted_until")
+            .map_err(db)?
+            .map(Timestamp::from_unix),
     })
 }
 
@@ -155,7 +195,8 @@ impl DeviceStore for Backend {
             .map_err(db)?;
         query(
             "INSERT INTO login_challenges (id, token_hash, user_id, kind, attempts, created_at, \
-             expires_at, code_hash, last_sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             expires_at, code_hash, last_sent_at, ip, user_agent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(challenge.id.to_string())
         .bind(token.as_bytes())
@@ -166,6 +207,8 @@ impl DeviceStore for Backend {
         .bind(challenge.expires_at.unix())
         .bind(code_hash)
         .bind(challenge.created_at.unix())
+        .bind(challenge.meta.ip.as_deref())
+        .bind(challenge.meta.user_agent.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -256,6 +299,24 @@ impl DeviceStore for Backend {
         let mut tx = self.begin().await.map_err(db)?;
         insert(&mut tx, device, token).await?;
         tx.commit().await.map_err(db)
+    }
+
+    async fn stop_trusting_device(
+        &self,
+        user: UserId,
+        device: DeviceId,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await.map_err(db)?;
+        let found = query("UPDATE devices SET trusted_until = NULL WHERE id = $1 AND user_id = $2")
+            .bind(device.to_string())
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+            > 0;
+        events::settle(tx, found, effects).await
     }
 
     async fn delete_device(

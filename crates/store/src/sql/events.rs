@@ -6,6 +6,7 @@ use crate::db;
 use crate::query::{Exec, query};
 use async_trait::async_trait;
 use tessera_core::audit::EventStore;
+use tessera_core::mail::Alert;
 use tessera_core::model::{NewEvent, SecurityEvent, UserId};
 use tessera_core::store::{Effects, StoreResult};
 
@@ -17,7 +18,31 @@ pub(super) async fn write(tx: &mut super::Tx, effects: &Effects) -> StoreResult<
     for email in &effects.emails {
         super::outbox::enqueue(&mut **tx, email).await?;
     }
+    for alert in &effects.alerts {
+        if alert_due(tx, alert).await? {
+            super::outbox::enqueue(&mut **tx, &alert.email).await?;
+        }
+    }
     Ok(())
+}
+
+/// Records an alert as sent if the last one of its kind to its user was sent at or before
+/// its `quiet_since` (or never): one upsert under the row's lock, so of concurrent alerts
+/// one goes.
+async fn alert_due(tx: &mut super::Tx, alert: &Alert) -> StoreResult<bool> {
+    let sent = query(
+        "INSERT INTO security_alerts (user_id, kind, sent_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (user_id, kind) DO UPDATE SET sent_at = excluded.sent_at \
+         WHERE security_alerts.sent_at <= $4 RETURNING sent_at",
+    )
+    .bind(alert.user_id.to_string())
+    .bind(alert.email.kind)
+    .bind(alert.now.unix())
+    .bind(alert.quiet_since.unix())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(sent.is_some())
 }
 
 /// Ends a change that may have found nothing to change: if it `changed`, its effects are

@@ -191,8 +191,10 @@ async fn end_challenges(tx: &mut super::Tx, user: UserId) -> StoreResult<()> {
     .await
 }
 
-/// Everything but the factor row itself: recovery codes and a pending setup.
+/// Everything but the factor row itself: recovery codes, a pending setup, and the trust of
+/// the user's devices (with 2FA off there is no second step to skip; SPEC §9).
 async fn clear_factors(tx: &mut super::Tx, user: UserId) -> StoreResult<()> {
+    super::devices::end_trust(tx, &user.to_string()).await?;
     delete_for_user(
         tx,
         user,

@@ -11,11 +11,12 @@ use uuid::Uuid;
 
 pub(super) async fn enqueue(executor: impl Exec, email: &SealedEmail) -> StoreResult<()> {
     query(
-        "INSERT INTO outbox (id, kind, recipient, payload, status, attempts, next_attempt_at, \
-         created_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
+        "INSERT INTO outbox (id, kind, priority, recipient, payload, status, attempts, \
+         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)",
     )
     .bind(email.id.to_string())
     .bind(email.kind)
+    .bind(email.priority.rank())
     .bind(&email.recipient)
     .bind(&email.payload)
     .bind(email.created_at.unix())
@@ -52,15 +53,18 @@ impl OutboxStore for Backend {
         if due.is_none() {
             return Ok(Vec::new());
         }
+        // The rows are picked once, in a materialized CTE: as a subquery of the UPDATE,
+        // PostgreSQL may run the `LIMIT` again for every row it scans and claim them all.
         // The outer conditions repeat the inner ones: a row another worker claimed between
         // the two is left alone.
         let sql = format!(
-            "UPDATE outbox SET claim = $1, claimed_until = $2, attempts = attempts + 1 \
+            "WITH picked AS MATERIALIZED ( \
+                 SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 \
+                 AND (claimed_until IS NULL OR claimed_until <= $3) \
+                 ORDER BY priority, next_attempt_at, id LIMIT $4{SKIP_LOCKED}) \
+             UPDATE outbox SET claim = $1, claimed_until = $2, attempts = attempts + 1 \
              WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until <= $3) \
-             AND id IN (SELECT id FROM outbox WHERE status = 'pending' \
-                        AND next_attempt_at <= $3 \
-                        AND (claimed_until IS NULL OR claimed_until <= $3) \
-                        ORDER BY next_attempt_at, id LIMIT $4{SKIP_LOCKED}) \
+             AND id IN (SELECT id FROM picked) \
              RETURNING id, kind, recipient, payload, attempts"
         );
         let mut tx = self.begin_single().await.map_err(db)?;

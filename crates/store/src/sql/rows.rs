@@ -8,7 +8,9 @@ use tessera_core::Timestamp;
 use tessera_core::email::Email;
 use tessera_core::factors::TwoFactorStatus;
 use tessera_core::factors::totp::TotpFactor;
-use tessera_core::model::{Account, Challenge, Invitation, SecurityEvent, Session, User};
+use tessera_core::model::{
+    Account, Challenge, Invitation, RequestMeta, SecurityEvent, Session, User,
+};
 use tessera_core::sign_up::PendingSignup;
 use tessera_core::store::{StoreError, StoreResult};
 
@@ -26,7 +28,8 @@ macro_rules! account_columns {
     () => {
         "a.id AS account_id, a.name AS account_name, \
          a.two_factor_required AS account_two_factor_required, \
-         a.grace_period_until AS account_grace_period_until, a.created_at AS account_created_at"
+         a.grace_period_until AS account_grace_period_until, \
+         a.trusted_devices AS account_trusted_devices, a.created_at AS account_created_at"
     };
 }
 
@@ -45,7 +48,9 @@ macro_rules! challenge_columns {
     () => {
         "c.id AS challenge_id, c.user_id AS challenge_user_id, c.kind AS challenge_kind, \
          c.attempts AS challenge_attempts, c.created_at AS challenge_created_at, \
-         c.expires_at AS challenge_expires_at, c.last_sent_at AS challenge_last_sent_at"
+         c.expires_at AS challenge_expires_at, c.last_sent_at AS challenge_last_sent_at, \
+         c.ip AS challenge_ip, c.user_agent AS challenge_user_agent, \
+         c.device_id AS challenge_device_id"
     };
 }
 
@@ -151,6 +156,7 @@ pub(super) fn account(row: &Row) -> StoreResult<Account> {
         name: get(row, "account_name")?,
         two_factor_required: get(row, "account_two_factor_required")?,
         grace_period_until: optional_time(row, "account_grace_period_until")?,
+        trusted_devices: parse(row, "account_trusted_devices")?,
         created_at: time(row, "account_created_at")?,
     })
 }
@@ -177,6 +183,14 @@ pub(super) fn challenge(row: &Row) -> StoreResult<Challenge> {
         created_at: time(row, "challenge_created_at")?,
         expires_at: time(row, "challenge_expires_at")?,
         last_sent_at: optional_time(row, "challenge_last_sent_at")?,
+        meta: RequestMeta {
+            ip: get(row, "challenge_ip")?,
+            user_agent: get(row, "challenge_user_agent")?,
+        },
+        device_id: get::<Option<String>>(row, "challenge_device_id")?
+            .map(|id| id.parse())
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("challenge_device_id: {e}")))?,
     })
 }
 

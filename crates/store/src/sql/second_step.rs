@@ -8,11 +8,12 @@ use async_trait::async_trait;
 use tessera_core::Timestamp;
 use tessera_core::crypto::TokenHash;
 use tessera_core::factors::Proof;
-use tessera_core::model::Challenge;
+use tessera_core::model::{Challenge, ChallengeId};
 use tessera_core::second_step::{
-    Attempted, ChallengeAttempt, ChallengeContext, ChallengeStore, Completing, LockGate,
+    Attempted, ChallengeAttempt, ChallengeContext, ChallengeStore, Completing, DeviceWrite,
+    Expired, LockGate,
 };
-use tessera_core::store::StoreResult;
+use tessera_core::store::{Effects, StoreResult};
 
 #[async_trait]
 impl ChallengeStore for Backend {
@@ -20,7 +21,8 @@ impl ChallengeStore for Backend {
         let mut tx = self.begin_single().await.map_err(db)?;
         query(
             "INSERT INTO login_challenges (id, token_hash, user_id, kind, attempts, created_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             expires_at, ip, user_agent, device_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(challenge.id.to_string())
         .bind(token.as_bytes())
@@ -29,6 +31,9 @@ impl ChallengeStore for Backend {
         .bind(challenge.attempts)
         .bind(challenge.created_at.unix())
         .bind(challenge.expires_at.unix())
+        .bind(challenge.meta.ip.as_deref())
+        .bind(challenge.meta.user_agent.as_deref())
+        .bind(challenge.device_id.map(|id| id.to_string()))
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -136,9 +141,76 @@ impl ChallengeStore for Backend {
         let settled = (lock.success)(admitted);
         throttles::write_changed(&mut tx, (lock.scope, lock.key), &state, &settled).await?;
         sessions::insert(&mut tx, completing.session, completing.token).await?;
+        match completing.device {
+            Some(DeviceWrite::New { device, token }) => {
+                devices::insert(&mut tx, device, token).await?
+            }
+            Some(DeviceWrite::Trust { device, until }) => {
+                devices::trust(&mut tx, &user, *device, *until).await?;
+            }
+            None => {}
+        }
         events::write(&mut tx, completing.effects).await?;
         tx.commit().await.map_err(db)?;
         Ok(Attempted::Done)
+    }
+
+    async fn expired_challenges(
+        &self,
+        which: Expired,
+        now: Timestamp,
+    ) -> StoreResult<Vec<ChallengeContext>> {
+        let select = concat!(
+            "SELECT ",
+            challenge_columns!(),
+            ", ",
+            user_columns!(),
+            ", ",
+            account_columns!(),
+            " FROM login_challenges c JOIN users u ON u.id = c.user_id \
+             JOIN accounts a ON a.id = u.account_id \
+             WHERE c.kind = 'two_factor' AND c.expires_at <= $1"
+        );
+        let found = match which {
+            Expired::OfUser(user) => {
+                query(&format!("{select} AND c.user_id = $2"))
+                    .bind(now.unix())
+                    .bind(user.to_string())
+                    .fetch_all(self.reader())
+                    .await
+            }
+            Expired::Any(limit) => {
+                query(&format!("{select} ORDER BY c.expires_at LIMIT $2"))
+                    .bind(now.unix())
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await
+            }
+        }
+        .map_err(db)?;
+        found
+            .iter()
+            .map(|row| {
+                Ok(ChallengeContext {
+                    challenge: rows::challenge(row)?,
+                    user: rows::user(row)?,
+                    account: rows::account(row)?,
+                    totp: None,
+                })
+            })
+            .collect()
+    }
+
+    async fn end_challenge(&self, challenge: ChallengeId, effects: &Effects) -> StoreResult<bool> {
+        let mut tx = self.begin().await.map_err(db)?;
+        let ended = query("DELETE FROM login_challenges WHERE id = $1")
+            .bind(challenge.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+            > 0;
+        events::settle(tx, ended, effects).await
     }
 }
 /// Spends a proof for `user` inside `tx`, each kind with its own factor (the one place a new

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use tessera_core::Timestamp;
 use tessera_core::crypto::TokenHash;
 use tessera_core::model::{
-    Account, AccountId, Invitation, InvitationId, SecurityEvent, User, UserId,
+    Account, AccountId, Invitation, InvitationId, SecurityEvent, TrustedDevices, User, UserId,
 };
 use tessera_core::store::{Effects, StoreError, StoreResult, Unique};
 use tessera_core::team::{TeamStore, TeamUser};
@@ -92,6 +92,43 @@ impl TeamStore for Backend {
         rows::account(&row).map(Some)
     }
 
+    async fn set_trusted_devices_policy(
+        &self,
+        account: AccountId,
+        policy: TrustedDevices,
+        effects: &Effects,
+    ) -> StoreResult<Option<Account>> {
+        let mut tx = self.begin().await.map_err(db)?;
+        let row = query(concat!(
+            "UPDATE accounts SET trusted_devices = $2 WHERE id = $1 RETURNING ",
+            "id AS account_id, name AS account_name, \
+             two_factor_required AS account_two_factor_required, \
+             grace_period_until AS account_grace_period_until, \
+             trusted_devices AS account_trusted_devices, created_at AS account_created_at"
+        ))
+        .bind(account.to_string())
+        .bind(policy.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        if policy == TrustedDevices::Forbidden {
+            query(
+                "UPDATE devices SET trusted_until = NULL WHERE trusted_until IS NOT NULL \
+                 AND user_id IN (SELECT id FROM users WHERE account_id = $1)",
+            )
+            .bind(account.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)?;
+        rows::account(&row).map(Some)
+    }
+
     async fn create_invitation(
         &self,
         invitation: &Invitation,
@@ -100,12 +137,16 @@ impl TeamStore for Backend {
     ) -> StoreResult<()> {
         let email = invitation.email.normalized();
         let mut tx = self.begin().await.map_err(db)?;
-        let taken = query("SELECT 1 FROM users WHERE email_normalized = $1")
+        // Only a member of the inviting account conflicts here: the manager sees those in
+        // the team list anyway. Someone else's user gets a pending invitation like anyone
+        // (it fails at acceptance), so the answer does not tell which emails are registered.
+        let member = query("SELECT 1 FROM users WHERE email_normalized = $1 AND account_id = $2")
             .bind(email)
+            .bind(invitation.account_id.to_string())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;
-        if taken.is_some() {
+        if member.is_some() {
             return Err(StoreError::Conflict(Unique::Email));
         }
         query(

@@ -34,7 +34,7 @@ async fn a_user_signs_out_everywhere_else_and_forgets_devices(app: TestApp, b: B
     assert!(text.contains("This session"));
     // Named as people know them, not by the raw User-Agent.
     assert!(
-        text.contains("Headless Chrome") && text.contains("on Linux"),
+        text.contains("Chrome") && text.contains("on Linux"),
         "{text}"
     );
     assert!(!text.contains("AppleWebKit"));

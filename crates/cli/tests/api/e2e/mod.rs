@@ -15,6 +15,7 @@ use tessera_core::Clock;
 mod devices;
 mod passwords;
 mod team;
+mod trust;
 mod two_factor;
 
 /// Declares each `async fn name(app: TestApp, browser: Browser)` of the calling module as a

@@ -204,6 +204,27 @@ impl TestApp {
         path
     }
 
+    /// The use cases as another instance on the app's database would run them, on the
+    /// test's clock (for what the server does on its own schedule, such as its sweeps).
+    pub async fn core(&self) -> tessera_core::Tessera {
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        let (store, keys) = tessera_server::open_store(&self.config, clock.now())
+            .await
+            .unwrap();
+        let deps = tessera_server::build_deps(&self.config, &keys, store, clock);
+        tessera_core::Tessera::new(deps.await.unwrap())
+    }
+
+    /// How many emails of this kind went to `to` (queued or sent): the outbox is written
+    /// with the change that causes each, so this needs no waiting.
+    pub async fn emails_of_kind(&self, to: &str, kind: &str) -> usize {
+        let outbox = self.store().await.list_outbox(true, 1000).await.unwrap();
+        outbox
+            .iter()
+            .filter(|e| e.kind == kind && e.recipient == to)
+            .count()
+    }
+
     /// Seals emails for the outbox exactly as the app does.
     pub fn mailer(&self) -> Mailer {
         Mailer::new(self.config.load_master_key().unwrap().sealer("outbox"))

@@ -10,6 +10,7 @@ backend_tests!(
     a_restricted_user_can_only_set_up_2fa_on_the_pages,
     activity_pages_show_the_users_and_the_teams_events,
     team_forms_without_their_csrf_token_are_refused,
+    an_owner_forbids_trusted_devices_on_the_settings_page,
 );
 
 async fn an_owner_runs_the_team_from_the_pages(app: TestApp) {
@@ -219,6 +220,7 @@ async fn team_forms_without_their_csrf_token_are_refused(app: TestApp) {
     let b = app.browser_signed_in("owner@example.com").await;
     for (path, fields) in [
         ("/account/settings", vec![("required", "on")]),
+        ("/account/settings/trusted-devices", vec![]),
         (
             "/account/users/invite",
             vec![("email", "x@example.com"), ("name", "X"), ("role", "admin")],
@@ -234,4 +236,37 @@ async fn team_forms_without_their_csrf_token_are_refused(app: TestApp) {
     }
     let (_, html) = b.get("/account/settings").await;
     assert!(html.contains("Optional"), "nothing changed");
+    assert!(
+        html.contains("id=\"trust-status\">Allowed</span>"),
+        "nothing changed"
+    );
+}
+
+async fn an_owner_forbids_trusted_devices_on_the_settings_page(app: TestApp) {
+    let owner_token = app.signed_in("owner@example.com").await;
+    let owner = app.browser_signed_in("owner@example.com").await;
+    let (_, html) = owner.get("/account/settings").await;
+    assert!(html.contains("id=\"trust-status\">Allowed</span>"));
+    assert!(html.contains("Let users skip the second step on devices they trust"));
+    // The box unticked: forbidden.
+    let response = owner
+        .submit(&html, "/account/settings/trusted-devices", &[])
+        .await;
+    assert_eq!(response.location(), "/account/settings?notice=trust_saved");
+    let (_, html) = owner.get("/account/settings?notice=trust_saved").await;
+    assert!(html.contains("id=\"trust-status\">Forbidden</span>"));
+    assert!(html.contains("trusted devices policy updated"));
+    let account = app.account(&owner_token).await.body().await;
+    assert_eq!(account["trusted_devices"], "forbidden");
+    // Ticked again: allowed; both changes are in the team's activity.
+    let allowed = [("allowed", "on")];
+    let response = owner
+        .submit(&html, "/account/settings/trusted-devices", &allowed)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let account = app.account(&owner_token).await.body().await;
+    assert_eq!(account["trusted_devices"], "allowed");
+    let (_, html) = owner.get("/account/activity").await;
+    assert!(html.contains("Team trusted-devices policy changed"));
+    assert!(html.contains("Forbidden") && html.contains("Allowed"));
 }

@@ -128,10 +128,17 @@ async fn bad_invitations_get_clear_errors(app: TestApp) {
     let rival = app.signed_in("rival@example.com").await;
     let invited = app.invite(&rival, "dup@example.com", "member").await;
     assert_eq!(invited.status(), 201);
-    // Someone else's account holds this email already.
+    // Someone else's account holds this email already: the answer is the same as for a new
+    // address (it must not tell which emails are registered); the link fails when used.
     app.signed_up("taken@example.com").await;
     let taken = app.invite(&owner, "taken@example.com", "member").await;
-    assert_error(taken, StatusCode::CONFLICT, "email_taken").await;
+    assert_eq!(taken.status(), 201);
+    let token = app.invitation_token("taken@example.com", 1).await;
+    let accept = app.accept_invitation(&token, PASSWORD).await;
+    assert_error(accept, StatusCode::CONFLICT, "email_taken").await;
+    // A member of the inviting team is no secret to its manager.
+    let member = app.invite(&owner, "owner@example.com", "member").await;
+    assert_error(member, StatusCode::CONFLICT, "already_member").await;
 
     for (email, role, field) in [
         ("new@example.com", "owner", "role"),
