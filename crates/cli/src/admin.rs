@@ -1,8 +1,11 @@
 //! `tessera admin …`: the operator's commands, straight against the database.
 //! Output is plain text, one record per line, tab-separated, for people and scripts alike.
 
+use crate::maintenance;
 use anyhow::Context;
 use clap::Subcommand;
+use tessera_core::Clock;
+use tessera_core::keys::Keys;
 use tessera_core::model::{AccountId, OutboxStatus};
 use tessera_core::operator::Operator;
 use tessera_core::store::Store;
@@ -52,6 +55,29 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+    /// Re-encrypt every stored secret under a new master key, in one transaction, and record
+    /// its fingerprint. Secrets sealed under the configured key or TESSERA_MASTER_KEY_OLD
+    /// are accepted; running it again is harmless.
+    #[command(name = "rotate-master-key")]
+    RotateMasterKey {
+        /// The new key: a file of 64 hexadecimal characters (e.g. `openssl rand -hex 32`).
+        #[arg(long, value_name = "F")]
+        new_key_file: std::path::PathBuf,
+    },
+    /// Write a consistent copy of the live SQLite database to FILE (a new file, 0600), while
+    /// it serves. PostgreSQL: prints the pg_dump command instead.
+    Backup {
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
+    /// Check a backup without changing it: its migrations are current, it belongs to the
+    /// configured master key, and a sample of its secrets decrypts. TARGET is a SQLite file,
+    /// or a postgres:// URL of a database a dump was restored into.
+    #[command(name = "restore-check")]
+    RestoreCheck {
+        #[arg(value_name = "TARGET")]
+        target: String,
+    },
     /// List queued and failed emails: id, status, kind, recipient, attempts, next attempt,
     /// last error.
     Mail {
@@ -65,11 +91,14 @@ pub enum AdminCommand {
 }
 
 /// The use cases, for commands that change security (they audit and email like the API).
-async fn operator(config: &Config, store: std::sync::Arc<dyn Store>) -> anyhow::Result<Operator> {
-    let master_key = config.load_master_key()?;
+async fn operator(
+    config: &Config,
+    store: std::sync::Arc<dyn Store>,
+    keys: &Keys,
+) -> anyhow::Result<Operator> {
     let deps = tessera_server::build_deps(
         config,
-        &master_key,
+        keys,
         store,
         std::sync::Arc::new(tessera_server::SystemClock),
     )
@@ -78,26 +107,31 @@ async fn operator(config: &Config, store: std::sync::Arc<dyn Store>) -> anyhow::
 }
 
 pub async fn run(command: AdminCommand, config: &Config) -> anyhow::Result<()> {
-    let store = tessera_store::connect(&config.database_url)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {}",
-                tessera_store::redact(&config.database_url)
-            )
-        })?;
+    let now = tessera_server::SystemClock.now();
+    let command = match command {
+        AdminCommand::RotateMasterKey { new_key_file } => {
+            return maintenance::rotate_master_key(config, &new_key_file, now).await;
+        }
+        AdminCommand::Backup { file } => return maintenance::backup(config, &file).await,
+        AdminCommand::RestoreCheck { target } => {
+            return maintenance::restore_check(config, &target).await;
+        }
+        other => other,
+    };
+    let (store, keys) = tessera_server::open_store(config, now).await?;
+    let operator = |store| operator(config, store, &keys);
     match command {
         AdminCommand::Accounts => accounts(&*store).await,
         AdminCommand::Users { account } => users(&*store, account).await,
         AdminCommand::Disable2fa { email, reason } => {
-            disable_2fa(&operator(config, store).await?, &email, &reason).await
+            disable_2fa(&operator(store).await?, &email, &reason).await
         }
         AdminCommand::CreateAccount {
             name,
             owner_email,
             owner_name,
         } => {
-            let operator = operator(config, store).await?;
+            let operator = operator(store).await?;
             let expires_at = operator
                 .create_account(&name, &owner_email, &owner_name)
                 .await?;
@@ -109,11 +143,14 @@ pub async fn run(command: AdminCommand, config: &Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        AdminCommand::Unlock { email } => unlock(&operator(config, store).await?, &email).await,
+        AdminCommand::Unlock { email } => unlock(&operator(store).await?, &email).await,
         AdminCommand::Events { email, limit } => {
-            events(&operator(config, store).await?, &email, limit).await
+            events(&operator(store).await?, &email, limit).await
         }
         AdminCommand::Mail { all, limit } => mail(&*store, all, limit).await,
+        AdminCommand::RotateMasterKey { .. }
+        | AdminCommand::Backup { .. }
+        | AdminCommand::RestoreCheck { .. } => unreachable!("run before the database opens"),
     }
 }
 

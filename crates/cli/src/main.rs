@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod maintenance;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};

@@ -81,6 +81,11 @@ pub struct SecurityPolicy {
     /// Sign-up requests from one client address within the window (SPEC §8: 10 an hour).
     pub signup_max_per_ip: i64,
     pub signup_ip_window_secs: i64,
+    /// Audit events older than this are deleted by housekeeping, in days (SPEC §14: 400;
+    /// `TESSERA_EVENT_RETENTION_DAYS`).
+    pub event_retention_days: i64,
+    /// Delivered emails' rows are deleted after this, in days (SPEC §14: 30).
+    pub sent_email_retention_days: i64,
     /// How long "Don't ask again on this device" lets a device skip the second step, in
     /// seconds (SPEC §9: 30 days).
     pub trusted_device_secs: i64,
@@ -202,6 +207,8 @@ impl Default for SecurityPolicy {
             signup_lifetime_secs: 24 * 3600,
             signup_max_per_ip: 10,
             signup_ip_window_secs: 3600,
+            event_retention_days: 400,
+            sent_email_retention_days: 30,
             trusted_device_secs: 30 * 24 * 3600,
             alert_interval_secs: 3600,
         }

@@ -11,6 +11,8 @@ use rand::RngCore;
 use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -93,16 +95,89 @@ impl MasterKey {
 }
 
 impl MasterKey {
-    /// An encryption key for one purpose (TOTP secrets, queued emails).
+    /// An encryption key for one purpose (TOTP secrets, queued emails), under this key alone.
     pub fn sealer(&self, label: &str) -> Sealer {
-        Sealer(self.derive(&format!("aead/{label}")).0)
+        Sealer {
+            label: label.to_owned(),
+            keys: vec![self.aead_key(label)],
+            failures: Arc::default(),
+        }
+    }
+
+    fn aead_key(&self, label: &str) -> [u8; 32] {
+        self.derive(&format!("aead/{label}")).0
+    }
+
+    /// What the database records to recognize this key (SPEC §14): an HMAC of a fixed label
+    /// under the key, which tells nothing about the key itself.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint(mac(self.0.expose_secret(), b"tessera/v1/key-fingerprint"))
+    }
+}
+
+/// A master key's fingerprint, as recorded in the database.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    /// The first 8 bytes in hex: enough for a person to tell two keys apart in a message.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..8])
+    }
+}
+
+/// The master keys an instance holds: the current one, and while keys roll over the previous
+/// one (`TESSERA_MASTER_KEY_OLD`). Its sealers seal under the current key and open with
+/// either; every ciphertext that neither opens is counted
+/// (`tessera_decrypt_failures_total`) and logged at error.
+pub struct KeyRing {
+    current: MasterKey,
+    old: Option<MasterKey>,
+    failures: Arc<AtomicU64>,
+}
+
+impl KeyRing {
+    pub fn new(current: MasterKey, old: Option<MasterKey>) -> Self {
+        Self {
+            current,
+            old,
+            failures: Arc::default(),
+        }
+    }
+
+    pub fn current(&self) -> &MasterKey {
+        &self.current
+    }
+
+    /// The current key, then the old one.
+    pub fn keys(&self) -> impl Iterator<Item = &MasterKey> + Clone {
+        std::iter::once(&self.current).chain(self.old.as_ref())
+    }
+
+    /// Seals under the current key, opens with the current key, then the old one.
+    pub fn sealer(&self, label: &str) -> Sealer {
+        Sealer {
+            label: label.to_owned(),
+            keys: self.keys().map(|k| k.aead_key(label)).collect(),
+            failures: Arc::clone(&self.failures),
+        }
+    }
+
+    /// How many ciphertexts no key of the ring could open, since the start.
+    pub fn decrypt_failures(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.failures)
     }
 }
 
 /// Authenticated encryption (XChaCha20-Poly1305, random 192-bit nonces) for data the
 /// database must hold but must not be able to read. The associated data binds a ciphertext to
-/// its row, so one row's secret cannot be moved to another.
-pub struct Sealer([u8; 32]);
+/// its row, so one row's secret cannot be moved to another. Seals with its first key; opens
+/// with any of them (a [`KeyRing`] during a rotation).
+pub struct Sealer {
+    label: String,
+    keys: Vec<[u8; 32]>,
+    failures: Arc<AtomicU64>,
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot decrypt: wrong key, wrong row, or corrupted data")]
@@ -112,7 +187,7 @@ impl Sealer {
     /// `nonce ‖ ciphertext ‖ tag`.
     pub fn seal(&self, plaintext: &[u8], associated: &[u8]) -> Vec<u8> {
         use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-        let cipher = chacha20poly1305::XChaCha20Poly1305::new((&self.0).into());
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new((&self.keys[0]).into());
         let nonce = random_bytes::<24>();
         let sealed = cipher
             .encrypt(
@@ -127,29 +202,76 @@ impl Sealer {
         [nonce.as_slice(), &sealed].concat()
     }
 
+    /// The plaintext, with whichever key opens it. A failure is counted and logged here, so
+    /// none goes unreported whoever asked.
     pub fn open(&self, sealed: &[u8], associated: &[u8]) -> Result<Vec<u8>, Unsealable> {
-        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-        if sealed.len() < 24 {
-            return Err(Unsealable);
+        let opened = self
+            .keys
+            .iter()
+            .find_map(|key| open_with(key, sealed, associated));
+        if opened.is_none() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                purpose = %self.label,
+                "a stored secret cannot be decrypted with this instance's master key(s); \
+                 it is left for the operator (is TESSERA_MASTER_KEY right?)"
+            );
         }
-        let (nonce, ciphertext) = sealed.split_at(24);
-        let cipher = chacha20poly1305::XChaCha20Poly1305::new((&self.0).into());
-        cipher
-            .decrypt(
-                nonce.into(),
-                Payload {
-                    msg: ciphertext,
-                    aad: associated,
-                },
-            )
-            .map_err(|_| Unsealable)
+        opened.ok_or(Unsealable)
     }
 }
 
+impl Sealer {
+    /// Opens with any of `keys` (the first also seals).
+    pub(crate) fn with_keys(label: &str, keys: &[&MasterKey]) -> Self {
+        Self {
+            label: label.to_owned(),
+            keys: keys.iter().map(|k| k.aead_key(label)).collect(),
+            failures: Arc::default(),
+        }
+    }
+
+    /// Whether one of the keys opens `sealed`, neither counted nor logged: for probing which
+    /// key a database belongs to.
+    pub(crate) fn opens_quietly(&self, sealed: &[u8], associated: &[u8]) -> bool {
+        self.keys
+            .iter()
+            .any(|key| open_with(key, sealed, associated).is_some())
+    }
+}
+
+fn open_with(key: &[u8; 32], sealed: &[u8], associated: &[u8]) -> Option<Vec<u8>> {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    if sealed.len() < 24 {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(24);
+    let cipher = chacha20poly1305::XChaCha20Poly1305::new(key.into());
+    cipher
+        .decrypt(
+            nonce.into(),
+            Payload {
+                msg: ciphertext,
+                aad: associated,
+            },
+        )
+        .ok()
+}
+
 /// A derived 256-bit key used for MACs (CSRF tokens and the like).
+#[derive(Clone)]
 pub struct MacKey([u8; 32]);
 
 impl MacKey {
+    /// The key's bytes, to be sealed into the database ([`crate::keys`]).
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     pub fn sign(&self, message: &[u8]) -> [u8; 32] {
         mac(&self.0, message)
     }
@@ -253,6 +375,44 @@ mod tests {
             sealed,
             sealer.seal(b"code 123456", b"row-1"),
             "fresh nonce each time"
+        );
+    }
+
+    #[test]
+    fn a_key_ring_seals_with_the_current_key_and_opens_with_either() {
+        let (old, new) = (MasterKey::generate(), MasterKey::generate());
+        let by_old = old.sealer("totp").seal(b"secret", b"row");
+        let ring = KeyRing::new(MasterKey::from_hex(&new.to_hex()).unwrap(), Some(old));
+        let sealer = ring.sealer("totp");
+        assert_eq!(sealer.open(&by_old, b"row").unwrap(), b"secret");
+        let by_ring = sealer.seal(b"secret", b"row");
+        assert_eq!(
+            new.sealer("totp").open(&by_ring, b"row").unwrap(),
+            b"secret"
+        );
+        assert_eq!(ring.decrypt_failures().load(Ordering::Relaxed), 0);
+        let stranger = MasterKey::generate().sealer("totp").seal(b"x", b"row");
+        assert!(sealer.open(&stranger, b"row").is_err());
+        assert_eq!(
+            ring.decrypt_failures().load(Ordering::Relaxed),
+            1,
+            "counted"
+        );
+    }
+
+    #[test]
+    fn fingerprints_tell_keys_apart_and_are_stable() {
+        let key = MasterKey::generate();
+        let again = MasterKey::from_hex(&key.to_hex()).unwrap();
+        assert_eq!(key.fingerprint(), again.fingerprint());
+        assert_ne!(key.fingerprint(), MasterKey::generate().fingerprint());
+        assert_eq!(key.fingerprint().short().len(), 16);
+        // HMAC-SHA256 under the all-zero key: not the key, not a hash of it alone.
+        let zero = MasterKey::from_hex(&"00".repeat(32)).unwrap();
+        assert_ne!(zero.fingerprint().0, [0; 32]);
+        assert_ne!(
+            zero.fingerprint().0,
+            <[u8; 32]>::from(Sha256::digest([0u8; 32]))
         );
     }
 

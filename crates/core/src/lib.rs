@@ -21,6 +21,8 @@
 //! | [`throttle`] | the lockout and window state machines, their scopes and keys | §3 |
 //! | [`audit`] | reading the audit log | §5 |
 //! | [`operator`] | `tessera admin` | §7 |
+//! | [`housekeeping`] | deleting what has expired, in batches, safe with several instances | §14 |
+//! | [`keys`] | the master-key guard and rotation, outside the services (run before them) | §14 |
 //! | [`mail`] | the messages, sealed into the outbox | §6 |
 //!
 //! Shared vocabulary stays at the root: [`model`], [`time`], [`crypto`], [`codes`],
@@ -36,6 +38,8 @@ mod ctx;
 pub mod devices;
 pub mod email;
 pub mod factors;
+pub mod housekeeping;
+pub mod keys;
 pub mod mail;
 pub mod model;
 pub mod operator;

@@ -12,6 +12,8 @@ use crate::credentials::PasswordStore;
 use crate::devices::DeviceStore;
 use crate::factors::FactorStore;
 use crate::factors::totp::TotpStore;
+use crate::housekeeping::HousekeepingStore;
+use crate::keys::KeyStore;
 use crate::mail::{Alert, OutboxStore, SealedEmail};
 use crate::model::{NewEvent, SessionId};
 use crate::second_step::ChallengeStore;
@@ -36,6 +38,11 @@ pub enum StoreError {
     /// A uniqueness rule refused the write.
     #[error("{0:?} already exists")]
     Conflict(Unique),
+    /// The write lost a race: a row it refers to was deleted meanwhile (a user deleted while
+    /// signing in, an admin deleted by the one they were deleting), or PostgreSQL broke a
+    /// deadlock between two such writes. Nothing was written; the request gets a 4xx.
+    #[error("a concurrent change got in the way of this write")]
+    Raced,
     /// A row could not be read back into the model.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -114,6 +121,8 @@ pub trait Store:
     + DeviceStore
     + PasswordStore
     + SignupStore
+    + KeyStore
+    + HousekeepingStore
 {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;

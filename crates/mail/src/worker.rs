@@ -1,7 +1,8 @@
 //! The outbox worker: claims due emails under a lease, renders and sends them, and records
 //! the outcome. Transient failures retry with exponential backoff (plus jitter, so instances
 //! do not retry in step); permanent ones, and emails past the attempt limit, are marked
-//! failed. Several workers (one per instance) share the outbox safely: a claim is exclusive
+//! failed; an email this instance cannot decrypt is left queued, uncounted (wrong or old
+//! master key: SPEC §14). Several workers (one per instance) share the outbox safely: a claim is exclusive
 //! until its lease ends, and only the claimant can settle an email.
 
 use crate::render::{Brand, render};
@@ -11,7 +12,7 @@ use rand::Rng;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tessera_core::mail::Mailer;
+use tessera_core::mail::{Mailer, OpenError};
 use tessera_core::mail::{OutboxStore, QueuedEmail};
 use tessera_core::{Clock, Timestamp};
 use tokio::sync::watch;
@@ -163,17 +164,39 @@ impl Outbox {
             .await?;
         let count = claimed.len();
         for email in claimed {
-            let outcome = self.deliver(&email).await;
-            self.settle(&email, outcome).await?;
+            match self.mailer.open(email.id, &email.payload) {
+                Err(OpenError::Unsealable(e)) => self.leave_unreadable(&email, &e).await?,
+                opened => {
+                    let outcome = self.deliver(&email, opened).await;
+                    self.settle(&email, outcome).await?;
+                }
+            }
         }
         Ok(count)
     }
 
-    async fn deliver(&self, email: &QueuedEmail) -> Result<(), TransportError> {
-        let opened = self
-            .mailer
-            .open(email.id, &email.payload)
-            .map_err(|e| TransportError::Permanent(e.to_string()))?;
+    /// An email this instance's keys cannot open is not this worker's to judge (another
+    /// instance may hold the key, or the operator may restore it): it stays queued, its
+    /// attempt uncounted, and is looked at again after the first retry delay (SPEC §14).
+    async fn leave_unreadable(
+        &self,
+        email: &QueuedEmail,
+        error: &tessera_core::crypto::Unsealable,
+    ) -> Result<(), tessera_core::store::StoreError> {
+        let next = self.clock.now().plus_secs(self.settings.retry_base_secs);
+        self.store
+            .email_unreadable(email.id, self.id, next, &error.to_string())
+            .await?;
+        tracing::error!(email = %email.id, kind = %email.kind, retry_at = %next, "a queued email cannot be decrypted with this instance's master key; left queued");
+        Ok(())
+    }
+
+    async fn deliver(
+        &self,
+        email: &QueuedEmail,
+        opened: Result<tessera_core::mail::OutgoingEmail, OpenError>,
+    ) -> Result<(), TransportError> {
+        let opened = opened.map_err(|e| TransportError::Permanent(e.to_string()))?;
         let rendered =
             render(&opened, &self.brand).map_err(|e| TransportError::Permanent(e.to_string()))?;
         self.transport

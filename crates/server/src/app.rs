@@ -15,7 +15,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::codes::CodeHasher;
-use tessera_core::crypto::{MasterKey, Token};
+use tessera_core::crypto::Token;
+use tessera_core::keys::Keys;
 use tessera_core::mail::Mailer;
 use tessera_core::mail::OutboxStore;
 use tessera_core::password::Passwords;
@@ -48,6 +49,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     outbox: Outbox,
+    housekeeper: Housekeeper,
     /// For the sweep of sign-ins left unfinished.
     core: Tessera,
     address: SocketAddr,
@@ -64,15 +66,7 @@ impl Application {
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         // Also with PostgreSQL: the data folder holds the master key and the mail folder.
         create_private_dir(&config.data_dir)?;
-        let master_key = config.load_master_key()?;
-        let store = tessera_store::connect(&config.database_url)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot open the database {}",
-                    tessera_store::redact(&config.database_url)
-                )
-            })?;
+        let (store, keys) = open_store(&config, clock.now()).await?;
         let listener = TcpListener::bind(&config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -94,15 +88,21 @@ impl Application {
                 settings: config.mail.delivery(),
             },
             Arc::clone(&store) as Arc<dyn OutboxStore>,
-            Arc::new(Mailer::new(master_key.sealer("outbox"))),
+            Arc::new(Mailer::new(keys.sealer("outbox"))),
             Arc::clone(&clock),
             Arc::clone(&delivery),
         )?;
-        let core = Tessera::new(build_deps(&config, &master_key, store, clock).await?);
+        let housekeeper = Housekeeper {
+            store: Arc::clone(&store),
+            clock: Arc::clone(&clock),
+            policy: config.security.clone(),
+            every: Duration::from_secs(config.housekeeping_interval_secs),
+        };
+        let core = Tessera::new(build_deps(&config, &keys, store, clock).await?);
         let state = AppState {
             core: core.clone(),
-            metrics: Arc::new(Metrics::new(delivery)),
-            csrf_key: Arc::new(master_key.derive("csrf")),
+            metrics: Arc::new(Metrics::new(delivery, keys.decrypt_failures())),
+            csrf_key: Arc::new(keys.csrf()),
             cookies: Cookies::new(public_url.starts_with("https://")),
             metrics_token: config
                 .metrics_token
@@ -114,6 +114,7 @@ impl Application {
             listener,
             router: router(state),
             outbox,
+            housekeeper,
             core,
             address,
             public_url,
@@ -136,7 +137,8 @@ impl Application {
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let sweeper = tokio::spawn(sweep_unfinished(self.core, stopped.clone()));
-        let worker = tokio::spawn(self.outbox.run(stopped));
+        let worker = tokio::spawn(self.outbox.run(stopped.clone()));
+        let housekeeping = tokio::spawn(self.housekeeper.run(stopped));
         let served = axum::serve(
             self.listener,
             self.router
@@ -148,10 +150,56 @@ impl Application {
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the outbox worker stopped abnormally");
         }
+        if let Err(e) = housekeeping.await {
+            tracing::error!(error = %e, "housekeeping stopped abnormally");
+        }
         if let Err(e) = sweeper.await {
             tracing::error!(error = %e, "the sweep of unfinished sign-ins stopped abnormally");
         }
         served
+    }
+}
+
+/// Deletes what has expired, every `every` (SPEC §14; see `tessera_core::housekeeping`). Each
+/// instance runs it; the deletes are idempotent and bounded, so instances need no
+/// coordination. The first run waits a random part of the interval, so instances started
+/// together do not sweep in step.
+struct Housekeeper {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    policy: tessera_core::SecurityPolicy,
+    every: Duration,
+}
+
+impl Housekeeper {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        if self.every.is_zero() {
+            return;
+        }
+        let random = u64::from_le_bytes(tessera_core::crypto::random_bytes::<8>());
+        let mut wait = self
+            .every
+            .mul_f64((random >> 11) as f64 / (1_u64 << 53) as f64);
+        while !*stop.borrow() {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => continue,
+            }
+            wait = self.every;
+            let now = self.clock.now();
+            let batch = tessera_core::housekeeping::BATCH;
+            match tessera_core::housekeeping::run(&*self.store, &self.policy, now, batch).await {
+                Ok(swept) => {
+                    let deleted: Vec<String> = swept
+                        .iter()
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(sweep, n)| format!("{}={n}", sweep.as_str()))
+                        .collect();
+                    tracing::info!(deleted = %deleted.join(" "), "housekeeping done");
+                }
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed; it runs again later"),
+            }
+        }
     }
 }
 
@@ -175,11 +223,28 @@ async fn sweep_unfinished(core: Tessera, mut stopped: watch::Receiver<bool>) {
     }
 }
 
+/// Opens the database (applying migrations) and checks the master key against it before
+/// anything else reads or writes it: an instance with another key stops here, with one line
+/// naming both fingerprints (SPEC §14).
+pub async fn open_store(config: &Config, now: Timestamp) -> anyhow::Result<(Arc<dyn Store>, Keys)> {
+    let ring = config.load_key_ring()?;
+    let store = tessera_store::connect(&config.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                tessera_store::redact(&config.database_url)
+            )
+        })?;
+    let keys = tessera_core::keys::unlock(&*store, ring, now).await?;
+    Ok((store, keys))
+}
+
 /// What the use cases are built from, as `serve` (the services) and `admin` (the operator's)
 /// both need it.
 pub async fn build_deps(
     config: &Config,
-    master_key: &MasterKey,
+    keys: &Keys,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Deps> {
@@ -188,9 +253,9 @@ pub async fn build_deps(
         passwords: Passwords::new(&config.security).await?,
         clock,
         policy: config.security.clone(),
-        mailer: Mailer::new(master_key.sealer("outbox")),
-        totp_sealer: master_key.sealer("totp"),
-        codes: CodeHasher::new(master_key.derive("codes")),
+        mailer: Mailer::new(keys.sealer("outbox")),
+        totp_sealer: keys.sealer("totp"),
+        codes: CodeHasher::new(keys.codes()),
         issuer: config.issuer.clone(),
         signup: config.signup,
     })

@@ -8,7 +8,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tessera_core::SecurityPolicy;
-use tessera_core::crypto::MasterKey;
+use tessera_core::crypto::{KeyRing, MasterKey};
 use tessera_core::sign_up::SignupMode;
 
 /// Where the master key comes from.
@@ -40,6 +40,9 @@ pub struct Config {
     /// address>`.
     pub public_url: Option<String>,
     pub master_key: MasterKeySource,
+    /// The previous master key while instances roll over to a new one
+    /// (`TESSERA_MASTER_KEY_OLD` or `TESSERA_MASTER_KEY_OLD_FILE`): opens what it sealed.
+    pub master_key_old: Option<MasterKeySource>,
     pub log_format: LogFormat,
     /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy only).
     pub trust_forwarded_for: bool,
@@ -54,6 +57,9 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Who may create a team: `verify` (default), `open` or `closed` (SPEC §8).
     pub signup: SignupMode,
+    /// How often each instance deletes what has expired, in seconds (SPEC §14: 1 h); 0 turns
+    /// housekeeping off (another instance, or a cron job, does it).
+    pub housekeeping_interval_secs: u64,
 }
 
 /// The outbox worker's pace (`[mail]` in the file).
@@ -108,6 +114,8 @@ struct FileConfig {
     public_url: Option<String>,
     master_key_file: Option<PathBuf>,
     master_key: Option<String>,
+    master_key_old_file: Option<PathBuf>,
+    master_key_old: Option<String>,
     log_format: Option<LogFormat>,
     trust_forwarded_for: Option<bool>,
     smtp_url: Option<String>,
@@ -123,6 +131,8 @@ struct FileConfig {
     admin_requires_two_factor: Option<bool>,
     metrics_token: Option<String>,
     signup: Option<SignupMode>,
+    housekeeping_interval_secs: Option<u64>,
+    event_retention_days: Option<i64>,
     #[serde(default)]
     mail: MailConfig,
     #[serde(default)]
@@ -138,6 +148,8 @@ const ENV_VARS: &[&str] = &[
     "TESSERA_PUBLIC_URL",
     "TESSERA_MASTER_KEY_FILE",
     "TESSERA_MASTER_KEY",
+    "TESSERA_MASTER_KEY_OLD_FILE",
+    "TESSERA_MASTER_KEY_OLD",
     "TESSERA_LOG_FORMAT",
     "TESSERA_TRUST_FORWARDED_FOR",
     "TESSERA_SMTP_URL",
@@ -149,6 +161,8 @@ const ENV_VARS: &[&str] = &[
     "TESSERA_ADMIN_REQUIRES_2FA",
     "TESSERA_METRICS_TOKEN",
     "TESSERA_SIGNUP",
+    "TESSERA_HOUSEKEEPING_INTERVAL_SECS",
+    "TESSERA_EVENT_RETENTION_DAYS",
 ];
 
 impl Config {
@@ -199,6 +213,12 @@ impl Config {
         if let Some(v) = var("TESSERA_MASTER_KEY") {
             raw.master_key = Some(v);
         }
+        if let Some(v) = var("TESSERA_MASTER_KEY_OLD_FILE") {
+            raw.master_key_old_file = Some(v.into());
+        }
+        if let Some(v) = var("TESSERA_MASTER_KEY_OLD") {
+            raw.master_key_old = Some(v);
+        }
         if let Some(v) = var("TESSERA_SMTP_URL") {
             raw.smtp_url = Some(v);
         }
@@ -223,6 +243,16 @@ impl Config {
         if let Some(v) = var("TESSERA_ADMIN_REQUIRES_2FA") {
             raw.admin_requires_two_factor = Some(boolean("TESSERA_ADMIN_REQUIRES_2FA", &v)?);
         }
+        if let Some(v) = var("TESSERA_HOUSEKEEPING_INTERVAL_SECS") {
+            raw.housekeeping_interval_secs = Some(v.trim().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "TESSERA_HOUSEKEEPING_INTERVAL_SECS must be a whole number of seconds (0: off), not {v:?}"
+                )
+            })?);
+        }
+        if let Some(v) = var("TESSERA_EVENT_RETENTION_DAYS") {
+            raw.event_retention_days = Some(positive("TESSERA_EVENT_RETENTION_DAYS", &v)?);
+        }
         if let Some(v) = var("TESSERA_SIGNUP") {
             raw.signup = Some(
                 v.parse()
@@ -243,6 +273,10 @@ impl Config {
     }
 
     fn resolve(mut raw: FileConfig) -> anyhow::Result<Self> {
+        if let Some(days) = raw.event_retention_days {
+            anyhow::ensure!(days > 0, "event_retention_days must be at least 1");
+            raw.security.event_retention_days = days;
+        }
         if let Some(hours) = raw.session_hours {
             anyhow::ensure!(hours > 0, "session_hours must be at least 1");
             raw.security.session_lifetime_secs = hours * 3600;
@@ -279,6 +313,17 @@ impl Config {
                 generate: true,
             },
         };
+        let master_key_old = match (raw.master_key_old, raw.master_key_old_file) {
+            (Some(_), Some(_)) => {
+                bail!("give the old master key either inline or as a file, not both")
+            }
+            (Some(key), None) => Some(MasterKeySource::Inline(key)),
+            (None, Some(path)) => Some(MasterKeySource::File {
+                path,
+                generate: false,
+            }),
+            (None, None) => None,
+        };
         if let Some(url) = &raw.smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
         {
@@ -295,6 +340,7 @@ impl Config {
             database_url,
             public_url: raw.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             master_key,
+            master_key_old,
             log_format: raw.log_format.unwrap_or_default(),
             trust_forwarded_for: raw.trust_forwarded_for.unwrap_or(false),
             smtp_url: raw.smtp_url,
@@ -306,14 +352,32 @@ impl Config {
             security: raw.security,
             metrics_token: raw.metrics_token.filter(|t| !t.is_empty()),
             signup: raw.signup.unwrap_or_default(),
+            housekeeping_interval_secs: raw.housekeeping_interval_secs.unwrap_or(3600),
         })
     }
 
     /// Loads the master key, generating the default key file on first run.
     pub fn load_master_key(&self) -> anyhow::Result<MasterKey> {
-        match &self.master_key {
+        self.master_key.load("TESSERA_MASTER_KEY")
+    }
+
+    /// The master key and, while keys roll over, the old one.
+    pub fn load_key_ring(&self) -> anyhow::Result<KeyRing> {
+        let old = self
+            .master_key_old
+            .as_ref()
+            .map(|source| source.load("TESSERA_MASTER_KEY_OLD"))
+            .transpose()?;
+        Ok(KeyRing::new(self.load_master_key()?, old))
+    }
+}
+
+impl MasterKeySource {
+    /// The key, from the variable `name` or its file (generated if it is the default one).
+    pub fn load(&self, name: &str) -> anyhow::Result<MasterKey> {
+        match self {
             MasterKeySource::Inline(hex) => {
-                MasterKey::from_hex(hex).context("TESSERA_MASTER_KEY is invalid")
+                MasterKey::from_hex(hex).with_context(|| format!("{name} is invalid"))
             }
             MasterKeySource::File { path, generate } => match fs::read_to_string(path) {
                 Ok(text) => MasterKey::from_hex(&text)

@@ -19,6 +19,7 @@ use tessera_core::second_step::SecondStepError;
 use tessera_core::sessions::{ReauthError, RevokeError, SessionError};
 use tessera_core::sign_in::{LoginError, SignupError};
 use tessera_core::sign_up::{ConfirmError, SignUpError};
+use tessera_core::store::StoreError;
 use tessera_core::team::{InvitationError, TeamError};
 use tessera_core::validate::FieldError;
 use utoipa::ToSchema;
@@ -103,6 +104,15 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("the database is not available")]
     Unavailable,
+    /// A concurrent change (a deletion) got in the way; nothing was changed (review D7).
+    #[error(
+        "something this request refers to was changed or deleted meanwhile; reload and try again"
+    )]
+    Conflict,
+    /// A stored secret that no master key of this instance opens (SPEC §14): nothing was
+    /// counted or changed; the operator is alerted (log, `tessera_decrypt_failures_total`).
+    #[error("a stored secret cannot be read by this server right now; try again later")]
+    SecretUnavailable(#[source] anyhow::Error),
     #[error("the request took too long; try again")]
     Timeout,
     #[error("internal error")]
@@ -156,7 +166,9 @@ impl AppError {
             Self::InvalidCode { .. } | Self::ChallengeExpired => StatusCode::UNAUTHORIZED,
             Self::AlreadyEnabled | Self::NoPendingSetup | Self::NotEnabled => StatusCode::CONFLICT,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::EmailTaken | Self::InvitationExists | Self::AlreadyMember => StatusCode::CONFLICT,
+            Self::EmailTaken | Self::InvitationExists | Self::AlreadyMember | Self::Conflict => {
+                StatusCode::CONFLICT
+            }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::InvitationGone { .. } => StatusCode::GONE,
             Self::ResetLink { status, .. } => *status,
@@ -168,7 +180,9 @@ impl AppError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Timeout | Self::SecretUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -201,7 +215,8 @@ impl AppError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::Unavailable => "unavailable",
+            Self::Unavailable | Self::SecretUnavailable(_) => "unavailable",
+            Self::Conflict => "conflict",
             Self::Timeout => "timeout",
             Self::Internal(_) => "internal_error",
         }
@@ -210,7 +225,7 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if let Self::Internal(cause) = &self {
+        if let Self::Internal(cause) | Self::SecretUnavailable(cause) = &self {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
         if matches!(
@@ -254,6 +269,12 @@ impl IntoResponse for AppError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
+            Self::SecretUnavailable(_) => {
+                // Most likely instances rolling over to a new master key: soon over.
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(30));
+            }
             Self::Unauthenticated | Self::InvalidCredentials | Self::SessionExpired => {
                 response
                     .headers_mut()
@@ -277,7 +298,14 @@ impl From<FieldError> for AppError {
 
 impl From<Internal> for AppError {
     fn from(e: Internal) -> Self {
-        Self::internal(e)
+        match e {
+            Internal::Sealed(_) => Self::SecretUnavailable(e.into()),
+            Internal::Store(StoreError::Raced) => {
+                tracing::info!("a request lost a race with a concurrent change");
+                Self::Conflict
+            }
+            _ => Self::internal(e),
+        }
     }
 }
 
@@ -358,6 +386,8 @@ pub fn second_step_error(e: SecondStepError, now: Timestamp) -> AppError {
             attempts_remaining: Some(attempts_remaining),
         },
         SecondStepError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
+        // The user (and with them the challenge) was deleted while they answered it.
+        SecondStepError::Internal(Internal::Store(StoreError::Raced)) => AppError::ChallengeExpired,
         SecondStepError::Internal(e) => e.into(),
     }
 }
@@ -428,6 +458,8 @@ pub fn login_error(e: LoginError, now: Timestamp) -> AppError {
         LoginError::Invalid(e) => e.into(),
         LoginError::InvalidCredentials => AppError::InvalidCredentials,
         LoginError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
+        // The user was deleted while signing in: what they would be told a moment later.
+        LoginError::Internal(Internal::Store(StoreError::Raced)) => AppError::InvalidCredentials,
         LoginError::Internal(e) => e.into(),
     }
 }

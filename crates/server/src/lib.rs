@@ -14,5 +14,5 @@ mod pages;
 mod qr;
 mod state;
 
-pub use app::{Application, SystemClock, build_deps};
+pub use app::{Application, SystemClock, build_deps, open_store};
 pub use config::Config;

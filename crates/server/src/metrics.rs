@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tessera_core::crypto::{Token, secure_eq};
@@ -25,6 +25,8 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     sign_ins: Mutex<BTreeMap<&'static str, u64>>,
     delivery: Arc<DeliveryStats>,
+    /// Sealed values no key of the ring opened (SPEC §14).
+    decrypt_failures: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -35,12 +37,13 @@ struct Histogram {
 }
 
 impl Metrics {
-    pub fn new(delivery: Arc<DeliveryStats>) -> Self {
+    pub fn new(delivery: Arc<DeliveryStats>, decrypt_failures: Arc<AtomicU64>) -> Self {
         Self {
             requests: Mutex::default(),
             latency: Mutex::default(),
             sign_ins: Mutex::default(),
             delivery,
+            decrypt_failures,
         }
     }
 
@@ -76,6 +79,17 @@ impl Metrics {
         self.render_latency(&mut out);
         self.render_sign_ins(&mut out);
         self.render_emails(&mut out);
+        describe(
+            &mut out,
+            "tessera_decrypt_failures_total",
+            "counter",
+            "Stored secrets (TOTP secrets, queued emails) that no master key of this instance could decrypt.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_decrypt_failures_total {}",
+            self.decrypt_failures.load(Ordering::Relaxed)
+        );
         out
     }
 
@@ -241,6 +255,9 @@ tessera_sign_ins_total{outcome="throttled"} 1
 tessera_emails_total{outcome="sent"} 3
 tessera_emails_total{outcome="retried"} 0
 tessera_emails_total{outcome="failed"} 1
+# HELP tessera_decrypt_failures_total Stored secrets (TOTP secrets, queued emails) that no master key of this instance could decrypt.
+# TYPE tessera_decrypt_failures_total counter
+tessera_decrypt_failures_total 2
 "#;
 
     #[test]
@@ -248,7 +265,7 @@ tessera_emails_total{outcome="failed"} 1
         let delivery = Arc::new(DeliveryStats::default());
         delivery.sent.store(3, Ordering::Relaxed);
         delivery.failed.store(1, Ordering::Relaxed);
-        let metrics = Metrics::new(delivery);
+        let metrics = Metrics::new(delivery, Arc::new(2.into()));
         metrics.request("GET", "/api/v1/me", 200, 0.003);
         metrics.request("GET", "/api/v1/me", 401, 0.0004);
         metrics.sign_in("success");

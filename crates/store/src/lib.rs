@@ -41,6 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::store::{Store, StoreError, Unique};
 
+pub mod backup;
 mod group;
 mod lite;
 mod pg;
@@ -65,6 +66,8 @@ mod sqlite {
     mod devices;
     mod events;
     mod factors;
+    mod housekeeping;
+    pub(crate) mod keys;
     mod outbox;
     mod rows;
     mod second_step;
@@ -95,6 +98,8 @@ mod postgres {
     mod devices;
     mod events;
     mod factors;
+    mod housekeeping;
+    mod keys;
     mod outbox;
     mod rows;
     mod second_step;
@@ -182,6 +187,10 @@ pub enum ConnectError {
     Private(#[source] std::io::Error),
     #[error("cannot apply the database migrations: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("no such database file {0}")]
+    Missing(std::path::PathBuf),
+    #[error("cannot read the database: {0}")]
+    Check(#[source] StoreError),
 }
 
 /// Opens the database at `url` (`sqlite://…` or `postgres://…`), creating a SQLite file if
@@ -204,7 +213,13 @@ fn private_files(db: &std::path::Path) -> std::io::Result<()> {
     options.write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    drop(options.open(db)?);
+    // Only a file that does not exist yet is opened here: closing a descriptor of a file
+    // drops every POSIX lock this process holds on it, SQLite's included, so opening the
+    // live database a second time in one process (a second store, as tests make) would let
+    // another process take it for unused and reset its log.
+    if !db.exists() {
+        drop(options.open(db)?);
+    }
     #[cfg(unix)]
     for suffix in ["", "-wal", "-shm"] {
         use std::os::unix::fs::PermissionsExt;
@@ -286,7 +301,8 @@ const UNIQUE_RULES: &[(&str, &str, Unique)] = &[
 ];
 
 /// Maps a driver error into the core's terms: a violation of a known uniqueness rule becomes
-/// `Conflict`; anything else (another constraint included) is a backend failure.
+/// `Conflict`, a lost race (a foreign key to a row deleted meanwhile, a deadlock) `Raced`;
+/// anything else (another constraint included) is a backend failure.
 fn db(error: impl Into<DbError>) -> StoreError {
     let error = error.into();
     if let Some(violated) = error.unique_violation() {
@@ -296,6 +312,9 @@ fn db(error: impl Into<DbError>) -> StoreError {
         if let Some((_, _, unique)) = rule {
             return StoreError::Conflict(*unique);
         }
+    }
+    if error.lost_race() {
+        return StoreError::Raced;
     }
     StoreError::Backend(Box::new(error))
 }

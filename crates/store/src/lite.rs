@@ -45,6 +45,8 @@ pub(crate) struct Conn(pub(crate) Connection);
 /// running statements at once.
 pub(crate) struct Readers {
     path: PathBuf,
+    /// A file nothing writes (a backup): opened without locks or a log, changing nothing.
+    immutable: bool,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -52,15 +54,32 @@ impl Readers {
     pub(crate) fn new(path: PathBuf) -> Self {
         Self {
             path,
+            immutable: false,
             idle: Mutex::new(Vec::new()),
         }
     }
 
+    /// Readers of a file no one writes, which they leave exactly as it is.
+    pub(crate) fn immutable(path: PathBuf) -> Self {
+        Self {
+            immutable: true,
+            ..Self::new(path)
+        }
+    }
+
     fn open(&self) -> Result<Connection, rusqlite::Error> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if self.immutable {
+            let mut uri = std::ffi::OsString::from("file:");
+            uri.push(self.path.as_os_str());
+            uri.push("?immutable=1");
+            Connection::open_with_flags(
+                std::path::Path::new(&uri),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            )?
+        } else {
+            Connection::open_with_flags(&self.path, flags)?
+        };
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)

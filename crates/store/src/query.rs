@@ -253,6 +253,21 @@ pub(crate) enum DbError {
 }
 
 impl DbError {
+    /// Whether this write lost a race rather than failed: a foreign key to a row deleted
+    /// meanwhile, or (PostgreSQL) a deadlock or serialization failure between transactions.
+    pub(crate) fn lost_race(&self) -> bool {
+        match self {
+            Self::Postgres(sqlx::Error::Database(e)) => {
+                e.is_foreign_key_violation()
+                    || matches!(e.code().as_deref(), Some("40P01" | "40001"))
+            }
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+            }
+            _ => false,
+        }
+    }
+
     /// The name of the unique constraint (or its message) this error violates, if it is one.
     pub(crate) fn unique_violation(&self) -> Option<&str> {
         match self {

@@ -32,20 +32,25 @@ macro_rules! backend_tests {
 
 mod alerts;
 mod auth;
+mod backups;
 mod browser;
 mod cli;
 mod devices;
+mod durability;
 mod e2e;
 mod enforcement;
 mod errors;
 mod hardening;
 mod helpers;
+mod housekeeping;
+mod keys;
 mod mail;
 mod ops;
 mod otp;
 mod pages;
 mod passwords;
 mod refusals;
+mod sessions_cap;
 mod sign_up;
 mod smtp;
 mod step_up;

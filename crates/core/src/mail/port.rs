@@ -55,6 +55,16 @@ pub trait OutboxStore: Send + Sync {
         next_attempt_at: Timestamp,
         error: &str,
     ) -> StoreResult<bool>;
+    /// Not opened (no master key of this instance decrypts it): left pending for an instance
+    /// or an operator with the right key, from `next_attempt_at`, and the attempt is not
+    /// counted (SPEC §14: never marked done).
+    async fn email_unreadable(
+        &self,
+        id: Uuid,
+        claim: Uuid,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> StoreResult<bool>;
     /// Given up.
     async fn email_failed(&self, id: Uuid, claim: Uuid, error: &str) -> StoreResult<bool>;
     /// Pending and failed emails (and sent ones when asked), oldest first.

@@ -15,12 +15,19 @@
 //! [`SessionError::Unauthenticated`]. Telling the two apart reveals nothing to someone
 //! without the token: only its holder can reach a session row. What a session may do is decided at each request from the
 //! account's 2FA policy ([`crate::principal`]); `kind` only records what it was opened as.
+//!
+//! ## At most [`MAX_SESSIONS_PER_USER`] (review D13)
+//! Opening a session ends the user's oldest ones beyond 100, in the same transaction, under
+//! the user's row lock, so concurrent sign-ins cannot pass the cap. The list is paged.
 
 mod port;
 mod step_up;
 
-pub use port::SessionStore;
+pub use port::{SessionCursor, SessionStore};
 pub use step_up::{ReauthError, ReauthInput, Reauthenticated};
+
+/// Sessions a user may hold at once; a new one ends the oldest.
+pub const MAX_SESSIONS_PER_USER: i64 = 100;
 
 use crate::Timestamp;
 use crate::crypto::{Token, TokenHash};
@@ -282,13 +289,27 @@ impl Sessions {
         Ok(())
     }
 
-    /// The user's live sessions, newest first.
-    pub async fn list(&self, me: &FullSession) -> Result<Vec<Session>, Internal> {
+    /// A page of the user's live sessions, newest first: at most `limit` after `after`, and
+    /// where the next page starts if there is one.
+    pub async fn list(
+        &self,
+        me: &FullSession,
+        after: Option<SessionCursor>,
+        limit: i64,
+    ) -> Result<(Vec<Session>, Option<SessionCursor>), Internal> {
         let now = self.0.now();
-        let idle = self.0.policy.session_idle_secs;
-        let mut sessions = self.0.store.list_sessions(me.user().id, now).await?;
-        sessions.retain(|s| live(s, idle, now) != Liveness::Expired);
-        Ok(sessions)
+        let idle_since = now.plus_secs(-self.0.policy.session_idle_secs);
+        let mut sessions = self
+            .0
+            .store
+            .list_sessions(me.user().id, now, idle_since, after, limit + 1)
+            .await?;
+        let more = i64::try_from(sessions.len()).is_ok_and(|n| n > limit);
+        sessions.truncate(usize::try_from(limit).unwrap_or(0));
+        let next = more
+            .then(|| sessions.last().map(SessionCursor::of))
+            .flatten();
+        Ok((sessions, next))
     }
 
     /// Ends one of the user's sessions (possibly the current one).

@@ -8,6 +8,36 @@ use crate::principal::SessionContext;
 use crate::store::{Effects, StoreResult};
 use async_trait::async_trait;
 
+/// Where a page of sessions ends: the last session's creation time and id. The order
+/// (newest first, then by id) is total, so pages neither skip nor repeat a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionCursor {
+    pub created_at: Timestamp,
+    pub id: SessionId,
+}
+
+impl SessionCursor {
+    pub fn of(session: &Session) -> Self {
+        Self {
+            created_at: session.created_at,
+            id: session.id,
+        }
+    }
+
+    /// `created_at-id`, as given to clients.
+    pub fn encode(&self) -> String {
+        format!("{}-{}", self.created_at.unix(), self.id)
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let (at, id) = text.split_once('-')?;
+        Some(Self {
+            created_at: Timestamp::from_unix(at.parse().ok()?),
+            id: id.parse().ok()?,
+        })
+    }
+}
+
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn create_session(
@@ -35,8 +65,16 @@ pub trait SessionStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Ends a session; `false` if it was already gone.
     async fn end_session(&self, id: SessionId, effects: &Effects) -> StoreResult<bool>;
-    /// The user's sessions live at `now`, newest first.
-    async fn list_sessions(&self, user: UserId, now: Timestamp) -> StoreResult<Vec<Session>>;
+    /// The user's sessions live at `now` (not past `expires_at`, seen after `idle_since`),
+    /// newest first (by creation, then id), after `after` if given, at most `limit`.
+    async fn list_sessions(
+        &self,
+        user: UserId,
+        now: Timestamp,
+        idle_since: Timestamp,
+        after: Option<SessionCursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<Session>>;
     /// Ends one of the user's sessions; `false` if it is not theirs or already gone.
     async fn end_user_session(
         &self,

@@ -2,14 +2,17 @@
 //! `GET/DELETE /me/sessions`.
 
 use super::path_id as id;
-use crate::error::{AppError, ErrorBody, Json};
+use crate::error::{AppError, ErrorBody, Json, Query};
 use crate::extract::{ClientMeta, FullSession};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use serde::Serialize;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use tessera_core::model::{Device, DeviceId, Session, SessionId};
-use utoipa::ToSchema;
+use tessera_core::sessions::SessionCursor;
+use tessera_core::validate::FieldError;
+use utoipa::{IntoParams, ToSchema};
 
 #[derive(Serialize, ToSchema)]
 pub struct DeviceBody {
@@ -121,24 +124,59 @@ pub async fn stop_trusting_device(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The user's active sessions, newest first.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsQuery {
+    /// Only sessions after this cursor (from the `Link` header of the previous page).
+    pub after: Option<String>,
+    /// Page size, 1 to 100 (default 100, as many as a user may hold).
+    pub limit: Option<i64>,
+}
+
+/// The user's active sessions (at most 100: a new one ends the oldest), newest first, a page
+/// at a time: when more follow, the answer carries `Link: <…?after=…&limit=…>; rel="next"`.
 #[utoipa::path(get, path = "/me/sessions", tag = "me", security(("session" = [])),
+    params(SessionsQuery),
     responses(
-        (status = 200, body = Vec<SessionBody>),
+        (status = 200, body = Vec<SessionBody>,
+         headers(("Link" = String, description = "`<next page URL>; rel=\"next\"` when more sessions follow"))),
         (status = 401, description = "`unauthenticated` or `session_expired`", body = ErrorBody),
+        (status = 422, description = "`validation_error`: `limit` outside 1–100 or a malformed `after`", body = ErrorBody),
     ))]
 pub async fn sessions(
     State(state): State<AppState>,
     FullSession(context): FullSession,
-) -> Result<Json<Vec<SessionBody>>, AppError> {
-    let sessions = state.core.sessions.list(&context).await?;
+    Query(query): Query<SessionsQuery>,
+) -> Result<Response, AppError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=100).contains(&limit) {
+        return Err(FieldError::new("limit", "must be between 1 and 100").into());
+    }
+    let after = query
+        .after
+        .as_deref()
+        .map(|a| {
+            SessionCursor::decode(a)
+                .ok_or_else(|| FieldError::new("after", "is not a cursor this list gave"))
+        })
+        .transpose()?;
+    let (sessions, next) = state.core.sessions.list(&context, after, limit).await?;
     let current = context.session().id;
-    Ok(Json(
-        sessions
-            .into_iter()
-            .map(|s| SessionBody::new(s, current))
-            .collect(),
-    ))
+    let body: Vec<SessionBody> = sessions
+        .into_iter()
+        .map(|s| SessionBody::new(s, current))
+        .collect();
+    let mut response = Json(body).into_response();
+    if let Some(next) = next {
+        let link = format!(
+            "</api/v1/me/sessions?after={}&limit={limit}>; rel=\"next\"",
+            next.encode()
+        );
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 /// Ends one session (it may be the current one).

@@ -35,6 +35,7 @@ pub struct VerifyRequest {
         (status = 401, description = "`invalid_code` (with `attempts_remaining`) or `challenge_expired`", body = ErrorBody),
         (status = 422, description = "`validation_error`: not a code at all", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = ErrorBody),
+        (status = 503, description = "`unavailable`, with `Retry-After`: the user's TOTP secret cannot be decrypted by this instance (a master key rolling over); the attempt was not counted", body = ErrorBody),
     ))]
 pub async fn verify(
     State(state): State<AppState>,

@@ -135,6 +135,7 @@ pub async fn users(
         (status = 204, description = "Deleted"),
         (status = 403, description = "`forbidden` (members, yourself, or the owner), `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on) or `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`)", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`conflict`: a concurrent change (the caller deleted by another admin meanwhile) got in the way; nothing was changed", body = ErrorBody),
     ))]
 pub async fn delete_user(
     State(state): State<AppState>,

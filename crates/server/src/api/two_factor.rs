@@ -77,6 +77,7 @@ pub struct ActivateResponse {
         (status = 200, body = ActivateResponse),
         (status = 401, description = "`invalid_code` or `unauthenticated`", body = ErrorBody),
         (status = 409, description = "`no_pending_setup` or `already_enabled`", body = ErrorBody),
+        (status = 503, description = "`unavailable`, with `Retry-After`: the pending secret cannot be decrypted by this instance (a master key rolling over)", body = ErrorBody),
         (status = 422, description = "`validation_error`", body = ErrorBody),
     ))]
 pub async fn activate(

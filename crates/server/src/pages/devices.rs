@@ -4,7 +4,7 @@
 
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
-use super::ui::{Moment, Nav, Notice, page};
+use super::ui::{Moment, Nav, page};
 use super::{Empty, PageUser};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
@@ -12,10 +12,12 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
 use std::str::FromStr;
 use tessera_core::devices::DeviceError;
 use tessera_core::model::{DeviceId, RequestMeta, SessionId};
 use tessera_core::principal::FullSession;
+use tessera_core::sessions::SessionCursor;
 use tessera_core::user_agent::browser_name;
 
 struct DeviceRow {
@@ -46,8 +48,20 @@ struct DevicesPage {
     nav: Nav,
     devices: Vec<DeviceRow>,
     sessions: Vec<SessionRow>,
+    /// The next page of sessions, when there is one.
+    more: Option<String>,
     notice: Option<&'static str>,
     device_days: i64,
+}
+
+/// Sessions listed per page.
+const SESSIONS_PER_PAGE: i64 = 50;
+
+/// `?notice=` after an action, `?after=` for the next page of sessions.
+#[derive(Deserialize)]
+pub struct DevicesQuery {
+    notice: Option<String>,
+    after: Option<String>,
 }
 
 fn unknown(text: Option<String>) -> String {
@@ -58,12 +72,13 @@ fn unknown(text: Option<String>) -> String {
 pub async fn show(
     State(state): State<AppState>,
     PageUser(context): PageUser,
-    Query(query): Query<Notice>,
+    Query(query): Query<DevicesQuery>,
     csrf: Csrf,
 ) -> Response {
-    let (devices, sessions) = match tokio::try_join!(
+    let after = query.after.as_deref().and_then(SessionCursor::decode);
+    let (devices, (sessions, next)) = match tokio::try_join!(
         state.core.devices.list(&context),
-        state.core.sessions.list(&context)
+        state.core.sessions.list(&context, after, SESSIONS_PER_PAGE)
     ) {
         Ok(found) => found,
         Err(e) => return PageError::internal("the devices page failed", e).into_response(),
@@ -95,6 +110,7 @@ pub async fn show(
                 started: s.created_at.into(),
             })
             .collect(),
+        more: next.map(|n| format!("/settings/devices?after={}#sessions", n.encode())),
         notice: match query.notice.as_deref() {
             Some("forgotten") => {
                 Some("Device forgotten: signing in from it needs an email code again.")

@@ -303,6 +303,15 @@ fn code_refused(state: &AppState, step: Step, e: SecondStepError) -> Option<Page
             "Too many wrong codes. Try again in",
             state.core.now().secs_until(retry_at),
         ),
+        // Not counted, not settled (SPEC §14): the operator is alerted by the log and metric.
+        SecondStepError::Internal(e @ tessera_core::Internal::Sealed(_)) => {
+            tracing::error!(error = %e, "page second step: a secret cannot be decrypted");
+            PageError::refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Your code cannot be checked by this server right now; nothing was counted. \
+                 Try again in a minute.",
+            )
+        }
         SecondStepError::Internal(e) => PageError::internal_on_form("page second step failed", e),
     })
 }

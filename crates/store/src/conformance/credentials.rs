@@ -135,8 +135,21 @@ async fn a_reset_ends_every_session_lifts_the_lock_and_retires_other_links(
         .await
         .unwrap();
     assert!(reset);
-    assert!(store.list_sessions(ada.id, T0).await.unwrap().is_empty());
-    assert_eq!(store.list_sessions(bob.id, T0).await.unwrap().len(), 1);
+    assert!(
+        store
+            .list_sessions(ada.id, T0, Timestamp::from_unix(0), None, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_sessions(bob.id, T0, Timestamp::from_unix(0), None, 1000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let after = store
         .update_throttle(Scope::Password, &key, &mut |s| (s, Effects::default()))
         .await
@@ -209,7 +222,10 @@ async fn a_change_keeps_its_own_session_only(store: Arc<dyn Store>, _: String) {
         .await
         .unwrap();
     assert!(changed);
-    let left = store.list_sessions(ada.id, T0).await.unwrap();
+    let left = store
+        .list_sessions(ada.id, T0, Timestamp::from_unix(0), None, 1000)
+        .await
+        .unwrap();
     assert_eq!(left.iter().map(|s| s.id).collect::<Vec<_>>(), [mine.id]);
     assert_eq!(
         stored_hash(&store, &ada).await.as_deref(),

@@ -14,6 +14,7 @@ use tessera_core::model::{
     SessionId, SessionKind, User, UserId,
 };
 use tessera_core::second_step::{Attempted, ChallengeAttempt, Completing, LockGate};
+use tessera_core::sessions::{MAX_SESSIONS_PER_USER, SessionCursor};
 use tessera_core::store::{Effects, StepUp, Store, StoreError, Unique};
 use tessera_core::throttle::{Scope, ThrottleState};
 
@@ -39,6 +40,7 @@ mod credentials;
 mod devices;
 mod events;
 mod factors;
+mod keys;
 mod outbox;
 mod second_step;
 mod sessions;

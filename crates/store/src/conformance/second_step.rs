@@ -270,7 +270,14 @@ async fn a_second_step_proof_is_spent_once_under_a_race(store: Arc<dyn Store>, _
         1,
         "{outcomes:?}"
     );
-    assert_eq!(store.list_sessions(u.id, T0).await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .list_sessions(u.id, T0, Timestamp::from_unix(0), None, 1000)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 async fn an_attempt_is_counted_before_its_proof(store: Arc<dyn Store>, _: String) {
@@ -371,7 +378,13 @@ async fn a_locked_user_is_refused_and_counted(store: Arc<dyn Store>, _: String) 
             .last_step,
         100
     );
-    assert!(store.list_sessions(u.id, T0).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_sessions(u.id, T0, Timestamp::from_unix(0), None, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Behind a lock that admits, the same proof completes and the lock is settled.
     let other = challenge_for(&store, &u).await;
     let fresh_key = format!("{key}-fresh");

@@ -10,6 +10,8 @@ conformance!(
     ending_a_session_records_one_event,
     sessions_are_listed_and_ended_per_user,
     a_step_up_restart_is_written_with_its_change_and_never_backwards,
+    a_user_holds_at_most_100_sessions_listed_in_stable_pages,
+    concurrent_sign_ins_never_pass_the_session_cap,
 );
 
 async fn a_step_up_restart_is_written_with_its_change_and_never_backwards(
@@ -266,10 +268,23 @@ async fn sessions_are_listed_and_ended_per_user(store: Arc<dyn Store>, _: String
         .create_session(&bobs, &Token::generate().hash(), &Effects::default())
         .await
         .unwrap();
-    assert_eq!(store.list_sessions(ada.id, T0).await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .list_sessions(ada.id, T0, Timestamp::from_unix(0), None, 1000)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
     assert!(
         store
-            .list_sessions(ada.id, T0.plus_secs(60))
+            .list_sessions(
+                ada.id,
+                T0.plus_secs(60),
+                Timestamp::from_unix(0),
+                None,
+                1000
+            )
             .await
             .unwrap()
             .is_empty(),
@@ -299,7 +314,7 @@ async fn sessions_are_listed_and_ended_per_user(store: Arc<dyn Store>, _: String
         .unwrap();
     assert_eq!(ended, 1);
     let left: Vec<_> = store
-        .list_sessions(ada.id, T0)
+        .list_sessions(ada.id, T0, Timestamp::from_unix(0), None, 1000)
         .await
         .unwrap()
         .iter()
@@ -307,8 +322,76 @@ async fn sessions_are_listed_and_ended_per_user(store: Arc<dyn Store>, _: String
         .collect();
     assert_eq!(left, [ids[1]]);
     assert_eq!(
-        store.list_sessions(bob.id, T0).await.unwrap().len(),
+        store
+            .list_sessions(bob.id, T0, Timestamp::from_unix(0), None, 1000)
+            .await
+            .unwrap()
+            .len(),
         1,
         "bob untouched"
     );
+}
+
+async fn a_user_holds_at_most_100_sessions_listed_in_stable_pages(
+    store: Arc<dyn Store>,
+    _: String,
+) {
+    let (_, ada) = signup(&store, "many@example.com").await;
+    let mut opened = Vec::new();
+    for i in 0..105 {
+        // Several in the same second: the order falls back to the id.
+        let mut s = session(&ada, T0.plus_secs(3600));
+        s.created_at = T0.plus_secs(i / 3);
+        store
+            .create_session(&s, &Token::generate().hash(), &Effects::default())
+            .await
+            .unwrap();
+        opened.push(s.id);
+    }
+    let since = Timestamp::from_unix(0);
+    let all = store
+        .list_sessions(ada.id, T0, since, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), MAX_SESSIONS_PER_USER as usize);
+    assert!(all.iter().any(|s| s.id == opened[104]), "the newest stays");
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_sessions(ada.id, T0, since, after, 30)
+            .await
+            .unwrap();
+        paged.extend(page.iter().map(|s| s.id));
+        match page.last() {
+            Some(last) if page.len() == 30 => after = Some(SessionCursor::of(last)),
+            _ => break,
+        }
+    }
+    assert_eq!(
+        paged,
+        all.iter().map(|s| s.id).collect::<Vec<_>>(),
+        "no gap, no repeat"
+    );
+}
+
+async fn concurrent_sign_ins_never_pass_the_session_cap(store: Arc<dyn Store>, _: String) {
+    let (_, ada) = signup(&store, "race@example.com").await;
+    let mut tasks = Vec::new();
+    for _ in 0..130 {
+        let (store, s) = (Arc::clone(&store), session(&ada, T0.plus_secs(3600)));
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_session(&s, &Token::generate().hash(), &Effects::default())
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let all = store
+        .list_sessions(ada.id, T0, Timestamp::from_unix(0), None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), MAX_SESSIONS_PER_USER as usize);
 }

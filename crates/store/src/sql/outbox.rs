@@ -132,6 +132,29 @@ impl OutboxStore for Backend {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn email_unreadable(
+        &self,
+        id: Uuid,
+        claim: Uuid,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_single().await.map_err(db)?;
+        let done = query(
+            "UPDATE outbox SET next_attempt_at = $3, last_error = $4, claim = NULL, \
+             claimed_until = NULL, attempts = attempts - 1 WHERE id = $1 AND claim = $2",
+        )
+        .bind(id.to_string())
+        .bind(claim.to_string())
+        .bind(next_attempt_at.unix())
+        .bind(error)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn email_failed(&self, id: Uuid, claim: Uuid, error: &str) -> StoreResult<bool> {
         let mut tx = self.begin_single().await.map_err(db)?;
         let done = query(

@@ -3,7 +3,7 @@
 use super::rows::{
     self, account_columns, session_columns, status_columns, two_factor_on, user_columns,
 };
-use super::{Backend, Row, events};
+use super::{Backend, FOR_NO_KEY_UPDATE, Row, events};
 use crate::db;
 use crate::query::query;
 use async_trait::async_trait;
@@ -13,15 +13,28 @@ use tessera_core::factors::TwoFactorStatus;
 use tessera_core::model::UserId;
 use tessera_core::model::{Session, SessionId};
 use tessera_core::principal::SessionContext;
-use tessera_core::sessions::SessionStore;
-use tessera_core::store::{Effects, StepUp, StoreResult};
+use tessera_core::sessions::{MAX_SESSIONS_PER_USER, SessionCursor, SessionStore};
+use tessera_core::store::{Effects, StepUp, StoreError, StoreResult};
 
-/// Inserts a session inside a transaction (sign-in, second step).
+/// Inserts a session inside a transaction (sign-in, second step), and ends the user's
+/// oldest sessions beyond [`MAX_SESSIONS_PER_USER`]. The user's row is locked first, so
+/// their concurrent sign-ins take turns and the cap holds; a user deleted meanwhile is a lost
+/// race, not a foreign-key failure.
 pub(super) async fn insert(
     tx: &mut super::Tx,
     session: &Session,
     token: &TokenHash,
 ) -> StoreResult<()> {
+    let user = query(&format!(
+        "SELECT id FROM users WHERE id = $1{FOR_NO_KEY_UPDATE}"
+    ))
+    .bind(session.user_id.to_string())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db)?;
+    if user.is_none() {
+        return Err(StoreError::Raced);
+    }
     query(
         "INSERT INTO sessions (id, user_id, token_hash, kind, created_at, expires_at, ip, \
          user_agent, last_seen_at, reauthenticated_at) \
@@ -37,6 +50,17 @@ pub(super) async fn insert(
     .bind(session.user_agent.as_deref())
     .bind(session.last_seen_at.unix())
     .bind(session.reauthenticated_at.unix())
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    query(
+        "DELETE FROM sessions WHERE user_id = $1 AND id <> $2 AND id NOT IN \
+         (SELECT id FROM sessions WHERE user_id = $1 AND id <> $2 \
+          ORDER BY created_at DESC, id DESC LIMIT $3)",
+    )
+    .bind(session.user_id.to_string())
+    .bind(session.id.to_string())
+    .bind(MAX_SESSIONS_PER_USER - 1)
     .execute(&mut **tx)
     .await
     .map_err(db)?;
@@ -175,15 +199,28 @@ impl SessionStore for Backend {
         Ok(ended)
     }
 
-    async fn list_sessions(&self, user: UserId, now: Timestamp) -> StoreResult<Vec<Session>> {
+    async fn list_sessions(
+        &self,
+        user: UserId,
+        now: Timestamp,
+        idle_since: Timestamp,
+        after: Option<SessionCursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<Session>> {
         let found = query(concat!(
             "SELECT ",
             session_columns!(),
             " FROM sessions s WHERE s.user_id = $1 AND s.expires_at > $2 \
-             ORDER BY s.created_at DESC, s.id DESC"
+             AND s.last_seen_at > $3 \
+             AND ($4 IS NULL OR s.created_at < $4 OR (s.created_at = $4 AND s.id < $5)) \
+             ORDER BY s.created_at DESC, s.id DESC LIMIT $6"
         ))
         .bind(user.to_string())
         .bind(now.unix())
+        .bind(idle_since.unix())
+        .bind(after.map(|c| c.created_at.unix()))
+        .bind(after.map(|c| c.id.to_string()))
+        .bind(limit)
         .fetch_all(self.reader())
         .await
         .map_err(db)?;

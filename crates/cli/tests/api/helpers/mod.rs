@@ -13,6 +13,7 @@ mod api;
 mod flows;
 mod mail;
 mod pages;
+pub mod process;
 
 pub use api::{Api, ResponseExt};
 pub use flows::{SecondFactor, Team, strings};
@@ -196,12 +197,21 @@ impl TestApp {
         self.admin(&["disable-2fa", "--email", email, "--reason", reason])
     }
 
+    /// A key file of a fresh master key in the app's data folder, named `name`.
+    pub fn new_key_file(&self, name: &str) -> std::path::PathBuf {
+        let path = self.db.data_dir().join(name);
+        std::fs::write(&path, tessera_core::crypto::MasterKey::generate().to_hex()).unwrap();
+        path
+    }
+
     /// The use cases as another instance on the app's database would run them, on the
     /// test's clock (for what the server does on its own schedule, such as its sweeps).
     pub async fn core(&self) -> tessera_core::Tessera {
-        let key = self.config.load_master_key().unwrap();
         let clock: Arc<dyn Clock> = self.clock.clone();
-        let deps = tessera_server::build_deps(&self.config, &key, self.store().await, clock);
+        let (store, keys) = tessera_server::open_store(&self.config, clock.now())
+            .await
+            .unwrap();
+        let deps = tessera_server::build_deps(&self.config, &keys, store, clock);
         tessera_core::Tessera::new(deps.await.unwrap())
     }
 

@@ -2,4 +2,5 @@
 //! reset of a user's 2FA, and the account's audit log.
 
 mod invitations;
+mod races;
 mod users;

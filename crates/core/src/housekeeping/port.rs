@@ -1,0 +1,72 @@
+//! What housekeeping needs from storage.
+
+use crate::Timestamp;
+use crate::store::StoreResult;
+use async_trait::async_trait;
+
+/// One kind of row past its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sweep {
+    /// Sessions whose absolute end is before the cutoff.
+    ExpiredSessions,
+    /// Sessions last seen before the cutoff.
+    IdleSessions,
+    Challenges,
+    PendingSetups,
+    /// Throttles with no failure and no running lock.
+    ClearedThrottles,
+    /// Throttles whose window started before the cutoff and whose lock (if any) ended.
+    StaleThrottles,
+    /// Password reset links that ended before the cutoff.
+    ResetLinks,
+    SignupLinks,
+    /// Records of emailed codes sent before the cutoff.
+    EmailCodeSends,
+    /// Recognized devices whose lifetime ended before the cutoff.
+    Devices,
+    /// Delivered emails sent before the cutoff.
+    SentEmails,
+    /// Audit events recorded before the cutoff.
+    Events,
+}
+
+impl Sweep {
+    pub const ALL: [Sweep; 12] = [
+        Self::ExpiredSessions,
+        Self::IdleSessions,
+        Self::Challenges,
+        Self::PendingSetups,
+        Self::ClearedThrottles,
+        Self::StaleThrottles,
+        Self::ResetLinks,
+        Self::SignupLinks,
+        Self::EmailCodeSends,
+        Self::Devices,
+        Self::SentEmails,
+        Self::Events,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExpiredSessions => "expired_sessions",
+            Self::IdleSessions => "idle_sessions",
+            Self::Challenges => "challenges",
+            Self::PendingSetups => "pending_setups",
+            Self::ClearedThrottles => "cleared_throttles",
+            Self::StaleThrottles => "stale_throttles",
+            Self::ResetLinks => "reset_links",
+            Self::SignupLinks => "signup_links",
+            Self::EmailCodeSends => "email_code_sends",
+            Self::Devices => "devices",
+            Self::SentEmails => "sent_emails",
+            Self::Events => "events",
+        }
+    }
+}
+
+#[async_trait]
+pub trait HousekeepingStore: Send + Sync {
+    /// Deletes at most `limit` rows of the kind `sweep` past `before`, in one statement;
+    /// answers how many.
+    async fn sweep(&self, sweep: Sweep, before: Timestamp, limit: i64) -> StoreResult<u64>;
+}
