@@ -112,7 +112,7 @@ impl Outbox {
             let busy = match self.deliver_due().await {
                 Ok(n) => n > 0,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot read the outbox");
+                    tracing::error!(error = %e.cause, "the outbox worker cannot {}", e.step);
                     false
                 }
             };
@@ -127,7 +127,7 @@ impl Outbox {
     }
 
     /// Claims one batch of due emails and settles each; returns how many were claimed.
-    pub async fn deliver_due(&self) -> Result<usize, tessera_core::store::StoreError> {
+    pub async fn deliver_due(&self) -> Result<usize, WorkerError> {
         let now = self.clock.now();
         let claimed = self
             .store
@@ -137,11 +137,20 @@ impl Outbox {
                 self.id,
                 self.settings.batch,
             )
-            .await?;
+            .await
+            .map_err(|cause| WorkerError {
+                step: "claim due emails (a write to the outbox)",
+                cause,
+            })?;
         let count = claimed.len();
         for email in claimed {
             let outcome = self.deliver(&email).await;
-            self.settle(&email, outcome).await?;
+            self.settle(&email, outcome)
+                .await
+                .map_err(|cause| WorkerError {
+                    step: "record the outcome of a delivery (a write to the outbox)",
+                    cause,
+                })?;
         }
         Ok(count)
     }
@@ -189,6 +198,16 @@ impl Outbox {
 }
 
 /// `base · 2^(attempts-1)`, capped, plus up to a fifth more at random.
+/// A step of the worker that failed, and why: the log says which (a claim is a write, not a
+/// read: on a read-only or full volume it is the write that fails).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {step}: {cause}")]
+pub struct WorkerError {
+    pub step: &'static str,
+    #[source]
+    pub cause: tessera_core::store::StoreError,
+}
+
 fn retry_at(now: Timestamp, attempts: i64, settings: &DeliverySettings) -> Timestamp {
     let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
     let delay = settings

@@ -1,13 +1,16 @@
 //! Building and running the service: the same [`Application::build`] serves `tessera serve`
 //! and the tests.
 
+use crate::body::{self, BODY_LIMIT, BodyTimeout};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pages::cookies::Cookies;
+use crate::serve::{self, Limits};
 use crate::state::AppState;
 use crate::{api, error::AppError, metrics, pages};
 use anyhow::Context;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::IntoResponse;
@@ -28,9 +31,6 @@ use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// Largest request body accepted anywhere (JSON or form).
-const BODY_LIMIT: usize = 64 * 1024;
-
 /// The wall clock.
 pub struct SystemClock;
 
@@ -50,6 +50,7 @@ pub struct Application {
     outbox: Outbox,
     address: SocketAddr,
     public_url: String,
+    limits: Limits,
 }
 
 impl Application {
@@ -71,6 +72,15 @@ impl Application {
                     tessera_store::redact(&config.database_url)
                 )
             })?;
+        let open_files = serve::raise_open_file_limit();
+        let limits = Limits::new(&config.server, open_files);
+        tracing::info!(
+            max_connections = limits.max_connections,
+            max_connections_per_ip = limits.max_per_ip,
+            open_files,
+            header_timeout_secs = limits.header_timeout.as_secs(),
+            "connection limits"
+        );
         let listener = TcpListener::bind(&config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -109,10 +119,11 @@ impl Application {
         };
         Ok(Self {
             listener,
-            router: router(state),
+            router: router(state, BodyTimeout(limits.header_timeout)),
             outbox,
             address,
             public_url,
+            limits,
         })
     }
 
@@ -125,25 +136,15 @@ impl Application {
     }
 
     /// Serves, and delivers queued email, until `shutdown` completes; then finishes the
-    /// requests in flight and the email batch in hand.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    /// requests in flight (within the shutdown grace period) and the email batch in hand.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
         let (stop, stopped) = watch::channel(false);
         let worker = tokio::spawn(self.outbox.run(stopped));
-        let served = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        serve::serve(self.listener, self.router, self.limits, shutdown).await;
         let _ = stop.send(true);
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the outbox worker stopped abnormally");
         }
-        served
     }
 }
 
@@ -172,11 +173,36 @@ pub async fn build_deps(
 /// handler halfway: a counted attempt is always settled, a lock always recorded and mailed.
 /// A request that takes longer than [`REQUEST_TIMEOUT`] is answered `503 timeout` while its
 /// task finishes in the background.
+///
+/// A request that PostgreSQL's lost connection failed before it wrote anything
+/// (`tessera_store::retry`) runs once more, on a fresh connection, before it is answered.
 async fn run_to_completion(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, tokio::spawn(next.run(request))).await {
+    let (parts, body) = request.into_parts();
+    // `body::read_whole` read it already: this only takes its one buffer.
+    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => bytes,
+        Err(_) => return AppError::PayloadTooLarge.into_response(),
+    };
+    let again = (parts.clone(), bytes.clone(), next.clone());
+    let first = axum::extract::Request::from_parts(parts, Body::from(bytes));
+    let work = async move {
+        let (response, verdict) = tessera_store::retry::watched(next.run(first)).await;
+        if verdict != tessera_store::retry::Verdict::SafeToRetry {
+            return response;
+        }
+        tracing::warn!(
+            status = response.status().as_u16(),
+            "the database connection was lost under a request that had written nothing: \
+             running it once more"
+        );
+        let (parts, bytes, next) = again;
+        let request = axum::extract::Request::from_parts(parts, Body::from(bytes));
+        tessera_store::retry::watched(next.run(request)).await.0
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, tokio::spawn(work)).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => {
             AppError::internal(anyhow::anyhow!("a request task failed: {e}")).into_response()
@@ -206,7 +232,7 @@ fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn router(state: AppState) -> Router {
+fn router(state: AppState, body_timeout: BodyTimeout) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
         .merge(pages::router())
@@ -214,6 +240,10 @@ fn router(state: AppState) -> Router {
         .fallback(pages::not_found)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed.into_response() })
         .layer(axum::middleware::from_fn(run_to_completion))
+        .layer(axum::middleware::from_fn_with_state(
+            body_timeout,
+            body::read_whole,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -11,6 +11,7 @@ use crate::query::{DbError, Exec, Query, Row, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, Connection, OpenFlags, Statement, ToSql};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,13 +47,17 @@ pub(crate) struct Conn(pub(crate) Connection);
 pub(crate) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Set while the data volume is read-only (see `volume`): a read would write to the
+    /// mapped WAL index, so none runs.
+    read_only: Arc<AtomicBool>,
 }
 
 impl Readers {
-    pub(crate) fn new(path: PathBuf) -> Self {
+    pub(crate) fn new(path: PathBuf, read_only: Arc<AtomicBool>) -> Self {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
+            read_only,
         }
     }
 
@@ -68,6 +73,9 @@ impl Readers {
 
     /// Runs `work` on an idle connection (or a new one), then puts the connection back.
     fn with<T>(&self, work: impl FnOnce(&Connection) -> Result<T, DbError>) -> Result<T, DbError> {
+        if self.read_only.load(Ordering::SeqCst) {
+            return Err(DbError::VolumeReadOnly);
+        }
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match idle {
             Some(conn) => conn,

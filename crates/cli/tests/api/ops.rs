@@ -13,7 +13,16 @@ backend_tests!(
 async fn health_checks_the_database(app: TestApp) {
     let response = app.health().await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.body().await, serde_json::json!({"status": "ok"}));
+    assert_eq!(
+        response.body().await,
+        serde_json::json!({"status": "ok", "database": "ok"})
+    );
+    let response = app.get("/api/v1/health/ready", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.body().await,
+        serde_json::json!({"status": "ready"})
+    );
 }
 
 async fn metrics_count_requests_and_sign_ins(app: TestApp) {
@@ -56,6 +65,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
         ("/me", "get"),
         ("/me/events", "get"),
         ("/health", "get"),
+        ("/health/ready", "get"),
         ("/login/verify", "post"),
         ("/me/2fa/setup", "post"),
         ("/me/2fa/activate", "post"),
@@ -104,7 +114,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
             "{method} {path}"
         );
     }
-    assert_eq!(paths.len(), 30, "every documented path is listed above");
+    assert_eq!(paths.len(), 31, "every documented path is listed above");
     assert!(doc["components"]["securitySchemes"]["session"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }

@@ -95,6 +95,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(activity::team))
         .routes(routes!(invitations::accept))
         .routes(routes!(health::health))
+        .routes(routes!(health::ready))
         .split_for_parts();
     let doc = Arc::new(doc);
     router

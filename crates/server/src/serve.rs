@@ -1,0 +1,247 @@
+//! Serving connections (SPEC §14, D1, D2): hyper's HTTP/1 with a timer, behind caps.
+//!
+//! - A request's head must arrive within the header timeout (10 s): hyper's
+//!   `header_read_timeout`, which also runs while a keep-alive connection waits for its next
+//!   request, so an idle connection is closed after the same time. (The body then has as long
+//!   again, see `body`.)
+//! - At most `max_connections` connections are open, and at most `max_connections_per_ip`
+//!   from one client address (an IPv6 client counts by its /64). A connection over a cap is
+//!   closed at once, before anything is read; the refusals are logged once a second. The
+//!   default cap is half the open-file limit, which start-up raises to its hard maximum, so
+//!   that the database, the log and the mail always find a file descriptor.
+//! - Shutdown (`SIGTERM`): the listener closes, idle connections close, requests in flight
+//!   finish and their connections close after the answer; whatever is still open after the
+//!   grace period (30 s) is cut, and the count logged.
+
+use crate::config::ServerConfig;
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
+
+/// The largest default cap on connections, whatever the open-file limit.
+const MAX_DEFAULT_CONNECTIONS: usize = 16_384;
+
+/// What [`serve`] enforces, resolved from [`ServerConfig`].
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub header_timeout: Duration,
+    pub max_connections: usize,
+    /// `None`: no cap per address.
+    pub max_per_ip: Option<usize>,
+    pub shutdown_grace: Duration,
+}
+
+impl Limits {
+    /// The configured limits; the connection cap from `open_files` when it is `0`.
+    pub fn new(config: &ServerConfig, open_files: u64) -> Self {
+        let max_connections = match config.max_connections {
+            0 => usize::try_from(open_files / 2)
+                .unwrap_or(MAX_DEFAULT_CONNECTIONS)
+                .clamp(16, MAX_DEFAULT_CONNECTIONS),
+            n => n,
+        };
+        Self {
+            header_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
+            max_connections,
+            max_per_ip: (config.max_connections_per_ip > 0)
+                .then_some(config.max_connections_per_ip),
+            shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard one (systemd's default soft limit, 1024,
+/// is what a few hundred slow clients exhaust); returns the soft limit in force.
+pub fn raise_open_file_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if let (Some(soft), Some(hard)) = (limit.current, limit.maximum)
+        && hard > soft
+    {
+        let raised = Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => return hard,
+            Err(e) => tracing::warn!(error = %e, soft, hard, "cannot raise the open-file limit"),
+        }
+    }
+    limit.current.unwrap_or(u64::MAX)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then shuts down gracefully
+/// within `limits.shutdown_grace`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let per_ip = Arc::new(PerAddress::default());
+    let graceful = GracefulShutdown::new();
+    let (cut, cut_signal) = watch::channel(false);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let refusals = Refusals::default();
+    let accept_errors = Refusals::default();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors (or another passing error): wait a moment
+                    // rather than spin; the connections open meanwhile go on.
+                    accept_errors.note(|n| tracing::error!(error = %e, times = n, "cannot accept a connection"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+            refusals.note(|n| {
+                tracing::warn!(
+                    refused = n,
+                    cap = limits.max_connections,
+                    "connections refused: too many open (max_connections)"
+                );
+            });
+            continue;
+        };
+        let Some(slot) = PerAddress::enter(&per_ip, peer.ip(), limits.max_per_ip) else {
+            refusals.note(|n| {
+                tracing::warn!(
+                    refused = n,
+                    client = %peer.ip(),
+                    cap = limits.max_per_ip,
+                    "connections refused: too many open from one address (max_connections_per_ip)"
+                );
+            });
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            router
+                .clone()
+                .map_request(move |mut request: axum::http::Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        let mut cut_signal = cut_signal.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = connection => {}
+                _ = cut_signal.wait_for(|cut| *cut) => {}
+            }
+            drop((permit, slot));
+        });
+    }
+    drop(listener);
+    let in_use = |open: &Semaphore| limits.max_connections - open.available_permits();
+    tracing::info!(
+        connections = in_use(&open),
+        grace_secs = limits.shutdown_grace.as_secs(),
+        "stopped accepting connections; finishing the requests in flight"
+    );
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = in_use(&open),
+            "the shutdown grace period is over: closing the connections still open"
+        );
+        let _ = cut.send(true);
+    }
+}
+
+/// Open connections per client address (an IPv6 address by its /64).
+#[derive(Default)]
+struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection counted in [`PerAddress`] until dropped.
+struct Slot {
+    table: Arc<PerAddress>,
+    key: IpAddr,
+}
+
+impl PerAddress {
+    fn enter(table: &Arc<Self>, ip: IpAddr, cap: Option<usize>) -> Option<Option<Slot>> {
+        let Some(cap) = cap else {
+            return Some(None);
+        };
+        let key = match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+            },
+            v4 => v4,
+        };
+        let mut counts = table.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(key).or_insert(0);
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(Some(Slot {
+            table: Arc::clone(table),
+            key,
+        }))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.table.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Logs a flood of like events at most once a second, with how many there were.
+struct Refusals {
+    count: AtomicU64,
+    last: Mutex<Option<Instant>>,
+}
+
+impl Default for Refusals {
+    fn default() -> Self {
+        Self {
+            count: AtomicU64::new(0),
+            last: Mutex::new(None),
+        }
+    }
+}
+
+impl Refusals {
+    fn note(&self, log: impl FnOnce(u64)) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            *last = Some(Instant::now());
+            log(self.count.swap(0, Ordering::Relaxed));
+        }
+    }
+}
