@@ -62,6 +62,9 @@ impl Application {
     /// [`Application::build`] with another clock (tests move time forward).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         // Also with PostgreSQL: the data folder holds the master key and the mail folder.
+        if config.data_dir.exists() {
+            tessera_store::check_data_volume(&config.data_dir)?;
+        }
         create_private_dir(&config.data_dir)?;
         let master_key = config.load_master_key()?;
         let store = tessera_store::connect(&config.database_url)

@@ -252,6 +252,12 @@ fn latest_migration(migrator: &sqlx::migrate::Migrator) -> i64 {
     migrator.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
+/// Refuses a data folder whose volume cannot take writes (read-only, full, or a file cannot
+/// be written and synced there), with one line saying which.
+pub fn check_data_volume(folder: &std::path::Path) -> Result<(), ConnectError> {
+    Ok(volume::check_writable(folder)?)
+}
+
 /// Opens the database at `url` (`sqlite://…` or `postgres://…`), creating a SQLite file if
 /// needed, and applies the migrations.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, ConnectError> {

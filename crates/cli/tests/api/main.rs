@@ -33,10 +33,12 @@ macro_rules! backend_tests {
 mod auth;
 mod browser;
 mod cli;
+mod connections;
 mod devices;
 mod e2e;
 mod enforcement;
 mod errors;
+mod faults;
 mod hardening;
 mod helpers;
 mod mail;
