@@ -70,3 +70,31 @@ pub(crate) fn wrote() {
 pub(crate) fn lost() {
     let _ = WORK.try_with(|w| w.lost.store(true, Ordering::SeqCst));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Verdict, lost, watched, wrote};
+
+    #[tokio::test]
+    async fn only_a_lost_connection_before_any_write_may_run_again() {
+        let ((), verdict) = watched(async { lost() }).await;
+        assert_eq!(verdict, Verdict::SafeToRetry);
+        let ((), verdict) = watched(async {
+            wrote();
+            lost();
+        })
+        .await;
+        assert_eq!(
+            verdict,
+            Verdict::AsIs,
+            "a COMMIT was sent: its outcome is unknown"
+        );
+        let ((), verdict) = watched(async { wrote() }).await;
+        assert_eq!(verdict, Verdict::AsIs);
+        let ((), verdict) = watched(async {}).await;
+        assert_eq!(verdict, Verdict::AsIs);
+        // Outside a watched request (the outbox worker), nothing is noted and nothing fails.
+        lost();
+        wrote();
+    }
+}

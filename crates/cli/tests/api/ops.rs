@@ -115,6 +115,16 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
         );
     }
     assert_eq!(paths.len(), 31, "every documented path is listed above");
+    // Every operation may answer 503 (a database outage), and one with a body 413.
+    for (path, operation) in paths {
+        for (method, operation) in operation.as_object().unwrap() {
+            assert!(
+                operation["responses"]["503"].is_object(),
+                "{method} {path} documents 503"
+            );
+        }
+    }
+    assert!(paths["/login"]["post"]["responses"]["413"].is_object());
     assert!(doc["components"]["securitySchemes"]["session"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }
