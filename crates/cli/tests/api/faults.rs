@@ -151,6 +151,7 @@ async fn unavailable_in_time(what: &str, request: impl Future<Output = reqwest::
     let started = Instant::now();
     let response = request.await;
     let elapsed = started.elapsed();
+    eprintln!("{what}: 503 after {elapsed:?}");
     assert!(
         elapsed < Duration::from_secs(2),
         "{what}: answered after {elapsed:?}"

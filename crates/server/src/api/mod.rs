@@ -34,7 +34,7 @@ use utoipa_axum::routes;
     ),
     servers((url = "/api/v1")),
     components(schemas(ErrorBody)),
-    modifiers(&BearerAuth, &Outages),
+    modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Sign-up, sign-in and sign-out"),
         (name = "me", description = "The signed-in user"),
@@ -120,7 +120,7 @@ fn path_id<T: std::str::FromStr>(text: &str) -> Result<T, AppError> {
 }
 
 pub fn router() -> Router<AppState> {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(sign_up::signup))
         .routes(routes!(sign_up::confirm))
         .routes(routes!(sign_in::login))
@@ -153,6 +153,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .split_for_parts();
+    // Over the operations the routes brought.
+    Outages.modify(&mut doc);
     let doc = Arc::new(doc);
     router
         .route(
