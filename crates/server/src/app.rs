@@ -3,7 +3,7 @@
 
 use crate::body::{self, BODY_LIMIT, BodyTimeout};
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::metrics::{ConnectionStats, Metrics};
 use crate::pages::cookies::Cookies;
 use crate::serve::{self, Limits};
 use crate::state::AppState;
@@ -51,6 +51,7 @@ pub struct Application {
     address: SocketAddr,
     public_url: String,
     limits: Limits,
+    connections: Arc<ConnectionStats>,
 }
 
 impl Application {
@@ -93,6 +94,7 @@ impl Application {
             .clone()
             .unwrap_or_else(|| format!("http://{address}"));
         let delivery = Arc::new(DeliveryStats::default());
+        let connections = Arc::new(ConnectionStats::default());
         let outbox = Outbox::new(
             OutboxConfig {
                 smtp_url: config.smtp_url.clone(),
@@ -111,7 +113,7 @@ impl Application {
         )?;
         let state = AppState {
             core: Tessera::new(build_deps(&config, &master_key, store, clock).await?),
-            metrics: Arc::new(Metrics::new(delivery)),
+            metrics: Arc::new(Metrics::new(delivery, Arc::clone(&connections))),
             csrf_key: Arc::new(master_key.derive("csrf")),
             cookies: Cookies::new(public_url.starts_with("https://")),
             metrics_token: config
@@ -127,6 +129,7 @@ impl Application {
             address,
             public_url,
             limits,
+            connections,
         })
     }
 
@@ -143,7 +146,14 @@ impl Application {
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
         let (stop, stopped) = watch::channel(false);
         let worker = tokio::spawn(self.outbox.run(stopped));
-        serve::serve(self.listener, self.router, self.limits, shutdown).await;
+        serve::serve(
+            self.listener,
+            self.router,
+            self.limits,
+            self.connections,
+            shutdown,
+        )
+        .await;
         let _ = stop.send(true);
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the outbox worker stopped abnormally");

@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tessera_core::crypto::{Token, secure_eq};
@@ -25,6 +25,18 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     sign_ins: Mutex<BTreeMap<&'static str, u64>>,
     delivery: Arc<DeliveryStats>,
+    connections: Arc<ConnectionStats>,
+}
+
+/// What the accept loop (`serve`) counts.
+#[derive(Default)]
+pub struct ConnectionStats {
+    /// Connections open now.
+    pub open: AtomicI64,
+    /// Connections closed at once: over `max_connections`, …
+    pub refused_total: AtomicU64,
+    /// … or over `max_connections_per_ip`.
+    pub refused_per_ip: AtomicU64,
 }
 
 #[derive(Default)]
@@ -35,12 +47,13 @@ struct Histogram {
 }
 
 impl Metrics {
-    pub fn new(delivery: Arc<DeliveryStats>) -> Self {
+    pub fn new(delivery: Arc<DeliveryStats>, connections: Arc<ConnectionStats>) -> Self {
         Self {
             requests: Mutex::default(),
             latency: Mutex::default(),
             sign_ins: Mutex::default(),
             delivery,
+            connections,
         }
     }
 
@@ -76,6 +89,7 @@ impl Metrics {
         self.render_latency(&mut out);
         self.render_sign_ins(&mut out);
         self.render_emails(&mut out);
+        self.render_connections(&mut out);
         out
     }
 
@@ -151,6 +165,36 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "tessera_emails_total{{outcome=\"{outcome}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+impl Metrics {
+    fn render_connections(&self, out: &mut String) {
+        let c = &self.connections;
+        describe(
+            out,
+            "tessera_connections_open",
+            "gauge",
+            "HTTP connections open now.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_connections_open {}",
+            c.open.load(Ordering::Relaxed)
+        );
+        describe(
+            out,
+            "tessera_connections_refused_total",
+            "counter",
+            "Connections closed at once, by the cap they were over.",
+        );
+        for (cap, counter) in [("total", &c.refused_total), ("per_ip", &c.refused_per_ip)] {
+            let _ = writeln!(
+                out,
+                "tessera_connections_refused_total{{cap=\"{cap}\"}} {}",
                 counter.load(Ordering::Relaxed)
             );
         }
@@ -241,6 +285,13 @@ tessera_sign_ins_total{outcome="throttled"} 1
 tessera_emails_total{outcome="sent"} 3
 tessera_emails_total{outcome="retried"} 0
 tessera_emails_total{outcome="failed"} 1
+# HELP tessera_connections_open HTTP connections open now.
+# TYPE tessera_connections_open gauge
+tessera_connections_open 0
+# HELP tessera_connections_refused_total Connections closed at once, by the cap they were over.
+# TYPE tessera_connections_refused_total counter
+tessera_connections_refused_total{cap="total"} 0
+tessera_connections_refused_total{cap="per_ip"} 0
 "#;
 
     #[test]
@@ -248,7 +299,7 @@ tessera_emails_total{outcome="failed"} 1
         let delivery = Arc::new(DeliveryStats::default());
         delivery.sent.store(3, Ordering::Relaxed);
         delivery.failed.store(1, Ordering::Relaxed);
-        let metrics = Metrics::new(delivery);
+        let metrics = Metrics::new(delivery, Arc::default());
         metrics.request("GET", "/api/v1/me", 200, 0.003);
         metrics.request("GET", "/api/v1/me", 401, 0.0004);
         metrics.sign_in("success");

@@ -14,6 +14,7 @@
 //!   grace period (30 s) is cut, and the count logged.
 
 use crate::config::ServerConfig;
+use crate::metrics::ConnectionStats;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -87,6 +88,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    stats: Arc<ConnectionStats>,
     shutdown: impl Future<Output = ()>,
 ) {
     let open = Arc::new(Semaphore::new(limits.max_connections));
@@ -114,6 +116,7 @@ pub async fn serve(
             },
         };
         let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+            stats.refused_total.fetch_add(1, Ordering::Relaxed);
             refusals.note(|n| {
                 tracing::warn!(
                     refused = n,
@@ -124,6 +127,7 @@ pub async fn serve(
             continue;
         };
         let Some(slot) = PerAddress::enter(&per_ip, peer.ip(), limits.max_per_ip) else {
+            stats.refused_per_ip.fetch_add(1, Ordering::Relaxed);
             refusals.note(|n| {
                 tracing::warn!(
                     refused = n,
@@ -146,11 +150,14 @@ pub async fn serve(
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         let mut cut_signal = cut_signal.clone();
+        let stats = Arc::clone(&stats);
+        stats.open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             tokio::select! {
                 _ = connection => {}
                 _ = cut_signal.wait_for(|cut| *cut) => {}
             }
+            stats.open.fetch_sub(1, Ordering::Relaxed);
             drop((permit, slot));
         });
     }

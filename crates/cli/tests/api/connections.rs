@@ -102,6 +102,11 @@ async fn connections_over_the_cap_per_address_are_closed_and_others_served() {
         .await;
     let got = read_until_closed(&mut fourth, Duration::from_secs(2)).await;
     assert_eq!(got.as_deref(), Some(""), "refused without an answer");
+    let metrics = app.metrics().await.text().await.unwrap();
+    assert!(
+        metrics.contains("tessera_connections_refused_total{cap=\"per_ip\"} 1"),
+        "{metrics}"
+    );
     // Another address is served as usual.
     let mut other = connect_from([127, 0, 0, 3], to).await;
     other
