@@ -9,9 +9,10 @@ on 127.0.0.1 asks `GET /api/v1/health` on a fresh connection every 20 ms:
 2. many addresses: SLOW half-sent heads and IDLE connections (connected, nothing sent)
    spread over 100 addresses, each under the per-address cap.
 
-For every attacking connection it records whether the server closed it at once (refused:
-over a cap) or after the header timeout, or kept it past the watch; for the probe, its
-latencies and failures. Prints a Markdown section (appended to bench/RESULTS.md by
+For the attacking connections it reports (from the server's `/metrics`) how many were
+refused over a cap or closed to make room at the total cap, how many the header timeout
+closed, and how many were still open when the watch ended; for the probe, its latencies and
+failures. Prints a Markdown section (appended to bench/RESULTS.md by
 bench/run). Nothing here is a test: it reports, it never fails.
 
     bench/connections.py [--tessera PATH] [--slow N] [--idle N] [--watch SECS]
@@ -59,6 +60,25 @@ def start(binary, workdir, env_extra):
     return proc, (host, int(port)), limits
 
 
+def metrics(address):
+    """The server's connection figures: open now, refused by each cap so far."""
+    conn = http.client.HTTPConnection(*address, timeout=5)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    figures = {}
+    for line in text.splitlines():
+        if line.startswith("tessera_connections_open "):
+            figures["open"] = int(line.split()[-1])
+        elif line.startswith('tessera_connections_refused_total{cap="total"}'):
+            figures["total"] = int(line.split()[-1])
+        elif line.startswith('tessera_connections_refused_total{cap="per_ip"}'):
+            figures["per_ip"] = int(line.split()[-1])
+        elif line.startswith("tessera_connections_evicted_total "):
+            figures["evicted"] = int(line.split()[-1])
+    return figures
+
+
 class Probe(threading.Thread):
     """GET /api/v1/health on a fresh connection every 20 ms."""
 
@@ -68,9 +88,17 @@ class Probe(threading.Thread):
         self.latencies = []
         self.failures = 0
         self.running = True
+        self.peak_open = 0
 
     def run(self):
+        rounds = 0
         while self.running:
+            rounds += 1
+            if rounds % 10 == 0:
+                try:
+                    self.peak_open = max(self.peak_open, metrics(self.address)["open"])
+                except (OSError, KeyError):
+                    pass
             started = time.perf_counter()
             try:
                 conn = http.client.HTTPConnection(*self.address, timeout=5)
@@ -92,9 +120,27 @@ def attack(address, sources, slow, idle, watch):
     watches them for `watch` seconds. Returns counts by fate."""
     selector = selectors.DefaultSelector()
     opened_at = {}
-    fates = {"refused": 0, "timed out": 0, "held": 0, "failed to connect": 0}
+    fates = {"closed": 0, "held": 0, "failed to connect": 0}
     kinds = ["slow"] * slow + ["idle"] * idle
+
+    def look(timeout):
+        """Notes the connections the server closed, by how long they lived."""
+        for key, _ in selector.select(timeout=timeout):
+            s = key.fileobj
+            try:
+                data = s.recv(4096)
+            except OSError:
+                data = b""
+            if data:
+                continue  # an answer (a 408, say): the close follows
+            opened_at.pop(s)
+            fates["closed"] += 1
+            selector.unregister(s)
+            s.close()
+
     for i, kind in enumerate(kinds):
+        if i % 20 == 0:
+            look(0)
         source = sources[i % len(sources)]
         s = socket.socket()
         try:
@@ -112,18 +158,7 @@ def attack(address, sources, slow, idle, watch):
         selector.register(s, selectors.EVENT_READ)
     deadline = time.monotonic() + watch
     while opened_at and time.monotonic() < deadline:
-        for key, _ in selector.select(timeout=0.1):
-            s = key.fileobj
-            try:
-                data = s.recv(4096)
-            except OSError:
-                data = b""
-            if data:
-                continue  # an answer (a 408, say): the close follows
-            lived = time.monotonic() - opened_at.pop(s)
-            fates["refused" if lived < 1.0 else "timed out"] += 1
-            selector.unregister(s)
-            s.close()
+        look(0.1)
     fates["held"] = len(opened_at)
     for s in opened_at:
         s.close()
@@ -150,30 +185,39 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     rows = []
-    with tempfile.TemporaryDirectory() as workdir:
-        proc, address, limits = start(args.tessera, workdir, {})
-        try:
-            scenarios = [
-                ("one address, slow heads", ["127.0.0.2"], args.slow, 0),
-                (
-                    "100 addresses, slow heads and idle connections",
-                    [f"127.0.1.{i}" for i in range(1, 101)],
-                    args.slow,
-                    args.idle,
-                ),
-            ]
-            for name, sources, slow, idle in scenarios:
+    many = [f"127.0.1.{i}" for i in range(1, 101)]
+    scenarios = [
+        ("one address, slow heads", {}, ["127.0.0.2"], args.slow, 0),
+        ("100 addresses, slow heads and idle connections", {}, many, args.slow, args.idle),
+        (
+            "100 addresses, slow heads, `TESSERA_MAX_CONNECTIONS=1000`",
+            {"TESSERA_MAX_CONNECTIONS": "1000"},
+            many,
+            args.slow,
+            0,
+        ),
+    ]
+    limits = None
+    for name, env, sources, slow, idle in scenarios:
+        with tempfile.TemporaryDirectory() as workdir:
+            proc, address, started_with = start(args.tessera, workdir, env)
+            limits = limits or started_with
+            try:
+                before = metrics(address)
                 probe = Probe(address)
                 probe.start()
                 time.sleep(0.5)
                 fates = attack(address, sources, slow, idle, args.watch)
                 probe.running = False
                 probe.join()
+                after = metrics(address)
+                fates["per_ip"] = after["per_ip"] - before["per_ip"]
+                fates["total"] = after["total"] - before["total"]
+                fates["evicted"] = after["evicted"] - before["evicted"]
                 rows.append((name, slow, idle, fates, probe))
-                time.sleep(1)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=40)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=40)
 
     print("\n## Slow and idle connections (`bench/connections.py`)\n")
     print(
@@ -187,16 +231,19 @@ def main():
         f"binary `{os.path.relpath(args.tessera, root)}`.\n"
     )
     print(
-        "| scenario | slow | idle | refused at once | closed at the header timeout "
-        "| still open at the end | probe answers | probe p50 | probe p99 | probe max "
-        "| probe failures |"
+        "| scenario | slow | idle | refused: per-address cap | refused: total cap "
+        "| closed to make room at the cap | closed at the header timeout "
+        "| still open at the end | could not connect | most open at once | probe answers "
+        "| probe p50 | probe p99 | probe max | probe failures |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, slow, idle, fates, probe in rows:
         lat = probe.latencies
+        shed = fates["per_ip"] + fates["total"] + fates["evicted"]
         print(
-            f"| {name} | {slow:,} | {idle:,} | {fates['refused']:,} | "
-            f"{fates['timed out']:,} | {fates['held'] + fates['failed to connect']:,} | "
+            f"| {name} | {slow:,} | {idle:,} | {fates['per_ip']:,} | {fates['total']:,} | "
+            f"{fates['evicted']:,} | {fates['closed'] - shed:,} | {fates['held']:,} | "
+            f"{fates['failed to connect']:,} | {probe.peak_open:,} | "
             f"{len(lat):,} | {statistics.median(lat) if lat else float('nan'):.1f} ms | "
             f"{percentile(lat, 0.99):.1f} ms | {max(lat) if lat else float('nan'):.1f} ms | "
             f"{probe.failures} |"

@@ -85,7 +85,7 @@ impl Application {
             header_timeout_secs = limits.header_timeout.as_secs(),
             "connection limits"
         );
-        let listener = TcpListener::bind(&config.bind)
+        let listener = serve::listen(&config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let address = listener.local_addr()?;

@@ -37,6 +37,8 @@ pub struct ConnectionStats {
     pub refused_total: AtomicU64,
     /// … or over `max_connections_per_ip`.
     pub refused_per_ip: AtomicU64,
+    /// Connections with no request in flight closed to make room at `max_connections`.
+    pub evicted: AtomicU64,
 }
 
 #[derive(Default)]
@@ -198,6 +200,17 @@ impl Metrics {
                 counter.load(Ordering::Relaxed)
             );
         }
+        describe(
+            out,
+            "tessera_connections_evicted_total",
+            "counter",
+            "Connections with no request in flight closed to make room at the cap.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_connections_evicted_total {}",
+            c.evicted.load(Ordering::Relaxed)
+        );
     }
 }
 
@@ -292,6 +305,9 @@ tessera_connections_open 0
 # TYPE tessera_connections_refused_total counter
 tessera_connections_refused_total{cap="total"} 0
 tessera_connections_refused_total{cap="per_ip"} 0
+# HELP tessera_connections_evicted_total Connections with no request in flight closed to make room at the cap.
+# TYPE tessera_connections_evicted_total counter
+tessera_connections_evicted_total 0
 "#;
 
     #[test]

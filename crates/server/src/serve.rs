@@ -4,11 +4,13 @@
 //!   `header_read_timeout`, which also runs while a keep-alive connection waits for its next
 //!   request, so an idle connection is closed after the same time. (The body then has as long
 //!   again, see `body`.)
-//! - At most `max_connections` connections are open, and at most `max_connections_per_ip`
-//!   from one client address (an IPv6 client counts by its /64). A connection over a cap is
-//!   closed at once, before anything is read; the refusals are logged once a second. The
-//!   default cap is half the open-file limit, which start-up raises to its hard maximum, so
-//!   that the database, the log and the mail always find a file descriptor.
+//! - At most `max_connections_per_ip` connections are open from one client address (an IPv6
+//!   client counts by its /64): one more is closed at once, before anything is read. At most
+//!   `max_connections` are open in all: at that cap a new connection takes the place of the
+//!   oldest one with no request in flight (idle, or still sending its head), and is refused
+//!   only if every open one has a request in flight (see [`Open`]). Refusals are logged once
+//!   a second. The default cap is half the open-file limit, which start-up raises to its hard
+//!   maximum, so that the database, the log and the mail always find a file descriptor.
 //! - Shutdown (`SIGTERM`): the listener closes, idle connections close, requests in flight
 //!   finish and their connections close after the answer; whatever is still open after the
 //!   grace period (30 s) is cut, and the count logged.
@@ -23,11 +25,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
 /// The largest default cap on connections, whatever the open-file limit.
@@ -62,6 +64,38 @@ impl Limits {
     }
 }
 
+/// Connections the kernel completes and queues for us while the accept loop is busy: a
+/// flood of connections then overflows this queue rather than the default 1,024, whose
+/// overflow drops the next client's handshake (a 1 s retransmit for a legitimate client).
+/// Linux caps it at `net.core.somaxconn` (4,096 by default).
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// Listens on `bind` (`host:port`), with [`LISTEN_BACKLOG`].
+pub async fn listen(bind: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for address in tokio::net::lookup_host(bind).await? {
+        let socket = match address {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // As the standard library's `bind` does: a restart need not wait for TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(address)
+            .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolves to nothing",
+        )
+    }))
+}
+
 /// Raises the soft limit on open files to the hard one (systemd's default soft limit, 1024,
 /// is what a few hundred slow clients exhaust); returns the soft limit in force.
 pub fn raise_open_file_limit() -> u64 {
@@ -91,7 +125,7 @@ pub async fn serve(
     stats: Arc<ConnectionStats>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let open = Arc::new(Open::default());
     let per_ip = Arc::new(PerAddress::default());
     let graceful = GracefulShutdown::new();
     let (cut, cut_signal) = watch::channel(false);
@@ -115,17 +149,6 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
-            stats.refused_total.fetch_add(1, Ordering::Relaxed);
-            refusals.note(|n| {
-                tracing::warn!(
-                    refused = n,
-                    cap = limits.max_connections,
-                    "connections refused: too many open (max_connections)"
-                );
-            });
-            continue;
-        };
         let Some(slot) = PerAddress::enter(&per_ip, peer.ip(), limits.max_per_ip) else {
             stats.refused_per_ip.fetch_add(1, Ordering::Relaxed);
             refusals.note(|n| {
@@ -138,33 +161,55 @@ pub async fn serve(
             });
             continue;
         };
+        let Some(admitted) = open.admit(limits.max_connections, &stats) else {
+            stats.refused_total.fetch_add(1, Ordering::Relaxed);
+            refusals.note(|n| {
+                tracing::warn!(
+                    refused = n,
+                    cap = limits.max_connections,
+                    "connections refused: too many open, every one with a request in flight \
+                     (max_connections)"
+                );
+            });
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let service =
-            router
-                .clone()
-                .map_request(move |mut request: axum::http::Request<Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    request
-                });
+        let busy = Arc::clone(&admitted.busy);
+        let service = router
+            .clone()
+            .map_request(move |mut request: axum::http::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            })
+            .map_future(move |answer| {
+                let in_flight = InFlight::new(Arc::clone(&busy));
+                async move {
+                    let answer = answer.await;
+                    drop(in_flight);
+                    answer
+                }
+            });
         let connection =
             http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         let mut cut_signal = cut_signal.clone();
         let stats = Arc::clone(&stats);
+        let open = Arc::clone(&open);
         stats.open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             tokio::select! {
                 _ = connection => {}
                 _ = cut_signal.wait_for(|cut| *cut) => {}
+                () = admitted.evicted.notified() => {}
             }
+            open.leave(admitted.id);
             stats.open.fetch_sub(1, Ordering::Relaxed);
-            drop((permit, slot));
+            drop(slot);
         });
     }
     drop(listener);
-    let in_use = |open: &Semaphore| limits.max_connections - open.available_permits();
     tracing::info!(
-        connections = in_use(&open),
+        connections = open.count(),
         grace_secs = limits.shutdown_grace.as_secs(),
         "stopped accepting connections; finishing the requests in flight"
     );
@@ -173,10 +218,92 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!(
-            connections = in_use(&open),
+            connections = open.count(),
             "the shutdown grace period is over: closing the connections still open"
         );
         let _ = cut.send(true);
+    }
+}
+
+/// The open connections, oldest first, each with its count of requests in flight.
+///
+/// At the cap, a new connection is not simply refused (which a flood of slow or idle
+/// connections would turn against every other client): the oldest connection with no
+/// request in flight (an idle keep-alive connection, or one whose head has not arrived) is
+/// closed to make room. Only when every open connection has a request in flight is the new
+/// one refused.
+#[derive(Default)]
+struct Open {
+    entries: Mutex<std::collections::BTreeMap<u64, Entry>>,
+    next: AtomicU64,
+}
+
+struct Entry {
+    busy: Arc<AtomicUsize>,
+    evicted: Arc<Notify>,
+}
+
+/// A connection let in: its place in [`Open`].
+struct Admitted {
+    id: u64,
+    busy: Arc<AtomicUsize>,
+    evicted: Arc<Notify>,
+}
+
+impl Open {
+    fn admit(&self, cap: usize, stats: &ConnectionStats) -> Option<Admitted> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= cap {
+            let idle = entries
+                .iter()
+                .find(|(_, entry)| entry.busy.load(Ordering::SeqCst) == 0)
+                .map(|(id, _)| *id)?;
+            if let Some(entry) = entries.remove(&idle) {
+                entry.evicted.notify_one();
+                stats.evicted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let admitted = Admitted {
+            id,
+            busy: Arc::default(),
+            evicted: Arc::default(),
+        };
+        entries.insert(
+            id,
+            Entry {
+                busy: Arc::clone(&admitted.busy),
+                evicted: Arc::clone(&admitted.evicted),
+            },
+        );
+        Some(admitted)
+    }
+
+    fn leave(&self, id: u64) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+
+    fn count(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// One request in flight on a connection, until dropped (answered, or its task gone).
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(busy: Arc<AtomicUsize>) -> Self {
+        busy.fetch_add(1, Ordering::SeqCst);
+        Self(busy)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -131,6 +131,49 @@ async fn connections_over_the_cap_per_address_are_closed_and_others_served() {
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_the_oldest_idle_connection_makes_room() {
+    let app = app_with(|c| c.server.max_connections = 3).await;
+    let to = address(&app);
+    let mut idle = Vec::new();
+    for source in [2, 3, 4] {
+        idle.push(connect_from([127, 0, 0, source], to).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A fourth client is served: the oldest silent connection is closed for it.
+    let response = reqwest::Client::new()
+        .get(app.url("/api/v1/health"))
+        .header("connection", "close")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let oldest = read_until_closed(&mut idle[0], Duration::from_secs(2)).await;
+    assert_eq!(
+        oldest.as_deref(),
+        Some(""),
+        "the oldest idle one was closed"
+    );
+    let metrics = reqwest::Client::new()
+        .get(app.url("/metrics"))
+        .header("connection", "close")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // One for the health check, one more if its connection had not quite ended when the
+    // metrics' arrived.
+    let evicted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tessera_connections_evicted_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&evicted), "{metrics}");
+}
+
 const EIGHT_MIB: usize = 8 * 1024 * 1024;
 
 /// Sends `head`, then (concurrently with reading the answer) `body`; the answer.
