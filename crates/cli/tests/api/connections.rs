@@ -267,8 +267,14 @@ async fn a_body_of_8_mib_gets_a_readable_413_however_it_is_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_a_slow_client_exits_within_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .arg("serve")
+    // Started with systemd's default soft limit on open files, which it raises.
+    let mut child = tokio::process::Command::new("prlimit")
+        .args([
+            "--nofile=1024:4096",
+            "--",
+            env!("CARGO_BIN_EXE_tessera"),
+            "serve",
+        ])
         .current_dir(dir.path())
         .env_clear()
         .env("TESSERA_BIND", "127.0.0.1:0")
@@ -282,14 +288,24 @@ async fn sigterm_with_a_slow_client_exits_within_the_deadline() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut address = None;
+    let mut limits = None;
     while let Some(line) = lines.next_line().await.unwrap() {
         let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if entry["fields"]["open_files"].is_number() {
+            limits = Some(entry["fields"].clone());
+        }
         if let Some(a) = entry["fields"]["address"].as_str() {
             address = Some(a.parse::<SocketAddr>().unwrap());
             break;
         }
     }
     let to = address.expect("the bound address is logged");
+    let limits = limits.expect("the connection limits are logged");
+    assert_eq!(
+        limits["open_files"], 4096,
+        "raised to the hard limit: {limits}"
+    );
+    assert_eq!(limits["max_connections"], 2048, "{limits}");
     // Keep reading the log, so that the server never blocks on a full pipe.
     let log = tokio::spawn(async move {
         let mut text = String::new();
