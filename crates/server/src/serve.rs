@@ -379,3 +379,43 @@ impl Refusals {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Limits, PerAddress};
+    use crate::config::ServerConfig;
+    use std::net::IpAddr;
+    use std::sync::Arc;
+
+    #[test]
+    fn the_default_cap_is_half_the_open_file_limit_within_bounds() {
+        let config = ServerConfig::default();
+        assert_eq!(Limits::new(&config, 1024).max_connections, 512);
+        assert_eq!(Limits::new(&config, 1 << 20).max_connections, 16_384);
+        assert_eq!(Limits::new(&config, 8).max_connections, 16);
+        let set = ServerConfig {
+            max_connections: 100,
+            max_connections_per_ip: 0,
+            ..config
+        };
+        let limits = Limits::new(&set, 1024);
+        assert_eq!(limits.max_connections, 100);
+        assert_eq!(limits.max_per_ip, None);
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_64_and_a_slot_is_given_back() {
+        let table = Arc::new(PerAddress::default());
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        let first = PerAddress::enter(&table, ip("2001:db8:1:2::1"), Some(2)).unwrap();
+        let second = PerAddress::enter(&table, ip("2001:db8:1:2::ffff"), Some(2)).unwrap();
+        assert!(PerAddress::enter(&table, ip("2001:db8:1:2:abcd::9"), Some(2)).is_none());
+        assert!(PerAddress::enter(&table, ip("2001:db8:1:3::1"), Some(2)).is_some());
+        drop(first);
+        assert!(PerAddress::enter(&table, ip("2001:db8:1:2::7"), Some(2)).is_some());
+        drop(second);
+        // An IPv4 client seen through an IPv6 socket is the same client.
+        let _v4 = PerAddress::enter(&table, ip("192.0.2.1"), Some(1)).unwrap();
+        assert!(PerAddress::enter(&table, ip("::ffff:192.0.2.1"), Some(1)).is_none());
+    }
+}
