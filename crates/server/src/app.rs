@@ -203,7 +203,11 @@ async fn run_to_completion(
     let first = axum::extract::Request::from_parts(parts, Body::from(bytes));
     let work = async move {
         let (response, verdict) = tessera_store::retry::watched(next.run(first)).await;
-        if verdict != tessera_store::retry::Verdict::SafeToRetry {
+        // Only a request answered `unavailable` for it; one that got over the loss (a
+        // failure it may ignore) stands.
+        if verdict != tessera_store::retry::Verdict::SafeToRetry
+            || response.status() != axum::http::StatusCode::SERVICE_UNAVAILABLE
+        {
             return response;
         }
         tracing::warn!(
