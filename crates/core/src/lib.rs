@@ -112,4 +112,9 @@ impl Tessera {
     pub async fn ping(&self) -> Result<(), store::StoreError> {
         self.ctx.store.ping().await
     }
+
+    /// Whether the database takes writes and is migrated for this build (`/health/ready`).
+    pub async fn ready(&self) -> Result<(), store::StoreError> {
+        self.ctx.store.ready(self.ctx.now()).await
+    }
 }

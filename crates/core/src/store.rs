@@ -46,9 +46,27 @@ pub enum StoreError {
     /// A row could not be read back into the model.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
-    /// The database failed or could not be reached.
+    /// The database cannot be reached or cannot write for now: answered `503 unavailable`.
+    #[error("{0}")]
+    Unavailable(#[source] Unavailable),
+    /// The database failed otherwise (a bug of ours, or stored data we cannot read).
     #[error("database error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A database failure that passes by itself: the connection is lost or refused, the pool has
+/// no connection free in time, the disk is full, the volume read-only, an I/O error, a
+/// statement cancelled by its timeout. Nothing was written by the operation that failed so.
+///
+/// It stays in the source chain of every use case's error (their `Internal` variants are
+/// transparent), so [`is_unavailable`] finds it wherever it ends up.
+#[derive(Debug, thiserror::Error)]
+#[error("the database is unavailable: {0}")]
+pub struct Unavailable(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Whether `error`, or anything in its chain of sources, is [`Unavailable`].
+pub fn is_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<Unavailable>())
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -124,8 +142,11 @@ pub trait Store:
     + KeyStore
     + HousekeepingStore
 {
-    /// Checks that the database answers.
+    /// Checks that the database answers (a read).
     async fn ping(&self) -> StoreResult<()>;
+    /// Checks that the database can take a write now (one committed to a heartbeat row; on
+    /// SQLite, also that its volume has room) and that its migrations are this build's.
+    async fn ready(&self, now: crate::Timestamp) -> StoreResult<()>;
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 }

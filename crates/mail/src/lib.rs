@@ -10,4 +10,4 @@ mod worker;
 
 pub use render::{Brand, Rendered, render};
 pub use transport::TransportConfigError;
-pub use worker::{DeliverySettings, DeliveryStats, Outbox, OutboxConfig};
+pub use worker::{DeliverySettings, DeliveryStats, Outbox, OutboxConfig, WorkerError};

@@ -137,7 +137,7 @@ impl Outbox {
             let busy = match self.deliver_due().await {
                 Ok(n) => n > 0,
                 Err(e) => {
-                    tracing::error!(error = %e, "the outbox could not be claimed or settled");
+                    tracing::error!(error = %e.cause, "the outbox worker cannot {}", e.step);
                     false
                 }
             };
@@ -151,7 +151,7 @@ impl Outbox {
     }
 
     /// Claims one batch of due emails and settles each; returns how many were claimed.
-    pub async fn deliver_due(&self) -> Result<usize, tessera_core::store::StoreError> {
+    pub async fn deliver_due(&self) -> Result<usize, WorkerError> {
         let now = self.clock.now();
         let claimed = self
             .store
@@ -161,14 +161,30 @@ impl Outbox {
                 self.id,
                 self.settings.batch,
             )
-            .await?;
+            .await
+            .map_err(|cause| WorkerError {
+                step: "claim due emails (a write to the outbox)",
+                cause,
+            })?;
         let count = claimed.len();
         for email in claimed {
             match self.mailer.open(email.id, &email.payload) {
-                Err(OpenError::Unsealable(e)) => self.leave_unreadable(&email, &e).await?,
+                Err(OpenError::Unsealable(e)) => {
+                    self.leave_unreadable(&email, &e)
+                        .await
+                        .map_err(|cause| WorkerError {
+                            step: "leave an unreadable email queued (a write to the outbox)",
+                            cause,
+                        })?;
+                }
                 opened => {
                     let outcome = self.deliver(&email, opened).await;
-                    self.settle(&email, outcome).await?;
+                    self.settle(&email, outcome)
+                        .await
+                        .map_err(|cause| WorkerError {
+                            step: "record the outcome of a delivery (a write to the outbox)",
+                            cause,
+                        })?;
                 }
             }
         }
@@ -235,6 +251,16 @@ impl Outbox {
 }
 
 /// `base · 2^(attempts-1)`, capped, plus up to a fifth more at random.
+/// A step of the worker that failed, and why: the log says which (a claim is a write, not a
+/// read: on a read-only or full volume it is the write that fails).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {step}: {cause}")]
+pub struct WorkerError {
+    pub step: &'static str,
+    #[source]
+    pub cause: tessera_core::store::StoreError,
+}
+
 fn retry_at(now: Timestamp, attempts: i64, settings: &DeliverySettings) -> Timestamp {
     let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
     let delay = settings

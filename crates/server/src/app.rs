@@ -1,13 +1,16 @@
 //! Building and running the service: the same [`Application::build`] serves `tessera serve`
 //! and the tests.
 
+use crate::body::{self, BODY_LIMIT, BodyTimeout};
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::metrics::{ConnectionStats, Metrics};
 use crate::pages::cookies::Cookies;
+use crate::serve::{self, Limits};
 use crate::state::AppState;
 use crate::{api, error::AppError, metrics, pages};
 use anyhow::Context;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::IntoResponse;
@@ -28,9 +31,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-
-/// Largest request body accepted anywhere (JSON or form).
-const BODY_LIMIT: usize = 64 * 1024;
 
 /// The wall clock.
 pub struct SystemClock;
@@ -54,6 +54,8 @@ pub struct Application {
     core: Tessera,
     address: SocketAddr,
     public_url: String,
+    limits: Limits,
+    connections: Arc<ConnectionStats>,
 }
 
 impl Application {
@@ -65,9 +67,21 @@ impl Application {
     /// [`Application::build`] with another clock (tests move time forward).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         // Also with PostgreSQL: the data folder holds the master key and the mail folder.
+        if config.data_dir.exists() {
+            tessera_store::check_data_volume(&config.data_dir)?;
+        }
         create_private_dir(&config.data_dir)?;
         let (store, keys) = open_store(&config, clock.now()).await?;
-        let listener = TcpListener::bind(&config.bind)
+        let open_files = serve::raise_open_file_limit();
+        let limits = Limits::new(&config.server, open_files);
+        tracing::info!(
+            max_connections = limits.max_connections,
+            max_connections_per_ip = limits.max_per_ip,
+            open_files,
+            header_timeout_secs = limits.header_timeout.as_secs(),
+            "connection limits"
+        );
+        let listener = serve::listen(&config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let address = listener.local_addr()?;
@@ -76,6 +90,7 @@ impl Application {
             .clone()
             .unwrap_or_else(|| format!("http://{address}"));
         let delivery = Arc::new(DeliveryStats::default());
+        let connections = Arc::new(ConnectionStats::default());
         let outbox = Outbox::new(
             OutboxConfig {
                 smtp_url: config.smtp_url.clone(),
@@ -101,7 +116,11 @@ impl Application {
         let core = Tessera::new(build_deps(&config, &keys, store, clock).await?);
         let state = AppState {
             core: core.clone(),
-            metrics: Arc::new(Metrics::new(delivery, keys.decrypt_failures())),
+            metrics: Arc::new(Metrics::new(
+                delivery,
+                keys.decrypt_failures(),
+                Arc::clone(&connections),
+            )),
             csrf_key: Arc::new(keys.csrf()),
             cookies: Cookies::new(public_url.starts_with("https://")),
             metrics_token: config
@@ -112,12 +131,14 @@ impl Application {
         };
         Ok(Self {
             listener,
-            router: router(state),
+            router: router(state, BodyTimeout(limits.header_timeout)),
             outbox,
             housekeeper,
             core,
             address,
             public_url,
+            limits,
+            connections,
         })
     }
 
@@ -130,21 +151,19 @@ impl Application {
     }
 
     /// Serves, and delivers queued email, until `shutdown` completes; then finishes the
-    /// requests in flight and the email batch in hand.
-    pub async fn run_until(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    /// requests in flight (within the shutdown grace period) and the email batch in hand.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
         let (stop, stopped) = watch::channel(false);
         let sweeper = tokio::spawn(sweep_unfinished(self.core, stopped.clone()));
         let worker = tokio::spawn(self.outbox.run(stopped.clone()));
         let housekeeping = tokio::spawn(self.housekeeper.run(stopped));
-        let served = axum::serve(
+        serve::serve(
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            self.router,
+            self.limits,
+            self.connections,
+            shutdown,
         )
-        .with_graceful_shutdown(shutdown)
         .await;
         let _ = stop.send(true);
         if let Err(e) = worker.await {
@@ -156,7 +175,6 @@ impl Application {
         if let Err(e) = sweeper.await {
             tracing::error!(error = %e, "the sweep of unfinished sign-ins stopped abnormally");
         }
-        served
     }
 }
 
@@ -265,11 +283,40 @@ pub async fn build_deps(
 /// handler halfway: a counted attempt is always settled, a lock always recorded and mailed.
 /// A request that takes longer than [`REQUEST_TIMEOUT`] is answered `503 timeout` while its
 /// task finishes in the background.
+///
+/// A request that PostgreSQL's lost connection failed before it wrote anything
+/// (`tessera_store::retry`) runs once more, on a fresh connection, before it is answered.
 async fn run_to_completion(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, tokio::spawn(next.run(request))).await {
+    let (parts, body) = request.into_parts();
+    // `body::read_whole` read it already: this only takes its one buffer.
+    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => bytes,
+        Err(_) => return AppError::PayloadTooLarge.into_response(),
+    };
+    let again = (parts.clone(), bytes.clone(), next.clone());
+    let first = axum::extract::Request::from_parts(parts, Body::from(bytes));
+    let work = async move {
+        let (response, verdict) = tessera_store::retry::watched(next.run(first)).await;
+        // Only a request answered `unavailable` for it; one that got over the loss (a
+        // failure it may ignore) stands.
+        if verdict != tessera_store::retry::Verdict::SafeToRetry
+            || response.status() != axum::http::StatusCode::SERVICE_UNAVAILABLE
+        {
+            return response;
+        }
+        tracing::warn!(
+            status = response.status().as_u16(),
+            "the database connection was lost under a request that had written nothing: \
+             running it once more"
+        );
+        let (parts, bytes, next) = again;
+        let request = axum::extract::Request::from_parts(parts, Body::from(bytes));
+        tessera_store::retry::watched(next.run(request)).await.0
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, tokio::spawn(work)).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => {
             AppError::internal(anyhow::anyhow!("a request task failed: {e}")).into_response()
@@ -299,7 +346,7 @@ fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn router(state: AppState) -> Router {
+fn router(state: AppState, body_timeout: BodyTimeout) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
         .merge(pages::router())
@@ -307,6 +354,10 @@ fn router(state: AppState) -> Router {
         .fallback(pages::not_found)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed.into_response() })
         .layer(axum::middleware::from_fn(run_to_completion))
+        .layer(axum::middleware::from_fn_with_state(
+            body_timeout,
+            body::read_whole,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

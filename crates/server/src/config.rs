@@ -60,6 +60,35 @@ pub struct Config {
     /// How often each instance deletes what has expired, in seconds (SPEC §14: 1 h); 0 turns
     /// housekeeping off (another instance, or a cron job, does it).
     pub housekeeping_interval_secs: u64,
+    pub server: ServerConfig,
+}
+
+/// Connections (`[server]` in the file; SPEC §14): timeouts, caps and the shutdown deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// A request's head must arrive within this (then its body, again within this); a
+    /// keep-alive connection idle this long is closed.
+    pub header_timeout_secs: u64,
+    /// Open connections at most; `0` picks half the open-file limit (at most 16,384).
+    pub max_connections: usize,
+    /// Open connections at most from one client address; `0` for no such cap (behind a
+    /// proxy every connection comes from the proxy's address).
+    pub max_connections_per_ip: usize,
+    /// After `SIGTERM`, how long requests in flight may still finish before the remaining
+    /// connections are closed.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout_secs: 10,
+            max_connections: 0,
+            max_connections_per_ip: 256,
+            shutdown_grace_secs: 30,
+        }
+    }
 }
 
 /// The outbox worker's pace (`[mail]` in the file).
@@ -137,6 +166,8 @@ struct FileConfig {
     mail: MailConfig,
     #[serde(default)]
     security: SecurityPolicy,
+    #[serde(default)]
+    server: ServerConfig,
 }
 
 /// Every environment variable Tessera reads.
@@ -163,6 +194,10 @@ const ENV_VARS: &[&str] = &[
     "TESSERA_SIGNUP",
     "TESSERA_HOUSEKEEPING_INTERVAL_SECS",
     "TESSERA_EVENT_RETENTION_DAYS",
+    "TESSERA_HEADER_TIMEOUT_SECS",
+    "TESSERA_MAX_CONNECTIONS",
+    "TESSERA_MAX_CONNECTIONS_PER_IP",
+    "TESSERA_SHUTDOWN_GRACE_SECS",
 ];
 
 impl Config {
@@ -259,6 +294,19 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!("TESSERA_SIGNUP {e}"))?,
             );
         }
+        if let Some(v) = var("TESSERA_HEADER_TIMEOUT_SECS") {
+            raw.server.header_timeout_secs =
+                positive("TESSERA_HEADER_TIMEOUT_SECS", &v)?.unsigned_abs();
+        }
+        if let Some(v) = var("TESSERA_SHUTDOWN_GRACE_SECS") {
+            raw.server.shutdown_grace_secs = count("TESSERA_SHUTDOWN_GRACE_SECS", &v)?;
+        }
+        if let Some(v) = var("TESSERA_MAX_CONNECTIONS") {
+            raw.server.max_connections = count("TESSERA_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = var("TESSERA_MAX_CONNECTIONS_PER_IP") {
+            raw.server.max_connections_per_ip = count("TESSERA_MAX_CONNECTIONS_PER_IP", &v)?;
+        }
         if let Some(v) = var("TESSERA_LOG_FORMAT") {
             raw.log_format = Some(match v.as_str() {
                 "text" => LogFormat::Text,
@@ -353,6 +401,10 @@ impl Config {
             metrics_token: raw.metrics_token.filter(|t| !t.is_empty()),
             signup: raw.signup.unwrap_or_default(),
             housekeeping_interval_secs: raw.housekeeping_interval_secs.unwrap_or(3600),
+            server: ServerConfig {
+                header_timeout_secs: raw.server.header_timeout_secs.max(1),
+                ..raw.server
+            },
         })
     }
 
@@ -410,6 +462,14 @@ fn positive(name: &str, value: &str) -> anyhow::Result<i64> {
         Ok(n) if n > 0 && n <= 24 * 366 * 60 => Ok(n),
         _ => bail!("{name} must be a whole number of at least 1, not {value:?}"),
     }
+}
+
+/// A whole number of at least 0, for the variable `name`.
+fn count<T: std::str::FromStr>(name: &str, value: &str) -> anyhow::Result<T> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{name} must be a whole number, not {value:?}"))
 }
 
 /// `:8080` means port 8080 on the loopback address (never all interfaces by accident).

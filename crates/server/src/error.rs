@@ -1,6 +1,8 @@
 //! The one error type of the HTTP layer: every failure becomes
 //! `{"error": {"code", "message"}}` with a fitting status and a stable code.
-//! Internal failures are logged with their cause and answer an opaque 500.
+//! Internal failures are logged with their cause and answer an opaque 500; a database that
+//! cannot be reached or cannot write for now (`tessera_core::store::Unavailable`, found in
+//! the cause's chain) answers `503 unavailable` with `Retry-After` instead.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -98,11 +100,17 @@ pub enum AppError {
     UnsupportedMediaType,
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// The body did not arrive within the header timeout.
+    #[error("the request took too long to arrive")]
+    RequestTimeout,
+    /// The body broke off (the client went away mid-body).
+    #[error("{0}")]
+    BadRequest(&'static str),
     #[error("no such resource")]
     NotFound,
     #[error("this method is not allowed here")]
     MethodNotAllowed,
-    #[error("the database is not available")]
+    #[error("the service is temporarily unavailable; try again shortly")]
     Unavailable,
     /// A concurrent change (a deletion) got in the way; nothing was changed (review D7).
     #[error(
@@ -118,6 +126,10 @@ pub enum AppError {
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
+
+/// `Retry-After` of a `503`: a lost database is usually back, or its requests moved to
+/// another instance, within a second or two.
+pub const RETRY_UNAVAILABLE_SECS: u64 = 1;
 
 /// The body of every error answer.
 #[derive(Serialize, ToSchema)]
@@ -144,8 +156,17 @@ pub struct ErrorDetail {
 }
 
 impl AppError {
+    /// Our failure: a 500, unless the database is only unavailable for now (a 503).
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
-        Self::Internal(error.into())
+        let error = error.into();
+        if error
+            .chain()
+            .any(|e| e.is::<tessera_core::store::Unavailable>())
+        {
+            tracing::warn!(error = format!("{error:#}"), "the database is unavailable");
+            return Self::Unavailable;
+        }
+        Self::Internal(error)
     }
 
     pub fn too_many(now: Timestamp, retry_at: Timestamp) -> Self {
@@ -178,6 +199,8 @@ impl AppError {
             Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable | Self::Timeout | Self::SecretUnavailable(_) => {
@@ -213,6 +236,8 @@ impl AppError {
             Self::MalformedJson(_) => "malformed_json",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
+            Self::BadRequest(_) => "bad_request",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable | Self::SecretUnavailable(_) => "unavailable",
@@ -274,6 +299,12 @@ impl IntoResponse for AppError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(30));
+            }
+            Self::Unavailable | Self::Timeout => {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(RETRY_UNAVAILABLE_SECS),
+                );
             }
             Self::Unauthenticated | Self::InvalidCredentials | Self::SessionExpired => {
                 response

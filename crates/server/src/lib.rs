@@ -6,12 +6,14 @@
 
 mod api;
 mod app;
+mod body;
 pub mod config;
 mod error;
 mod extract;
 mod metrics;
 mod pages;
 mod qr;
+mod serve;
 mod state;
 
 pub use app::{Application, SystemClock, build_deps, open_store};

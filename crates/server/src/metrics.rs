@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tessera_core::crypto::{Token, secure_eq};
@@ -27,6 +27,20 @@ pub struct Metrics {
     delivery: Arc<DeliveryStats>,
     /// Sealed values no key of the ring opened (SPEC §14).
     decrypt_failures: Arc<AtomicU64>,
+    connections: Arc<ConnectionStats>,
+}
+
+/// What the accept loop (`serve`) counts.
+#[derive(Default)]
+pub struct ConnectionStats {
+    /// Connections open now.
+    pub open: AtomicI64,
+    /// Connections closed at once: over `max_connections`, …
+    pub refused_total: AtomicU64,
+    /// … or over `max_connections_per_ip`.
+    pub refused_per_ip: AtomicU64,
+    /// Connections with no request in flight closed to make room at `max_connections`.
+    pub evicted: AtomicU64,
 }
 
 #[derive(Default)]
@@ -37,13 +51,18 @@ struct Histogram {
 }
 
 impl Metrics {
-    pub fn new(delivery: Arc<DeliveryStats>, decrypt_failures: Arc<AtomicU64>) -> Self {
+    pub fn new(
+        delivery: Arc<DeliveryStats>,
+        decrypt_failures: Arc<AtomicU64>,
+        connections: Arc<ConnectionStats>,
+    ) -> Self {
         Self {
             requests: Mutex::default(),
             latency: Mutex::default(),
             sign_ins: Mutex::default(),
             delivery,
             decrypt_failures,
+            connections,
         }
     }
 
@@ -90,6 +109,7 @@ impl Metrics {
             "tessera_decrypt_failures_total {}",
             self.decrypt_failures.load(Ordering::Relaxed)
         );
+        self.render_connections(&mut out);
         out
     }
 
@@ -168,6 +188,47 @@ impl Metrics {
                 counter.load(Ordering::Relaxed)
             );
         }
+    }
+}
+
+impl Metrics {
+    fn render_connections(&self, out: &mut String) {
+        let c = &self.connections;
+        describe(
+            out,
+            "tessera_connections_open",
+            "gauge",
+            "HTTP connections open now.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_connections_open {}",
+            c.open.load(Ordering::Relaxed)
+        );
+        describe(
+            out,
+            "tessera_connections_refused_total",
+            "counter",
+            "Connections closed at once, by the cap they were over.",
+        );
+        for (cap, counter) in [("total", &c.refused_total), ("per_ip", &c.refused_per_ip)] {
+            let _ = writeln!(
+                out,
+                "tessera_connections_refused_total{{cap=\"{cap}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        describe(
+            out,
+            "tessera_connections_evicted_total",
+            "counter",
+            "Connections with no request in flight closed to make room at the cap.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_connections_evicted_total {}",
+            c.evicted.load(Ordering::Relaxed)
+        );
     }
 }
 
@@ -258,6 +319,16 @@ tessera_emails_total{outcome="failed"} 1
 # HELP tessera_decrypt_failures_total Stored secrets (TOTP secrets, queued emails) that no master key of this instance could decrypt.
 # TYPE tessera_decrypt_failures_total counter
 tessera_decrypt_failures_total 2
+# HELP tessera_connections_open HTTP connections open now.
+# TYPE tessera_connections_open gauge
+tessera_connections_open 0
+# HELP tessera_connections_refused_total Connections closed at once, by the cap they were over.
+# TYPE tessera_connections_refused_total counter
+tessera_connections_refused_total{cap="total"} 0
+tessera_connections_refused_total{cap="per_ip"} 0
+# HELP tessera_connections_evicted_total Connections with no request in flight closed to make room at the cap.
+# TYPE tessera_connections_evicted_total counter
+tessera_connections_evicted_total 0
 "#;
 
     #[test]
@@ -265,7 +336,7 @@ tessera_decrypt_failures_total 2
         let delivery = Arc::new(DeliveryStats::default());
         delivery.sent.store(3, Ordering::Relaxed);
         delivery.failed.store(1, Ordering::Relaxed);
-        let metrics = Metrics::new(delivery, Arc::new(2.into()));
+        let metrics = Metrics::new(delivery, Arc::new(2.into()), Arc::default());
         metrics.request("GET", "/api/v1/me", 200, 0.003);
         metrics.request("GET", "/api/v1/me", 401, 0.0004);
         metrics.sign_in("success");

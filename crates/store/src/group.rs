@@ -64,6 +64,8 @@ const WAIT_FOR_WRITER: std::time::Duration = std::time::Duration::from_secs(30);
 /// The SQLite write connection, shared by group commit.
 pub(crate) struct GroupWriter {
     batch: Arc<Mutex<Batch>>,
+    /// Set while the data volume is read-only (see `volume`): no transaction begins.
+    read_only: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A write transaction: a savepoint in the current batch, holding the writer until it ends.
@@ -132,8 +134,9 @@ pub(crate) struct GroupStats {
 }
 
 impl GroupWriter {
-    /// Takes over `conn`, which must be idle (no transaction open).
-    pub(crate) fn new(conn: Connection) -> Self {
+    /// Takes over `conn`, which must be idle (no transaction open); no transaction begins
+    /// while `read_only` is set.
+    pub(crate) fn new(conn: Connection, read_only: Arc<std::sync::atomic::AtomicBool>) -> Self {
         let batch = Batch {
             conn: Conn(conn),
             open: false,
@@ -144,11 +147,15 @@ impl GroupWriter {
         };
         Self {
             batch: Arc::new(Mutex::new(batch)),
+            read_only,
         }
     }
 
     /// Starts a write transaction in the current batch, waiting for the transactions ahead.
     pub(crate) async fn begin(&self) -> Result<GroupTx, DbError> {
+        if self.read_only.load(Ordering::SeqCst) {
+            return Err(DbError::VolumeReadOnly);
+        }
         // As a connection pool would: a writer stuck behind others gives up rather than
         // holding its request forever.
         let mut batch = tokio::time::timeout(WAIT_FOR_WRITER, Arc::clone(&self.batch).lock_owned())

@@ -39,15 +39,17 @@ use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tessera_core::store::{Store, StoreError, Unique};
+use tessera_core::store::{Store, StoreError, Unavailable, Unique};
 
 pub mod backup;
 mod group;
 mod lite;
 mod pg;
 mod query;
+pub mod retry;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod volume;
 
 #[path = "sql"]
 mod sqlite {
@@ -92,7 +94,7 @@ mod postgres {
     pub(crate) const FOR_NO_KEY_UPDATE: &str = " FOR NO KEY UPDATE";
     pub(crate) type Row = crate::query::Row;
     /// A write transaction.
-    pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+    pub(crate) type Tx = crate::PgTx;
     mod accounts;
     mod credentials;
     mod devices;
@@ -115,6 +117,10 @@ mod postgres {
 pub struct SqliteStore {
     write: GroupWriter,
     read: Readers,
+    /// The folder of the database file, whose room readiness checks.
+    folder: std::path::PathBuf,
+    /// Ends the watch over the volume (see `volume`) when the store goes.
+    _watch: volume::Watch,
 }
 
 /// The PostgreSQL backend.
@@ -134,20 +140,62 @@ impl SqliteStore {
     fn reader(&self) -> &Readers {
         &self.read
     }
+    /// A full volume fails writes before long: not ready (see `volume`).
+    fn volume_has_room(&self) -> Result<(), StoreError> {
+        volume::check_room(&self.folder)
+            .map_err(|e| StoreError::Unavailable(Unavailable(Box::new(e))))
+    }
+    fn latest_migration(&self) -> i64 {
+        latest_migration(&SQLITE_MIGRATIONS)
+    }
 }
 
 impl PgStore {
     /// Starts a write transaction.
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin().await
+    async fn begin(&self) -> Result<PgTx, sqlx::Error> {
+        Ok(PgTx(self.pool.begin().await?))
     }
     /// A write of exactly one statement, which PostgreSQL commits by itself (autocommit):
-    /// no `BEGIN`/`COMMIT` round trips.
+    /// no `BEGIN`/`COMMIT` round trips. Counted as written from here (see `retry`): if the
+    /// connection is lost under it, the statement may have been committed.
     async fn begin_single(&self) -> Result<PgSingle, sqlx::Error> {
-        Ok(PgSingle(self.pool.acquire().await?))
+        let conn = self.pool.acquire().await?;
+        retry::wrote();
+        Ok(PgSingle(conn))
     }
     fn reader(&self) -> &PgPool {
         &self.pool
+    }
+    /// PostgreSQL's disk is its own: a full one fails the heartbeat write.
+    fn volume_has_room(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn latest_migration(&self) -> i64 {
+        latest_migration(&POSTGRES_MIGRATIONS)
+    }
+}
+
+/// A PostgreSQL write transaction: sqlx's, noting its `COMMIT` for `retry`.
+pub(crate) struct PgTx(sqlx::Transaction<'static, Postgres>);
+
+impl PgTx {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        // From here the outcome may be unknown to us if the connection is lost.
+        retry::wrote();
+        self.0.commit().await
+    }
+}
+
+impl Deref for PgTx {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.0
+    }
+}
+
+impl DerefMut for PgTx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.0
     }
 }
 
@@ -191,6 +239,32 @@ pub enum ConnectError {
     Missing(std::path::PathBuf),
     #[error("cannot read the database: {0}")]
     Check(#[source] StoreError),
+    #[error(transparent)]
+    Volume(#[from] volume::Unusable),
+}
+
+/// How long a request waits for a PostgreSQL connection (connecting included) before it is
+/// answered `503 unavailable`: a lost database answers at once instead of hanging (D3).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+/// PostgreSQL cancels a statement that runs longer (answered 503): the request's own
+/// deadline is 30 s, and a statement of ours takes milliseconds.
+const STATEMENT_TIMEOUT: &str = "10s";
+/// PostgreSQL ends a session left idle inside a transaction this long (an instance stuck
+/// mid-request), so that its row locks do not hold every other instance up.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "30s";
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The newest migration this build knows, which a ready database has applied.
+fn latest_migration(migrator: &sqlx::migrate::Migrator) -> i64 {
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Refuses a data folder whose volume cannot take writes (read-only, full, or a file cannot
+/// be written and synced there), with one line saying which.
+pub fn check_data_volume(folder: &std::path::Path) -> Result<(), ConnectError> {
+    Ok(volume::check_writable(folder)?)
 }
 
 /// Opens the database at `url` (`sqlite://…` or `postgres://…`), creating a SQLite file if
@@ -246,31 +320,48 @@ async fn open_sqlite(url: &str) -> Result<SqliteStore, ConnectError> {
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
+    let path = options.get_filename().to_owned();
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    // A full or read-only volume is refused before SQLite touches it (D8).
+    volume::check_writable(&folder)?;
     private_files(options.get_filename()).map_err(ConnectError::Private)?;
     // Migrations with sqlx (which records them as before), on a connection of their own.
     let mut migrating = options.connect().await.map_err(ConnectError::Open)?;
-    sqlx::migrate!("./migrations/sqlite")
+    SQLITE_MIGRATIONS
         .run(&mut migrating)
         .await
         .map_err(ConnectError::Migrate)?;
     migrating.close().await.map_err(ConnectError::Open)?;
-    let path = options.get_filename().to_owned();
     let write = lite::open_writer(&path).map_err(ConnectError::OpenSqlite)?;
+    let watch = volume::Watch::start(folder.clone());
     Ok(SqliteStore {
-        write: GroupWriter::new(write),
-        read: Readers::new(path),
+        write: GroupWriter::new(write, watch.read_only()),
+        read: Readers::new(path, watch.read_only()),
+        folder,
+        _watch: watch,
     })
 }
 
 async fn open_postgres(url: &str) -> Result<PgStore, ConnectError> {
-    let options = PgConnectOptions::from_str(url).map_err(ConnectError::Open)?;
+    let options = PgConnectOptions::from_str(url)
+        .map_err(ConnectError::Open)?
+        .options([
+            ("statement_timeout", STATEMENT_TIMEOUT),
+            (
+                "idle_in_transaction_session_timeout",
+                IDLE_IN_TRANSACTION_TIMEOUT,
+            ),
+        ]);
     let pool = PgPoolOptions::new()
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await
         .map_err(ConnectError::Open)?;
-    sqlx::migrate!("./migrations/postgres")
+    POSTGRES_MIGRATIONS
         .run(&pool)
         .await
         .map_err(ConnectError::Migrate)?;
@@ -301,10 +392,17 @@ const UNIQUE_RULES: &[(&str, &str, Unique)] = &[
 ];
 
 /// Maps a driver error into the core's terms: a violation of a known uniqueness rule becomes
-/// `Conflict`, a lost race (a foreign key to a row deleted meanwhile, a deadlock) `Raced`;
-/// anything else (another constraint included) is a backend failure.
+/// `Conflict`, a lost race (a foreign key to a row deleted meanwhile, a deadlock) `Raced`; a
+/// failure that passes by itself `Unavailable` (noted for `retry` when the connection was
+/// lost); anything else (another constraint included) is a backend failure.
 fn db(error: impl Into<DbError>) -> StoreError {
     let error = error.into();
+    if error.is_unavailable() {
+        if query::connection_lost(&error) {
+            retry::lost();
+        }
+        return StoreError::Unavailable(Unavailable(Box::new(error)));
+    }
     if let Some(violated) = error.unique_violation() {
         let rule = UNIQUE_RULES
             .iter()

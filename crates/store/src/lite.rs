@@ -11,6 +11,7 @@ use crate::query::{DbError, Exec, Query, Row, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, Connection, OpenFlags, Statement, ToSql};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,14 +49,18 @@ pub(crate) struct Readers {
     /// A file nothing writes (a backup): opened without locks or a log, changing nothing.
     immutable: bool,
     idle: Mutex<Vec<Connection>>,
+    /// Set while the data volume is read-only (see `volume`): a read would write to the
+    /// mapped WAL index, so none runs.
+    read_only: Arc<AtomicBool>,
 }
 
 impl Readers {
-    pub(crate) fn new(path: PathBuf) -> Self {
+    pub(crate) fn new(path: PathBuf, read_only: Arc<AtomicBool>) -> Self {
         Self {
             path,
             immutable: false,
             idle: Mutex::new(Vec::new()),
+            read_only,
         }
     }
 
@@ -63,7 +68,7 @@ impl Readers {
     pub(crate) fn immutable(path: PathBuf) -> Self {
         Self {
             immutable: true,
-            ..Self::new(path)
+            ..Self::new(path, Arc::default())
         }
     }
 
@@ -87,6 +92,9 @@ impl Readers {
 
     /// Runs `work` on an idle connection (or a new one), then puts the connection back.
     fn with<T>(&self, work: impl FnOnce(&Connection) -> Result<T, DbError>) -> Result<T, DbError> {
+        if self.read_only.load(Ordering::SeqCst) {
+            return Err(DbError::VolumeReadOnly);
+        }
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match idle {
             Some(conn) => conn,

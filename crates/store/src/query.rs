@@ -237,6 +237,8 @@ pub(crate) enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     NotCommitted(#[from] crate::group::NotCommitted),
+    #[error("the data volume is read-only: the database is not touched until it is writable")]
+    VolumeReadOnly,
     #[error("the writer is busy: no turn within {0:?}")]
     WriterTimeout(std::time::Duration),
     #[error("{0} did not finish")]
@@ -268,6 +270,37 @@ impl DbError {
         }
     }
 
+    /// Whether this failure passes by itself (see [`tessera_core::store::Unavailable`]): the
+    /// database cannot be reached, has no connection free in time, or cannot write now. A
+    /// statement of ours that is wrong, or data we cannot read, is not.
+    pub(crate) fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Postgres(e) => postgres_unavailable(e),
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                use rusqlite::ErrorCode as C;
+                matches!(
+                    e.code,
+                    C::DiskFull
+                        | C::ReadOnly
+                        | C::SystemIoFailure
+                        | C::DatabaseBusy
+                        | C::DatabaseLocked
+                        | C::CannotOpen
+                        | C::OutOfMemory
+                        | C::FileLockingProtocolFailed
+                )
+            }
+            // Its own statements succeeded; the batch it joined failed to commit (the cause
+            // is logged by the writer): nothing of it is stored, and trying again may work.
+            Self::NotCommitted(_) | Self::WriterTimeout(_) | Self::VolumeReadOnly => true,
+            Self::Sqlite(_)
+            | Self::Interrupted(_)
+            | Self::MultipleStatements
+            | Self::RowNotFound
+            | Self::Column { .. } => false,
+        }
+    }
+
     /// The name of the unique constraint (or its message) this error violates, if it is one.
     pub(crate) fn unique_violation(&self) -> Option<&str> {
         match self {
@@ -287,6 +320,42 @@ impl DbError {
             }
             _ => None,
         }
+    }
+}
+
+/// PostgreSQL cannot be reached, or refuses work for a reason that passes: the connection
+/// (SQLSTATE class 08), the server shutting down or starting (57P01–57P03), a statement
+/// cancelled by `statement_timeout` (57014), too little disk, memory or connections (53),
+/// an I/O error (58), a read-only standby (25006).
+fn postgres_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("58")
+                || code.starts_with("57P0")
+                || code == "57014"
+                || code == "25006"
+        }),
+        _ => false,
+    }
+}
+
+/// Whether the connection itself was lost under the statement (PostgreSQL ended it, or the
+/// socket broke), as opposed to the server refusing the statement: the failure a retry on a
+/// fresh connection cures.
+pub(crate) fn connection_lost(e: &DbError) -> bool {
+    match e {
+        DbError::Postgres(sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed) => true,
+        DbError::Postgres(sqlx::Error::Database(e)) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+        _ => false,
     }
 }
 

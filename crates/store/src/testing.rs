@@ -73,6 +73,16 @@ impl TestDatabase {
         }
     }
 
+    /// A database someone else made and removes (a throw-away PostgreSQL cluster), with a
+    /// data folder of its own.
+    pub fn existing(url: String) -> Self {
+        Self {
+            url,
+            data_dir: tempfile::tempdir().expect("create a temporary folder"),
+            postgres: None,
+        }
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }

@@ -192,7 +192,7 @@ async fn serve_runs_in_an_empty_folder() {
     let api = Api::at(&format!("http://{address}"));
     let health = api.health().await.text().await.unwrap();
     child.kill().await.unwrap();
-    assert_eq!(health, "{\"status\":\"ok\"}");
+    assert_eq!(health, "{\"status\":\"ok\",\"database\":\"ok\"}");
 
     let data = dir.path().join("tessera-data");
     assert!(data.join("tessera.db").exists());

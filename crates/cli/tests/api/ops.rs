@@ -13,7 +13,16 @@ backend_tests!(
 async fn health_checks_the_database(app: TestApp) {
     let response = app.health().await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.body().await, serde_json::json!({"status": "ok"}));
+    assert_eq!(
+        response.body().await,
+        serde_json::json!({"status": "ok", "database": "ok"})
+    );
+    let response = app.get("/api/v1/health/ready", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.body().await,
+        serde_json::json!({"status": "ready"})
+    );
 }
 
 async fn metrics_count_requests_and_sign_ins(app: TestApp) {
@@ -56,6 +65,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
         ("/me", "get"),
         ("/me/events", "get"),
         ("/health", "get"),
+        ("/health/ready", "get"),
         ("/login/verify", "post"),
         ("/me/2fa/setup", "post"),
         ("/me/2fa/activate", "post"),
@@ -108,6 +118,16 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
         );
     }
     assert_eq!(paths.len(), 33, "every documented path is listed above");
+    // Every operation may answer 503 (a database outage), and one with a body 413.
+    for (path, operation) in paths {
+        for (method, operation) in operation.as_object().unwrap() {
+            assert!(
+                operation["responses"]["503"].is_object(),
+                "{method} {path} documents 503"
+            );
+        }
+    }
+    assert!(paths["/login"]["post"]["responses"]["413"].is_object());
     assert!(doc["components"]["securitySchemes"]["session"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }

@@ -328,7 +328,7 @@ async fn the_accounts_policy_is_checked_at_every_use(app: TestApp) {
     // Forbidden: the trusted laptop asks again, and ticking the box grants nothing.
     assert!(!skips(&app, owner, PASSWORD, LAPTOP, &laptop).await);
     let challenge = password_from(&app, owner, PASSWORD, LAPTOP, Some(&laptop)).await;
-    let done = second_step(&app, &factor, &challenge, LAPTOP, true).await;
+    let done = second_step(&app, factor, &challenge, LAPTOP, true).await;
     assert_eq!(done["trusted_until"], Value::Null, "{done}");
     assert!(!skips(&app, owner, PASSWORD, LAPTOP, &laptop).await);
 

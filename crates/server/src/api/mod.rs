@@ -59,13 +59,69 @@ impl Modify for BearerAuth {
     }
 }
 
+/// What any operation may answer besides its own statuses: `503` when the database cannot
+/// be reached or cannot write for now (or the request ran past its deadline), and for a
+/// request body `413` (over 64 KiB), `408` (not sent within the header timeout) and `400`
+/// (broken off).
+struct Outages;
+
+impl Modify for Outages {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description).into());
+                };
+                add(
+                    "503",
+                    "`unavailable`: the database cannot be reached or cannot write for now, or \
+                     `timeout`: the request ran past 30 s; both with `Retry-After`",
+                );
+                if operation.request_body.is_some() {
+                    add("413", "`payload_too_large`: the body is over 64 KiB");
+                    add(
+                        "408",
+                        "`request_timeout`: the body did not arrive within the header timeout",
+                    );
+                    add("400", "`bad_request`: the body broke off");
+                }
+            }
+        }
+    }
+}
+
 /// An id from the path: one that does not parse names nothing, so it is `404`.
 fn path_id<T: std::str::FromStr>(text: &str) -> Result<T, AppError> {
     text.parse().map_err(|_| AppError::NotFound)
 }
 
 pub fn router() -> Router<AppState> {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(sign_up::signup))
         .routes(routes!(sign_up::confirm))
         .routes(routes!(sign_in::login))
@@ -99,7 +155,10 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(activity::team))
         .routes(routes!(invitations::accept))
         .routes(routes!(health::health))
+        .routes(routes!(health::ready))
         .split_for_parts();
+    // Over the operations the routes brought.
+    Outages.modify(&mut doc);
     let doc = Arc::new(doc);
     router
         .route(

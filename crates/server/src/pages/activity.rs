@@ -148,7 +148,7 @@ fn show(nav: Nav, csrf: Csrf, team: bool, events: Vec<SecurityEvent>, path: &str
     page(StatusCode::OK, &template, csrf)
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Response {
+fn unavailable(e: impl std::error::Error + 'static) -> Response {
     PageError::internal("cannot read the activity log", e).into_response()
 }
 

@@ -10,7 +10,8 @@
 //! - [`PageError::Message`]: a page of its own with a heading and one message (403, 404,
 //!   409, 410), for an address or a link that cannot be used.
 //! - [`PageError::Internal`]: our own failure. It is logged with its cause, and the user sees
-//!   the "Something went wrong" page.
+//!   the "Something went wrong" page (500), or the "Temporarily unavailable" page (503 with
+//!   `Retry-After`) when the database cannot be reached or cannot write for now.
 //!
 //! Pages word some core errors the same way wherever they happen ([`TeamError`],
 //! [`InvitationError`], [`DeviceError`]). Those errors convert here with `From`.
@@ -26,6 +27,10 @@ use tessera_core::team::{InvitationError, TeamError};
 /// What a form says when we failed.
 pub const TRY_AGAIN: &str = "Something went wrong. Please try again.";
 
+/// What a form says when the database is unavailable for now.
+pub const UNAVAILABLE: &str =
+    "Tessera is temporarily unavailable. Nothing was changed; please try again in a moment.";
+
 #[derive(Debug)]
 pub enum PageError {
     /// Shown above the form again: the user may correct it and send it again.
@@ -36,10 +41,12 @@ pub enum PageError {
         title: &'static str,
         message: &'static str,
     },
-    /// Our failure: logged with `context` and its cause, answered with the 500 page.
+    /// Our failure: logged with `context` and its cause, answered with the 500 page, or the
+    /// 503 page when the database is only `unavailable` for now.
     Internal {
         context: &'static str,
         cause: String,
+        unavailable: bool,
     },
 }
 
@@ -73,11 +80,13 @@ impl PageError {
         )
     }
 
-    /// Our failure, answered with the "Something went wrong" page.
-    pub fn internal(context: &'static str, cause: impl std::fmt::Display) -> Self {
+    /// Our failure, answered with the "Something went wrong" page (or "Temporarily
+    /// unavailable", see [`PageError::Internal`]).
+    pub fn internal(context: &'static str, cause: impl std::error::Error + 'static) -> Self {
         Self::Internal {
             context,
             cause: cause.to_string(),
+            unavailable: tessera_core::store::is_unavailable(&cause),
         }
     }
 
@@ -87,8 +96,16 @@ impl PageError {
         Self::refused(StatusCode::INTERNAL_SERVER_ERROR, TRY_AGAIN)
     }
 
-    /// [`PageError::try_again`], logging `cause` with `context`.
-    pub fn internal_on_form(context: &'static str, cause: impl std::fmt::Display) -> Self {
+    /// [`PageError::try_again`], logging `cause` with `context`; when the database is only
+    /// unavailable for now, the form says so with a 503.
+    pub fn internal_on_form(
+        context: &'static str,
+        cause: impl std::error::Error + 'static,
+    ) -> Self {
+        if tessera_core::store::is_unavailable(&cause) {
+            tracing::warn!(error = %cause, "{context}: the database is unavailable");
+            return Self::refused(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+        }
         tracing::error!(error = %cause, "{context}");
         Self::try_again()
     }
@@ -115,7 +132,15 @@ impl IntoResponse for PageError {
                 title,
                 message,
             } => message_page(status, title, message),
-            Self::Internal { context, cause } => {
+            Self::Internal {
+                context,
+                cause,
+                unavailable: true,
+            } => {
+                tracing::warn!(error = %cause, "{context}: the database is unavailable");
+                unavailable_page()
+            }
+            Self::Internal { context, cause, .. } => {
                 tracing::error!(error = %cause, "{context}");
                 message_page(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -125,6 +150,21 @@ impl IntoResponse for PageError {
             }
         }
     }
+}
+
+/// The page of a `503`: the database cannot be reached or cannot write for now.
+pub fn unavailable_page() -> Response {
+    let mut page = message_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "Tessera cannot reach its database right now. Nothing was changed; please try again \
+         in a moment.",
+    );
+    page.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(crate::error::RETRY_UNAVAILABLE_SECS),
+    );
+    page
 }
 
 /// The team pages show a refused action above the form, on the users or settings page.

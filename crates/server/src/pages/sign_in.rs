@@ -95,9 +95,15 @@ fn login_refused(state: &AppState, e: LoginError) -> (&'static str, PageError) {
             ),
         ),
         LoginError::Internal(cause) => {
-            let cause = anyhow::Error::from(cause);
-            tracing::error!(error = format!("{cause:#}"), "page sign-in failed");
-            ("internal_error", PageError::try_again())
+            let code = if tessera_core::store::is_unavailable(&cause) {
+                "unavailable"
+            } else {
+                "internal_error"
+            };
+            (
+                code,
+                PageError::internal_on_form("page sign-in failed", cause),
+            )
         }
         LoginError::Invalid(_) => (
             "validation_error",

@@ -40,7 +40,7 @@ impl Fixture {
         )
         .unwrap();
         Self {
-            writer: Arc::new(GroupWriter::new(conn)),
+            writer: Arc::new(GroupWriter::new(conn, Default::default())),
             path,
             _dir: dir,
         }

@@ -83,6 +83,15 @@ pub fn config_for(db: &TestDatabase) -> Config {
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let db = TestDatabase::create(backend).await?;
+    Some(spawn_app_with(backend, db, |_| {}).await)
+}
+
+/// The test app on `db`, with its configuration changed by `configure` before it starts.
+pub async fn spawn_app_with(
+    backend: Backend,
+    db: TestDatabase,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = config_for(&db);
     // Deliver queued email promptly; retries are paced by the test's clock.
     config.mail.poll_interval_ms = 50;
@@ -108,8 +117,9 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         config,
         server: None,
     };
+    configure(&mut app.config);
     app.start().await;
-    Some(app)
+    app
 }
 
 impl TestApp {
@@ -124,8 +134,7 @@ impl TestApp {
             app.run_until(async {
                 let _ = stopped.await;
             })
-            .await
-            .expect("the server runs");
+            .await;
         });
         self.server = Some((stop, handle));
     }
@@ -157,6 +166,16 @@ impl TestApp {
         self.stop().await;
         change(&mut self.config);
         self.start().await;
+    }
+
+    /// Builds the app again on this configuration without starting it: the error a start
+    /// would end with, if any.
+    pub async fn try_build(&self) -> Result<(), String> {
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        Application::build_with_clock(self.config.clone(), clock)
+            .await
+            .map(drop)
+            .map_err(|e| format!("{e:#}"))
     }
 
     /// Stops the server and its email worker; the database stays.
