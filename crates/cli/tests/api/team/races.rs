@@ -13,7 +13,8 @@ backend_tests!(
 const ROUNDS: usize = 3;
 
 async fn a_user_deleted_while_signing_in_gets_a_clear_answer(app: TestApp) {
-    let owner = app.signed_in("owner@example.com").await;
+    // Deleting a user is a recovery power: the owner has 2FA (review F6).
+    let owner = app.owner_with_2fa("owner@example.com").await;
     for round in 0..ROUNDS {
         let email = format!("member{round}@example.com");
         let (id, _) = app.join(&owner, &email, "member").await;
@@ -42,7 +43,7 @@ async fn a_user_deleted_while_signing_in_gets_a_clear_answer(app: TestApp) {
 }
 
 async fn two_admins_deleting_each_other_get_clear_answers(app: TestApp) {
-    let owner = app.signed_in("owner@example.com").await;
+    let owner = app.owner_with_2fa("owner@example.com").await;
     for round in 0..ROUNDS {
         let (a_id, a) = app
             .join(&owner, &format!("a{round}@example.com"), "admin")
@@ -50,6 +51,9 @@ async fn two_admins_deleting_each_other_get_clear_answers(app: TestApp) {
         let (b_id, b) = app
             .join(&owner, &format!("b{round}@example.com"), "admin")
             .await;
+        // Each admin needs 2FA of their own to delete a user (review F6).
+        app.enable_2fa(&a).await.expect("oathtool");
+        app.enable_2fa(&b).await.expect("oathtool");
         let (api_a, api_b) = (app.api(), app.api());
         let a_deletes_b = tokio::spawn(async move { api_a.delete_user(&a, &b_id).await.status() });
         let b_deletes_a = tokio::spawn(async move { api_b.delete_user(&b, &a_id).await.status() });
