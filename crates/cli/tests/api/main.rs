@@ -52,6 +52,7 @@ mod otp;
 mod pages;
 mod passwords;
 mod refusals;
+mod schema_fuzz;
 mod sessions_cap;
 mod sign_up;
 mod smtp;

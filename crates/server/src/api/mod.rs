@@ -59,10 +59,11 @@ impl Modify for BearerAuth {
     }
 }
 
-/// What any operation may answer besides its own statuses: `503` when the database cannot
-/// be reached or cannot write for now (or the request ran past its deadline), and for a
-/// request body `413` (over 64 KiB), `408` (not sent within the header timeout) and `400`
-/// (broken off).
+/// What any operation may answer besides its own statuses (review D12): `503` when the
+/// database cannot be reached or cannot write for now (or the request ran past its
+/// deadline); with a session, `401` without a live one; with a request body, `413` (over
+/// 64 KiB), `408` (not sent within the header timeout), `400` (not JSON, or broken off),
+/// `415` (not `application/json`) and `422` (JSON of the wrong shape).
 struct Outages;
 
 impl Modify for Outages {
@@ -102,13 +103,35 @@ impl Modify for Outages {
                     "`unavailable`: the database cannot be reached or cannot write for now, or \
                      `timeout`: the request ran past 30 s; both with `Retry-After`",
                 );
+                let secured = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|requirements| !requirements.is_empty());
+                if secured {
+                    add(
+                        "401",
+                        "`unauthenticated`: no session, or not a live one; `session_expired`: \
+                         past its lifetime or idle timeout",
+                    );
+                }
                 if operation.request_body.is_some() {
                     add("413", "`payload_too_large`: the body is over 64 KiB");
                     add(
                         "408",
                         "`request_timeout`: the body did not arrive within the header timeout",
                     );
-                    add("400", "`bad_request`: the body broke off");
+                    add(
+                        "400",
+                        "`malformed_json`: the body is not JSON; `bad_request`: it broke off",
+                    );
+                    add(
+                        "415",
+                        "`unsupported_media_type`: the body is not `application/json`",
+                    );
+                    add(
+                        "422",
+                        "`validation_error`: a field is missing, of the wrong type, or not valid",
+                    );
                 }
             }
         }
