@@ -32,7 +32,10 @@ fn schemathesis() -> Option<PathBuf> {
 
 async fn run(st: &PathBuf, app: &TestApp, token: Option<&str>) {
     let url = format!("{}/api/v1/openapi.json", app.base);
+    // schemathesis keeps a cache of what failed in its working folder: not in the tree.
+    let scratch = tempfile::tempdir().unwrap();
     let mut command = tokio::process::Command::new(st);
+    command.current_dir(scratch.path());
     command.args([
         "run",
         &url,
