@@ -157,7 +157,7 @@ impl SmtpPool {
                 Ok(())
             }
             Ok(Err(e)) => {
-                connection.abort().await;
+                self.close(connection).await;
                 Err(classify(&e))
             }
             Err(_) => Err(TransportError::Transient(format!(
@@ -186,8 +186,14 @@ impl SmtpPool {
             {
                 return Some(connection);
             }
-            connection.abort().await;
+            self.close(connection).await;
         }
+    }
+
+    /// Says `QUIT` on a connection that failed, within the timeout: a server that stopped
+    /// answering must not hold the lane.
+    async fn close(&self, mut connection: AsyncSmtpConnection) {
+        let _ = tokio::time::timeout(self.timeout, connection.abort()).await;
     }
 
     fn put_back(&self, connection: AsyncSmtpConnection) {
