@@ -44,21 +44,20 @@ impl TestApp {
             .maildir
             .clone()
             .unwrap_or_else(|| self.db.data_dir().join("mail"));
-        let mut paths: Vec<_> = std::fs::read_dir(&folder)
+        let paths: Vec<_> = std::fs::read_dir(&folder)
             .map(|dir| dir.map(|e| e.unwrap().path()).collect())
             .unwrap_or_default();
-        // The folder transport names files by the outbox id, a UUIDv7: by name is by
-        // time. A Maildir's names do not sort by time within a second, so the time each
-        // file was written decides first.
-        paths.sort_by_key(|p| {
-            let written = std::fs::metadata(p).and_then(|m| m.modified()).ok();
-            (written, p.clone())
-        });
-        paths
+        let mut mail: Vec<Received> = paths
             .iter()
             .filter(|p| self.maildir.is_some() || p.extension().is_some_and(|e| e == "eml"))
             .map(|p| crate::smtp::parse(&std::fs::read(p).unwrap()))
-            .collect()
+            .collect();
+        // In the order they were queued, not delivered: the outbox sends on several
+        // connections at once, so two emails queued a moment apart may arrive the other way
+        // round. Each Message-ID is `<outbox id@domain>`, a UUIDv7, which the server makes
+        // in creation order.
+        mail.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+        mail
     }
 
     /// Waits (up to 30 s) for an email to `to` whose text contains `needle`.
