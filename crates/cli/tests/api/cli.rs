@@ -1,8 +1,6 @@
 //! The `tessera` binary itself: `serve` in an empty folder, and the operator's `admin`.
 
-use crate::helpers::{Api, PASSWORD, ResponseExt, TestApp};
-use std::process::Stdio;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use crate::helpers::{PASSWORD, ResponseExt, TestApp};
 
 backend_tests!(
     admin_lists_accounts_and_users,
@@ -168,30 +166,11 @@ async fn admin_unlock_lifts_the_password_lock(app: TestApp) {
 #[tokio::test]
 async fn serve_runs_in_an_empty_folder() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env_clear()
-        .env("TESSERA_BIND", "127.0.0.1:0")
-        .env("TESSERA_LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut address = None;
-    while let Some(line) = lines.next_line().await.unwrap() {
-        let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if let Some(a) = entry["fields"]["address"].as_str() {
-            address = Some(a.to_owned());
-            break;
-        }
-    }
-    let address = address.expect("the bound address is logged");
-    let api = Api::at(&format!("http://{address}"));
-    let health = api.health().await.text().await.unwrap();
-    child.kill().await.unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command.current_dir(dir.path()).env_clear();
+    let mut server = crate::helpers::process::serve(command).await;
+    let health = server.api.health().await.text().await.unwrap();
+    server.child.kill().await.unwrap();
     assert_eq!(health, "{\"status\":\"ok\",\"database\":\"ok\"}");
 
     let data = dir.path().join("tessera-data");
