@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("tessera: {e:#}");
+            eprintln!("tessera: {}", tessera_core::describe_error(e.as_ref()));
             return ExitCode::FAILURE;
         }
     };
@@ -72,7 +72,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tessera: {e:#}");
+            eprintln!("tessera: {}", tessera_core::describe_error(e.as_ref()));
             ExitCode::FAILURE
         }
     }

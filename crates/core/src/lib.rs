@@ -118,3 +118,41 @@ impl Tessera {
         self.ctx.store.ready(self.ctx.now()).await
     }
 }
+
+/// `error` and its sources in one line, `a: b: c`, leaving out a source whose words the
+/// error before it already shows (an error that prints its source, or a transparent wrapper,
+/// would otherwise say the same thing twice).
+pub fn describe_error(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut shown: Vec<String> = Vec::new();
+    for e in std::iter::successors(Some(error), |e| e.source()) {
+        let words = e.to_string();
+        if !shown.last().is_some_and(|last| last.contains(&words)) {
+            shown.push(words);
+        }
+    }
+    shown.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer: {0}")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner")]
+    struct Inner;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("wrapper")]
+    struct Wrapper(#[source] Outer);
+
+    #[test]
+    fn an_error_chain_is_described_once_each() {
+        assert_eq!(super::describe_error(&Outer(Inner)), "outer: inner");
+        assert_eq!(
+            super::describe_error(&Wrapper(Outer(Inner))),
+            "wrapper: outer: inner"
+        );
+    }
+}

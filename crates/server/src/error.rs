@@ -163,7 +163,10 @@ impl AppError {
             .chain()
             .any(|e| e.is::<tessera_core::store::Unavailable>())
         {
-            tracing::warn!(error = format!("{error:#}"), "the database is unavailable");
+            tracing::warn!(
+                error = tessera_core::describe_error(error.as_ref()),
+                "the database is unavailable"
+            );
             return Self::Unavailable;
         }
         Self::Internal(error)
@@ -251,7 +254,10 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         if let Self::Internal(cause) | Self::SecretUnavailable(cause) = &self {
-            tracing::error!(error = format!("{cause:#}"), "request failed");
+            tracing::error!(
+                error = tessera_core::describe_error(cause.as_ref()),
+                "request failed"
+            );
         }
         if matches!(
             self,

@@ -377,3 +377,89 @@ async fn a_full_sqlite_volume_answers_503_and_loses_nothing() {
         assert_eq!(app.me(token).await.status(), StatusCode::OK, "{email}");
     }
 }
+
+/// D11: when the data volume turns read-only under a running `tessera serve`, SQLite's
+/// memory-mapped WAL index would kill the process with SIGBUS and no word. The volume watcher
+/// sees the read-only flag first: the server logs it, leaves the database alone (requests
+/// answer 503) and carries on when the volume is writable again. The volume is made
+/// read-only the way a failing disk's `errors=remount-ro` does it to a mount in use: a
+/// read-only mount over the data folder while the server holds its files open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_turning_read_only_under_the_server_is_logged_and_survived() {
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let folder = db.data_dir();
+    let Some(_volume) = Tmpfs::mount(&folder, "16m") else {
+        return;
+    };
+    let mut app = spawn_app_with(Backend::Sqlite, db, |_| {}).await;
+    app.stop().await;
+    let server = crate::helpers::process::serve(app.tessera()).await;
+    let sign_up = |email: &str| {
+        let body = json!({"account_name": "Acme", "name": "Ada", "email": email,
+                          "password": PASSWORD});
+        let api = server.api.clone();
+        async move { api.signup(&body).await }
+    };
+    assert_eq!(
+        sign_up("before@example.com").await.status(),
+        StatusCode::CREATED
+    );
+
+    let read_only = ReadOnlyMount::over(&folder);
+    let line = server
+        .logged("turned read-only", Duration::from_secs(2))
+        .await
+        .expect("the read-only volume is logged within 2 s");
+    assert_eq!(line["level"], "ERROR", "{line}");
+    for email in ["during1@example.com", "during2@example.com"] {
+        let response = sign_up(email).await;
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    }
+    let ready = server.api.get("/api/v1/health/ready", None).await;
+    assert_error(ready, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    let live = server.api.get("/api/v1/health", None).await;
+    assert_eq!(live.status(), StatusCode::OK, "the process itself is fine");
+
+    drop(read_only);
+    server
+        .logged("the data volume is writable again", Duration::from_secs(2))
+        .await
+        .expect("the writable volume is logged");
+    assert_eq!(
+        sign_up("after@example.com").await.status(),
+        StatusCode::CREATED
+    );
+    let response = server.api.login("before@example.com", PASSWORD).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "nothing acknowledged was lost"
+    );
+    let mut child = server.child;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the server is still running"
+    );
+}
+
+/// A read-only bind mount of a folder over itself, removed when dropped: the folder's
+/// volume reads as read-only (`statvfs`), while files already open stay as they were.
+struct ReadOnlyMount(PathBuf);
+
+impl ReadOnlyMount {
+    fn over(folder: &Path) -> Self {
+        run(Command::new("mount").arg("--bind").arg(folder).arg(folder));
+        let mounted = Self(folder.to_owned());
+        run(Command::new("mount")
+            .args(["-o", "remount,bind,ro"])
+            .arg(folder));
+        mounted
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+    }
+}

@@ -3,6 +3,8 @@
 
 use super::Api;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -10,6 +12,29 @@ use tokio::process::{Child, Command};
 pub struct ServeProcess {
     pub child: Child,
     pub api: Api,
+    /// Every line it has logged (JSON) since it listened.
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl ServeProcess {
+    /// The first line logged since it listened whose message contains `words`, waiting up
+    /// to `within` for it.
+    pub async fn logged(&self, words: &str, within: Duration) -> Option<serde_json::Value> {
+        let started = Instant::now();
+        loop {
+            let found = self.log.lock().unwrap().iter().find_map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+                entry["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(words))
+                    .then_some(entry)
+            });
+            if found.is_some() || started.elapsed() > within {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// Starts `command` (a `tessera` command without its subcommand) as `tessera serve` on a free
@@ -37,9 +62,16 @@ pub async fn serve(command: std::process::Command) -> ServeProcess {
     }
     let address = address.expect("the bound address is logged");
     // Keep reading the log, so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            kept.lock().unwrap().push(line);
+        }
+    });
     ServeProcess {
         child,
         api: Api::at(&format!("http://{address}")),
+        log,
     }
 }
