@@ -40,6 +40,7 @@ mod credentials;
 mod devices;
 mod events;
 mod factors;
+mod housekeeping;
 mod keys;
 mod outbox;
 mod second_step;

@@ -38,12 +38,13 @@ fn rule(sweep: Sweep) -> (&'static str, &'static str, &'static str) {
 impl HousekeepingStore for Backend {
     async fn sweep(&self, sweep: Sweep, before: Timestamp, limit: i64) -> StoreResult<u64> {
         let (table, key, condition) = rule(sweep);
-        // The condition also outside: a key (a user's, for email-code sends) may have rows
-        // that are not due yet.
+        // The batch is picked once, in a materialized CTE (as a subquery, PostgreSQL may run
+        // the `LIMIT` more than once). The condition also outside: a key (a user's, for
+        // email-code sends) may have rows that are not due yet.
         let columns = key.trim_matches(['(', ')']);
         let sql = format!(
-            "DELETE FROM {table} WHERE {condition} AND {key} IN \
-             (SELECT {columns} FROM {table} WHERE {condition} LIMIT $2)"
+            "WITH picked AS MATERIALIZED (SELECT {columns} FROM {table} WHERE {condition} LIMIT $2) \
+             DELETE FROM {table} WHERE {condition} AND {key} IN (SELECT {columns} FROM picked)"
         );
         let mut tx = self.begin_single().await.map_err(db)?;
         let done = query(&sql)
