@@ -5,6 +5,7 @@ use crate::body::{self, BODY_LIMIT, BodyTimeout};
 use crate::config::Config;
 use crate::metrics::{ConnectionStats, Metrics};
 use crate::pages::cookies::Cookies;
+use crate::return_to::ReturnOrigins;
 use crate::serve::{self, Limits};
 use crate::state::AppState;
 use crate::{api, error::AppError, metrics, pages};
@@ -122,12 +123,18 @@ impl Application {
                 Arc::clone(&connections),
             )),
             csrf_key: Arc::new(keys.csrf()),
-            cookies: Cookies::new(public_url.starts_with("https://")),
+            cookies: Cookies::new(public_url.starts_with("https://"))
+                .with_session_domain(config.cookie_domain.clone()),
             metrics_token: config
                 .metrics_token
                 .as_deref()
                 .map(|t| Token::from_client(t).hash()),
-            trust_forwarded_for: config.trust_forwarded_for,
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            return_origins: Arc::new(ReturnOrigins::new(
+                &public_url,
+                &config.allowed_return_origins,
+            )),
+            public_url: Arc::from(public_url.as_str()),
         };
         Ok(Self {
             listener,
@@ -276,6 +283,7 @@ pub async fn build_deps(
         codes: CodeHasher::new(keys.codes()),
         issuer: config.issuer.clone(),
         signup: config.signup,
+        grants: config.api_grants.clone(),
     })
 }
 
