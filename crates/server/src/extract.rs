@@ -59,14 +59,20 @@ fn bearer(parts: &Parts) -> Option<Token> {
         .then(|| Token::from_client(token.trim()))
 }
 
-async fn session(parts: &Parts, state: &AppState) -> Result<principal::AnySession, AppError> {
+/// The bearer token, as a session token: an API key is no session (SPEC §11), and reaches
+/// only the endpoints open to keys.
+fn session_token(parts: &Parts) -> Result<Token, AppError> {
     let token = bearer(parts).ok_or(AppError::Unauthenticated)?;
     if looks_like_key(token.expose()) {
-        // A key is no session (SPEC §11): it reaches only the endpoints open to keys.
         return Err(AppError::InvalidApiKey(
             "API keys cannot call this endpoint: it needs a signed-in session",
         ));
     }
+    Ok(token)
+}
+
+async fn session(parts: &Parts, state: &AppState) -> Result<principal::AnySession, AppError> {
+    let token = session_token(parts)?;
     Ok(state.core.sessions.authenticate(&token.hash()).await?)
 }
 
@@ -154,7 +160,7 @@ impl FromRequestParts<AppState> for AnySessionWithStatus {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(AppError::Unauthenticated)?;
+        let token = session_token(parts)?;
         let (session, status) = state
             .core
             .sessions

