@@ -46,11 +46,25 @@ pub struct GateQuery {
 /// `Authorization: Bearer tsk_…`.
 #[utoipa::path(get, path = "/gate", tag = "gate", params(GateQuery),
     responses(
-        (status = 204, description = "Signed in; identity in the `X-Tessera-*` headers"),
-        (status = 401, description = "`unauthenticated` (with `Location` of the sign-in page and `return_to`, when the request accepts HTML; of the security page for a session that must set up 2FA first), `session_expired`, `invalid_api_key` or `api_key_expired`", body = ErrorBody),
+        (status = 204, description = "Signed in; identity in the `X-Tessera-*` headers",
+            headers(
+                ("X-Tessera-User-Id" = String, description = "The user's id (a key's creator)"),
+                ("X-Tessera-Email" = String, description = "The user's email"),
+                ("X-Tessera-Account-Id" = String, description = "The account's id"),
+                ("X-Tessera-Role" = String, description = "`owner`, `admin` or `member`"),
+                ("X-Tessera-Grants" = String, description = "The grants, comma-separated"),
+                ("X-Tessera-Auth" = String, description = "`session` or `api_key`"),
+                ("X-Tessera-Api-Key-Id" = String, description = "The key's id, for `api_key`"),
+            )),
+        (status = 401, description = "`unauthenticated` (with `Location` of the sign-in page and `return_to`, when the request accepts HTML), `two_factor_setup_required` (a session that must set up 2FA first, with `Location` of the security page), `session_expired`, `invalid_api_key` or `api_key_expired`", body = ErrorBody,
+            headers(
+                ("Location" = String, description = "Where a browser signs in (or sets up 2FA)"),
+                ("WWW-Authenticate" = String, description = "`Bearer`"),
+            )),
         (status = 403, description = "`insufficient_grant` (the grant of `?grant=` is missing, named in `grant`) or `ip_not_allowed` (an API key used from outside its allowlist)", body = ErrorBody),
         (status = 422, description = "`validation_error`: `grant` is not a grant name", body = ErrorBody),
-        (status = 429, description = "`too_many_attempts`: too many failed API keys from this address", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many failed API keys from this address", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
     ))]
 pub async fn gate(
     State(state): State<AppState>,

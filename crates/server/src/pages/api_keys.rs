@@ -135,7 +135,7 @@ async fn keys_page(
             about: TESSERA_GRANTS
                 .iter()
                 .find(|(own, _)| *own == name)
-                .map_or("the app's own", |(_, about)| about),
+                .map_or("for the app", |(_, about)| about),
             checked: form.grants.contains(&name),
             name,
         })

@@ -6,6 +6,7 @@
 mod gate;
 mod keys;
 mod nginx;
+mod page;
 mod races;
 mod refusals;
 mod return_to;

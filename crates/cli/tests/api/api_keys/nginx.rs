@@ -344,5 +344,46 @@ async fn behind_nginx_in_chromium() {
     assert!(text.contains("app saw /dashboard?from=chromium"), "{text}");
     assert!(text.contains("x-tessera-email: ada@example.com"), "{text}");
     b.screenshot("gate-app").await;
+    // The page of keys: create one with a checkbox and an address, copy it, use it.
+    b.client
+        .goto(&format!("{}/account/api-keys", app.base))
+        .await
+        .unwrap();
+    b.fill("Label", "Sender").await;
+    b.check("input[value='messages:send']").await;
+    b.fill("Allowed addresses", "127.0.0.1").await;
+    b.press("Create key").await;
+    assert!(b.text().await.contains("Copy it now"));
+    b.screenshot("api-keys-created").await;
+    let key = b
+        .find("#created-key")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("the key");
+    let sent = reqwest::Client::new()
+        .get(nginx.url("/messages/new"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::OK);
+    assert!(
+        sent.text()
+            .await
+            .unwrap()
+            .contains("x-tessera-auth: api_key")
+    );
+    b.press("Revoke").await;
+    assert!(b.text().await.contains("Key revoked"));
+    b.screenshot("api-keys").await;
+    let refused = reqwest::Client::new()
+        .get(nginx.url("/messages/new"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     b.close().await;
 }
