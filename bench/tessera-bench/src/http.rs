@@ -33,9 +33,25 @@ impl Connection {
         body: Option<&str>,
         bearer: Option<&str>,
     ) -> Result<Response> {
+        let authorization = bearer.map(|token| format!("Bearer {token}"));
+        let headers: Vec<(&str, &str)> = authorization
+            .iter()
+            .map(|value| ("Authorization", value.as_str()))
+            .collect();
+        self.send_with(method, path, body, &headers).await
+    }
+
+    /// [`Connection::send`] with any headers.
+    pub async fn send_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response> {
         let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
-        if let Some(token) = bearer {
-            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
         }
         if let Some(body) = body {
             request.push_str(&format!(

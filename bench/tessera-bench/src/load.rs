@@ -24,6 +24,10 @@ pub enum Kind {
     Login,
     /// `GET /` (the hello-world reference).
     Hello,
+    /// `GET /api/v1/gate` with a session cookie (SPEC §11, §15).
+    GateCookie,
+    /// `GET /api/v1/gate` with an API key.
+    GateKey,
 }
 
 pub struct Plan {
@@ -33,8 +37,10 @@ pub struct Plan {
     pub seconds: f64,
     /// Requests per second on a schedule; `None` sends as fast as answers come.
     pub rate: Option<f64>,
-    /// Session tokens for `me`, used in turn.
+    /// Session tokens for `me` and `gate-cookie`, used in turn.
     pub sessions: Vec<String>,
+    /// API keys for `gate-key`, used in turn.
+    pub keys: Vec<String>,
 }
 
 /// One seeded user: (challenge token, base32 TOTP secret, email).
@@ -132,6 +138,32 @@ pub async fn sessions(addr: &str, seeds: &[Seeded], n: usize) -> Result<Vec<Stri
     Ok(tokens)
 }
 
+/// An API key (grant `users:read`) made by each session that may make one (the owners'):
+/// they are fresh, so within the step-up window.
+pub async fn api_keys(addr: &str, sessions: &[String]) -> Result<Vec<String>> {
+    let mut connection = Connection::new(addr);
+    let body = json!({"label": "bench", "grants": ["users:read"]}).to_string();
+    let mut keys = Vec::new();
+    for session in sessions {
+        let response = connection
+            .send(
+                "POST",
+                "/api/v1/account/api-keys",
+                Some(&body),
+                Some(session),
+            )
+            .await?;
+        let answer: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        if let (201, Some(key)) = (response.status, answer["key"].as_str()) {
+            keys.push(key.to_owned());
+        }
+    }
+    if keys.is_empty() {
+        bail!("no session could make an API key (are any of the seeds owners?)");
+    }
+    Ok(keys)
+}
+
 /// Runs the plan; `seeds` feed `verify` (each used once) and `login` (cycled).
 pub async fn run(plan: Plan, seeds: Arc<Vec<Seeded>>) -> Result<Value> {
     let next = Arc::new(AtomicUsize::new(0));
@@ -172,6 +204,7 @@ async fn work(
     tokio::time::sleep_until(start.into()).await;
     let mut k = worker;
     let mut bearer = None;
+    let mut cookie = None;
     loop {
         let due = match plan.rate {
             Some(rate) => {
@@ -208,9 +241,28 @@ async fn work(
                 ("GET", "/api/v1/me", None)
             }
             Kind::Hello => ("GET", "/", None),
+            Kind::GateCookie => {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let token = plan.sessions.get(i % plan.sessions.len().max(1));
+                cookie = token.map(|t| format!("tessera_session={t}"));
+                ("GET", "/api/v1/gate", None)
+            }
+            Kind::GateKey => {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                bearer = plan.keys.get(i % plan.keys.len().max(1));
+                ("GET", "/api/v1/gate", None)
+            }
         };
+        let authorization = bearer.map(|token| format!("Bearer {token}"));
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if let Some(value) = &authorization {
+            headers.push(("Authorization", value));
+        }
+        if let Some(value) = &cookie {
+            headers.push(("Cookie", value));
+        }
         let outcome = connection
-            .send(method, path, body.as_deref(), bearer.map(String::as_str))
+            .send_with(method, path, body.as_deref(), &headers)
             .await;
         let latency = due.elapsed();
         let status = match outcome {
@@ -235,7 +287,11 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 fn summary(plan: &Plan, mut tally: Tally, seconds: f64) -> Value {
     tally.micros.sort_unstable();
-    let ok = tally.statuses.get("200").copied().unwrap_or(0);
+    // The gate answers `204`.
+    let ok = ["200", "204"]
+        .iter()
+        .filter_map(|status| tally.statuses.get(*status))
+        .sum::<usize>();
     let requests = tally.micros.len();
     json!({
         "kind": format!("{:?}", plan.kind).to_lowercase(),

@@ -150,9 +150,17 @@ async fn run(command: Command) -> Result<()> {
                 Some(path) => load::read_seeds(path)?,
                 None => Vec::new(),
             });
-            let needs_session = matches!(kind, load::Kind::Me) || probe_me_rate.is_some();
+            let needs_session = matches!(
+                kind,
+                load::Kind::Me | load::Kind::GateCookie | load::Kind::GateKey
+            ) || probe_me_rate.is_some();
             let tokens = if needs_session {
                 load::sessions(&addr, &seeds, sessions).await?
+            } else {
+                Vec::new()
+            };
+            let keys = if matches!(kind, load::Kind::GateKey) {
+                load::api_keys(&addr, &tokens).await?
             } else {
                 Vec::new()
             };
@@ -168,6 +176,7 @@ async fn run(command: Command) -> Result<()> {
                 seconds,
                 rate,
                 sessions: tokens.clone(),
+                keys,
             };
             match probe_me_rate {
                 Some(probe_rate) => {
@@ -178,6 +187,7 @@ async fn run(command: Command) -> Result<()> {
                         seconds,
                         rate: Some(probe_rate),
                         sessions: tokens,
+                        keys: Vec::new(),
                     };
                     let (main, probe) = tokio::try_join!(
                         load::run(plan, rest.clone()),

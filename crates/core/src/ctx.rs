@@ -3,7 +3,7 @@
 //! store or the keys behind them.
 
 use crate::codes::{CodeHasher, CodePurpose};
-use crate::crypto::Sealer;
+use crate::crypto::{Sealer, TokenHash};
 use crate::factors::totp::TotpSecret;
 use crate::mail::{Alert, Mailer, Message, OutgoingEmail, SealedEmail};
 use crate::model::{Account, NewEvent, RequestMeta, User, UserId};
@@ -52,6 +52,8 @@ pub struct Deps {
     pub issuer: String,
     /// Who may create a team (`TESSERA_SIGNUP`, SPEC §8).
     pub signup: crate::sign_up::SignupMode,
+    /// The grants API keys may hold: Tessera's and the operator's (`TESSERA_API_GRANTS`).
+    pub grants: crate::api_keys::GrantCatalog,
 }
 
 /// [`Deps`], shared by every service of one [`crate::Tessera`].
@@ -65,6 +67,7 @@ pub(crate) struct Ctx {
     codes: CodeHasher,
     pub(crate) issuer: String,
     pub(crate) signup: crate::sign_up::SignupMode,
+    pub(crate) grants: crate::api_keys::GrantCatalog,
 }
 
 impl Ctx {
@@ -79,6 +82,7 @@ impl Ctx {
             codes: deps.codes,
             issuer: deps.issuer,
             signup: deps.signup,
+            grants: deps.grants,
         }
     }
 
@@ -94,6 +98,11 @@ impl Ctx {
         normalized: &str,
     ) -> Vec<u8> {
         self.codes.hash(purpose, user, normalized)
+    }
+
+    /// An API key's keyed hash, what it is stored and found by.
+    pub(crate) fn api_key_hash(&self, key: &crate::api_keys::ApiKeySecret) -> TokenHash {
+        self.codes.api_key(key)
     }
 
     /// The key an email typed at sign-in or recovery is looked up and throttled under

@@ -9,7 +9,7 @@
 //!
 //! | room | owns | SPEC |
 //! |---|---|---|
-//! | [`principal`] | who is calling: `AnySession`, `FullSession`, `Manager`, `Managed` | §4 |
+//! | [`principal`] | who is calling: `AnySession`, `FullSession`, `Manager`, `Managed`, `ApiKeyPrincipal`, `Granted` | §4, §11 |
 //! | [`sessions`] | opening every session, authenticating a token, sign-out, one's sessions | §3 |
 //! | [`credentials`] | changing a password, reset links | §8 |
 //! | [`sign_in`] | sign-up, password sign-in and what comes next, password re-checks | §2, §3 |
@@ -22,6 +22,7 @@
 //! | [`audit`] | reading the audit log | §5 |
 //! | [`operator`] | `tessera admin` | §7 |
 //! | [`housekeeping`] | deleting what has expired, in batches, safe with several instances | §14 |
+//! | [`api_keys`] | API keys: their format, grants, allowlists, and checking a presented key | §11 |
 //! | [`keys`] | the master-key guard and rotation, outside the services (run before them) | §14 |
 //! | [`mail`] | the messages, sealed into the outbox | §6 |
 //!
@@ -29,6 +30,7 @@
 //! [`email`], [`validate`], [`config`], [`password`], and [`store`] (`Effects`, errors, and
 //! `Store`, the sum of every port, for wiring).
 
+pub mod api_keys;
 pub mod audit;
 pub mod codes;
 pub mod config;
@@ -77,6 +79,7 @@ pub struct Tessera {
     pub invitations: team::Invitations,
     pub audit: audit::Audit,
     pub passwords: credentials::PasswordLifecycle,
+    pub api_keys: api_keys::ApiKeys,
     ctx: Arc<ctx::Ctx>,
 }
 
@@ -94,6 +97,7 @@ impl Tessera {
             invitations: team::Invitations(ctx.clone()),
             audit: audit::Audit(ctx.clone()),
             passwords: credentials::PasswordLifecycle(ctx.clone()),
+            api_keys: api_keys::ApiKeys(ctx.clone()),
             ctx,
         }
     }

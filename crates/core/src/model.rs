@@ -70,6 +70,10 @@ id_type!(
     /// Identifies a sign-up waiting for its emailed link (not its token).
     SignupId
 );
+id_type!(
+    /// Identifies an API key (not the key: the id may be shown, the key only once).
+    ApiKeyId
+);
 
 /// A text column held a value the code does not know: the database was written by something
 /// else, or by a newer version.
@@ -167,6 +171,10 @@ text_enum!(
         TotpReplayRefused => "totp_replay_refused",
         Reauthenticated => "reauthenticated",
         ReauthenticationFailed => "reauthentication_failed",
+        ApiKeyCreated => "api_key_created",
+        ApiKeyChanged => "api_key_changed",
+        ApiKeyRevoked => "api_key_revoked",
+        ApiKeyRefused => "api_key_refused",
     }
 );
 

@@ -21,8 +21,14 @@
 //!   recovery (reset another user's 2FA, delete a user, invite an admin, change the team's
 //!   2FA policy): by default only with 2FA on themselves (`TESSERA_ADMIN_REQUIRES_2FA`);
 //!   built only by [`crate::team::Team::recovery_admin`].
+//! - [`ApiKeyPrincipal`]: an API key (SPEC §11), built only by
+//!   [`crate::api_keys::ApiKeys::authenticate`]; never a session, untouched by 2FA. It acts
+//!   only through [`Granted`]: the key holding one [`Grant`], checked by
+//!   [`crate::api_keys::ApiKeys::granted`]. A use case that a key may call takes
+//!   `&impl Reads<G>`, which a [`Manager`] and a `Granted<G>` both are.
 
 use crate::Timestamp;
+use crate::api_keys::{ApiKey, ApiKeyContext};
 use crate::model::{Account, EventKind, NewEvent, RequestMeta, Role, Session, User};
 use crate::store::{Effects, StepUp};
 use crate::team::enforcement::{Enforcement, enforcement};
@@ -274,6 +280,119 @@ impl std::ops::Deref for RecoveryAdmin {
     type Target = Recent<Manager>;
     fn deref(&self) -> &Recent<Manager> {
         &self.0
+    }
+}
+
+/// An authenticated API key, with the grants it may use now (those it was given that its
+/// creator could still give).
+#[derive(Clone, Debug)]
+pub struct ApiKeyPrincipal {
+    context: ApiKeyContext,
+    grants: Vec<String>,
+}
+
+impl ApiKeyPrincipal {
+    /// Only after the key's hash, revocation, expiry and allowlist were checked.
+    pub(crate) fn new(context: ApiKeyContext, grants: Vec<String>) -> Self {
+        Self { context, grants }
+    }
+
+    pub fn key(&self) -> &ApiKey {
+        &self.context.key
+    }
+
+    pub(crate) fn context(&self) -> &ApiKeyContext {
+        &self.context
+    }
+
+    /// Who created the key: it acts within what they may do.
+    pub fn creator(&self) -> &User {
+        &self.context.creator
+    }
+
+    pub fn account(&self) -> &Account {
+        &self.context.account
+    }
+
+    /// The grants the key may use now.
+    pub fn grants(&self) -> &[String] {
+        &self.grants
+    }
+
+    pub fn holds(&self, grant: &str) -> bool {
+        self.grants.iter().any(|g| g == grant)
+    }
+}
+
+/// One of Tessera's grants, as a type: what a use case open to keys requires.
+pub trait Grant {
+    const NAME: &'static str;
+}
+
+/// Tessera's grants that its account API checks.
+pub mod grant {
+    macro_rules! grants {
+        ($($(#[$doc:meta])* $name:ident => $text:literal),+ $(,)?) => {$(
+            $(#[$doc])*
+            #[derive(Clone, Copy, Debug)]
+            pub struct $name;
+            impl super::Grant for $name {
+                const NAME: &'static str = $text;
+            }
+        )+};
+    }
+
+    grants! {
+        /// `GET /account`.
+        AccountRead => "account:read",
+        /// `GET /account/users`.
+        UsersRead => "users:read",
+        /// `GET /account/events`.
+        EventsRead => "events:read",
+    }
+}
+
+/// An API key that holds grant `G`.
+#[derive(Clone, Debug)]
+pub struct Granted<G> {
+    key: ApiKeyPrincipal,
+    grant: std::marker::PhantomData<G>,
+}
+
+impl<G: Grant> Granted<G> {
+    /// Only after checking [`ApiKeyPrincipal::holds`] (see
+    /// [`crate::api_keys::ApiKeys::granted`]).
+    pub(crate) fn new(key: ApiKeyPrincipal) -> Self {
+        Self {
+            key,
+            grant: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<G> std::ops::Deref for Granted<G> {
+    type Target = ApiKeyPrincipal;
+    fn deref(&self) -> &ApiKeyPrincipal {
+        &self.key
+    }
+}
+
+/// Who may read what grant `G` covers in an account: one of its managers, or a key holding
+/// `G`.
+pub trait Reads<G: Grant> {
+    /// The account read.
+    fn account_read(&self) -> &Account;
+}
+
+impl<G: Grant> Reads<G> for Manager {
+    fn account_read(&self) -> &Account {
+        self.any().account()
+    }
+}
+
+impl<G: Grant> Reads<G> for Granted<G> {
+    fn account_read(&self) -> &Account {
+        self.key.account()
     }
 }
 

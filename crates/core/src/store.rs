@@ -7,6 +7,7 @@
 //! ([`Effects`]) are written in the same transaction.
 
 use crate::Timestamp;
+use crate::api_keys::ApiKeyStore;
 use crate::audit::EventStore;
 use crate::credentials::PasswordStore;
 use crate::devices::DeviceStore;
@@ -141,6 +142,7 @@ pub trait Store:
     + SignupStore
     + KeyStore
     + HousekeepingStore
+    + ApiKeyStore
 {
     /// Checks that the database answers (a read).
     async fn ping(&self) -> StoreResult<()>;

@@ -5,6 +5,7 @@ use crate::body::{self, BODY_LIMIT, BodyTimeout};
 use crate::config::Config;
 use crate::metrics::{ConnectionStats, Metrics};
 use crate::pages::cookies::Cookies;
+use crate::return_to::ReturnOrigins;
 use crate::serve::{self, Limits};
 use crate::state::AppState;
 use crate::{api, error::AppError, metrics, pages};
@@ -122,16 +123,26 @@ impl Application {
                 Arc::clone(&connections),
             )),
             csrf_key: Arc::new(keys.csrf()),
-            cookies: Cookies::new(public_url.starts_with("https://")),
+            cookies: Cookies::new(public_url.starts_with("https://"))
+                .with_session_domain(config.cookie_domain.clone()),
             metrics_token: config
                 .metrics_token
                 .as_deref()
                 .map(|t| Token::from_client(t).hash()),
-            trust_forwarded_for: config.trust_forwarded_for,
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            return_origins: Arc::new(ReturnOrigins::new(
+                &public_url,
+                &config.allowed_return_origins,
+            )),
+            public_url: Arc::from(public_url.as_str()),
         };
         Ok(Self {
             listener,
-            router: router(state, BodyTimeout(limits.header_timeout)),
+            router: router(
+                state,
+                BodyTimeout(limits.header_timeout),
+                &config.allowed_return_origins,
+            ),
             outbox,
             housekeeper,
             core,
@@ -276,6 +287,7 @@ pub async fn build_deps(
         codes: CodeHasher::new(keys.codes()),
         issuer: config.issuer.clone(),
         signup: config.signup,
+        grants: config.api_grants.clone(),
     })
 }
 
@@ -346,7 +358,29 @@ fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn router(state: AppState, body_timeout: BodyTimeout) -> Router {
+/// The pages' Content Security Policy. `form-action` also names the origins `return_to` may
+/// lead to: browsers check it on every redirect after a form is sent, and signing in with
+/// `return_to` ends in one to the app (SPEC §11).
+fn content_security_policy(return_origins: &[String]) -> HeaderValue {
+    let mut form_action = "'self'".to_owned();
+    for origin in return_origins {
+        form_action.push(' ');
+        form_action.push_str(origin);
+    }
+    let policy = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    // The origins were checked at start (scheme, host, port): always a valid value.
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+    })
+}
+
+fn router(state: AppState, body_timeout: BodyTimeout, return_origins: &[String]) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
         .merge(pages::router())
@@ -384,10 +418,7 @@ fn router(state: AppState, body_timeout: BodyTimeout) -> Router {
         ))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("content-security-policy"),
-            HeaderValue::from_static(
-                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                 form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-            ),
+            content_security_policy(return_origins),
         ))
         .with_state(state)
 }

@@ -2,12 +2,14 @@
 //! environment variables (the environment wins), with defaults that let
 //! `tessera serve` run in an empty folder.
 
+use crate::config_gate::StringList;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tessera_core::SecurityPolicy;
+use tessera_core::api_keys::{GrantCatalog, IpRule};
 use tessera_core::crypto::{KeyRing, MasterKey};
 use tessera_core::sign_up::SignupMode;
 
@@ -44,8 +46,19 @@ pub struct Config {
     /// (`TESSERA_MASTER_KEY_OLD` or `TESSERA_MASTER_KEY_OLD_FILE`): opens what it sealed.
     pub master_key_old: Option<MasterKeySource>,
     pub log_format: LogFormat,
-    /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy only).
-    pub trust_forwarded_for: bool,
+    /// The proxies whose `X-Forwarded-For` is believed (`TESSERA_TRUSTED_PROXIES`, a list
+    /// of addresses and CIDR blocks; SPEC §11): the client's address is the nearest one in
+    /// that header that is not one of them.
+    pub trusted_proxies: Vec<IpRule>,
+    /// The app's own grants for API keys (`TESSERA_API_GRANTS`, e.g.
+    /// `messages:send,metrics:read`), besides Tessera's.
+    pub api_grants: GrantCatalog,
+    /// The domain the session cookie is set for (`TESSERA_COOKIE_DOMAIN`), so that the gate
+    /// sees it on the app's subdomains; unset, the cookie is for Tessera's host only.
+    pub cookie_domain: Option<String>,
+    /// Origins besides the public URL's that `return_to` may lead to
+    /// (`TESSERA_ALLOWED_RETURN_ORIGINS`: `https://app.example.com`, comma-separated).
+    pub allowed_return_origins: Vec<String>,
     /// `smtp://…` / `smtps://…`; unset → emails are written to `<data dir>/mail/`.
     pub smtp_url: Option<String>,
     pub mail_from: String,
@@ -146,7 +159,12 @@ struct FileConfig {
     master_key_old_file: Option<PathBuf>,
     master_key_old: Option<String>,
     log_format: Option<LogFormat>,
+    /// The older switch, which trusted `X-Forwarded-For` from any peer: refused when on.
     trust_forwarded_for: Option<bool>,
+    trusted_proxies: Option<StringList>,
+    api_grants: Option<StringList>,
+    cookie_domain: Option<String>,
+    allowed_return_origins: Option<StringList>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
     issuer: Option<String>,
@@ -183,6 +201,10 @@ const ENV_VARS: &[&str] = &[
     "TESSERA_MASTER_KEY_OLD",
     "TESSERA_LOG_FORMAT",
     "TESSERA_TRUST_FORWARDED_FOR",
+    "TESSERA_TRUSTED_PROXIES",
+    "TESSERA_API_GRANTS",
+    "TESSERA_COOKIE_DOMAIN",
+    "TESSERA_ALLOWED_RETURN_ORIGINS",
     "TESSERA_SMTP_URL",
     "TESSERA_MAIL_FROM",
     "TESSERA_ISSUER",
@@ -317,6 +339,18 @@ impl Config {
         if let Some(v) = var("TESSERA_TRUST_FORWARDED_FOR") {
             raw.trust_forwarded_for = Some(boolean("TESSERA_TRUST_FORWARDED_FOR", &v)?);
         }
+        if let Some(v) = var("TESSERA_TRUSTED_PROXIES") {
+            raw.trusted_proxies = Some(StringList::Text(v));
+        }
+        if let Some(v) = var("TESSERA_API_GRANTS") {
+            raw.api_grants = Some(StringList::Text(v));
+        }
+        if let Some(v) = var("TESSERA_COOKIE_DOMAIN") {
+            raw.cookie_domain = Some(v);
+        }
+        if let Some(v) = var("TESSERA_ALLOWED_RETURN_ORIGINS") {
+            raw.allowed_return_origins = Some(StringList::Text(v));
+        }
         Self::resolve(raw)
     }
 
@@ -382,6 +416,13 @@ impl Config {
         {
             bail!("TESSERA_PUBLIC_URL must start with http:// or https://, not {url:?}");
         }
+        let gate = crate::config_gate::resolve(
+            raw.trust_forwarded_for,
+            raw.trusted_proxies.map(StringList::items),
+            raw.api_grants.map(StringList::items),
+            raw.cookie_domain,
+            raw.allowed_return_origins.map(StringList::items),
+        )?;
         Ok(Self {
             bind,
             data_dir,
@@ -390,7 +431,10 @@ impl Config {
             master_key,
             master_key_old,
             log_format: raw.log_format.unwrap_or_default(),
-            trust_forwarded_for: raw.trust_forwarded_for.unwrap_or(false),
+            trusted_proxies: gate.trusted_proxies,
+            api_grants: gate.api_grants,
+            cookie_domain: gate.cookie_domain,
+            allowed_return_origins: gate.allowed_return_origins,
             smtp_url: raw.smtp_url,
             mail_from: raw
                 .mail_from

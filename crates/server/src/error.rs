@@ -123,6 +123,17 @@ pub enum AppError {
     SecretUnavailable(#[source] anyhow::Error),
     #[error("the request took too long; try again")]
     Timeout,
+    /// An API key that is malformed, unknown or revoked (SPEC §11).
+    #[error("{0}")]
+    InvalidApiKey(&'static str),
+    #[error("this API key has expired")]
+    ApiKeyExpired,
+    /// An API key used from outside its allowlist.
+    #[error("this API key may not be used from this address")]
+    IpNotAllowed,
+    /// An API key without the grant, or a manager giving a grant they do not hold.
+    #[error("{message}")]
+    InsufficientGrant { grant: String, message: String },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -153,6 +164,9 @@ pub struct ErrorDetail {
     /// Wrong codes this sign-in still allows, for `invalid_code`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts_remaining: Option<i64>,
+    /// The grant missing, for `insufficient_grant`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
 }
 
 impl AppError {
@@ -180,9 +194,12 @@ impl AppError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidCredentials | Self::Unauthenticated | Self::SessionExpired => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::InvalidCredentials
+            | Self::Unauthenticated
+            | Self::SessionExpired
+            | Self::InvalidApiKey(_)
+            | Self::ApiKeyExpired => StatusCode::UNAUTHORIZED,
+            Self::IpNotAllowed | Self::InsufficientGrant { .. } => StatusCode::FORBIDDEN,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::TwoFactorSetupRequired
             | Self::ReauthenticationRequired
@@ -246,6 +263,10 @@ impl AppError {
             Self::Unavailable | Self::SecretUnavailable(_) => "unavailable",
             Self::Conflict => "conflict",
             Self::Timeout => "timeout",
+            Self::InvalidApiKey(_) => "invalid_api_key",
+            Self::ApiKeyExpired => "api_key_expired",
+            Self::IpNotAllowed => "ip_not_allowed",
+            Self::InsufficientGrant { .. } => "insufficient_grant",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -262,6 +283,8 @@ impl IntoResponse for AppError {
         if matches!(
             self,
             Self::Forbidden(_)
+                | Self::IpNotAllowed
+                | Self::InsufficientGrant { .. }
                 | Self::TwoFactorSetupRequired
                 | Self::ReauthenticationRequired
                 | Self::AdminTwoFactorRequired
@@ -291,6 +314,10 @@ impl IntoResponse for AppError {
                     Self::InvalidCode { attempts_remaining } => *attempts_remaining,
                     _ => None,
                 },
+                grant: match &self {
+                    Self::InsufficientGrant { grant, .. } => Some(grant.clone()),
+                    _ => None,
+                },
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
@@ -312,7 +339,11 @@ impl IntoResponse for AppError {
                     HeaderValue::from(RETRY_UNAVAILABLE_SECS),
                 );
             }
-            Self::Unauthenticated | Self::InvalidCredentials | Self::SessionExpired => {
+            Self::Unauthenticated
+            | Self::InvalidCredentials
+            | Self::SessionExpired
+            | Self::InvalidApiKey(_)
+            | Self::ApiKeyExpired => {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

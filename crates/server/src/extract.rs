@@ -15,6 +15,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use std::net::SocketAddr;
+use tessera_core::api_keys::looks_like_key;
 use tessera_core::crypto::Token;
 use tessera_core::factors::TwoFactorStatus;
 use tessera_core::model::RequestMeta;
@@ -33,27 +34,17 @@ impl FromRequestParts<AppState> for ClientMeta {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let forwarded = state
-            .trust_forwarded_for
-            .then(|| parts.headers.get_all("x-forwarded-for").iter().next_back())
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .map(|v| v.trim().to_owned())
-            .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
+            .map(|ConnectInfo(addr)| addr.ip());
+        let ip = crate::client_ip::client_ip(peer, &parts.headers, &state.trusted_proxies);
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
-        Ok(Self(RequestMeta {
-            ip: forwarded.or(peer),
-            user_agent,
-        }))
+        Ok(Self(RequestMeta { ip, user_agent }))
     }
 }
 
@@ -68,8 +59,20 @@ fn bearer(parts: &Parts) -> Option<Token> {
         .then(|| Token::from_client(token.trim()))
 }
 
-async fn session(parts: &Parts, state: &AppState) -> Result<principal::AnySession, AppError> {
+/// The bearer token, as a session token: an API key is no session (SPEC §11), and reaches
+/// only the endpoints open to keys.
+fn session_token(parts: &Parts) -> Result<Token, AppError> {
     let token = bearer(parts).ok_or(AppError::Unauthenticated)?;
+    if looks_like_key(token.expose()) {
+        return Err(AppError::InvalidApiKey(
+            "API keys cannot call this endpoint: it needs a signed-in session",
+        ));
+    }
+    Ok(token)
+}
+
+async fn session(parts: &Parts, state: &AppState) -> Result<principal::AnySession, AppError> {
+    let token = session_token(parts)?;
     Ok(state.core.sessions.authenticate(&token.hash()).await?)
 }
 
@@ -157,7 +160,7 @@ impl FromRequestParts<AppState> for AnySessionWithStatus {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(AppError::Unauthenticated)?;
+        let token = session_token(parts)?;
         let (session, status) = state
             .core
             .sessions
@@ -193,6 +196,13 @@ pub trait Inner: FromRequestParts<AppState, Rejection = AppError> {
 
 impl Inner for FullSession {
     type Principal = principal::FullSession;
+    fn into_principal(self) -> Self::Principal {
+        self.0
+    }
+}
+
+impl Inner for ManagerSession {
+    type Principal = Manager;
     fn into_principal(self) -> Self::Principal {
         self.0
     }

@@ -7,12 +7,16 @@
 mod api;
 mod app;
 mod body;
+mod client_ip;
 pub mod config;
+mod config_gate;
 mod error;
 mod extract;
+mod key_auth;
 mod metrics;
 mod pages;
 mod qr;
+mod return_to;
 mod serve;
 mod state;
 

@@ -5,6 +5,7 @@ use crate::metrics::Metrics;
 use crate::pages::cookies::Cookies;
 use std::sync::Arc;
 use tessera_core::Tessera;
+use tessera_core::api_keys::IpRule;
 use tessera_core::crypto::{MacKey, TokenHash};
 
 /// What every handler can reach: the core's services (never the store behind them), and what
@@ -18,5 +19,10 @@ pub struct AppState {
     pub cookies: Cookies,
     /// The SHA-256 of `TESSERA_METRICS_TOKEN`, which `GET /metrics` then asks for.
     pub metrics_token: Option<TokenHash>,
-    pub trust_forwarded_for: bool,
+    /// `TESSERA_TRUSTED_PROXIES`: whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<IpRule>>,
+    /// Where `return_to` may lead: the public URL's origin and `TESSERA_ALLOWED_RETURN_ORIGINS`.
+    pub return_origins: Arc<crate::return_to::ReturnOrigins>,
+    /// Where the pages are, for the gate's redirects (`TESSERA_PUBLIC_URL`).
+    pub public_url: Arc<str>,
 }

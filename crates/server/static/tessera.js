@@ -16,3 +16,7 @@ document.querySelectorAll('input[type="password"]').forEach(function (field) {
   label.appendChild(document.createTextNode(" Show password"));
   field.insertAdjacentElement("afterend", label);
 });
+// A key shown once: focusing it selects all of it, ready to copy.
+document.querySelectorAll("[data-copy]").forEach(function (field) {
+  field.addEventListener("focus", function () { field.select(); });
+});

@@ -64,6 +64,7 @@ mod sqlite {
     /// A write transaction: a savepoint in the group writer's batch.
     pub(crate) type Tx = crate::GroupTx;
     mod accounts;
+    mod api_keys;
     mod credentials;
     mod devices;
     mod events;
@@ -96,6 +97,7 @@ mod postgres {
     /// A write transaction.
     pub(crate) type Tx = crate::PgTx;
     mod accounts;
+    mod api_keys;
     mod credentials;
     mod devices;
     mod events;

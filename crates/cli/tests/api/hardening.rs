@@ -134,7 +134,10 @@ async fn metrics_ask_for_the_token_when_one_is_set(mut app: TestApp) {
 }
 
 async fn ipv6_clients_are_counted_by_their_64(mut app: TestApp) {
-    app.reconfigure(|c| c.trust_forwarded_for = true).await;
+    app.reconfigure(|c| {
+        c.trusted_proxies = vec![tessera_core::api_keys::IpRule::parse("127.0.0.1").unwrap()]
+    })
+    .await;
     let max = tessera_core::SecurityPolicy::default().ip_max_failures;
     let attempt = |i: i64| {
         app.client

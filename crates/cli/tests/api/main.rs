@@ -31,6 +31,7 @@ macro_rules! backend_tests {
 }
 
 mod alerts;
+mod api_keys;
 mod auth;
 mod backups;
 mod browser;

@@ -87,6 +87,15 @@ pub enum Message {
     CodeReplayed,
     /// Alert (SPEC §9): a sign-in with 2FA from a device the user had not used before.
     NewSignIn,
+    /// To the account's owner (SPEC §11): a manager created an API key.
+    ApiKeyCreated {
+        label: String,
+        /// The key's first 8 characters.
+        prefix: String,
+        grants: Vec<String>,
+        /// The creator's email.
+        created_by: String,
+    },
 }
 
 /// How a password was changed.
@@ -137,6 +146,7 @@ impl Message {
             Self::UnfinishedSignIn => "unfinished_sign_in",
             Self::CodeReplayed => "code_replayed",
             Self::NewSignIn => "new_sign_in",
+            Self::ApiKeyCreated { .. } => "api_key_created",
         }
     }
 
@@ -164,7 +174,8 @@ impl Message {
             | Self::PasswordChanged { .. }
             | Self::UnfinishedSignIn
             | Self::CodeReplayed
-            | Self::NewSignIn => Priority::Notice,
+            | Self::NewSignIn
+            | Self::ApiKeyCreated { .. } => Priority::Notice,
         }
     }
 }

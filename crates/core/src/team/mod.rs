@@ -21,7 +21,8 @@ pub use port::{TeamStore, TeamUser};
 use crate::ctx::{Ctx, Internal, internal_from};
 use crate::mail::{Message, ResetBy};
 use crate::model::{EventKind, NewEvent, RequestMeta, SecurityEvent, UserId};
-use crate::principal::{Forbidden, Managed, Manager, RecoveryAdmin};
+use crate::principal::grant::{EventsRead, UsersRead};
+use crate::principal::{Forbidden, Managed, Manager, Reads, RecoveryAdmin};
 use crate::store::Effects;
 use crate::throttle::Scope;
 use crate::validate::FieldError;
@@ -89,8 +90,9 @@ impl Team {
         Ok(Managed::new(manager, user)?)
     }
 
-    pub async fn members(&self, manager: &Manager) -> Result<Vec<TeamUser>, TeamError> {
-        Ok(self.0.store.team_members(manager.account().id).await?)
+    /// The account's users: for its managers, and keys granted `users:read`.
+    pub async fn members(&self, who: &impl Reads<UsersRead>) -> Result<Vec<TeamUser>, TeamError> {
+        Ok(self.0.store.team_members(who.account_read().id).await?)
     }
 
     /// Deletes a user: their sessions, factors and devices go with them; their events stay.
@@ -166,16 +168,17 @@ impl Team {
     }
 
     /// The account's audit log, newest first, older than event `before` when given.
+    /// For its managers, and keys granted `events:read`.
     pub async fn account_events(
         &self,
-        manager: &Manager,
+        who: &impl Reads<EventsRead>,
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<SecurityEvent>, TeamError> {
         Ok(self
             .0
             .store
-            .account_events(manager.account().id, before, limit)
+            .account_events(who.account_read().id, before, limit)
             .await?)
     }
 }

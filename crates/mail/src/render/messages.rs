@@ -102,6 +102,12 @@ pub(super) fn content(email: &OutgoingEmail, brand: &Brand) -> Content {
         Message::UnfinishedSignIn => unfinished_sign_in(f),
         Message::CodeReplayed => code_replayed(f),
         Message::NewSignIn => new_sign_in(f),
+        Message::ApiKeyCreated {
+            label,
+            prefix,
+            grants,
+            created_by,
+        } => api_key_created(f, label, prefix, grants, created_by),
     }
 }
 
@@ -156,6 +162,33 @@ fn new_sign_in(f: Facts) -> Content {
         )],
     )
     .with_action(f.button("Review your devices", "/settings/devices"))
+}
+
+/// To the owner (SPEC §11): a key can act for the team, so its owner hears of each new one.
+fn api_key_created(
+    f: Facts,
+    label: &str,
+    prefix: &str,
+    grants: &[String],
+    created_by: &str,
+) -> Content {
+    let Facts { product, team, .. } = f;
+    Content::alert(
+        format!("A new API key for {team} on {product}"),
+        "A new API key was created",
+        vec![
+            format!("{created_by} created the API key \"{label}\" ({prefix}…) for {team}."),
+            format!("It may: {}.", grants.join(", ")),
+            "If you did not expect it, revoke it on the API keys page and review the team's \
+             activity."
+                .to_owned(),
+        ],
+    )
+    .with_action(f.button("Review the API keys", "/account/api-keys"))
+    .with_advice(
+        "A key you do not know about may be someone's way into the team: revoke it, then \
+         check who the team's admins are.",
+    )
 }
 
 fn invitation(f: Facts, inviter: &str, role: &str, token: &str, expires_at: Timestamp) -> Content {

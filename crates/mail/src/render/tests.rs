@@ -211,6 +211,22 @@ fn every_message() -> Vec<(Message, &'static str, Vec<&'static str>)> {
             vec!["had already been used", "192.0.2.7", "Firefox 140 on Linux"],
         ),
         (
+            Message::ApiKeyCreated {
+                label: "Billing sync".into(),
+                prefix: "tsk_AbCd".into(),
+                grants: vec!["users:read".into(), "messages:send".into()],
+                created_by: "ann@example.com".into(),
+            },
+            "A new API key for Acme & Co on Tessera",
+            vec![
+                "Billing sync",
+                "tsk_AbCd",
+                "users:read, messages:send",
+                "https://auth.example.com/account/api-keys",
+                "192.0.2.7",
+            ],
+        ),
+        (
             Message::NewSignIn,
             "New sign-in to your Tessera account",
             vec![

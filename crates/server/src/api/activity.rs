@@ -4,11 +4,13 @@
 //! Both were published with the operation id `events`; it is kept, stated explicitly.
 
 use crate::error::{AppError, ErrorBody, Json, Query};
-use crate::extract::{FullSession, ManagerSession};
+use crate::extract::FullSession;
+use crate::key_auth::Caller;
 use crate::state::AppState;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use tessera_core::model::SecurityEvent;
+use tessera_core::principal::grant::EventsRead;
 use tessera_core::validate::FieldError;
 use utoipa::{IntoParams, ToSchema};
 
@@ -105,24 +107,26 @@ pub async fn mine(
     Ok(Json(EventsResponse::page(events, limit)))
 }
 
-/// The account's audit log, newest first.
-#[utoipa::path(get, path = "/account/events", tag = "account", operation_id = "events", security(("session" = [])),
+/// The account's audit log, newest first. Also for API keys granted `events:read`.
+#[utoipa::path(get, path = "/account/events", tag = "account", operation_id = "events",
+    security(("session" = []), ("api_key" = ["events:read"])),
     params(EventsQuery),
     responses(
         (status = 200, body = EventsResponse),
-        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `session_expired`, `invalid_api_key` or `api_key_expired`", body = ErrorBody),
+        (status = 403, description = "`forbidden`, `insufficient_grant` or `ip_not_allowed`", body = ErrorBody),
         (status = 422, description = "`validation_error`", body = ErrorBody),
     ))]
 pub async fn team(
     State(state): State<AppState>,
-    ManagerSession(manager): ManagerSession,
+    caller: Caller<EventsRead>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<EventsResponse>, AppError> {
     let limit = query.limit()?;
     let events = state
         .core
         .team
-        .account_events(&manager, query.before, limit)
+        .account_events(&caller, query.before, limit)
         .await?;
     Ok(Json(EventsResponse::page(events, limit)))
 }

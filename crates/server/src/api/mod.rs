@@ -2,7 +2,9 @@
 //! handlers themselves so it cannot miss one.
 
 mod activity;
+mod api_keys;
 mod devices;
+mod gate;
 mod health;
 mod invitations;
 mod me;
@@ -40,7 +42,8 @@ use utoipa_axum::routes;
         (name = "auth", description = "Sign-up, sign-in and sign-out"),
         (name = "me", description = "The signed-in user"),
         (name = "two-factor", description = "Authenticator app, recovery codes, paper key"),
-        (name = "account", description = "Account administration: owner and admins only"),
+        (name = "account", description = "Account administration: owner and admins only (some endpoints also for API keys with the grant)"),
+        (name = "gate", description = "Forward authentication for a reverse proxy in front of an app"),
         (name = "ops", description = "Health")
     )
 )]
@@ -54,6 +57,11 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "session",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        // `Authorization: Bearer tsk_…` (SPEC §11); an operation names the grant it needs.
+        components.add_security_scheme(
+            "api_key",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }
@@ -176,6 +184,9 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(team::invite, team::invitations))
         .routes(routes!(team::revoke_invitation))
         .routes(routes!(activity::team))
+        .routes(routes!(api_keys::list, api_keys::create))
+        .routes(routes!(api_keys::change, api_keys::revoke))
+        .routes(routes!(gate::gate))
         .routes(routes!(invitations::accept))
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
@@ -184,6 +195,9 @@ pub fn router() -> Router<AppState> {
     Outages.modify(&mut doc);
     let doc = Arc::new(doc);
     router
+        // Any path under the gate: a proxy may add the original path (documented at `/gate`).
+        .route("/gate/", get(gate::gate))
+        .route("/gate/{*rest}", get(gate::gate))
         .route(
             "/openapi.json",
             get(move || {

@@ -7,25 +7,29 @@ use super::path_id as id;
 use super::schema::{AccountBody, TrustedDevicesPolicyBody, TwoFactorPolicyBody, UserBody};
 use crate::error::{AppError, ErrorBody, Json};
 use crate::extract::{ClientMeta, ManagerSession, RecoveryAdminSession};
+use crate::key_auth::Caller;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tessera_core::Timestamp;
 use tessera_core::model::{Invitation, InvitationId, TrustedDevices, UserId};
+use tessera_core::principal::Reads;
+use tessera_core::principal::grant::{AccountRead, UsersRead};
 use tessera_core::team::{InviteInput, PolicyInput};
 use tessera_core::validate::FieldError;
 use utoipa::ToSchema;
 
-/// The account and its 2FA policy.
-#[utoipa::path(get, path = "/account", tag = "account", security(("session" = [])),
+/// The account and its 2FA policy. Also for API keys granted `account:read`.
+#[utoipa::path(get, path = "/account", tag = "account",
+    security(("session" = []), ("api_key" = ["account:read"])),
     responses(
         (status = 200, body = AccountBody),
-        (status = 401, description = "`unauthenticated` or `session_expired`", body = ErrorBody),
-        (status = 403, description = "`forbidden` (members) or `two_factor_setup_required`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `session_expired`, `invalid_api_key` or `api_key_expired`", body = ErrorBody),
+        (status = 403, description = "`forbidden` (members), `two_factor_setup_required`, `insufficient_grant` or `ip_not_allowed`", body = ErrorBody),
     ))]
-pub async fn account(ManagerSession(manager): ManagerSession) -> Json<AccountBody> {
-    Json(AccountBody::from(manager.account()))
+pub async fn account(caller: Caller<AccountRead>) -> Json<AccountBody> {
+    Json(AccountBody::from(caller.account_read()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -108,17 +112,20 @@ pub async fn set_trusted_devices_policy(
     }))
 }
 
-/// The users of the account, in order of joining, with their 2FA status.
-#[utoipa::path(get, path = "/account/users", tag = "account", security(("session" = [])),
+/// The users of the account, in order of joining, with their 2FA status. Also for API keys
+/// granted `users:read`.
+#[utoipa::path(get, path = "/account/users", tag = "account",
+    security(("session" = []), ("api_key" = ["users:read"])),
     responses(
         (status = 200, body = Vec<UserBody>),
-        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `session_expired`, `invalid_api_key` or `api_key_expired`", body = ErrorBody),
+        (status = 403, description = "`forbidden`, `insufficient_grant` or `ip_not_allowed`", body = ErrorBody),
     ))]
 pub async fn users(
     State(state): State<AppState>,
-    ManagerSession(manager): ManagerSession,
+    caller: Caller<UsersRead>,
 ) -> Result<Json<Vec<UserBody>>, AppError> {
-    let members = state.core.team.members(&manager).await?;
+    let members = state.core.team.members(&caller).await?;
     Ok(Json(
         members
             .iter()

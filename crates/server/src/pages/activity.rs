@@ -66,6 +66,10 @@ fn describe(kind: EventKind) -> &'static str {
         TotpReplayRefused => "Already used two-factor code refused",
         Reauthenticated => "Confirmed it was them (password and code again)",
         ReauthenticationFailed => "Failed attempt to confirm it was them",
+        ApiKeyCreated => "API key created",
+        ApiKeyChanged => "API key changed",
+        ApiKeyRevoked => "API key revoked",
+        ApiKeyRefused => "API key refused",
     }
 }
 
@@ -101,6 +105,10 @@ impl From<SecurityEvent> for EventRow {
                 }
                 .to_owned()
             }),
+            EventKind::ApiKeyCreated | EventKind::ApiKeyChanged | EventKind::ApiKeyRevoked => {
+                detail("label")
+            }
+            EventKind::ApiKeyRefused => detail("reason"),
             _ => None,
         };
         Self {

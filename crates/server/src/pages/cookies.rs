@@ -3,6 +3,11 @@
 //! is also `Secure` and named with the `__Host-` prefix (SPEC §8), which browsers accept
 //! only from a secure origin, for the whole host, so a sibling subdomain or a
 //! man-in-the-middle on plain HTTP cannot plant one.
+//!
+//! One exception, by the operator's choice: with `TESSERA_COOKIE_DOMAIN` the session cookie
+//! is set for that domain, so the gate (SPEC §11) sees it on the app's subdomains. A
+//! `__Host-` cookie cannot have a domain, so over TLS it is then named with the `__Secure-`
+//! prefix (still `Secure` only).
 
 use axum::http::HeaderMap;
 use axum::http::header;
@@ -16,6 +21,8 @@ pub enum Cookie {
     Challenge,
     /// A device verified by an email code (SPEC §3), for 30 days.
     Device,
+    /// Where to go back after a sign-in that passes through the second step (`return_to`).
+    ReturnTo,
 }
 
 impl Cookie {
@@ -25,6 +32,7 @@ impl Cookie {
             Self::Csrf => "tessera_csrf",
             Self::Challenge => "tessera_challenge",
             Self::Device => "tessera_device",
+            Self::ReturnTo => "tessera_return_to",
         }
     }
 
@@ -34,32 +42,53 @@ impl Cookie {
             Self::Csrf => "__Host-tessera_csrf",
             Self::Challenge => "__Host-tessera_challenge",
             Self::Device => "__Host-tessera_device",
+            Self::ReturnTo => "__Host-tessera_return_to",
         }
     }
 }
 
 /// How this deployment names and flags its cookies.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Cookies {
     secure: bool,
+    /// `TESSERA_COOKIE_DOMAIN`, for the session cookie.
+    session_domain: Option<String>,
 }
 
 impl Cookies {
     /// `secure` when the public URL is https.
     pub fn new(secure: bool) -> Self {
-        Self { secure }
+        Self {
+            secure,
+            session_domain: None,
+        }
     }
 
-    pub fn name(self, cookie: Cookie) -> &'static str {
-        if self.secure {
-            cookie.prefixed()
-        } else {
-            cookie.base()
+    /// The session cookie for `domain` and its subdomains (`TESSERA_COOKIE_DOMAIN`).
+    pub fn with_session_domain(self, domain: Option<String>) -> Self {
+        Self {
+            session_domain: domain,
+            ..self
+        }
+    }
+
+    fn domain(&self, cookie: Cookie) -> Option<&str> {
+        match cookie {
+            Cookie::Session => self.session_domain.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn name(&self, cookie: Cookie) -> &'static str {
+        match (self.secure, self.domain(cookie)) {
+            (false, _) => cookie.base(),
+            (true, None) => cookie.prefixed(),
+            (true, Some(_)) => "__Secure-tessera_session",
         }
     }
 
     /// The value of `cookie`, if the request carries it (under this deployment's name).
-    pub fn get(self, headers: &HeaderMap, cookie: Cookie) -> Option<String> {
+    pub fn get(&self, headers: &HeaderMap, cookie: Cookie) -> Option<String> {
         let name = self.name(cookie);
         headers
             .get_all(header::COOKIE)
@@ -73,11 +102,14 @@ impl Cookies {
     }
 
     /// A `Set-Cookie` value; `max_age` in seconds, or a browser-session cookie without one.
-    pub fn set(self, cookie: Cookie, value: &str, max_age: Option<i64>) -> String {
+    pub fn set(&self, cookie: Cookie, value: &str, max_age: Option<i64>) -> String {
         let mut set = format!(
             "{}={value}; Path=/; HttpOnly; SameSite=Lax",
             self.name(cookie)
         );
+        if let Some(domain) = self.domain(cookie) {
+            set.push_str(&format!("; Domain={domain}"));
+        }
         if let Some(age) = max_age {
             set.push_str(&format!("; Max-Age={age}"));
         }
@@ -88,7 +120,7 @@ impl Cookies {
     }
 
     /// A `Set-Cookie` value that removes the cookie.
-    pub fn clear(self, cookie: Cookie) -> String {
+    pub fn clear(&self, cookie: Cookie) -> String {
         self.set(cookie, "", Some(0))
     }
 }
@@ -133,6 +165,7 @@ mod tests {
             Cookie::Csrf,
             Cookie::Challenge,
             Cookie::Device,
+            Cookie::ReturnTo,
         ] {
             let set = tls.set(cookie, "v", None);
             assert!(set.starts_with("__Host-"), "{set}");
@@ -145,5 +178,24 @@ mod tests {
             HeaderValue::from_static("__Host-tessera_csrf=xyz"),
         );
         assert_eq!(tls.get(&h, Cookie::Csrf).as_deref(), Some("xyz"));
+    }
+
+    #[test]
+    fn with_a_cookie_domain_only_the_session_cookie_spans_subdomains() {
+        let tls = Cookies::new(true).with_session_domain(Some("example.com".into()));
+        assert_eq!(
+            tls.set(Cookie::Session, "t", None),
+            "__Secure-tessera_session=t; Path=/; HttpOnly; SameSite=Lax; Domain=example.com; \
+             Secure"
+        );
+        assert!(tls.clear(Cookie::Session).contains("Domain=example.com"));
+        assert!(tls.set(Cookie::Csrf, "v", None).starts_with("__Host-"));
+        assert!(!tls.set(Cookie::Csrf, "v", None).contains("Domain"));
+        let plain = Cookies::new(false).with_session_domain(Some("example.com".into()));
+        assert!(
+            plain
+                .set(Cookie::Session, "t", None)
+                .starts_with("tessera_session=t;")
+        );
     }
 }

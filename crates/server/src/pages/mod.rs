@@ -2,6 +2,7 @@
 //! CSRF tokens, signed in through an `HttpOnly` session cookie.
 
 mod activity;
+mod api_keys;
 pub mod cookies;
 use cookies::Cookie;
 mod csrf;
@@ -96,6 +97,11 @@ pub fn router() -> Router<AppState> {
             "/account/settings/trusted-devices",
             post(team::save_trusted_devices),
         )
+        .route(
+            "/account/api-keys",
+            get(api_keys::show).post(api_keys::create),
+        )
+        .route("/account/api-keys/{id}/revoke", post(api_keys::revoke))
         .route("/account/users", get(team::users))
         .route("/account/users/invite", post(team::invite))
         .route("/account/users/{id}/delete", post(team::delete_user))

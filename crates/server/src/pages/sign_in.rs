@@ -4,15 +4,16 @@ use super::activity::EventRow;
 use super::cookies::Cookie;
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
-use super::ui::{Moment, Nav, page, signed_in, with_cookies};
+use super::ui::{Moment, Nav, page, signed_in_to, with_cookies};
 use super::{Empty, PageSession, PageUser};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use tessera_core::crypto::b64;
 use tessera_core::sign_in::{LoginError, LoginInput, LoginOutcome, PendingChallenge};
 
 #[derive(Template)]
@@ -21,20 +22,51 @@ struct LoginPage {
     csrf: String,
     email: String,
     error: Option<String>,
+    /// Where to go after signing in (checked), kept through the form.
+    return_to: String,
 }
 
-pub async fn login_page(PageSession(session): PageSession, csrf: Csrf) -> Response {
-    if session.is_some() {
-        return Redirect::to("/").into_response();
+/// `/login?return_to=…`: where the gate (SPEC §11) or a page sends a browser to sign in
+/// and come back. Only a local path or an allowed origin is kept ([`crate::return_to`]).
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    return_to: String,
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    PageSession(session): PageSession,
+    Query(query): Query<LoginQuery>,
+    csrf: Csrf,
+) -> Response {
+    let back = state.return_origins.check(&query.return_to);
+    if let Some(session) = session {
+        // Signed in already: straight back, unless the session must set up 2FA first.
+        let to = back.filter(|_| !session.setup_only());
+        return Redirect::to(to.as_deref().unwrap_or("/")).into_response();
     }
-    login_form(csrf, String::new(), StatusCode::OK, None)
+    login_form(
+        csrf,
+        String::new(),
+        StatusCode::OK,
+        None,
+        back.unwrap_or_default(),
+    )
 }
 
-fn login_form(csrf: Csrf, email: String, status: StatusCode, error: Option<String>) -> Response {
+fn login_form(
+    csrf: Csrf,
+    email: String,
+    status: StatusCode,
+    error: Option<String>,
+    return_to: String,
+) -> Response {
     let template = LoginPage {
         csrf: csrf.field.clone(),
         email,
         error,
+        return_to,
     };
     page(status, &template, csrf)
 }
@@ -45,6 +77,8 @@ pub struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    return_to: String,
 }
 
 pub async fn login(
@@ -58,25 +92,27 @@ pub async fn login(
         password: form.password.into(),
         device_token: state.cookies.get(&headers, Cookie::Device),
     };
+    let back = state.return_origins.check(&form.return_to);
     match state.core.sign_in.login(input, &meta).await {
         Ok(LoginOutcome::SignedIn(done)) => {
             state.metrics.sign_in("success");
-            signed_in(&state, &done)
+            signed_in_to(&state, &done, back.as_deref())
         }
         Ok(LoginOutcome::SecondStep(pending)) => {
             state.metrics.sign_in("second_step");
-            to_step(&state, &pending, "/login/2fa")
+            to_step(&state, &pending, "/login/2fa", back.as_deref())
         }
         Ok(LoginOutcome::DeviceVerification(pending)) => {
             state.metrics.sign_in("device_verification");
-            to_step(&state, &pending, "/login/verify-device")
+            to_step(&state, &pending, "/login/verify-device", back.as_deref())
         }
         Err(e) => {
             let (label, refused) = login_refused(&state, e);
             state.metrics.sign_in(label);
             refused
                 .or_form(async |status, message| {
-                    login_form(csrf, form.email, status, Some(message))
+                    let back = back.unwrap_or_default();
+                    login_form(csrf, form.email, status, Some(message), back)
                 })
                 .await
         }
@@ -120,16 +156,30 @@ fn login_refused(state: &AppState, e: LoginError) -> (&'static str, PageError) {
 }
 
 /// Holds the challenge in a cookie (never in a URL) and goes to the page that asks for its
-/// code.
-fn to_step(state: &AppState, pending: &PendingChallenge, path: &str) -> Response {
+/// code; where to go back after it (`back`, checked) waits in a cookie as long.
+fn to_step(
+    state: &AppState,
+    pending: &PendingChallenge,
+    path: &str,
+    back: Option<&str>,
+) -> Response {
     let max_age = pending
         .challenge
         .created_at
         .secs_until(pending.challenge.expires_at);
-    let cookie = state
-        .cookies
-        .set(Cookie::Challenge, pending.token.expose(), Some(max_age));
-    with_cookies(Redirect::to(path).into_response(), [cookie])
+    let mut cookies =
+        vec![
+            state
+                .cookies
+                .set(Cookie::Challenge, pending.token.expose(), Some(max_age)),
+        ];
+    cookies.push(match back {
+        Some(back) => state
+            .cookies
+            .set(Cookie::ReturnTo, &b64(back.as_bytes()), Some(max_age)),
+        None => state.cookies.clear(Cookie::ReturnTo),
+    });
+    with_cookies(Redirect::to(path).into_response(), cookies)
 }
 
 pub async fn logout(

@@ -56,12 +56,26 @@ pub(super) fn page(status: StatusCode, template: &impl Template, csrf: Csrf) -> 
 
 /// Signed in: set the session cookie and go home.
 pub(super) fn signed_in(state: &AppState, signed_in: &SignedIn) -> Response {
+    signed_in_to(state, signed_in, None)
+}
+
+/// Signed in: set the session cookie and go to `back` (a `return_to` already checked), or
+/// home.
+pub(super) fn signed_in_to(state: &AppState, signed_in: &SignedIn, back: Option<&str>) -> Response {
     let session = &signed_in.context().session;
     let max_age = session.created_at.secs_until(session.expires_at);
     let cookie = state
         .cookies
         .set(Cookie::Session, signed_in.token().expose(), Some(max_age));
-    with_cookies(Redirect::to("/").into_response(), [cookie])
+    with_cookies(Redirect::to(back.unwrap_or("/")).into_response(), [cookie])
+}
+
+/// Where to go back after a sign-in that passed through the second step: the `return_to`
+/// kept in its cookie since `/login`, checked again.
+pub(super) fn return_cookie(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
+    let kept = state.cookies.get(headers, Cookie::ReturnTo)?;
+    let text = String::from_utf8(tessera_core::crypto::from_b64(&kept)?).ok()?;
+    state.return_origins.check(&text)
 }
 
 /// Signs in a user who just chose their password in this browser (sign-up, an accepted

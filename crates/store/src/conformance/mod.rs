@@ -36,6 +36,7 @@ macro_rules! conformance {
 }
 
 mod accounts;
+mod api_keys;
 mod credentials;
 mod devices;
 mod events;
