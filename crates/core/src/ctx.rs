@@ -52,6 +52,8 @@ pub struct Deps {
     pub issuer: String,
     /// Who may create a team (`TESSERA_SIGNUP`, SPEC §8).
     pub signup: crate::sign_up::SignupMode,
+    /// The WebAuthn relying party (SPEC §10); `None` where the public URL cannot be one.
+    pub webauthn: Option<crate::factors::webauthn::RelyingParty>,
 }
 
 /// [`Deps`], shared by every service of one [`crate::Tessera`].
@@ -65,6 +67,7 @@ pub(crate) struct Ctx {
     codes: CodeHasher,
     pub(crate) issuer: String,
     pub(crate) signup: crate::sign_up::SignupMode,
+    pub(crate) webauthn: Option<crate::factors::webauthn::RelyingParty>,
 }
 
 impl Ctx {
@@ -79,6 +82,7 @@ impl Ctx {
             codes: deps.codes,
             issuer: deps.issuer,
             signup: deps.signup,
+            webauthn: deps.webauthn,
         }
     }
 

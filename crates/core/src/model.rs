@@ -59,6 +59,10 @@ id_type!(
     ChallengeId
 );
 id_type!(
+    /// Identifies one of a user's security keys or passkeys (not its WebAuthn credential id).
+    SecurityKeyId
+);
+id_type!(
     /// Identifies a recognized device (not its token, which only the device holds).
     DeviceId
 );
@@ -167,6 +171,10 @@ text_enum!(
         TotpReplayRefused => "totp_replay_refused",
         Reauthenticated => "reauthenticated",
         ReauthenticationFailed => "reauthentication_failed",
+        SecurityKeyAdded => "security_key_added",
+        SecurityKeyRemoved => "security_key_removed",
+        SecurityKeyCounterRefused => "security_key_counter_refused",
+        PasskeySignInFailed => "passkey_sign_in_failed",
     }
 );
 

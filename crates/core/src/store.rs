@@ -12,6 +12,7 @@ use crate::credentials::PasswordStore;
 use crate::devices::DeviceStore;
 use crate::factors::FactorStore;
 use crate::factors::totp::TotpStore;
+use crate::factors::webauthn::SecurityKeyStore;
 use crate::housekeeping::HousekeepingStore;
 use crate::keys::KeyStore;
 use crate::mail::{Alert, OutboxStore, SealedEmail};
@@ -134,6 +135,7 @@ pub trait Store:
     + OutboxStore
     + FactorStore
     + TotpStore
+    + SecurityKeyStore
     + ChallengeStore
     + TeamStore
     + DeviceStore

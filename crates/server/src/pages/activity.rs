@@ -66,6 +66,12 @@ fn describe(kind: EventKind) -> &'static str {
         TotpReplayRefused => "Already used two-factor code refused",
         Reauthenticated => "Confirmed it was them (password and code again)",
         ReauthenticationFailed => "Failed attempt to confirm it was them",
+        SecurityKeyAdded => "Security key added",
+        SecurityKeyRemoved => "Security key removed",
+        SecurityKeyCounterRefused => {
+            "Security key refused: its signature counter did not rise (a cloned key?)"
+        }
+        PasskeySignInFailed => "Failed sign-in with a passkey",
     }
 }
 
