@@ -62,3 +62,4 @@ mod team;
 mod throttling;
 mod trust;
 mod two_factor;
+mod webauthn;
