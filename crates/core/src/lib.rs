@@ -105,6 +105,12 @@ impl Tessera {
         self.ctx.now()
     }
 
+    /// Whether security keys and passkeys can be used here (the public URL is a relying
+    /// party: SPEC §10).
+    pub fn webauthn_available(&self) -> bool {
+        self.ctx.webauthn.is_some()
+    }
+
     /// The security numbers in force.
     pub fn policy(&self) -> &SecurityPolicy {
         &self.ctx.policy

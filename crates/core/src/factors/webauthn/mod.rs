@@ -386,6 +386,16 @@ impl Factors {
         }
     }
 
+    /// Whether one has an authenticator app (2FA may be on through keys alone).
+    pub async fn has_authenticator_app(&self, me: &AnySession) -> Result<bool, Internal> {
+        Ok(self
+            .0
+            .store
+            .active_factors(me.user().id)
+            .await?
+            .contains(&FactorKind::Totp))
+    }
+
     /// One's security keys, oldest first, with when each was last used.
     pub async fn security_keys(&self, me: &AnySession) -> Result<Vec<KeySummary>, Internal> {
         Ok(self
