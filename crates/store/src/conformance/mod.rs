@@ -43,6 +43,7 @@ mod factors;
 mod keys;
 mod outbox;
 mod second_step;
+mod security_keys;
 mod sessions;
 mod signups;
 mod team;
