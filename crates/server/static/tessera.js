@@ -97,10 +97,18 @@ document.querySelectorAll('input[type="password"]').forEach(function (field) {
     };
   }
   document.querySelectorAll("form[data-webauthn]").forEach(function (form) {
-    var section = form.closest("[data-webauthn-section]") || form;
-    section.hidden = false;
+    var section =
+      form.closest("[data-webauthn-section]") || form.querySelector("[data-webauthn-section]");
+    if (section) {
+      section.hidden = false;
+    }
     var error = form.querySelector("[data-webauthn-error]");
+    var optional = form.hasAttribute("data-webauthn-optional");
     form.addEventListener("submit", function (event) {
+      // A form that also takes a code asks the key only from its key button.
+      if (optional && !(event.submitter && event.submitter.hasAttribute("data-webauthn-submit"))) {
+        return;
+      }
       event.preventDefault();
       var json = JSON.parse(form.getAttribute("data-options"));
       var publicKey = json.publicKey || json;

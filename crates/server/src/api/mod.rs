@@ -170,6 +170,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(webauthn::passkey_finish))
         .routes(routes!(me::me))
         .routes(routes!(reauthenticate::reauthenticate))
+        .routes(routes!(reauthenticate::options))
         .routes(routes!(passwords::change))
         .routes(routes!(passwords::forgot))
         .routes(routes!(passwords::reset))

@@ -16,10 +16,11 @@ CREATE INDEX webauthn_credentials_user_idx ON webauthn_credentials (user_id, cre
 
 -- A ceremony's state, kept server-side until its challenge is answered or expires: a
 -- registration (one per user, restarting replaces it), the second step of a login challenge
--- (dies with the challenge), or a passkey sign-in (found by its token's hash, taken once).
+-- (dies with the challenge), a passkey sign-in (found by its token's hash, taken once), or a
+-- re-authentication of a session (taken by the answer).
 CREATE TABLE webauthn_ceremonies (
     ceremony_key BLOB PRIMARY KEY,
-    kind         TEXT NOT NULL CHECK (kind IN ('register', 'second_step', 'passkey')),
+    kind         TEXT NOT NULL CHECK (kind IN ('register', 'second_step', 'passkey', 'reauth')),
     user_id      TEXT REFERENCES users (id) ON DELETE CASCADE,
     challenge_id TEXT REFERENCES login_challenges (id) ON DELETE CASCADE,
     state        TEXT NOT NULL,

@@ -17,6 +17,7 @@ backend_tests!(
     a_first_key_turns_two_factor_on_and_answers_the_second_step,
     a_passkey_signs_in_alone_and_satisfies_the_team_requirement,
     removing_the_last_key_turns_two_factor_off,
+    a_key_confirms_it_is_you_for_a_sensitive_action,
 );
 
 /// A security key: a software authenticator (ours to copy, to play a cloned key).
@@ -256,6 +257,30 @@ async fn a_passkey_signs_in_alone_and_satisfies_the_team_requirement(app: TestAp
         )
         .await;
     crate::helpers::assert_error(again, StatusCode::UNAUTHORIZED, "challenge_expired").await;
+}
+
+async fn a_key_confirms_it_is_you_for_a_sensitive_action(app: TestApp) {
+    let (token, mut key) = app.user_with_key("stepup@example.com").await;
+    app.clock.advance(16 * 60);
+    let start = "/api/v1/me/webauthn/register/start";
+    let refused = app.post(start, json!({}), Some(&token)).await;
+    crate::helpers::assert_error(refused, StatusCode::FORBIDDEN, "reauthentication_required").await;
+    let options = app
+        .post("/api/v1/me/reauthenticate/options", json!({}), Some(&token))
+        .await
+        .body()
+        .await["webauthn_options"]
+        .clone();
+    assert_eq!(options["publicKey"]["userVerification"], "required");
+    let assertion = key.get(&options);
+    let body = json!({ "password": PASSWORD, "webauthn": assertion });
+    let response = app.reauthenticate(&token, body.clone()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.body().await["method_used"], "webauthn");
+    assert_eq!(app.post(start, json!({}), Some(&token)).await.status(), 200);
+    // The options answer once.
+    let again = app.reauthenticate(&token, body).await;
+    crate::helpers::assert_error(again, StatusCode::UNAUTHORIZED, "invalid_code").await;
 }
 
 async fn removing_the_last_key_turns_two_factor_off(app: TestApp) {

@@ -468,6 +468,17 @@ impl Ctx {
         challenge: crate::model::ChallengeId,
         expires_at: Timestamp,
     ) -> Result<Option<Value>, Internal> {
+        self.assertion_options(user, &CeremonyKey::SecondStep(challenge), expires_at)
+            .await
+    }
+
+    /// Request options for the user's keys, the state kept under `key` until `expires_at`.
+    pub(crate) async fn assertion_options(
+        &self,
+        user: &User,
+        key: &CeremonyKey,
+        expires_at: Timestamp,
+    ) -> Result<Option<Value>, Internal> {
         let Some(rp) = self.webauthn.as_ref() else {
             return Ok(None);
         };
@@ -489,12 +500,7 @@ impl Ctx {
             options: options.clone(),
         };
         self.store
-            .put_ceremony(
-                &CeremonyKey::SecondStep(challenge),
-                Some(user.id),
-                &ceremony.to_json()?,
-                expires_at,
-            )
+            .put_ceremony(key, Some(user.id), &ceremony.to_json()?, expires_at)
             .await?;
         Ok(Some(options))
     }

@@ -4,7 +4,7 @@
 
 use crate::Timestamp;
 use crate::crypto::TokenHash;
-use crate::model::{ChallengeId, SecurityKeyId, Session, UserId};
+use crate::model::{ChallengeId, SecurityKeyId, Session, SessionId, UserId};
 use crate::store::{Effects, StoreResult};
 use async_trait::async_trait;
 
@@ -34,6 +34,8 @@ pub enum CeremonyKey {
     SecondStep(ChallengeId),
     /// A passkey sign-in, by its token's hash.
     Passkey(TokenHash),
+    /// A re-authentication of this session (step-up, SPEC §9).
+    Reauth(SessionId),
 }
 
 impl CeremonyKey {
@@ -42,6 +44,7 @@ impl CeremonyKey {
             Self::Register(_) => "register",
             Self::SecondStep(_) => "second_step",
             Self::Passkey(_) => "passkey",
+            Self::Reauth(_) => "reauth",
         }
     }
 
@@ -51,6 +54,7 @@ impl CeremonyKey {
             Self::Register(user) => format!("register:{user}").into_bytes(),
             Self::SecondStep(challenge) => format!("second_step:{challenge}").into_bytes(),
             Self::Passkey(hash) => hash.as_bytes().to_vec(),
+            Self::Reauth(session) => format!("reauth:{session}").into_bytes(),
         }
     }
 }
