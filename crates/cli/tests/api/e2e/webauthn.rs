@@ -1,6 +1,7 @@
 //! Security keys and passkeys in Chromium, with a virtual authenticator added through the
 //! WebDriver WebAuthn extension: adding a key on the security page, signing in with it as
-//! the second step, then with the passkey alone.
+//! the second step, then with the passkey alone; confirming it is you with it, and removing
+//! it (the last factor: 2FA goes off).
 //!
 //! The browser is pointed at `http://localhost:PORT`: browsers refuse an IP address as
 //! relying party, and the app serves the loopback address as `localhost`.
@@ -78,6 +79,20 @@ async fn a_user_adds_a_security_key_signs_in_with_it_then_with_the_passkey_alone
     b.open("/settings/security").await;
     let text = b.text().await;
     assert!(!text.contains("Never"), "used now: {text}");
+
+    // Later, removing the key asks to confirm it is you: the key does.
+    app.clock.advance(16 * 60);
+    b.press("Remove").await;
+    assert_eq!(b.path().await, "/reauthenticate");
+    b.fill("Password", PASSWORD).await;
+    b.screenshot("webauthn-reauthenticate").await;
+    b.press("Confirm with your security key").await;
+    assert_eq!(b.path().await, "/settings/security");
+    b.press("Remove").await;
+    let text = b.text().await;
+    assert!(text.contains("Two-factor authentication is off."), "{text}");
+    assert!(!text.contains("My YubiKey"), "{text}");
+    b.screenshot("webauthn-removed").await;
     b.close().await;
     drop(smtp);
 }
