@@ -54,6 +54,8 @@ pub struct Deps {
     pub signup: crate::sign_up::SignupMode,
     /// The grants API keys may hold: Tessera's and the operator's (`TESSERA_API_GRANTS`).
     pub grants: crate::api_keys::GrantCatalog,
+    /// The WebAuthn relying party (SPEC §10); `None` where the public URL cannot be one.
+    pub webauthn: Option<crate::factors::webauthn::RelyingParty>,
 }
 
 /// [`Deps`], shared by every service of one [`crate::Tessera`].
@@ -68,6 +70,7 @@ pub(crate) struct Ctx {
     pub(crate) issuer: String,
     pub(crate) signup: crate::sign_up::SignupMode,
     pub(crate) grants: crate::api_keys::GrantCatalog,
+    pub(crate) webauthn: Option<crate::factors::webauthn::RelyingParty>,
 }
 
 impl Ctx {
@@ -83,6 +86,7 @@ impl Ctx {
             issuer: deps.issuer,
             signup: deps.signup,
             grants: deps.grants,
+            webauthn: deps.webauthn,
         }
     }
 

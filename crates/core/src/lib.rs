@@ -15,7 +15,7 @@
 //! | [`sign_in`] | sign-up, password sign-in and what comes next, password re-checks | §2, §3 |
 //! | [`sign_up`] | sign-up modes, the emailed confirmation link, teams created by the operator | §8 |
 //! | [`second_step`] | login challenges and answering them | §3 |
-//! | [`factors`] | "2FA on", the kinds of answer ([`factors::METHODS`]): [`factors::totp`], [`factors::recovery`], [`factors::paper_key`] | §2 |
+//! | [`factors`] | "2FA on", the kinds of answer ([`factors::METHODS`]): [`factors::totp`], [`factors::webauthn`], [`factors::recovery`], [`factors::paper_key`] | §2, §10 |
 //! | [`devices`] | emailed codes for unrecognized devices, recognized devices | §2, §3 |
 //! | [`team`] | the 2FA policy and its [`team::enforcement`], invitations, users | §2, §4 |
 //! | [`throttle`] | the lockout and window state machines, their scopes and keys | §3 |
@@ -74,6 +74,7 @@ pub struct Tessera {
     pub sign_up: sign_up::SignUp,
     pub second_step: second_step::SecondStep,
     pub factors: factors::Factors,
+    pub passkeys: factors::webauthn::Passkeys,
     pub devices: devices::Devices,
     pub team: team::Team,
     pub invitations: team::Invitations,
@@ -92,6 +93,7 @@ impl Tessera {
             sign_up: sign_up::SignUp(ctx.clone()),
             second_step: second_step::SecondStep(ctx.clone()),
             factors: factors::Factors(ctx.clone()),
+            passkeys: factors::webauthn::Passkeys(ctx.clone()),
             devices: devices::Devices(ctx.clone()),
             team: team::Team(ctx.clone()),
             invitations: team::Invitations(ctx.clone()),
@@ -105,6 +107,12 @@ impl Tessera {
     /// The current time, as the rules see it.
     pub fn now(&self) -> Timestamp {
         self.ctx.now()
+    }
+
+    /// Whether security keys and passkeys can be used here (the public URL is a relying
+    /// party: SPEC §10).
+    pub fn webauthn_available(&self) -> bool {
+        self.ctx.webauthn.is_some()
     }
 
     /// The security numbers in force.

@@ -59,6 +59,10 @@ id_type!(
     ChallengeId
 );
 id_type!(
+    /// Identifies one of a user's security keys or passkeys (not its WebAuthn credential id).
+    SecurityKeyId
+);
+id_type!(
     /// Identifies a recognized device (not its token, which only the device holds).
     DeviceId
 );
@@ -175,6 +179,10 @@ text_enum!(
         ApiKeyChanged => "api_key_changed",
         ApiKeyRevoked => "api_key_revoked",
         ApiKeyRefused => "api_key_refused",
+        SecurityKeyAdded => "security_key_added",
+        SecurityKeyRemoved => "security_key_removed",
+        SecurityKeyCounterRefused => "security_key_counter_refused",
+        PasskeySignInFailed => "passkey_sign_in_failed",
     }
 );
 

@@ -13,6 +13,7 @@ use crate::credentials::PasswordStore;
 use crate::devices::DeviceStore;
 use crate::factors::FactorStore;
 use crate::factors::totp::TotpStore;
+use crate::factors::webauthn::SecurityKeyStore;
 use crate::housekeeping::HousekeepingStore;
 use crate::keys::KeyStore;
 use crate::mail::{Alert, OutboxStore, SealedEmail};
@@ -135,6 +136,7 @@ pub trait Store:
     + OutboxStore
     + FactorStore
     + TotpStore
+    + SecurityKeyStore
     + ChallengeStore
     + TeamStore
     + DeviceStore

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::codes::CodeHasher;
 use tessera_core::crypto::Token;
+use tessera_core::factors::webauthn::RelyingParty;
 use tessera_core::keys::Keys;
 use tessera_core::mail::Mailer;
 use tessera_core::mail::OutboxStore;
@@ -114,7 +115,9 @@ impl Application {
             policy: config.security.clone(),
             every: Duration::from_secs(config.housekeeping_interval_secs),
         };
-        let core = Tessera::new(build_deps(&config, &keys, store, clock).await?);
+        let mut deps = build_deps(&config, &keys, store, clock).await?;
+        deps.webauthn = relying_party(&public_url, &config.issuer);
+        let core = Tessera::new(deps);
         let state = AppState {
             core: core.clone(),
             metrics: Arc::new(Metrics::new(
@@ -288,7 +291,26 @@ pub async fn build_deps(
         issuer: config.issuer.clone(),
         signup: config.signup,
         grants: config.api_grants.clone(),
+        webauthn: config
+            .public_url
+            .as_deref()
+            .and_then(|url| relying_party(url, &config.issuer)),
     })
+}
+
+/// The WebAuthn relying party of `public_url` (SPEC §10), or `None`, logged, where there can
+/// be none (an IP address other than loopback): security keys are then unavailable.
+fn relying_party(public_url: &str, issuer: &str) -> Option<RelyingParty> {
+    match RelyingParty::from_public_url(public_url, issuer) {
+        Ok(rp) => {
+            tracing::info!(rp_id = rp.id(), origin = %rp.origin(), "security keys and passkeys");
+            Some(rp)
+        }
+        Err(why) => {
+            tracing::warn!(reason = %why, "security keys and passkeys are not available");
+            None
+        }
+    }
 }
 
 /// Runs each request in a task of its own, so a client that disconnects cannot stop a

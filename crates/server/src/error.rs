@@ -16,6 +16,7 @@ use tessera_core::Timestamp;
 use tessera_core::credentials::{ChangePasswordError, ForgotError, ResetError};
 use tessera_core::devices::{DeviceError, ResendError};
 use tessera_core::factors::TwoFactorError;
+use tessera_core::factors::webauthn::{PasskeyError, SecurityKeyError};
 use tessera_core::principal::Forbidden;
 use tessera_core::second_step::SecondStepError;
 use tessera_core::sessions::{ReauthError, RevokeError, SessionError};
@@ -91,6 +92,13 @@ pub enum AppError {
     /// A sign-up link that is unknown (404), used or expired (410).
     #[error("{message}")]
     SignupLink {
+        code: &'static str,
+        message: &'static str,
+    },
+    /// Security keys (SPEC §10): a refusal with a code of its own.
+    #[error("{message}")]
+    SecurityKey {
+        status: StatusCode,
         code: &'static str,
         message: &'static str,
     },
@@ -212,7 +220,7 @@ impl AppError {
             }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::InvitationGone { .. } => StatusCode::GONE,
-            Self::ResetLink { status, .. } => *status,
+            Self::ResetLink { status, .. } | Self::SecurityKey { status, .. } => *status,
             Self::SignupClosed => StatusCode::FORBIDDEN,
             Self::SignupLink { code, .. } if *code == SIGNUP_LINK_UNKNOWN => StatusCode::NOT_FOUND,
             Self::SignupLink { .. } => StatusCode::GONE,
@@ -250,7 +258,7 @@ impl AppError {
             Self::InvitationExists => "invitation_exists",
             Self::AlreadyMember => "already_member",
             Self::InvitationGone { code, .. } => code,
-            Self::ResetLink { code, .. } => code,
+            Self::ResetLink { code, .. } | Self::SecurityKey { code, .. } => code,
             Self::SignupClosed => "signup_closed",
             Self::SignupLink { code, .. } => code,
             Self::MalformedJson(_) => "malformed_json",
@@ -470,6 +478,63 @@ pub fn reauth_error(e: ReauthError, now: Timestamp) -> AppError {
         },
         ReauthError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
         ReauthError::Internal(e) => e.into(),
+    }
+}
+
+const WEBAUTHN_UNAVAILABLE: AppError = AppError::SecurityKey {
+    status: StatusCode::CONFLICT,
+    code: "webauthn_unavailable",
+    message: "security keys and passkeys need the server's public URL (TESSERA_PUBLIC_URL) to \
+              have a domain name; browsers refuse IP addresses",
+};
+
+/// Security-key management errors, likewise.
+pub fn security_key_error(e: SecurityKeyError) -> AppError {
+    match e {
+        SecurityKeyError::Invalid(e) => e.into(),
+        SecurityKeyError::Unavailable => WEBAUTHN_UNAVAILABLE,
+        SecurityKeyError::NoPendingRegistration => AppError::SecurityKey {
+            status: StatusCode::CONFLICT,
+            code: "no_pending_registration",
+            message: "no security key registration is pending, or it expired: start again",
+        },
+        SecurityKeyError::Rejected => FieldError::new(
+            "credential",
+            "the security key's answer was not accepted (another challenge, another site, or no \
+             user verification): start again",
+        )
+        .into(),
+        SecurityKeyError::Duplicate => AppError::SecurityKey {
+            status: StatusCode::CONFLICT,
+            code: "already_registered",
+            message: "this security key is registered already",
+        },
+        SecurityKeyError::NotFound => AppError::NotFound,
+        SecurityKeyError::RequiredByAccount => AppError::Forbidden(
+            "your team requires two-factor authentication: this is your last factor, so it cannot \
+             be removed; add another first",
+        ),
+        SecurityKeyError::Internal(e) => e.into(),
+    }
+}
+
+/// Passkey sign-in errors, likewise.
+pub fn passkey_error(e: PasskeyError, now: Timestamp) -> AppError {
+    match e {
+        PasskeyError::Invalid(e) => e.into(),
+        PasskeyError::Unavailable => WEBAUTHN_UNAVAILABLE,
+        PasskeyError::ChallengeExpired => AppError::SecurityKey {
+            status: StatusCode::UNAUTHORIZED,
+            code: "challenge_expired",
+            message: "this passkey sign-in has expired or was used: start again",
+        },
+        PasskeyError::Rejected => AppError::SecurityKey {
+            status: StatusCode::UNAUTHORIZED,
+            code: "invalid_credentials",
+            message: "that passkey was not accepted",
+        },
+        PasskeyError::TooManyAttempts { retry_at } => AppError::too_many(now, retry_at),
+        PasskeyError::Internal(e) => e.into(),
     }
 }
 

@@ -80,6 +80,7 @@ mod sqlite {
     mod team;
     mod throttles;
     mod totp;
+    mod webauthn;
 }
 
 #[path = "sql"]
@@ -113,6 +114,7 @@ mod postgres {
     mod team;
     mod throttles;
     mod totp;
+    mod webauthn;
 }
 
 /// The SQLite backend: one writer connection committing in groups, a pool of readers.

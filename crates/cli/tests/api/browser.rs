@@ -12,6 +12,36 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
+/// A command of a WebDriver extension under `/session/{id}/`: a POST of `body`, or a GET
+/// when the body is null.
+#[derive(Debug)]
+struct WebDriverExtension {
+    path: String,
+    body: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebDriverExtension {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        if self.body.is_null() {
+            (http::Method::GET, None)
+        } else {
+            (http::Method::POST, Some(self.body.to_string()))
+        }
+    }
+}
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const DRIVER: &str = "/usr/bin/chromedriver";
 
@@ -287,6 +317,43 @@ impl Browser {
 
     pub async fn desktop(&self) {
         self.client.set_window_size(1280, 900).await.unwrap();
+    }
+
+    /// Adds a virtual authenticator through the WebDriver WebAuthn extension: a platform
+    /// passkey (CTAP2, internal transport) that keeps resident keys and verifies its user,
+    /// answering every request at once.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+            "isUserConsenting": true,
+        });
+        let answer = self
+            .client
+            .issue_cmd(WebDriverExtension {
+                path: "webauthn/authenticator".to_owned(),
+                body: options,
+            })
+            .await
+            .expect("the driver adds a virtual authenticator");
+        answer.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The credentials the virtual authenticator `id` holds.
+    pub async fn virtual_credentials(&self, id: &str) -> Vec<serde_json::Value> {
+        let path = format!("webauthn/authenticator/{id}/credentials");
+        let answer = self
+            .client
+            .issue_cmd(WebDriverExtension {
+                path,
+                body: serde_json::Value::Null,
+            })
+            .await
+            .expect("the driver lists the authenticator's credentials");
+        answer.as_array().cloned().unwrap_or_default()
     }
 
     pub async fn close(self) {

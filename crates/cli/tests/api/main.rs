@@ -63,3 +63,4 @@ mod team;
 mod throttling;
 mod trust;
 mod two_factor;
+mod webauthn;

@@ -73,7 +73,12 @@ impl Ctx {
         match sent {
             CodeSent::Limited(retry_at) => Ok(Err(RetryAt(retry_at))),
             // A new challenge is always live; nothing else can refuse it.
-            CodeSent::Sent | CodeSent::NotNow => Ok(Ok(PendingChallenge { token, challenge })),
+            CodeSent::Sent | CodeSent::NotNow => Ok(Ok(PendingChallenge {
+                token,
+                challenge,
+                methods: vec![Method::EmailCode],
+                webauthn_options: None,
+            })),
         }
     }
 }
@@ -97,7 +102,7 @@ impl SecondFactor for EmailCode {
 
     /// Whether it is the challenge's latest code is for the store's spend to say; the device
     /// it would verify is made ready here.
-    fn check(
+    async fn check(
         &self,
         ctx: &Ctx,
         challenge: &ChallengeContext,
@@ -116,6 +121,7 @@ impl SecondFactor for EmailCode {
             proof: Some(proof),
             already_used: false,
             device_token: Some(token),
+            counter_refused: None,
         })
     }
 

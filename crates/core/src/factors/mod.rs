@@ -11,13 +11,15 @@
 //! module here, a variant of [`FactorKind`], [`Method`] and [`Proof`], and a line in
 //! [`METHODS`].
 //!
-//! Rooms: [`totp`] (RFC 6238, setup and activation), [`recovery`] (recovery codes),
-//! [`paper_key`] (the recovery page); turning 2FA off and new recovery codes are here.
+//! Rooms: [`totp`] (RFC 6238, setup and activation), [`webauthn`] (security keys and
+//! passkeys), [`recovery`] (recovery codes), [`paper_key`] (the recovery page); turning 2FA
+//! off and new recovery codes are here.
 
 pub mod paper_key;
 mod port;
 pub mod recovery;
 pub mod totp;
+pub mod webauthn;
 
 pub use port::FactorStore;
 
@@ -41,6 +43,8 @@ use std::sync::Arc;
 pub enum FactorKind {
     /// An authenticator app (RFC 6238).
     Totp,
+    /// One or more security keys or passkeys (SPEC §10).
+    WebAuthn,
 }
 
 impl FactorKind {
@@ -48,12 +52,14 @@ impl FactorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Totp => "totp",
+            Self::WebAuthn => "webauthn",
         }
     }
 
     pub fn parse(stored: &str) -> Option<Self> {
         match stored {
             "totp" => Some(Self::Totp),
+            "webauthn" => Some(Self::WebAuthn),
             _ => None,
         }
     }
@@ -63,6 +69,8 @@ impl FactorKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
     Totp,
+    /// A security key's assertion (WebAuthn).
+    WebAuthn,
     RecoveryCode,
     /// The code emailed for an unrecognized device (users without 2FA).
     EmailCode,
@@ -72,6 +80,7 @@ impl Method {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Totp => "totp",
+            Self::WebAuthn => "webauthn",
             Self::RecoveryCode => "recovery_code",
             Self::EmailCode => "email_code",
         }
@@ -90,6 +99,8 @@ impl Method {
 pub enum Proof {
     /// A TOTP code of this step, accepted only above the last accepted step.
     Totp { step: i64 },
+    /// A security key's assertion, accepted only if its counter rises.
+    SecurityKey(webauthn::KeyUse),
     /// A recovery code (its hash), accepted only if unused.
     RecoveryCode { hash: Vec<u8> },
     /// An emailed code (its hash), accepted only if it is the challenge's latest code; the
@@ -108,6 +119,8 @@ pub(crate) struct Checked {
     pub(crate) proof: Option<Proof>,
     /// Right, but already spent (a replayed TOTP step): the user should wait for the next.
     pub(crate) already_used: bool,
+    /// A security key's answer whose signature counter did not rise (a cloned key?).
+    pub(crate) counter_refused: Option<crate::model::SecurityKeyId>,
     /// A device recognized from now on, if this succeeds: its token, shown once.
     pub(crate) device_token: Option<Token>,
 }
@@ -129,7 +142,7 @@ pub(crate) trait SecondFactor: Sync {
     /// The answer in its normal form, if it has this method's shape.
     fn read(&self, ctx: &Ctx, answer: &str) -> Option<String>;
     /// Checks a read answer against what the challenge's user has.
-    fn check(
+    async fn check(
         &self,
         ctx: &Ctx,
         challenge: &ChallengeContext,
@@ -154,6 +167,7 @@ pub(crate) trait SecondFactor: Sync {
 /// Every way a challenge can be answered, in the order an answer is tried.
 pub(crate) const METHODS: &[&dyn SecondFactor] = &[
     &totp::Authenticator,
+    &webauthn::SecurityKey,
     &recovery::RecoveryCode,
     &crate::devices::EmailCode,
 ];

@@ -40,7 +40,7 @@ impl SecondFactor for RecoveryCode {
     }
 
     /// Whether it is unused is for the store's spend to say.
-    fn check(
+    async fn check(
         &self,
         ctx: &Ctx,
         challenge: &ChallengeContext,

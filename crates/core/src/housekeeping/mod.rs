@@ -47,6 +47,7 @@ pub fn cutoffs(policy: &SecurityPolicy, now: Timestamp) -> Vec<(Sweep, Timestamp
         // of them after a long outage), a day on.
         (Sweep::Challenges, ago(GRACE_SECS)),
         (Sweep::PendingSetups, now),
+        (Sweep::Ceremonies, now),
         (Sweep::ClearedThrottles, now),
         (Sweep::StaleThrottles, ago(THROTTLE_KEEP_SECS)),
         (

@@ -13,6 +13,8 @@ pub enum Sweep {
     IdleSessions,
     Challenges,
     PendingSetups,
+    /// Security-key ceremonies (registrations, passkey sign-ins) never finished.
+    Ceremonies,
     /// Throttles with no failure and no running lock.
     ClearedThrottles,
     /// Throttles whose window started before the cutoff and whose lock (if any) ended.
@@ -31,11 +33,12 @@ pub enum Sweep {
 }
 
 impl Sweep {
-    pub const ALL: [Sweep; 12] = [
+    pub const ALL: [Sweep; 13] = [
         Self::ExpiredSessions,
         Self::IdleSessions,
         Self::Challenges,
         Self::PendingSetups,
+        Self::Ceremonies,
         Self::ClearedThrottles,
         Self::StaleThrottles,
         Self::ResetLinks,
@@ -52,6 +55,7 @@ impl Sweep {
             Self::IdleSessions => "idle_sessions",
             Self::Challenges => "challenges",
             Self::PendingSetups => "pending_setups",
+            Self::Ceremonies => "webauthn_ceremonies",
             Self::ClearedThrottles => "cleared_throttles",
             Self::StaleThrottles => "stale_throttles",
             Self::ResetLinks => "reset_links",

@@ -40,7 +40,8 @@ pub use port::{
 use crate::Timestamp;
 use crate::crypto::{Token, TokenHash};
 use crate::ctx::{Ctx, Internal, internal_from};
-use crate::factors::{METHODS, Method, OnSuccess};
+use crate::factors::webauthn::CeremonyKey;
+use crate::factors::{FactorKind, METHODS, Method, OnSuccess, Proof};
 use crate::mail::Message;
 use crate::model::{
     Account, Challenge, ChallengeId, ChallengeKind, EventKind, NewEvent, RequestMeta, Session, User,
@@ -91,6 +92,9 @@ fn expected(kind: ChallengeKind, only: Option<Method>) -> &'static str {
     match (kind, only) {
         (_, Some(Method::Totp)) => "enter the 6-digit code from your authenticator app",
         (_, Some(Method::RecoveryCode)) => "enter one of your recovery codes",
+        (_, Some(Method::WebAuthn)) => {
+            "must be your security key's answer: the JSON of a PublicKeyCredential"
+        }
         (ChallengeKind::TwoFactor, _) => {
             "enter the 6-digit code from your authenticator app, or a recovery code"
         }
@@ -123,7 +127,27 @@ impl Ctx {
         self.store
             .create_challenge(&challenge, &token.hash())
             .await?;
-        Ok(PendingChallenge { token, challenge })
+        let factors = self.store.active_factors(user.id).await?;
+        let webauthn_options = if factors.contains(&FactorKind::WebAuthn) {
+            self.second_step_options(user, challenge.id, challenge.expires_at)
+                .await?
+        } else {
+            None
+        };
+        let mut methods = Vec::new();
+        if factors.contains(&FactorKind::Totp) {
+            methods.push(Method::Totp);
+        }
+        if webauthn_options.is_some() {
+            methods.push(Method::WebAuthn);
+        }
+        methods.push(Method::RecoveryCode);
+        Ok(PendingChallenge {
+            token,
+            challenge,
+            methods,
+            webauthn_options,
+        })
     }
 
     fn max_attempts(&self, kind: ChallengeKind) -> i64 {
@@ -139,6 +163,26 @@ impl Ctx {
 pub struct SecondStep(pub(crate) Arc<Ctx>);
 
 impl SecondStep {
+    /// The security-key request options of a live challenge, if its user has keys (the
+    /// second-step page shows them to its script).
+    pub async fn webauthn_options(
+        &self,
+        challenge_token: &str,
+    ) -> Result<Option<serde_json::Value>, Internal> {
+        let ctx = &self.0;
+        let now = ctx.now();
+        let token = Token::from_client(challenge_token).hash();
+        let Some(challenge) = ctx.store.find_challenge(&token, now).await? else {
+            return Ok(None);
+        };
+        let key = CeremonyKey::SecondStep(challenge.id);
+        let Some(state) = ctx.store.get_ceremony(&key, now).await? else {
+            return Ok(None);
+        };
+        let ceremony = crate::factors::webauthn::Ceremony::<serde_json::Value>::from_json(&state)?;
+        Ok(Some(ceremony.options))
+    }
+
     /// Answers a login challenge with a code: whichever of the [`METHODS`] for this kind of
     /// challenge reads it. With `remember_device`, a factor's success trusts the device.
     pub async fn verify(
@@ -148,10 +192,36 @@ impl SecondStep {
         remember_device: bool,
         meta: &RequestMeta,
     ) -> Result<SecondStepDone, SecondStepError> {
+        self.verify_as(challenge_token, answer, None, remember_device, meta)
+            .await
+    }
+
+    /// [`SecondStep::verify`] with a security key's assertion (the JSON of
+    /// `PublicKeyCredential.toJSON()`).
+    pub async fn verify_security_key(
+        &self,
+        challenge_token: &str,
+        assertion: &str,
+        remember_device: bool,
+        meta: &RequestMeta,
+    ) -> Result<SecondStepDone, SecondStepError> {
+        let only = Some(Method::WebAuthn);
+        self.verify_as(challenge_token, assertion, only, remember_device, meta)
+            .await
+    }
+
+    async fn verify_as(
+        &self,
+        challenge_token: &str,
+        answer: &str,
+        only: Option<Method>,
+        remember_device: bool,
+        meta: &RequestMeta,
+    ) -> Result<SecondStepDone, SecondStepError> {
         let token = Token::from_client(challenge_token).hash();
         let (signing_in, method) = self
             .0
-            .answer(&token, answer, None, meta, |ctx, answered| {
+            .answer(&token, answer, only, meta, |ctx, answered| {
                 let (user, account) = (answered.user, answered.account);
                 // An email code is the step of users without 2FA: the account's policy may
                 // restrict the session to setting it up.
@@ -295,8 +365,15 @@ impl Ctx {
             .iter()
             .filter(|m| m.answers(kind) && only.is_none_or(|only| m.method() == only))
             .find_map(|m| m.read(ctx, answer).map(|read| (*m, read)))
-            .ok_or_else(|| FieldError::new("code", expected(kind, only)))?;
-        let checked = method.check(ctx, &context, &read, meta, now)?;
+            .ok_or_else(|| {
+                let field = if only == Some(Method::WebAuthn) {
+                    "webauthn"
+                } else {
+                    "code"
+                };
+                FieldError::new(field, expected(kind, only))
+            })?;
+        let checked = method.check(ctx, &context, &read, meta, now).await?;
         // What a success writes is made ready first, for a right code and a wrong one alike:
         // the work (and time) before the transaction must not tell them apart, since only the
         // transaction counts the attempt and passes the lock.
@@ -371,10 +448,17 @@ impl Ctx {
         // A right TOTP code whose step a concurrent request took first is a replay.
         let already_used =
             checked.already_used || (method.method() == Method::Totp && checked.proof.is_some());
+        // A right assertion whose counter the store found not rising (a concurrent use, or a
+        // cloned key) is refused as one whose counter webauthn-rs found not rising.
+        let counter_refused = checked.counter_refused.or(match &checked.proof {
+            Some(Proof::SecurityKey(used)) => Some(used.key),
+            _ => None,
+        });
         let failure = Failure {
             failed,
             method: method.method(),
             replayed: already_used,
+            counter_refused,
             // This wrong code killed a sign-in that had the right password.
             unfinished: F::SIGN_IN && kind == ChallengeKind::TwoFactor && attempts >= max_attempts,
         };
@@ -399,6 +483,8 @@ struct Failure {
     method: Method,
     /// A right TOTP code, already used (F11: told apart, and the user alerted).
     replayed: bool,
+    /// A security key whose signature counter did not rise.
+    counter_refused: Option<crate::model::SecurityKeyId>,
     /// It was a sign-in challenge's last allowed attempt.
     unfinished: bool,
 }
@@ -421,6 +507,13 @@ fn failure_effects(
     } else {
         Effects::event(failure.failed)
     };
+    if let Some(key) = failure.counter_refused {
+        tracing::warn!(user_id = %user.id, key_id = %key, "security key counter did not rise");
+        failed = failed.and_event(
+            NewEvent::for_user(user, EventKind::SecurityKeyCounterRefused, meta, now)
+                .with_detail(json!({ "key_id": key.to_string(), "method": "second_step" })),
+        );
+    }
     if failure.unfinished {
         let started = (now, now);
         let reason = "too_many_wrong_codes";

@@ -72,6 +72,9 @@ pub enum SignInMethod {
     SecondStep(Method),
     /// The password, from a device trusted to skip the second step (SPEC §9).
     TrustedDevice,
+    /// A passkey alone (SPEC §10): a key with user verification, no password (`amr`: `hwk`
+    /// and `user`).
+    Passkey,
 }
 
 impl SignInMethod {
@@ -81,6 +84,7 @@ impl SignInMethod {
             Self::Invitation => "invitation",
             Self::SecondStep(method) => method.as_str(),
             Self::TrustedDevice => "trusted_device",
+            Self::Passkey => "passkey",
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::Timestamp;
 use crate::crypto::TokenHash;
 use crate::ctx::{Ctx, Internal, internal_from};
 use crate::factors::Method;
+use crate::factors::webauthn::CeremonyKey;
 use crate::model::{EventKind, NewEvent, RequestMeta, Session, User};
 use crate::principal::{AnySession, Forbidden, Principal, Recent};
 use crate::second_step::{Answer, Finish, SecondStepError};
@@ -82,6 +83,9 @@ pub struct ReauthInput {
     pub code: Option<String>,
     /// `totp` or `recovery_code`: which kind `code` is (read from its shape when absent).
     pub method: Option<String>,
+    /// Instead of a code: a security key's assertion (`PublicKeyCredential.toJSON()`) to the
+    /// options of [`Sessions::reauthentication_options`].
+    pub webauthn: Option<String>,
 }
 
 /// A re-authentication that passed: the window now ends at `until`.
@@ -100,7 +104,11 @@ fn method(input: Option<&str>) -> Result<Option<Method>, FieldError> {
         None | Some("") => Ok(None),
         Some("totp") => Ok(Some(Method::Totp)),
         Some("recovery_code") => Ok(Some(Method::RecoveryCode)),
-        Some(_) => Err(FieldError::new("method", "must be totp or recovery_code")),
+        Some("webauthn") => Ok(Some(Method::WebAuthn)),
+        Some(_) => Err(FieldError::new(
+            "method",
+            "must be totp, recovery_code or webauthn",
+        )),
     }
 }
 
@@ -158,6 +166,19 @@ impl Finish for Reauthenticating {
 }
 
 impl Sessions {
+    /// The security-key request options for re-authenticating this session (users with
+    /// keys; `None` otherwise), answered with [`ReauthInput::webauthn`]; asking again
+    /// replaces them.
+    pub async fn reauthentication_options(
+        &self,
+        me: &AnySession,
+    ) -> Result<Option<serde_json::Value>, Internal> {
+        let ctx = &self.0;
+        let until = ctx.now().plus_secs(ctx.policy.challenge_lifetime_secs);
+        let key = CeremonyKey::Reauth(me.session().id);
+        ctx.assertion_options(me.user(), &key, until).await
+    }
+
     /// The principal, if its session authenticated within the step-up window (SPEC §9):
     /// what every sensitive action takes.
     pub fn recent<P: Principal>(&self, principal: P) -> Result<Recent<P>, Forbidden> {
@@ -179,8 +200,12 @@ impl Sessions {
     ) -> Result<Reauthenticated, ReauthError> {
         let ctx = &self.0;
         let user = me.user();
-        let method = method(input.method.as_deref())?;
-        let code = input.code.as_deref().map(str::trim).unwrap_or_default();
+        let mut method = method(input.method.as_deref())?;
+        let mut code = input.code.as_deref().map(str::trim).unwrap_or_default();
+        if let Some(assertion) = input.webauthn.as_deref() {
+            code = assertion;
+            method = Some(Method::WebAuthn);
+        }
         if me.two_factor_enabled() && code.is_empty() {
             return Err(FieldError::new(
                 "code",
@@ -219,6 +244,21 @@ impl Sessions {
         // A challenge of its own, answered at once: ended if it did not pass, so no sign-in
         // looks unfinished.
         let challenge = ctx.open_challenge(user, None, meta, ctx.now()).await?;
+        if method == Some(Method::WebAuthn) {
+            // The options this session was given: their state answers this challenge (once).
+            let now = ctx.now();
+            let taken = ctx
+                .store
+                .take_ceremony(&CeremonyKey::Reauth(me.session().id), now)
+                .await?;
+            if let Some(state) = taken {
+                let key = CeremonyKey::SecondStep(challenge.challenge.id);
+                let until = challenge.challenge.expires_at;
+                ctx.store
+                    .put_ceremony(&key, Some(user.id), &state, until)
+                    .await?;
+            }
+        }
         let answered = ctx
             .answer(
                 &challenge.token.hash(),

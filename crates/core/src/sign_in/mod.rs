@@ -111,6 +111,12 @@ impl Registered {
 pub struct PendingChallenge {
     pub token: crate::crypto::Token,
     pub challenge: Challenge,
+    /// What the challenge takes, of what the user has (`totp`, `webauthn`, `recovery_code`;
+    /// `email_code` for a device).
+    pub methods: Vec<crate::factors::Method>,
+    /// With `webauthn`: the browser's request options
+    /// (`{"publicKey": PublicKeyCredentialRequestOptions}`).
+    pub webauthn_options: Option<serde_json::Value>,
 }
 
 /// Where a correct password leads.

@@ -16,6 +16,7 @@ mod sign_in;
 mod sign_up;
 mod team;
 mod two_factor;
+mod webauthn;
 
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
@@ -41,7 +42,7 @@ use utoipa_axum::routes;
     tags(
         (name = "auth", description = "Sign-up, sign-in and sign-out"),
         (name = "me", description = "The signed-in user"),
-        (name = "two-factor", description = "Authenticator app, recovery codes, paper key"),
+        (name = "two-factor", description = "Authenticator app, security keys and passkeys, recovery codes, paper key"),
         (name = "account", description = "Account administration: owner and admins only (some endpoints also for API keys with the grant)"),
         (name = "gate", description = "Forward authentication for a reverse proxy in front of an app"),
         (name = "ops", description = "Health")
@@ -169,8 +170,15 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(two_factor::disable))
         .routes(routes!(two_factor::regenerate))
         .routes(routes!(two_factor::recover))
+        .routes(routes!(webauthn::register_start))
+        .routes(routes!(webauthn::register_finish))
+        .routes(routes!(webauthn::list))
+        .routes(routes!(webauthn::remove))
+        .routes(routes!(webauthn::passkey_start))
+        .routes(routes!(webauthn::passkey_finish))
         .routes(routes!(me::me))
         .routes(routes!(reauthenticate::reauthenticate))
+        .routes(routes!(reauthenticate::options))
         .routes(routes!(passwords::change))
         .routes(routes!(passwords::forgot))
         .routes(routes!(passwords::reset))

@@ -18,13 +18,37 @@ pub struct ReauthenticateRequest {
     /// `totp` or `recovery_code`: which kind `code` is; read from its shape when absent.
     #[schema(example = "totp")]
     pub method: Option<String>,
+    /// Instead of `code`: a security key's assertion (`PublicKeyCredential.toJSON()`) to the
+    /// options of `POST /me/reauthenticate/options`.
+    #[schema(value_type = Option<Object>)]
+    pub webauthn: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReauthOptionsResponse {
+    /// `{"publicKey": PublicKeyCredentialRequestOptions}` for the user's security keys;
+    /// `null` without keys.
+    #[schema(value_type = Option<Object>)]
+    pub webauthn_options: Option<serde_json::Value>,
+}
+
+/// The security-key options for re-authenticating this session (answer them with
+/// `POST /me/reauthenticate` `{password, webauthn}`); asking again replaces them.
+#[utoipa::path(post, path = "/me/reauthenticate/options", tag = "me", security(("session" = [])),
+    responses((status = 200, body = ReauthOptionsResponse)))]
+pub async fn options(
+    State(state): State<AppState>,
+    AnySession(me): AnySession,
+) -> Result<Json<ReauthOptionsResponse>, AppError> {
+    let webauthn_options = state.core.sessions.reauthentication_options(&me).await?;
+    Ok(Json(ReauthOptionsResponse { webauthn_options }))
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ReauthenticateResponse {
     /// Sensitive actions are allowed until then; each one restarts the window.
     pub reauthenticated_until: String,
-    /// `password` (a user without 2FA), `totp` or `recovery_code`.
+    /// `password` (a user without 2FA), `totp`, `recovery_code` or `webauthn`.
     pub method_used: &'static str,
     /// Unused recovery codes left, when one was just used.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,6 +81,7 @@ pub async fn reauthenticate(
         password: body.password.into(),
         code: body.code,
         method: body.method,
+        webauthn: body.webauthn.map(|v| v.to_string()),
     };
     let done = state
         .core

@@ -39,8 +39,9 @@ pub enum LoginResponse {
         /// `null`, or `{"required": true, "deadline": …}` while a 2FA grace period runs.
         #[schema(value_type = Option<Object>)]
         two_factor_setup: Option<serde_json::Value>,
-        /// After `POST /login/verify`: `totp`, `recovery_code` or `email_code`; after
-        /// `POST /login` from a trusted device: `trusted_device`.
+        /// After `POST /login/verify`: `totp`, `webauthn`, `recovery_code` or `email_code`;
+        /// after `POST /login` from a trusted device: `trusted_device`; after
+        /// `POST /login/passkey/finish`: `passkey`.
         #[serde(skip_serializing_if = "Option::is_none")]
         method_used: Option<&'static str>,
         /// After signing in with a recovery code: how many are left.
@@ -74,8 +75,14 @@ pub enum LoginResponse {
     /// `POST /login/verify`.
     TwoFactorRequired {
         challenge_token: String,
-        /// `["totp", "recovery_code"]`.
+        /// What the user has, of `totp`, `webauthn` and `recovery_code`.
         methods: Vec<&'static str>,
+        /// With `webauthn`: `{"publicKey": PublicKeyCredentialRequestOptions}` for
+        /// `navigator.credentials.get`; answer with `POST /login/verify`
+        /// `{challenge_token, webauthn}`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<Object>)]
+        webauthn_options: Option<serde_json::Value>,
         expires_at: String,
     },
     /// The password was right, the user has no 2FA, and this device is not recognized: a
@@ -157,7 +164,8 @@ pub async fn login(
             state.metrics.sign_in("second_step");
             Ok(Json(LoginResponse::TwoFactorRequired {
                 challenge_token: pending.token.expose().to_owned(),
-                methods: vec!["totp", "recovery_code"],
+                methods: pending.methods.iter().map(|m| m.as_str()).collect(),
+                webauthn_options: pending.webauthn_options,
                 expires_at: pending.challenge.expires_at.to_rfc3339(),
             }))
         }

@@ -70,6 +70,12 @@ fn describe(kind: EventKind) -> &'static str {
         ApiKeyChanged => "API key changed",
         ApiKeyRevoked => "API key revoked",
         ApiKeyRefused => "API key refused",
+        SecurityKeyAdded => "Security key added",
+        SecurityKeyRemoved => "Security key removed",
+        SecurityKeyCounterRefused => {
+            "Security key refused: its signature counter did not rise (a cloned key?)"
+        }
+        PasskeySignInFailed => "Failed sign-in with a passkey",
     }
 }
 

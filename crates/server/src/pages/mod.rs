@@ -11,6 +11,7 @@ mod error;
 mod invitations;
 mod passwords;
 mod second_step;
+mod security_keys;
 mod sign_in;
 mod sign_up;
 mod step_up;
@@ -60,6 +61,17 @@ pub fn router() -> Router<AppState> {
             post(two_factor::regenerate),
         )
         .route("/settings/security/download", post(two_factor::download))
+        .route("/settings/security/keys/add", post(security_keys::add))
+        .route(
+            "/settings/security/keys/finish",
+            post(security_keys::finish),
+        )
+        .route(
+            "/settings/security/keys/{id}/remove",
+            post(security_keys::remove),
+        )
+        .route("/login/passkey", post(security_keys::passkey))
+        .route("/login/passkey/finish", post(security_keys::passkey_finish))
         .route("/settings/security/password", post(passwords::change))
         .route(
             "/password/forgot",

@@ -26,6 +26,9 @@ struct CodePage {
     trust_days: i64,
     /// The box was ticked (kept when a code is turned down).
     remember: bool,
+    /// The security-key request options (JSON) when the user has keys: the page's script
+    /// offers "Use your security key".
+    webauthn_options: Option<String>,
 }
 
 #[derive(Template)]
@@ -82,7 +85,15 @@ async fn step_page(
     } = shown;
     match step {
         Step::TwoFactor => {
+            let webauthn_options = match state.core.second_step.webauthn_options(challenge).await {
+                Ok(options) => options.map(|o| o.to_string()),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read a challenge's security-key options");
+                    None
+                }
+            };
             let template = CodePage {
+                webauthn_options,
                 csrf: csrf.field.clone(),
                 error,
                 trust_days: state.core.policy().trusted_device_secs / 86_400,
@@ -150,6 +161,10 @@ pub async fn device_page(
 pub struct CodeForm {
     #[serde(default)]
     code: String,
+    /// A security key's answer (`PublicKeyCredential.toJSON()`), put here by the page's
+    /// script instead of a code.
+    #[serde(default)]
+    webauthn: String,
     /// "Don't ask again on this device" (a ticked box sends `on`).
     #[serde(default)]
     remember_device: Option<String>,
@@ -226,12 +241,17 @@ async fn answer(
     };
     let clear = state.cookies.clear(Cookie::Challenge);
     let remember = step == Step::TwoFactor && form.remember_device.is_some();
-    match state
-        .core
-        .second_step
-        .verify(&challenge, &form.code, remember, meta)
-        .await
-    {
+    let second_step = &state.core.second_step;
+    let verified = if step == Step::TwoFactor && !form.webauthn.is_empty() {
+        second_step
+            .verify_security_key(&challenge, &form.webauthn, remember, meta)
+            .await
+    } else {
+        second_step
+            .verify(&challenge, &form.code, remember, meta)
+            .await
+    };
+    match verified {
         Ok(done) => {
             let mut set = vec![clear];
             if let Some(device) = &done.device_token {
@@ -277,9 +297,12 @@ fn code_refused(state: &AppState, step: Step, e: SecondStepError) -> Option<Page
             attempts_remaining: 0,
             ..
         } => return None,
-        SecondStepError::Invalid(_) => PageError::refused(
+        SecondStepError::Invalid(e) => PageError::refused(
             StatusCode::UNPROCESSABLE_ENTITY,
             match step {
+                Step::TwoFactor if e.field == "webauthn" => {
+                    "Your security key's answer could not be read. Try again, or enter a code."
+                }
                 Step::TwoFactor => "Enter the 6-digit code from your app, or a recovery code.",
                 Step::Device => "Enter the 6-digit code from the email.",
             },

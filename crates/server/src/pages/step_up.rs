@@ -86,9 +86,12 @@ struct ReauthPage {
     two_factor: bool,
     window_minutes: i64,
     error: Option<String>,
+    /// Security-key request options (JSON) when the user has keys: the page's script offers
+    /// "Use your security key" beside the code.
+    webauthn_options: Option<String>,
 }
 
-fn form(
+async fn form(
     state: &AppState,
     me: &AnySession,
     csrf: Csrf,
@@ -96,7 +99,15 @@ fn form(
     status: StatusCode,
     error: Option<String>,
 ) -> Response {
+    let webauthn_options = match state.core.sessions.reauthentication_options(me).await {
+        Ok(options) => options.map(|o| o.to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a security-key re-authentication");
+            None
+        }
+    };
     let template = ReauthPage {
+        webauthn_options,
         csrf: csrf.field.clone(),
         nav: Nav::new(me, &csrf),
         return_to: local_path(return_to).to_owned(),
@@ -122,7 +133,7 @@ pub async fn show(
     let Some(me) = session else {
         return to_login();
     };
-    form(&state, &me, csrf, &query.return_to, StatusCode::OK, None)
+    form(&state, &me, csrf, &query.return_to, StatusCode::OK, None).await
 }
 
 #[derive(Deserialize)]
@@ -131,6 +142,9 @@ pub struct ReauthForm {
     password: String,
     #[serde(default)]
     code: String,
+    /// A security key's answer, put here by the page's script instead of a code.
+    #[serde(default)]
+    webauthn: String,
     #[serde(default)]
     return_to: String,
 }
@@ -148,6 +162,7 @@ pub async fn submit(
         password: sent.password.into(),
         code: Some(sent.code),
         method: None,
+        webauthn: (!sent.webauthn.is_empty()).then_some(sent.webauthn),
     };
     let refused = match state.core.sessions.reauthenticate(&me, input, &meta).await {
         Ok(_) => return Redirect::to(local_path(&sent.return_to)).into_response(),
@@ -174,7 +189,7 @@ pub async fn submit(
     };
     refused
         .or_form(async |status, message| {
-            form(&state, &me, csrf, &sent.return_to, status, Some(message))
+            form(&state, &me, csrf, &sent.return_to, status, Some(message)).await
         })
         .await
 }

@@ -39,6 +39,20 @@ struct SecurityPage {
     new_password_error: Option<String>,
     /// The step-up window (SPEC §9), in minutes.
     window_minutes: i64,
+    /// The user's security keys and passkeys.
+    keys: Vec<KeyRow>,
+    /// Whether keys can be added here (the public URL is a relying party).
+    webauthn: bool,
+    /// Whether the user has an authenticator app (2FA may be on through keys alone).
+    totp: bool,
+}
+
+/// A security key as the page lists it.
+struct KeyRow {
+    id: String,
+    name: String,
+    added: Moment,
+    last_used: Option<Moment>,
 }
 
 /// The team's requirement, as the security page says it.
@@ -81,7 +95,7 @@ struct CodesPage {
     codes_joined: String,
 }
 
-async fn overview(
+pub(super) async fn overview(
     state: &AppState,
     context: &AnySession,
     csrf: Csrf,
@@ -105,7 +119,26 @@ pub(super) async fn overview_with(
         Ok(s) => s,
         Err(e) => return PageError::internal("cannot read 2FA status", e).into_response(),
     };
+    let keys = match state.core.factors.security_keys(context).await {
+        Ok(keys) => keys,
+        Err(e) => return PageError::internal("cannot read security keys", e).into_response(),
+    };
+    let totp = match state.core.factors.has_authenticator_app(context).await {
+        Ok(totp) => totp,
+        Err(e) => return PageError::internal("cannot read factors", e).into_response(),
+    };
     let template = SecurityPage {
+        keys: keys
+            .into_iter()
+            .map(|k| KeyRow {
+                id: k.id.to_string(),
+                name: k.name,
+                added: k.created_at.into(),
+                last_used: k.last_used_at.map(Moment::from),
+            })
+            .collect(),
+        webauthn: state.core.webauthn_available(),
+        totp,
         csrf: csrf.field.clone(),
         nav: Nav::new(context, &csrf),
         enabled: two_factor.enabled_at.is_some(),
@@ -133,6 +166,8 @@ pub async fn show(
     let notice = match query.notice.as_deref() {
         Some("disabled") => Some("Two-factor authentication is off."),
         Some("password") => Some("Your password is changed. Your other sessions were signed out."),
+        Some("key_added") => Some("Your security key is added."),
+        Some("key_removed") => Some("Your security key is removed."),
         _ => None,
     };
     overview(&state, &context, csrf, StatusCode::OK, notice, None).await

@@ -45,6 +45,7 @@ mod housekeeping;
 mod keys;
 mod outbox;
 mod second_step;
+mod security_keys;
 mod sessions;
 mod signups;
 mod team;

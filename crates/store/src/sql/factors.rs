@@ -12,7 +12,10 @@ use tessera_core::model::UserId;
 use tessera_core::store::{Effects, StoreError, StoreResult};
 
 /// The tables of the kinds of factor, each keyed by `user_id`: what turning 2FA off removes.
-const FACTOR_TABLES: &[&str] = &["DELETE FROM totp_factors WHERE user_id = $1"];
+const FACTOR_TABLES: &[&str] = &[
+    "DELETE FROM totp_factors WHERE user_id = $1",
+    "DELETE FROM webauthn_credentials WHERE user_id = $1",
+];
 
 #[async_trait]
 impl FactorStore for Backend {
@@ -73,14 +76,18 @@ impl FactorStore for Backend {
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await.map_err(db)?;
         end_challenges(&mut tx, user).await?;
-        let removed = query("DELETE FROM totp_factors WHERE user_id = $1 AND paper_key_hash = $2")
-            .bind(user.to_string())
-            .bind(paper_key_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        if removed == 0 {
+        // The paper key is kept with the TOTP factor, or on its own when the first factor was
+        // a security key.
+        let matches = query(
+            "SELECT 1 FROM totp_factors WHERE user_id = $1 AND paper_key_hash = $2 \
+             UNION ALL SELECT 1 FROM paper_keys WHERE user_id = $1 AND paper_key_hash = $2",
+        )
+        .bind(user.to_string())
+        .bind(paper_key_hash)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        if matches.is_empty() {
             return Ok(false);
         }
         // The paper key backs up every factor: all of them go.
@@ -99,13 +106,14 @@ impl FactorStore for Backend {
         effects: &Effects,
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await.map_err(db)?;
-        // Lock the factor row (and prove it exists) before touching its codes.
-        let active = query("UPDATE totp_factors SET last_step = last_step WHERE user_id = $1")
+        // Prove a factor exists (2FA is on) before touching its codes.
+        let active = query("SELECT COUNT(*) AS n FROM active_factors WHERE user_id = $1")
             .bind(user.to_string())
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db)?
-            .rows_affected();
+            .try_get::<i64, _>("n")
+            .map_err(db)?;
         if active == 0 {
             return Ok(false);
         }
@@ -140,6 +148,14 @@ pub(super) async fn spend_recovery_code(
     .map_err(db)?
     .rows_affected()
         > 0)
+}
+
+/// Turns 2FA off for `user` inside `tx`, whatever factors are left: challenges, factors,
+/// recovery codes, paper key, pending setups, the trust of devices.
+pub(super) async fn turn_off(tx: &mut super::Tx, user: UserId) -> StoreResult<()> {
+    end_challenges(tx, user).await?;
+    remove_factors(tx, user).await?;
+    clear_factors(tx, user).await
 }
 
 /// Removes every active factor of `user`; how many there were.
@@ -201,6 +217,8 @@ async fn clear_factors(tx: &mut super::Tx, user: UserId) -> StoreResult<()> {
         &[
             "DELETE FROM recovery_codes WHERE user_id = $1",
             "DELETE FROM totp_enrollments WHERE user_id = $1",
+            "DELETE FROM paper_keys WHERE user_id = $1",
+            "DELETE FROM webauthn_ceremonies WHERE user_id = $1",
         ],
     )
     .await

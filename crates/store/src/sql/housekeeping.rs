@@ -15,6 +15,7 @@ fn rule(sweep: Sweep) -> (&'static str, &'static str, &'static str) {
         Sweep::IdleSessions => ("sessions", "id", "last_seen_at <= $1"),
         Sweep::Challenges => ("login_challenges", "id", "expires_at <= $1"),
         Sweep::PendingSetups => ("totp_enrollments", "user_id", "expires_at <= $1"),
+        Sweep::Ceremonies => ("webauthn_ceremonies", "ceremony_key", "expires_at <= $1"),
         Sweep::ClearedThrottles => (
             "throttles",
             "(scope, key)",

@@ -1,7 +1,7 @@
 //! Login challenges, and the one transaction that answers one.
 
 use super::rows::{self, account_columns, challenge_columns, factor_columns, user_columns};
-use super::{Backend, devices, events, factors, sessions, throttles, totp};
+use super::{Backend, devices, events, factors, sessions, throttles, totp, webauthn};
 use crate::db;
 use crate::query::query;
 use async_trait::async_trait;
@@ -227,6 +227,9 @@ async fn spend(
 ) -> StoreResult<bool> {
     match proof {
         Proof::Totp { step } => totp::spend(tx, user, *step).await,
+        Proof::SecurityKey(used) => {
+            Ok(used.user.to_string() == user && webauthn::spend(tx, used).await?)
+        }
         Proof::RecoveryCode { hash } => factors::spend_recovery_code(tx, user, hash, now).await,
         Proof::EmailCode {
             hash,

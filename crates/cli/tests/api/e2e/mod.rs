@@ -17,6 +17,7 @@ mod passwords;
 mod team;
 mod trust;
 mod two_factor;
+mod webauthn;
 
 /// Declares each `async fn name(app: TestApp, browser: Browser)` of the calling module as a
 /// test on SQLite with a browser.

@@ -9,6 +9,7 @@ use crate::second_step::ChallengeContext;
 
 pub(crate) struct Authenticator;
 
+#[async_trait::async_trait]
 impl SecondFactor for Authenticator {
     fn method(&self) -> Method {
         Method::Totp
@@ -24,7 +25,7 @@ impl SecondFactor for Authenticator {
 
     /// The step the code belongs to, if it is above the last accepted one; the store's
     /// spend decides under concurrency.
-    fn check(
+    async fn check(
         &self,
         ctx: &Ctx,
         challenge: &ChallengeContext,
@@ -43,6 +44,7 @@ impl SecondFactor for Authenticator {
                 .filter(|step| *step > factor.last_step)
                 .map(|step| Proof::Totp { step }),
             device_token: None,
+            counter_refused: None,
         })
     }
 }
