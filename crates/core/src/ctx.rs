@@ -52,6 +52,10 @@ pub struct Deps {
     pub issuer: String,
     /// Who may create a team (`TESSERA_SIGNUP`, SPEC §8).
     pub signup: crate::sign_up::SignupMode,
+    /// Seals SSO client secrets and pending SSO sign-ins.
+    pub sso_sealer: Sealer,
+    /// The teams' identity providers, over HTTP (SPEC §12).
+    pub identity_provider: Arc<dyn crate::sso::IdentityProvider>,
 }
 
 /// [`Deps`], shared by every service of one [`crate::Tessera`].
@@ -65,6 +69,8 @@ pub(crate) struct Ctx {
     codes: CodeHasher,
     pub(crate) issuer: String,
     pub(crate) signup: crate::sign_up::SignupMode,
+    pub(crate) sso_sealer: Sealer,
+    pub(crate) identity_provider: Arc<dyn crate::sso::IdentityProvider>,
 }
 
 impl Ctx {
@@ -79,6 +85,8 @@ impl Ctx {
             codes: deps.codes,
             issuer: deps.issuer,
             signup: deps.signup,
+            sso_sealer: deps.sso_sealer,
+            identity_provider: deps.identity_provider,
         }
     }
 

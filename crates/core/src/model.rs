@@ -167,12 +167,23 @@ text_enum!(
         TotpReplayRefused => "totp_replay_refused",
         Reauthenticated => "reauthenticated",
         ReauthenticationFailed => "reauthentication_failed",
+        SsoSettingsChanged => "sso_settings_changed",
+        SsoLinked => "sso_linked",
+        SsoProvisioned => "sso_provisioned",
+        SsoSignInFailed => "sso_sign_in_failed",
     }
 );
 
 text_enum!(
     /// Whether an account lets its users' devices skip the second step (SPEC §9).
     TrustedDevices, "trusted devices policy" { Allowed => "allowed", Forbidden => "forbidden" }
+);
+
+text_enum!(
+    /// How the account's 2FA requirement treats users who sign in with SSO (SPEC §12):
+    /// `exempt` (Mailtrap) leaves them outside it, their identity provider doing MFA;
+    /// `disable_sso` (SparkPost) turns SSO sign-in off while 2FA is required.
+    SsoTwoFactor, "sso two-factor mode" { Exempt => "exempt", DisableSso => "disable_sso" }
 );
 
 text_enum!(
@@ -198,6 +209,8 @@ pub struct Account {
     pub grace_period_until: Option<Timestamp>,
     /// Whether a device may skip the second step ("Don't ask again on this device").
     pub trusted_devices: TrustedDevices,
+    /// How the 2FA requirement treats the account's SSO users (SPEC §12).
+    pub sso_two_factor: SsoTwoFactor,
     pub created_at: Timestamp,
 }
 

@@ -374,6 +374,7 @@ mod tests {
                 two_factor_required: required,
                 grace_period_until: None,
                 trusted_devices: crate::model::TrustedDevices::Allowed,
+                sso_two_factor: crate::model::SsoTwoFactor::Exempt,
                 created_at: now,
             },
             user,

@@ -3,6 +3,7 @@
 
 use crate::body::{self, BODY_LIMIT, BodyTimeout};
 use crate::config::Config;
+use crate::idp::OidcProvider;
 use crate::metrics::{ConnectionStats, Metrics};
 use crate::pages::cookies::Cookies;
 use crate::serve::{self, Limits};
@@ -113,7 +114,10 @@ impl Application {
             policy: config.security.clone(),
             every: Duration::from_secs(config.housekeeping_interval_secs),
         };
-        let core = Tessera::new(build_deps(&config, &keys, store, clock).await?);
+        let mut deps = build_deps(&config, &keys, store, clock).await?;
+        // The redirect URI names the address actually bound (`:0` picks one).
+        deps.identity_provider = Arc::new(OidcProvider::new(&public_url)?);
+        let core = Tessera::new(deps);
         let state = AppState {
             core: core.clone(),
             metrics: Arc::new(Metrics::new(
@@ -128,6 +132,7 @@ impl Application {
                 .as_deref()
                 .map(|t| Token::from_client(t).hash()),
             trust_forwarded_for: config.trust_forwarded_for,
+            sso_redirect_uri: format!("{public_url}/login/sso/callback"),
         };
         Ok(Self {
             listener,
@@ -276,6 +281,13 @@ pub async fn build_deps(
         codes: CodeHasher::new(keys.codes()),
         issuer: config.issuer.clone(),
         signup: config.signup,
+        sso_sealer: keys.sealer("sso"),
+        identity_provider: Arc::new(OidcProvider::new(
+            config
+                .public_url
+                .as_deref()
+                .unwrap_or(&format!("http://{}", config.bind)),
+        )?),
     })
 }
 

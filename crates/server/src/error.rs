@@ -21,6 +21,7 @@ use tessera_core::second_step::SecondStepError;
 use tessera_core::sessions::{ReauthError, RevokeError, SessionError};
 use tessera_core::sign_in::{LoginError, SignupError};
 use tessera_core::sign_up::{ConfirmError, SignUpError};
+use tessera_core::sso::SsoError;
 use tessera_core::store::StoreError;
 use tessera_core::team::{InvitationError, TeamError};
 use tessera_core::validate::FieldError;
@@ -123,6 +124,13 @@ pub enum AppError {
     SecretUnavailable(#[source] anyhow::Error),
     #[error("the request took too long; try again")]
     Timeout,
+    /// Single sign-on refused or failed (SPEC §12), in words; the code says which case.
+    #[error("{message}")]
+    Sso {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -206,6 +214,7 @@ impl AppError {
             Self::Unavailable | Self::Timeout | Self::SecretUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Self::Sso { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -243,6 +252,7 @@ impl AppError {
             Self::Unavailable | Self::SecretUnavailable(_) => "unavailable",
             Self::Conflict => "conflict",
             Self::Timeout => "timeout",
+            Self::Sso { code, .. } => code,
             Self::Internal(_) => "internal_error",
         }
     }
@@ -373,6 +383,35 @@ impl From<TeamError> for AppError {
                 retry_after_secs: wait_secs.max(1),
             },
             TeamError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<SsoError> for AppError {
+    fn from(e: SsoError) -> Self {
+        let status = match &e {
+            SsoError::Invalid(_) | SsoError::Internal(_) => {
+                return match e {
+                    SsoError::Invalid(e) => e.into(),
+                    SsoError::Internal(e) => e.into(),
+                    _ => Self::NotFound,
+                };
+            }
+            SsoError::NotConfigured => StatusCode::NOT_FOUND,
+            SsoError::DisabledByTwoFactor
+            | SsoError::EmailNotVerified
+            | SsoError::DomainNotAllowed
+            | SsoError::NoUser => StatusCode::FORBIDDEN,
+            SsoError::InvalidState | SsoError::Expired => StatusCode::BAD_REQUEST,
+            SsoError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            SsoError::ProviderUnreachable(_) | SsoError::ProviderRejected(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+        };
+        Self::Sso {
+            status,
+            code: e.code(),
+            message: e.to_string(),
         }
     }
 }

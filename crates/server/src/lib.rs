@@ -10,6 +10,7 @@ mod body;
 pub mod config;
 mod error;
 mod extract;
+mod idp;
 mod metrics;
 mod pages;
 mod qr;

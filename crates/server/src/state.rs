@@ -19,4 +19,6 @@ pub struct AppState {
     /// The SHA-256 of `TESSERA_METRICS_TOKEN`, which `GET /metrics` then asks for.
     pub metrics_token: Option<TokenHash>,
     pub trust_forwarded_for: bool,
+    /// `{public_url}/login/sso/callback`, to register at an identity provider (SPEC §12).
+    pub sso_redirect_uri: String,
 }

@@ -28,10 +28,12 @@ pub enum Sweep {
     SentEmails,
     /// Audit events recorded before the cutoff.
     Events,
+    /// SSO sign-ins sent to the provider that never came back, expired before the cutoff.
+    SsoLogins,
 }
 
 impl Sweep {
-    pub const ALL: [Sweep; 12] = [
+    pub const ALL: [Sweep; 13] = [
         Self::ExpiredSessions,
         Self::IdleSessions,
         Self::Challenges,
@@ -44,6 +46,7 @@ impl Sweep {
         Self::Devices,
         Self::SentEmails,
         Self::Events,
+        Self::SsoLogins,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +63,7 @@ impl Sweep {
             Self::Devices => "devices",
             Self::SentEmails => "sent_emails",
             Self::Events => "events",
+            Self::SsoLogins => "sso_logins",
         }
     }
 }

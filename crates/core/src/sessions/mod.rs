@@ -72,6 +72,8 @@ pub enum SignInMethod {
     SecondStep(Method),
     /// The password, from a device trusted to skip the second step (SPEC §9).
     TrustedDevice,
+    /// The team's identity provider (SPEC §12), with no second step due.
+    Sso,
 }
 
 impl SignInMethod {
@@ -81,6 +83,7 @@ impl SignInMethod {
             Self::Invitation => "invitation",
             Self::SecondStep(method) => method.as_str(),
             Self::TrustedDevice => "trusted_device",
+            Self::Sso => "sso",
         }
     }
 }

@@ -1,7 +1,8 @@
-//! The account's 2FA policy as it applies to one user (SPEC §2, Mailtrap and SparkPost).
+//! The account's 2FA policy as it applies to one user (SPEC §2, Mailtrap and SparkPost; §12
+//! for SSO users: exempt only while the team's `sso_two_factor` is `exempt`).
 
 use crate::Timestamp;
-use crate::model::{Account, AuthSource, User};
+use crate::model::{Account, AuthSource, SsoTwoFactor, User};
 use serde::Serialize;
 
 /// Where a user stands against their account's 2FA requirement.
@@ -16,7 +17,8 @@ pub enum Enforcement {
     Grace,
     /// Required, the user has none, and no grace is left: set it up before anything else.
     SetupRequired,
-    /// Required, but the user signs in with SSO, where the identity provider owns 2FA.
+    /// Required, but the user signs in with SSO and the team's `sso_two_factor` is `exempt`:
+    /// the identity provider owns 2FA.
     Exempt,
 }
 
@@ -28,7 +30,8 @@ pub fn enforcement(
 ) -> Enforcement {
     if !account.two_factor_required {
         Enforcement::NotRequired
-    } else if user.auth_source == AuthSource::Sso {
+    } else if user.auth_source == AuthSource::Sso && account.sso_two_factor == SsoTwoFactor::Exempt
+    {
         Enforcement::Exempt
     } else if two_factor_enabled {
         Enforcement::Compliant
@@ -52,6 +55,7 @@ mod tests {
             two_factor_required: required,
             grace_period_until: grace.map(Timestamp::from_unix),
             trusted_devices: crate::model::TrustedDevices::Allowed,
+            sso_two_factor: crate::model::SsoTwoFactor::Exempt,
             created_at: Timestamp::from_unix(0),
         }
     }
@@ -95,5 +99,11 @@ mod tests {
             e(&account(true, None), &user(AuthSource::Sso), false),
             Enforcement::Exempt
         );
+        // Without the exemption (SparkPost's `disable_sso`), an SSO user is like any other.
+        let mut strict = account(true, None);
+        strict.sso_two_factor = SsoTwoFactor::DisableSso;
+        let sso = user(AuthSource::Sso);
+        assert_eq!(e(&strict, &sso, false), Enforcement::SetupRequired);
+        assert_eq!(e(&strict, &sso, true), Enforcement::Compliant);
     }
 }

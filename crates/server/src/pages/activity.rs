@@ -66,6 +66,10 @@ fn describe(kind: EventKind) -> &'static str {
         TotpReplayRefused => "Already used two-factor code refused",
         Reauthenticated => "Confirmed it was them (password and code again)",
         ReauthenticationFailed => "Failed attempt to confirm it was them",
+        SsoSettingsChanged => "Team single sign-on settings changed",
+        SsoLinked => "Single sign-on identity linked",
+        SsoProvisioned => "Joined the team through single sign-on",
+        SsoSignInFailed => "Refused single sign-on",
     }
 }
 

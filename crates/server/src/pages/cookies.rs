@@ -16,6 +16,9 @@ pub enum Cookie {
     Challenge,
     /// A device verified by an email code (SPEC §3), for 30 days.
     Device,
+    /// The `state` of an SSO sign-in this browser started (SPEC §12): the callback must bring
+    /// it back, so a callback link from someone else's sign-in signs nobody in here.
+    SsoState,
 }
 
 impl Cookie {
@@ -25,6 +28,7 @@ impl Cookie {
             Self::Csrf => "tessera_csrf",
             Self::Challenge => "tessera_challenge",
             Self::Device => "tessera_device",
+            Self::SsoState => "tessera_sso_state",
         }
     }
 
@@ -34,6 +38,7 @@ impl Cookie {
             Self::Csrf => "__Host-tessera_csrf",
             Self::Challenge => "__Host-tessera_challenge",
             Self::Device => "__Host-tessera_device",
+            Self::SsoState => "__Host-tessera_sso_state",
         }
     }
 }

@@ -30,7 +30,12 @@ pub async fn login_page(PageSession(session): PageSession, csrf: Csrf) -> Respon
     login_form(csrf, String::new(), StatusCode::OK, None)
 }
 
-fn login_form(csrf: Csrf, email: String, status: StatusCode, error: Option<String>) -> Response {
+pub(super) fn login_form(
+    csrf: Csrf,
+    email: String,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
     let template = LoginPage {
         csrf: csrf.field.clone(),
         email,
@@ -121,7 +126,7 @@ fn login_refused(state: &AppState, e: LoginError) -> (&'static str, PageError) {
 
 /// Holds the challenge in a cookie (never in a URL) and goes to the page that asks for its
 /// code.
-fn to_step(state: &AppState, pending: &PendingChallenge, path: &str) -> Response {
+pub(super) fn to_step(state: &AppState, pending: &PendingChallenge, path: &str) -> Response {
     let max_age = pending
         .challenge
         .created_at

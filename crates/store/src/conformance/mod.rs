@@ -45,6 +45,7 @@ mod outbox;
 mod second_step;
 mod sessions;
 mod signups;
+mod sso;
 mod team;
 mod throttles;
 
@@ -69,6 +70,7 @@ fn account(name: &str) -> Account {
         two_factor_required: false,
         grace_period_until: None,
         trusted_devices: tessera_core::model::TrustedDevices::Allowed,
+        sso_two_factor: tessera_core::model::SsoTwoFactor::Exempt,
         created_at: T0,
     }
 }

@@ -29,7 +29,8 @@ macro_rules! account_columns {
         "a.id AS account_id, a.name AS account_name, \
          a.two_factor_required AS account_two_factor_required, \
          a.grace_period_until AS account_grace_period_until, \
-         a.trusted_devices AS account_trusted_devices, a.created_at AS account_created_at"
+         a.trusted_devices AS account_trusted_devices, \
+         a.sso_two_factor AS account_sso_two_factor, a.created_at AS account_created_at"
     };
 }
 
@@ -158,6 +159,7 @@ pub(super) fn account(row: &Row) -> StoreResult<Account> {
         two_factor_required: get(row, "account_two_factor_required")?,
         grace_period_until: optional_time(row, "account_grace_period_until")?,
         trusted_devices: parse(row, "account_trusted_devices")?,
+        sso_two_factor: parse(row, "account_sso_two_factor")?,
         created_at: time(row, "account_created_at")?,
     })
 }

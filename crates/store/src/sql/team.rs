@@ -104,7 +104,8 @@ impl TeamStore for Backend {
             "id AS account_id, name AS account_name, \
              two_factor_required AS account_two_factor_required, \
              grace_period_until AS account_grace_period_until, \
-             trusted_devices AS account_trusted_devices, created_at AS account_created_at"
+             trusted_devices AS account_trusted_devices, \
+             sso_two_factor AS account_sso_two_factor, created_at AS account_created_at"
         ))
         .bind(account.to_string())
         .bind(policy.as_str())
