@@ -4,13 +4,18 @@
 //!
 //! The browser that starts a sign-in keeps its `state` in a cookie; the callback must bring
 //! the same one back, so a callback link from someone else's sign-in signs nobody in here.
+//!
+//! `/login/sso` answers a page that goes on to the provider at once (`<meta
+//! http-equiv="refresh">`, and a link), not a `303`: the pages' CSP (`form-action 'self'`)
+//! makes browsers refuse a form submission that redirects to another origin, and the
+//! provider's origin cannot be named in a policy sent before the email is known.
 
 use super::cookies::Cookie;
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
 use super::sign_in::{login_form, to_step};
 use super::step_up::recovery_refused;
-use super::ui::{Nav, capitalize, page, signed_in, with_cookies};
+use super::ui::{Nav, capitalize, page, render, signed_in, with_cookies};
 use super::{PageManager, PageSession};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
@@ -42,6 +47,13 @@ fn refusal(e: SsoError) -> PageError {
     }
 }
 
+/// On to the provider.
+#[derive(Template)]
+#[template(path = "sso_redirect.html")]
+struct OnwardPage {
+    url: String,
+}
+
 #[derive(Deserialize)]
 pub struct StartQuery {
     #[serde(default)]
@@ -66,7 +78,8 @@ pub async fn start(
                 started.state.expose(),
                 Some(PENDING_LIFETIME_SECS),
             );
-            with_cookies(Redirect::to(&started.url).into_response(), [cookie])
+            let onward = render(&OnwardPage { url: started.url });
+            with_cookies(onward, [cookie])
         }
         Err(e) => {
             state.metrics.sign_in(e.code());

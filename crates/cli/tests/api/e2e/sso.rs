@@ -63,7 +63,13 @@ async fn an_owner_connects_sso_and_someone_new_signs_in_with_it(app: TestApp, b:
     b.screenshot("sso-home").await;
     b.press("Sign out").await;
 
-    // The provider has not verified Mallory's address: refused, in words.
+    // The provider has not verified Mallory's address: refused, in words. (Grace's session
+    // at the provider ends first, so that it asks who signs in.)
+    b.client
+        .goto(&format!("{}/.well-known/openid-configuration", idp.issuer))
+        .await
+        .unwrap();
+    b.client.delete_all_cookies().await.unwrap();
     b.open("/login").await;
     b.fill("Work email", "mallory@acme.test").await;
     b.press("Sign in with SSO").await;

@@ -128,6 +128,14 @@ pub async fn connected(app: &TestApp, jit: bool, mode: &str) -> Option<Connected
     Some(Connected { idp, owner })
 }
 
+/// The provider's URL on the page `/login/sso` answers (the link `#continue`).
+pub fn onward_url(page: &str) -> String {
+    let marker = "id=\"continue\" href=\"";
+    let link = &page[page.find(marker).expect("the onward link") + marker.len()..];
+    let url = link.split('"').next().unwrap();
+    url.replace("&#38;", "&").replace("&amp;", "&")
+}
+
 /// Where a redirect leads, as an absolute URL.
 fn next_url(response: &Response) -> String {
     let location = response.location();
@@ -161,13 +169,11 @@ impl PageBrowser {
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            start.status(),
-            StatusCode::SEE_OTHER,
-            "{}",
-            start.text().await.unwrap()
-        );
-        let authorize = self.visit(&next_url(&start)).await;
+        // A page that goes on to the provider (a meta refresh, and a link).
+        let page = crate::helpers::assert_page(start, StatusCode::OK, "id=\"continue\"").await;
+        let authorization_url = onward_url(&page);
+        assert!(page.contains("http-equiv=\"refresh\""), "{page}");
+        let authorize = self.visit(&authorization_url).await;
         let interaction = next_url(&authorize);
         let form = self.visit(&interaction).await;
         assert_eq!(form.status(), StatusCode::OK);

@@ -100,6 +100,7 @@ async fn changing_settings_needs_a_recent_manager_with_2fa(app: TestApp) {
         return;
     };
     let owner = app.owner_with_2fa("boss@acme.test").await;
+    let (_, admin) = app.join(&owner, "admin@acme.test", "admin").await;
     // Past the step-up window (15 min).
     app.clock.advance(16 * 60);
     let body = settings(&idp.issuer, Some(CLIENT_SECRET));
@@ -107,8 +108,7 @@ async fn changing_settings_needs_a_recent_manager_with_2fa(app: TestApp) {
         .put("/api/v1/account/sso", body.clone(), Some(&owner))
         .await;
     assert_error(response, StatusCode::FORBIDDEN, "reauthentication_required").await;
-    // An admin without 2FA of their own may not either, even fresh.
-    let (_, admin) = app.join(&owner, "admin@acme.test", "admin").await;
+    // An admin without 2FA of their own may not either.
     let response = app.put("/api/v1/account/sso", body, Some(&admin)).await;
     assert_error(response, StatusCode::FORBIDDEN, "admin_two_factor_required").await;
     let shown = app
