@@ -12,6 +12,7 @@ backend_tests!(
     changing_settings_needs_a_recent_manager_with_2fa,
     bad_settings_are_refused_in_words,
     a_domain_belongs_to_one_team,
+    rotating_the_master_key_re_encrypts_the_client_secret,
 );
 
 fn settings(issuer: &str, secret: Option<&str>) -> Value {
@@ -207,4 +208,43 @@ async fn a_domain_belongs_to_one_team(app: TestApp) {
     )
     .await;
     assert_eq!(error["error"]["field"], "email_domains");
+}
+
+async fn rotating_the_master_key_re_encrypts_the_client_secret(mut app: TestApp) {
+    let Some(_c) = connected(&app, true, "exempt").await else {
+        return;
+    };
+    let old = app.db.data_dir().join("master.key");
+    let new = app.new_key_file("new.key");
+    app.stop().await;
+    let out = app
+        .tessera()
+        .env("TESSERA_MASTER_KEY_FILE", &new)
+        .env("TESSERA_MASTER_KEY_OLD_FILE", &old)
+        .args(["admin", "rotate-master-key", "--new-key-file"])
+        .arg(&new)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // With the new key alone, the client secret still opens: a sign-in starts.
+    let n = new.clone();
+    app.reconfigure(move |c| {
+        c.master_key = tessera_server::config::MasterKeySource::File {
+            path: n,
+            generate: false,
+        };
+        c.master_key_old = None;
+    })
+    .await;
+    let started = app.core().await.sso.start("grace@acme.test", false).await;
+    assert!(started.is_ok(), "{:?}", started.err());
+    let metrics = app.metrics().await.text().await.unwrap();
+    assert!(
+        metrics.contains("tessera_decrypt_failures_total 0"),
+        "nothing failed to open"
+    );
 }
