@@ -236,6 +236,9 @@ pub struct Invitation {
     pub role: Role,
     /// Who sent it (gone if that user was deleted since).
     pub invited_by: Option<UserId>,
+    /// How the invitee will sign in: a password chosen with the link, or the team's SSO
+    /// (SPEC §12: the first SSO sign-in creates the user).
+    pub auth_source: AuthSource,
     pub status: InvitationStatus,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,

@@ -440,6 +440,11 @@ impl From<InvitationError> for AppError {
             ),
             InvitationError::Revoked => gone("invitation_revoked", "this invitation was withdrawn"),
             InvitationError::EmailTaken => Self::EmailTaken,
+            InvitationError::UseSso => Self::Sso {
+                status: StatusCode::CONFLICT,
+                code: "invitation_sso",
+                message: e.to_string(),
+            },
             InvitationError::Internal(e) => e.into(),
         }
     }

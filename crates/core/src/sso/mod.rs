@@ -347,36 +347,77 @@ impl Sso {
                 self.linked_user(connection, identity, account).await
             }
             Some(_) => Err(SsoError::NoUser),
-            None if connection.jit_provisioning => {
-                let name = identity
-                    .name
-                    .as_deref()
-                    .and_then(|n| crate::validate::name("name", n).ok())
-                    .unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("").to_owned());
+            None => {
+                let invited = ctx
+                    .store
+                    .open_invitations(account.id, now)
+                    .await?
+                    .into_iter()
+                    .find(|i| i.auth_source == AuthSource::Sso && i.email == email);
+                if invited.is_none() && !connection.jit_provisioning {
+                    return Err(SsoError::NoUser);
+                }
+                let (name, role) = match &invited {
+                    Some(invitation) => (invitation.name.clone(), invitation.role),
+                    None => (
+                        identity
+                            .name
+                            .as_deref()
+                            .and_then(|n| crate::validate::name("name", n).ok())
+                            .unwrap_or_else(|| {
+                                email.as_str().split('@').next().unwrap_or("").to_owned()
+                            }),
+                        Role::Member,
+                    ),
+                };
                 let user = User {
                     id: UserId::new(),
                     account_id: account.id,
                     email,
                     name,
-                    role: Role::Member,
+                    role,
                     auth_source: AuthSource::Sso,
                     created_at: now,
                 };
-                let event = NewEvent::for_user(&user, EventKind::SsoProvisioned, meta, now)
-                    .with_detail(detail);
-                match ctx
-                    .store
-                    .provision_sso_user(&user, &link(user.id), &Effects::event(event))
-                    .await
-                {
-                    Ok(()) => Ok(user),
+                let created = match invited {
+                    Some(invitation) => {
+                        let event =
+                            NewEvent::for_user(&user, EventKind::InvitationAccepted, meta, now)
+                                .with_detail(json!({
+                                    "invitation_id": invitation.id,
+                                    "role": user.role,
+                                    "issuer": connection.issuer,
+                                }));
+                        ctx.store
+                            .accept_sso_invitation(
+                                invitation.id,
+                                now,
+                                &user,
+                                &link(user.id),
+                                &Effects::event(event),
+                            )
+                            .await
+                            .map(|accepted| accepted.then_some(()))
+                    }
+                    None => {
+                        let event = NewEvent::for_user(&user, EventKind::SsoProvisioned, meta, now)
+                            .with_detail(detail);
+                        ctx.store
+                            .provision_sso_user(&user, &link(user.id), &Effects::event(event))
+                            .await
+                            .map(Some)
+                    }
+                };
+                match created {
+                    Ok(Some(())) => Ok(user),
+                    // The invitation was accepted or withdrawn meanwhile.
+                    Ok(None) => self.linked_user(connection, identity, account).await,
                     Err(StoreError::Conflict(Unique::Email | Unique::SsoIdentity)) => {
                         self.linked_user(connection, identity, account).await
                     }
                     Err(e) => Err(e.into()),
                 }
             }
-            None => Err(SsoError::NoUser),
         }
     }
 

@@ -4,7 +4,7 @@
 
 use crate::Timestamp;
 use crate::crypto::TokenHash;
-use crate::model::{Account, AccountId, SsoTwoFactor, User, UserId};
+use crate::model::{Account, AccountId, InvitationId, SsoTwoFactor, User, UserId};
 use crate::store::{Effects, StoreResult};
 use async_trait::async_trait;
 use secrecy::SecretString;
@@ -95,6 +95,17 @@ pub trait SsoStore: Send + Sync {
         identity: &SsoIdentity,
         effects: &Effects,
     ) -> StoreResult<()>;
+    /// Accepts the SSO invitation `invitation` (if still pending and live at `now`) by
+    /// creating `user` (no password) linked to `identity`, in one transaction; `false`
+    /// (nothing written) if it was no longer open. Conflicts as [`Self::provision_sso_user`].
+    async fn accept_sso_invitation(
+        &self,
+        invitation: InvitationId,
+        now: Timestamp,
+        user: &User,
+        identity: &SsoIdentity,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
     /// The account's users who sign in with SSO.
     async fn sso_users(&self, account: AccountId) -> StoreResult<Vec<User>>;
 }

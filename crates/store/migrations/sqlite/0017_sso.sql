@@ -6,6 +6,10 @@
 ALTER TABLE accounts ADD COLUMN sso_two_factor TEXT NOT NULL DEFAULT 'exempt'
     CHECK (sso_two_factor IN ('exempt', 'disable_sso'));
 
+-- An invitation says how the invitee will sign in: a password they choose, or SSO.
+ALTER TABLE invitations ADD COLUMN auth_source TEXT NOT NULL DEFAULT 'password'
+    CHECK (auth_source IN ('password', 'sso'));
+
 CREATE TABLE sso_connections (
     account_id           TEXT PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
     issuer               TEXT NOT NULL,

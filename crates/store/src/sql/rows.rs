@@ -101,7 +101,7 @@ macro_rules! status_columns {
 macro_rules! invitation_columns {
     () => {
         "i.id, i.account_id, i.email, i.name, i.role, i.invited_by, i.status, i.created_at, \
-         i.expires_at"
+         i.expires_at, i.auth_source"
     };
 }
 
@@ -232,6 +232,7 @@ pub(super) fn invitation(row: &Row) -> StoreResult<Invitation> {
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("invited_by: {e}")))?,
         status: parse(row, "status")?,
+        auth_source: parse(row, "auth_source")?,
         created_at: time(row, "created_at")?,
         expires_at: time(row, "expires_at")?,
     })

@@ -8,7 +8,7 @@ use crate::query::query;
 use async_trait::async_trait;
 use tessera_core::Timestamp;
 use tessera_core::crypto::TokenHash;
-use tessera_core::model::{Account, AccountId, AuthSource, SsoTwoFactor, User};
+use tessera_core::model::{Account, AccountId, AuthSource, InvitationId, SsoTwoFactor, User};
 use tessera_core::sso::{PendingSsoLogin, SsoConnection, SsoIdentity, SsoStore};
 use tessera_core::store::{Effects, StoreError, StoreResult};
 
@@ -52,6 +52,42 @@ fn login(row: &Row) -> StoreResult<PendingSsoLogin> {
         created_at: Timestamp::from_unix(row.try_get("created_at").map_err(db)?),
         expires_at: Timestamp::from_unix(row.try_get("expires_at").map_err(db)?),
     })
+}
+
+/// Inserts a user without password (auth source `sso`) and links `identity` to them.
+async fn insert_sso_user(
+    tx: &mut super::Tx,
+    user: &User,
+    identity: &SsoIdentity,
+) -> StoreResult<()> {
+    query(
+        "INSERT INTO users (id, account_id, email, email_normalized, name, role, \
+         auth_source, password_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
+    )
+    .bind(user.id.to_string())
+    .bind(user.account_id.to_string())
+    .bind(user.email.as_str())
+    .bind(user.email.normalized())
+    .bind(&user.name)
+    .bind(user.role.as_str())
+    .bind(AuthSource::Sso.as_str())
+    .bind(user.created_at.unix())
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    query(
+        "INSERT INTO sso_identities (issuer, subject, user_id, created_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&identity.issuer)
+    .bind(&identity.subject)
+    .bind(identity.user_id.to_string())
+    .bind(identity.created_at.unix())
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 impl Backend {
@@ -230,35 +266,39 @@ impl SsoStore for Backend {
         effects: &Effects,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await.map_err(db)?;
-        query(
-            "INSERT INTO users (id, account_id, email, email_normalized, name, role, \
-             auth_source, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
-        )
-        .bind(user.id.to_string())
-        .bind(user.account_id.to_string())
-        .bind(user.email.as_str())
-        .bind(user.email.normalized())
-        .bind(&user.name)
-        .bind(user.role.as_str())
-        .bind(AuthSource::Sso.as_str())
-        .bind(user.created_at.unix())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        query(
-            "INSERT INTO sso_identities (issuer, subject, user_id, created_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&identity.issuer)
-        .bind(&identity.subject)
-        .bind(identity.user_id.to_string())
-        .bind(identity.created_at.unix())
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        insert_sso_user(&mut tx, user, identity).await?;
         events::write(&mut tx, effects).await?;
         tx.commit().await.map_err(db)
+    }
+
+    async fn accept_sso_invitation(
+        &self,
+        invitation: InvitationId,
+        now: Timestamp,
+        user: &User,
+        identity: &SsoIdentity,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await.map_err(db)?;
+        // The one statement two racing first sign-ins cannot both pass.
+        let taken = query(
+            "UPDATE invitations SET status = 'accepted', closed_at = $2 \
+             WHERE id = $1 AND status = 'pending' AND expires_at > $2 AND auth_source = 'sso'",
+        )
+        .bind(invitation.to_string())
+        .bind(now.unix())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected()
+            > 0;
+        if !taken {
+            return Ok(false);
+        }
+        insert_sso_user(&mut tx, user, identity).await?;
+        events::write(&mut tx, effects).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
     }
 
     async fn sso_users(&self, account: AccountId) -> StoreResult<Vec<User>> {

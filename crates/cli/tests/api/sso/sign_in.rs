@@ -20,6 +20,7 @@ backend_tests!(
     an_unreachable_provider_is_a_page_with_words,
     an_email_without_sso_is_told_so,
     the_api_starts_the_same_flow,
+    an_sso_invitation_creates_the_user_at_the_first_sso_sign_in,
 );
 
 async fn a_first_sso_sign_in_provisions_a_member(app: TestApp) {
@@ -370,4 +371,57 @@ async fn the_api_starts_the_same_flow(app: TestApp) {
     assert_eq!(done.location(), "/");
     let me = app.me_body(&session_cookie(&done)).await;
     assert_eq!(me["user"]["email"], "grace@acme.test");
+}
+
+async fn an_sso_invitation_creates_the_user_at_the_first_sso_sign_in(app: TestApp) {
+    // No just-in-time provisioning: only the invitation lets Grace in.
+    let Some(c) = connected(&app, false, "exempt").await else {
+        return;
+    };
+    let invite = |email: &str, sso: bool| {
+        app.invite_with(
+            &c.owner,
+            json!({"email": email, "name": "Rear Admiral Hopper", "role": "member", "sso": sso}),
+        )
+    };
+    let response = invite("grace@acme.test", true).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let invitation = response.body().await;
+    assert_eq!(invitation["auth_source"], "sso");
+    // Only for an address SSO serves.
+    let error = assert_error(
+        invite("grace@elsewhere.test", true).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(error["error"]["field"], "sso");
+    // The link offers SSO; no password can be chosen with it.
+    let token = app.invitation_token("grace@acme.test", 1).await;
+    let page = app.browser().open(&format!("/invitations/{token}")).await;
+    assert_page(page, StatusCode::OK, "Sign in with SSO").await;
+    let response = app
+        .post(
+            "/api/v1/invitations/accept",
+            json!({"token": token, "password": "quartz lantern meadow violet"}),
+            None,
+        )
+        .await;
+    assert_error(response, StatusCode::CONFLICT, "invitation_sso").await;
+    // The first SSO sign-in creates her as invited, and uses the invitation up.
+    let response = app.browser().sso(&app, "grace@acme.test", "grace").await;
+    assert_eq!(response.location(), "/");
+    let me = app.me_body(&session_cookie(&response)).await;
+    assert_eq!(me["user"]["name"], "Rear Admiral Hopper");
+    assert_eq!(me["user"]["auth_source"], "sso");
+    let open = app.invitations(&c.owner).await.body().await;
+    assert_eq!(open.as_array().unwrap().len(), 0, "{open}");
+    let kinds = team_event_kinds(&app, &c.owner).await;
+    assert!(
+        kinds.contains(&"invitation_accepted".to_owned()),
+        "{kinds:?}"
+    );
+    // The next sign-in finds the link.
+    let again = app.browser().sso(&app, "grace@acme.test", "grace").await;
+    assert_eq!(again.location(), "/");
 }
