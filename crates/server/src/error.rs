@@ -397,6 +397,11 @@ impl From<SsoError> for AppError {
                     _ => Self::NotFound,
                 };
             }
+            SsoError::TooManyAttempts { wait_secs } => {
+                return Self::TooManyAttempts {
+                    retry_after_secs: *wait_secs,
+                };
+            }
             SsoError::NotConfigured => StatusCode::NOT_FOUND,
             SsoError::DisabledByTwoFactor
             | SsoError::EmailNotVerified

@@ -42,6 +42,7 @@ use crate::model::{
 use crate::sessions::SignInMethod;
 use crate::sign_in::LoginOutcome;
 use crate::store::{Effects, StoreError, Unique};
+use crate::throttle::RetryAt;
 use crate::validate::FieldError;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -56,6 +57,10 @@ pub enum SsoError {
     Invalid(#[from] FieldError),
     #[error("single sign-on is not set up for this email's domain; sign in with your password")]
     NotConfigured,
+    /// Too many sign-ins started from this address without finishing (the per-IP window of
+    /// password sign-in, SPEC §3).
+    #[error("too many sign-in attempts from your address; try again later")]
+    TooManyAttempts { wait_secs: i64 },
     #[error(
         "your team requires two-factor authentication, so single sign-on is off: sign in with \
          your password (check your email for a link to choose one) and set up 2FA"
@@ -92,6 +97,7 @@ impl SsoError {
         match self {
             Self::Invalid(_) => "validation_error",
             Self::NotConfigured => "sso_not_configured",
+            Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::DisabledByTwoFactor => "sso_disabled",
             Self::InvalidState => "sso_invalid_state",
             Self::Expired => "sso_expired",
@@ -147,9 +153,22 @@ struct Secrets {
 impl Sso {
     /// Starts a sign-in for `email`: answers the provider's URL to send the person to.
     /// `browser_bound` for a page (the state then must come back in its cookie).
-    pub async fn start(&self, email: &str, browser_bound: bool) -> Result<Started, SsoError> {
+    pub async fn start(
+        &self,
+        email: &str,
+        browser_bound: bool,
+        meta: &RequestMeta,
+    ) -> Result<Started, SsoError> {
         let ctx = &self.0;
         let email = Email::parse(email).map_err(|e| FieldError::new("email", e.0))?;
+        // Each start stores a pending sign-in and calls the provider: counted against the
+        // address like a failed sign-in, and given back when the sign-in finishes.
+        let now = ctx.now();
+        if let Err(RetryAt(retry_at)) = ctx.ip_admit(meta, now).await? {
+            return Err(SsoError::TooManyAttempts {
+                wait_secs: now.secs_until(retry_at).max(1),
+            });
+        }
         let domain = email
             .normalized()
             .rsplit_once('@')
@@ -172,7 +191,6 @@ impl Sso {
             .identity_provider
             .authorization(&client, state.expose())
             .await?;
-        let now = ctx.now();
         let id = uuid::Uuid::now_v7().to_string();
         let secrets = serde_json::to_vec(&Secrets {
             nonce: request.nonce.expose_secret().to_owned(),
@@ -230,7 +248,10 @@ impl Sso {
             .await
             .map_err(fail);
         match outcome {
-            Ok(outcome) => Ok(outcome),
+            Ok(outcome) => {
+                ctx.ip_refund(meta).await?;
+                Ok(outcome)
+            }
             Err((error, account)) => {
                 if !matches!(error, SsoError::Internal(_)) {
                     self.record_failure(&account, &error, meta, now).await?;

@@ -151,13 +151,15 @@ pub struct SsoStartBody {
         (status = 403, description = "`sso_disabled`: the team requires 2FA and turns SSO off meanwhile (`disable_sso`): sign in with a password", body = ErrorBody),
         (status = 404, description = "`sso_not_configured`: no team signs in with SSO for this email's domain", body = ErrorBody),
         (status = 422, description = "`validation_error`: not an email", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many sign-ins started from this address (50 in 10 minutes, with failed password sign-ins) without finishing; with `Retry-After`", body = ErrorBody),
         (status = 502, description = "`sso_provider_unreachable`: the identity provider cannot be reached", body = ErrorBody),
     ))]
 pub async fn start(
     State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
     Json(body): Json<SsoStartRequest>,
 ) -> Result<Json<SsoStartBody>, AppError> {
-    let started = state.core.sso.start(&body.email, false).await?;
+    let started = state.core.sso.start(&body.email, false, &meta).await?;
     Ok(Json(SsoStartBody {
         authorization_url: started.url,
     }))

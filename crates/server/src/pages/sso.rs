@@ -31,6 +31,9 @@ use tessera_core::sso::{PENDING_LIFETIME_SECS, SsoError, SsoSettingsInput};
 /// How an SSO refusal reads on a page, with its status.
 fn refusal(e: SsoError) -> PageError {
     let status = match &e {
+        SsoError::TooManyAttempts { wait_secs } => {
+            return PageError::too_many("Too many attempts. Try again in", *wait_secs);
+        }
         SsoError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         SsoError::NotConfigured => StatusCode::NOT_FOUND,
         SsoError::InvalidState | SsoError::Expired => StatusCode::BAD_REQUEST,
@@ -63,6 +66,7 @@ pub struct StartQuery {
 /// `GET /login/sso?email=E`: off to the team's identity provider.
 pub async fn start(
     State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
     PageSession(session): PageSession,
     Query(query): Query<StartQuery>,
     csrf: Csrf,
@@ -70,7 +74,7 @@ pub async fn start(
     if session.is_some() {
         return Redirect::to("/").into_response();
     }
-    match state.core.sso.start(&query.email, true).await {
+    match state.core.sso.start(&query.email, true, &meta).await {
         Ok(started) => {
             state.metrics.sign_in("sso_started");
             let cookie = state.cookies.set(

@@ -240,7 +240,12 @@ async fn rotating_the_master_key_re_encrypts_the_client_secret(mut app: TestApp)
         c.master_key_old = None;
     })
     .await;
-    let started = app.core().await.sso.start("grace@acme.test", false).await;
+    let started = app
+        .core()
+        .await
+        .sso
+        .start("grace@acme.test", false, &Default::default())
+        .await;
     assert!(started.is_ok(), "{:?}", started.err());
     let metrics = app.metrics().await.text().await.unwrap();
     assert!(

@@ -21,6 +21,7 @@ backend_tests!(
     an_email_without_sso_is_told_so,
     the_api_starts_the_same_flow,
     an_sso_invitation_creates_the_user_at_the_first_sso_sign_in,
+    sign_ins_started_and_never_finished_are_limited_per_address,
 );
 
 async fn a_first_sso_sign_in_provisions_a_member(app: TestApp) {
@@ -424,4 +425,31 @@ async fn an_sso_invitation_creates_the_user_at_the_first_sso_sign_in(app: TestAp
     // The next sign-in finds the link.
     let again = app.browser().sso(&app, "grace@acme.test", "grace").await;
     assert_eq!(again.location(), "/");
+}
+
+async fn sign_ins_started_and_never_finished_are_limited_per_address(app: TestApp) {
+    let Some(_c) = connected(&app, true, "exempt").await else {
+        return;
+    };
+    let start = || {
+        app.post(
+            "/api/v1/login/sso",
+            json!({"email": "grace@acme.test"}),
+            None,
+        )
+    };
+    // A finished sign-in gives its start back.
+    let finished = app.browser().sso(&app, "grace@acme.test", "grace").await;
+    assert_eq!(finished.location(), "/");
+    for _ in 0..50 {
+        assert_eq!(start().await.status(), StatusCode::OK);
+    }
+    let response = start().await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    let page = app
+        .browser()
+        .open("/login/sso?email=grace%40acme.test")
+        .await;
+    assert_page(page, StatusCode::TOO_MANY_REQUESTS, "Too many attempts").await;
 }
