@@ -269,6 +269,8 @@ pub struct Session {
     pub reauthenticated_at: Timestamp,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Opened by a sign-in through the team's identity provider (SPEC §12; `amr` `sso`).
+    pub sso: bool,
 }
 
 /// A login challenge: a user has given the right password and must now give a code.

@@ -40,7 +40,13 @@ pub struct SessionContext {
 impl SessionContext {
     /// Where the user stands against the account's 2FA policy at `now`.
     pub fn enforcement(&self, now: Timestamp) -> Enforcement {
-        enforcement(&self.account, &self.user, self.two_factor_enabled, now)
+        enforcement(
+            &self.account,
+            &self.user,
+            self.session.sso,
+            self.two_factor_enabled,
+            now,
+        )
     }
 
     /// Whether the session may, at `now`, do nothing but set up 2FA.
@@ -367,6 +373,7 @@ mod tests {
                 reauthenticated_at: now,
                 ip: None,
                 user_agent: None,
+                sso: false,
             },
             account: Account {
                 id: user.account_id,

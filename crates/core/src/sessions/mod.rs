@@ -153,6 +153,7 @@ impl Ctx {
                 reauthenticated_at: now,
                 ip: meta.ip.clone(),
                 user_agent: meta.user_agent.clone(),
+                sso: method == SignInMethod::Sso,
             },
             user,
             account,
@@ -372,6 +373,7 @@ mod tests {
             reauthenticated_at: t0,
             ip: None,
             user_agent: None,
+            sso: false,
         };
         let idle = 1800;
         assert_eq!(live(&s, idle, t0.plus_secs(59)), Liveness::Live);

@@ -1,5 +1,7 @@
-//! The account's 2FA policy as it applies to one user (SPEC §2, Mailtrap and SparkPost; §12
-//! for SSO users: exempt only while the team's `sso_two_factor` is `exempt`).
+//! The account's 2FA policy as it applies to one user in one session (SPEC §2, Mailtrap and
+//! SparkPost; §12 for SSO users: exempt only in a session opened through the team's identity
+//! provider, while the team's `sso_two_factor` is `exempt`; an SSO user who signed in with a
+//! password is like anyone else).
 
 use crate::Timestamp;
 use crate::model::{Account, AuthSource, SsoTwoFactor, User};
@@ -25,12 +27,15 @@ pub enum Enforcement {
 pub fn enforcement(
     account: &Account,
     user: &User,
+    session_via_sso: bool,
     two_factor_enabled: bool,
     now: Timestamp,
 ) -> Enforcement {
     if !account.two_factor_required {
         Enforcement::NotRequired
-    } else if user.auth_source == AuthSource::Sso && account.sso_two_factor == SsoTwoFactor::Exempt
+    } else if user.auth_source == AuthSource::Sso
+        && session_via_sso
+        && account.sso_two_factor == SsoTwoFactor::Exempt
     {
         Enforcement::Exempt
     } else if two_factor_enabled {
@@ -76,7 +81,7 @@ mod tests {
     fn each_status_at_its_edge() {
         let now = Timestamp::from_unix(1000);
         let pw = user(AuthSource::Password);
-        let e = |a: &Account, u: &User, on: bool| enforcement(a, u, on, now);
+        let e = |a: &Account, u: &User, on: bool| enforcement(a, u, true, on, now);
         assert_eq!(
             e(&account(false, None), &pw, false),
             Enforcement::NotRequired
@@ -105,5 +110,10 @@ mod tests {
         let sso = user(AuthSource::Sso);
         assert_eq!(e(&strict, &sso, false), Enforcement::SetupRequired);
         assert_eq!(e(&strict, &sso, true), Enforcement::Compliant);
+        // An SSO user who signed in with a password (a reset link) is not exempt.
+        assert_eq!(
+            enforcement(&account(true, None), &sso, false, false, now),
+            Enforcement::SetupRequired
+        );
     }
 }

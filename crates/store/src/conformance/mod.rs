@@ -112,6 +112,7 @@ fn session(user: &User, expires_at: Timestamp) -> Session {
         reauthenticated_at: T0,
         ip: Some("127.0.0.1".into()),
         user_agent: Some("test".into()),
+        sso: false,
     }
 }
 

@@ -41,7 +41,7 @@ macro_rules! session_columns {
          s.created_at AS session_created_at, s.expires_at AS session_expires_at, \
          s.last_seen_at AS session_last_seen_at, \
          s.reauthenticated_at AS session_reauthenticated_at, \
-         s.ip AS session_ip, s.user_agent AS session_user_agent"
+         s.ip AS session_ip, s.user_agent AS session_user_agent, s.sso AS session_sso"
     };
 }
 
@@ -173,6 +173,7 @@ pub(super) fn session(row: &Row) -> StoreResult<Session> {
         expires_at: time(row, "session_expires_at")?,
         last_seen_at: time(row, "session_last_seen_at")?,
         reauthenticated_at: time(row, "session_reauthenticated_at")?,
+        sso: get(row, "session_sso")?,
         ip: get(row, "session_ip")?,
         user_agent: get(row, "session_user_agent")?,
     })

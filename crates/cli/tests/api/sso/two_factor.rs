@@ -40,6 +40,21 @@ async fn exempt_mode_keeps_sso_users_outside_the_requirement(app: TestApp) {
     let (status, _) = b.get("/").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(app.sessions(&token).await.status(), StatusCode::OK);
+    // The exemption is the provider's MFA: with a password (from a reset link) she is like
+    // anyone else.
+    assert_eq!(app.forgot_password("grace@acme.test").await.status(), 202);
+    let link = app.reset_token("grace@acme.test", 1).await;
+    let new_password = "quartz lantern meadow violet";
+    assert_eq!(app.reset_password(&link, new_password).await.status(), 204);
+    let mut body = app
+        .login("grace@acme.test", new_password)
+        .await
+        .body()
+        .await;
+    if body["status"] == "device_verification_required" {
+        body = app.verify_device("grace@acme.test", &body).await;
+    }
+    assert_eq!(body["status"], "two_factor_setup_required", "{body}");
 }
 
 async fn disable_sso_refuses_sso_and_sends_sso_users_to_a_password(app: TestApp) {
