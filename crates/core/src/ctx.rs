@@ -56,6 +56,10 @@ pub struct Deps {
     pub grants: crate::api_keys::GrantCatalog,
     /// The WebAuthn relying party (SPEC §10); `None` where the public URL cannot be one.
     pub webauthn: Option<crate::factors::webauthn::RelyingParty>,
+    /// Seals SSO client secrets and pending SSO sign-ins.
+    pub sso_sealer: Sealer,
+    /// The teams' identity providers, over HTTP (SPEC §12).
+    pub identity_provider: Arc<dyn crate::sso::IdentityProvider>,
 }
 
 /// [`Deps`], shared by every service of one [`crate::Tessera`].
@@ -71,6 +75,8 @@ pub(crate) struct Ctx {
     pub(crate) signup: crate::sign_up::SignupMode,
     pub(crate) grants: crate::api_keys::GrantCatalog,
     pub(crate) webauthn: Option<crate::factors::webauthn::RelyingParty>,
+    pub(crate) sso_sealer: Sealer,
+    pub(crate) identity_provider: Arc<dyn crate::sso::IdentityProvider>,
 }
 
 impl Ctx {
@@ -87,6 +93,8 @@ impl Ctx {
             signup: deps.signup,
             grants: deps.grants,
             webauthn: deps.webauthn,
+            sso_sealer: deps.sso_sealer,
+            identity_provider: deps.identity_provider,
         }
     }
 

@@ -17,6 +17,7 @@
 //! | [`second_step`] | login challenges and answering them | §3 |
 //! | [`factors`] | "2FA on", the kinds of answer ([`factors::METHODS`]): [`factors::totp`], [`factors::webauthn`], [`factors::recovery`], [`factors::paper_key`] | §2, §10 |
 //! | [`devices`] | emailed codes for unrecognized devices, recognized devices | §2, §3 |
+//! | [`sso`] | the team's identity provider (OpenID Connect), SSO sign-in, linking, provisioning; the provider as an outbound port | §12 |
 //! | [`team`] | the 2FA policy and its [`team::enforcement`], invitations, users | §2, §4 |
 //! | [`throttle`] | the lockout and window state machines, their scopes and keys | §3 |
 //! | [`audit`] | reading the audit log | §5 |
@@ -51,6 +52,7 @@ pub mod second_step;
 pub mod sessions;
 pub mod sign_in;
 pub mod sign_up;
+pub mod sso;
 pub mod store;
 pub mod team;
 pub mod throttle;
@@ -81,6 +83,7 @@ pub struct Tessera {
     pub audit: audit::Audit,
     pub passwords: credentials::PasswordLifecycle,
     pub api_keys: api_keys::ApiKeys,
+    pub sso: sso::Sso,
     ctx: Arc<ctx::Ctx>,
 }
 
@@ -100,6 +103,7 @@ impl Tessera {
             audit: audit::Audit(ctx.clone()),
             passwords: credentials::PasswordLifecycle(ctx.clone()),
             api_keys: api_keys::ApiKeys(ctx.clone()),
+            sso: sso::Sso(ctx.clone()),
             ctx,
         }
     }

@@ -183,12 +183,23 @@ text_enum!(
         SecurityKeyRemoved => "security_key_removed",
         SecurityKeyCounterRefused => "security_key_counter_refused",
         PasskeySignInFailed => "passkey_sign_in_failed",
+        SsoSettingsChanged => "sso_settings_changed",
+        SsoLinked => "sso_linked",
+        SsoProvisioned => "sso_provisioned",
+        SsoSignInFailed => "sso_sign_in_failed",
     }
 );
 
 text_enum!(
     /// Whether an account lets its users' devices skip the second step (SPEC §9).
     TrustedDevices, "trusted devices policy" { Allowed => "allowed", Forbidden => "forbidden" }
+);
+
+text_enum!(
+    /// How the account's 2FA requirement treats users who sign in with SSO (SPEC §12):
+    /// `exempt` (Mailtrap) leaves them outside it, their identity provider doing MFA;
+    /// `disable_sso` (SparkPost) turns SSO sign-in off while 2FA is required.
+    SsoTwoFactor, "sso two-factor mode" { Exempt => "exempt", DisableSso => "disable_sso" }
 );
 
 text_enum!(
@@ -214,6 +225,8 @@ pub struct Account {
     pub grace_period_until: Option<Timestamp>,
     /// Whether a device may skip the second step ("Don't ask again on this device").
     pub trusted_devices: TrustedDevices,
+    /// How the 2FA requirement treats the account's SSO users (SPEC §12).
+    pub sso_two_factor: SsoTwoFactor,
     pub created_at: Timestamp,
 }
 
@@ -239,6 +252,9 @@ pub struct Invitation {
     pub role: Role,
     /// Who sent it (gone if that user was deleted since).
     pub invited_by: Option<UserId>,
+    /// How the invitee will sign in: a password chosen with the link, or the team's SSO
+    /// (SPEC §12: the first SSO sign-in creates the user).
+    pub auth_source: AuthSource,
     pub status: InvitationStatus,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
@@ -269,6 +285,8 @@ pub struct Session {
     pub reauthenticated_at: Timestamp,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Opened by a sign-in through the team's identity provider (SPEC §12; `amr` `sso`).
+    pub sso: bool,
 }
 
 /// A login challenge: a user has given the right password and must now give a code.

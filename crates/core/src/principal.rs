@@ -46,7 +46,13 @@ pub struct SessionContext {
 impl SessionContext {
     /// Where the user stands against the account's 2FA policy at `now`.
     pub fn enforcement(&self, now: Timestamp) -> Enforcement {
-        enforcement(&self.account, &self.user, self.two_factor_enabled, now)
+        enforcement(
+            &self.account,
+            &self.user,
+            self.session.sso,
+            self.two_factor_enabled,
+            now,
+        )
     }
 
     /// Whether the session may, at `now`, do nothing but set up 2FA.
@@ -486,6 +492,7 @@ mod tests {
                 reauthenticated_at: now,
                 ip: None,
                 user_agent: None,
+                sso: false,
             },
             account: Account {
                 id: user.account_id,
@@ -493,6 +500,7 @@ mod tests {
                 two_factor_required: required,
                 grace_period_until: None,
                 trusted_devices: crate::model::TrustedDevices::Allowed,
+                sso_two_factor: crate::model::SsoTwoFactor::Exempt,
                 created_at: now,
             },
             user,

@@ -22,6 +22,7 @@ use crate::second_step::ChallengeStore;
 use crate::sessions::SessionStore;
 use crate::sign_in::AccountStore;
 use crate::sign_up::SignupStore;
+use crate::sso::SsoStore;
 use crate::team::TeamStore;
 use crate::throttle::ThrottleStore;
 use async_trait::async_trait;
@@ -33,6 +34,10 @@ pub enum Unique {
     Email,
     /// An account has at most one open invitation per email.
     OpenInvitation,
+    /// An email domain signs in through one team's identity provider only.
+    SsoDomain,
+    /// A person at a provider (`iss`, `sub`) is one user; a user has one identity per issuer.
+    SsoIdentity,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +150,7 @@ pub trait Store:
     + KeyStore
     + HousekeepingStore
     + ApiKeyStore
+    + SsoStore
 {
     /// Checks that the database answers (a read).
     async fn ping(&self) -> StoreResult<()>;

@@ -3,6 +3,7 @@
 
 use crate::body::{self, BODY_LIMIT, BodyTimeout};
 use crate::config::Config;
+use crate::idp::OidcProvider;
 use crate::metrics::{ConnectionStats, Metrics};
 use crate::pages::cookies::Cookies;
 use crate::return_to::ReturnOrigins;
@@ -117,6 +118,8 @@ impl Application {
         };
         let mut deps = build_deps(&config, &keys, store, clock).await?;
         deps.webauthn = relying_party(&public_url, &config.issuer);
+        // The redirect URI names the address actually bound (`:0` picks one).
+        deps.identity_provider = Arc::new(OidcProvider::new(&public_url)?);
         let core = Tessera::new(deps);
         let state = AppState {
             core: core.clone(),
@@ -138,6 +141,7 @@ impl Application {
                 &config.allowed_return_origins,
             )),
             public_url: Arc::from(public_url.as_str()),
+            sso_redirect_uri: format!("{public_url}/login/sso/callback"),
         };
         Ok(Self {
             listener,
@@ -295,6 +299,13 @@ pub async fn build_deps(
             .public_url
             .as_deref()
             .and_then(|url| relying_party(url, &config.issuer)),
+        sso_sealer: keys.sealer("sso"),
+        identity_provider: Arc::new(OidcProvider::new(
+            config
+                .public_url
+                .as_deref()
+                .unwrap_or(&format!("http://{}", config.bind)),
+        )?),
     })
 }
 

@@ -22,6 +22,7 @@ use tessera_core::second_step::SecondStepError;
 use tessera_core::sessions::{ReauthError, RevokeError, SessionError};
 use tessera_core::sign_in::{LoginError, SignupError};
 use tessera_core::sign_up::{ConfirmError, SignUpError};
+use tessera_core::sso::SsoError;
 use tessera_core::store::StoreError;
 use tessera_core::team::{InvitationError, TeamError};
 use tessera_core::validate::FieldError;
@@ -142,6 +143,13 @@ pub enum AppError {
     /// An API key without the grant, or a manager giving a grant they do not hold.
     #[error("{message}")]
     InsufficientGrant { grant: String, message: String },
+    /// Single sign-on refused or failed (SPEC §12), in words; the code says which case.
+    #[error("{message}")]
+    Sso {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -234,6 +242,7 @@ impl AppError {
             Self::Unavailable | Self::Timeout | Self::SecretUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Self::Sso { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -275,6 +284,7 @@ impl AppError {
             Self::ApiKeyExpired => "api_key_expired",
             Self::IpNotAllowed => "ip_not_allowed",
             Self::InsufficientGrant { .. } => "insufficient_grant",
+            Self::Sso { code, .. } => code,
             Self::Internal(_) => "internal_error",
         }
     }
@@ -422,6 +432,40 @@ impl From<TeamError> for AppError {
     }
 }
 
+impl From<SsoError> for AppError {
+    fn from(e: SsoError) -> Self {
+        let status = match &e {
+            SsoError::Invalid(_) | SsoError::Internal(_) => {
+                return match e {
+                    SsoError::Invalid(e) => e.into(),
+                    SsoError::Internal(e) => e.into(),
+                    _ => Self::NotFound,
+                };
+            }
+            SsoError::TooManyAttempts { wait_secs } => {
+                return Self::TooManyAttempts {
+                    retry_after_secs: *wait_secs,
+                };
+            }
+            SsoError::NotConfigured => StatusCode::NOT_FOUND,
+            SsoError::DisabledByTwoFactor
+            | SsoError::EmailNotVerified
+            | SsoError::DomainNotAllowed
+            | SsoError::NoUser => StatusCode::FORBIDDEN,
+            SsoError::InvalidState | SsoError::Expired => StatusCode::BAD_REQUEST,
+            SsoError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            SsoError::ProviderUnreachable(_) | SsoError::ProviderRejected(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+        };
+        Self::Sso {
+            status,
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<Forbidden> for AppError {
     fn from(why: Forbidden) -> Self {
         match why {
@@ -446,6 +490,11 @@ impl From<InvitationError> for AppError {
             ),
             InvitationError::Revoked => gone("invitation_revoked", "this invitation was withdrawn"),
             InvitationError::EmailTaken => Self::EmailTaken,
+            InvitationError::UseSso => Self::Sso {
+                status: StatusCode::CONFLICT,
+                code: "invitation_sso",
+                message: e.to_string(),
+            },
             InvitationError::Internal(e) => e.into(),
         }
     }

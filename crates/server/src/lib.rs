@@ -12,6 +12,7 @@ pub mod config;
 mod config_gate;
 mod error;
 mod extract;
+mod idp;
 mod key_auth;
 mod metrics;
 mod pages;

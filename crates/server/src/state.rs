@@ -25,4 +25,6 @@ pub struct AppState {
     pub return_origins: Arc<crate::return_to::ReturnOrigins>,
     /// Where the pages are, for the gate's redirects (`TESSERA_PUBLIC_URL`).
     pub public_url: Arc<str>,
+    /// `{public_url}/login/sso/callback`, to register at an identity provider (SPEC §12).
+    pub sso_redirect_uri: String,
 }

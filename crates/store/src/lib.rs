@@ -76,6 +76,7 @@ mod sqlite {
     mod second_step;
     mod sessions;
     mod signups;
+    mod sso;
     mod store;
     mod team;
     mod throttles;
@@ -110,6 +111,7 @@ mod postgres {
     mod second_step;
     mod sessions;
     mod signups;
+    mod sso;
     mod store;
     mod team;
     mod throttles;
@@ -392,6 +394,17 @@ const UNIQUE_RULES: &[(&str, &str, Unique)] = &[
         "invitations_pending_key",
         "invitations.account_id, invitations.email_normalized",
         Unique::OpenInvitation,
+    ),
+    ("sso_domains_pkey", "sso_domains.domain", Unique::SsoDomain),
+    (
+        "sso_identities_pkey",
+        "sso_identities.issuer, sso_identities.subject",
+        Unique::SsoIdentity,
+    ),
+    (
+        "sso_identities_user_idx",
+        "sso_identities.user_id, sso_identities.issuer",
+        Unique::SsoIdentity,
     ),
 ];
 

@@ -57,6 +57,7 @@ mod schema_fuzz;
 mod sessions_cap;
 mod sign_up;
 mod smtp;
+mod sso;
 mod step_up;
 mod storage;
 mod team;

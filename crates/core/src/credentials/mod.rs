@@ -191,26 +191,30 @@ impl PasswordLifecycle {
         now: Timestamp,
     ) -> Result<(), Internal> {
         match self.0.store.find_user_by_email(email.normalized()).await? {
-            Some(found) => self.send_link(found.user, meta, now).await,
+            Some(found) => {
+                let message = |token, expires_at| Message::PasswordResetLink { token, expires_at };
+                self.0.send_reset_link(found.user, meta, now, message).await
+            }
             None => Ok(()),
         }
     }
+}
 
-    /// Makes, stores and emails a reset link for `user`, within their send window.
-    async fn send_link(
+impl Ctx {
+    /// Makes, stores and emails a reset link for `user` (the email says why: `message` of
+    /// the token and its expiry), within their send window.
+    pub(crate) async fn send_reset_link(
         &self,
         user: User,
         meta: &RequestMeta,
         now: Timestamp,
+        message: impl FnOnce(String, Timestamp) -> Message,
     ) -> Result<(), Internal> {
-        let ctx = &self.0;
+        let ctx = self;
         let account = ctx.account_of(&user).await?;
         let token = Token::generate();
         let expires_at = now.plus_secs(ctx.policy.reset_link_lifetime_secs);
-        let message = Message::PasswordResetLink {
-            token: token.expose().to_owned(),
-            expires_at,
-        };
+        let message = message(token.expose().to_owned(), expires_at);
         let email = ctx.email_in(&user, &account, meta, now, message);
         let event = NewEvent::for_user(&user, EventKind::PasswordResetRequested, meta, now)
             .with_detail(json!({ "expires_at": expires_at.to_rfc3339() }));
@@ -234,7 +238,9 @@ impl PasswordLifecycle {
         }
         Ok(())
     }
+}
 
+impl PasswordLifecycle {
     /// The user a reset link is for, if it can still be used (the reset page).
     pub async fn link_user(&self, token: &str) -> Result<User, ResetError> {
         Ok(self.live_link(token).await?.user)

@@ -325,7 +325,8 @@ impl Factors {
 /// Whether the user may turn their own 2FA off: not while the account requires it (as GitHub
 /// and SparkPost do: required means nobody turns it off alone).
 fn may_turn_off(me: &FullSession) -> Result<(), TwoFactorError> {
-    if me.account().two_factor_required && me.user().auth_source != crate::model::AuthSource::Sso {
+    let exempt = me.enforcement() == crate::team::enforcement::Enforcement::Exempt;
+    if me.account().two_factor_required && !exempt {
         Err(TwoFactorError::RequiredByAccount)
     } else {
         Ok(())

@@ -68,6 +68,7 @@ pub fn cutoffs(policy: &SecurityPolicy, now: Timestamp) -> Vec<(Sweep, Timestamp
             Sweep::Events,
             ago(policy.event_retention_days.max(1) * DAY_SECS),
         ),
+        (Sweep::SsoLogins, now),
     ]
 }
 

@@ -30,10 +30,12 @@ pub enum Sweep {
     SentEmails,
     /// Audit events recorded before the cutoff.
     Events,
+    /// SSO sign-ins sent to the provider that never came back, expired before the cutoff.
+    SsoLogins,
 }
 
 impl Sweep {
-    pub const ALL: [Sweep; 13] = [
+    pub const ALL: [Sweep; 14] = [
         Self::ExpiredSessions,
         Self::IdleSessions,
         Self::Challenges,
@@ -47,6 +49,7 @@ impl Sweep {
         Self::Devices,
         Self::SentEmails,
         Self::Events,
+        Self::SsoLogins,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl Sweep {
             Self::Devices => "devices",
             Self::SentEmails => "sent_emails",
             Self::Events => "events",
+            Self::SsoLogins => "sso_logins",
         }
     }
 }

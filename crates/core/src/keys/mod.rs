@@ -11,7 +11,8 @@
 //! derived from the first key once and then kept sealed in the check: codes are stored only
 //! as MACs, which no rotation could recompute, so they survive every rotation unchanged.
 //!
-//! [`rotate`] re-seals every sealed value (TOTP secrets, pending setups, queued emails) and
+//! [`rotate`] re-seals every sealed value (TOTP secrets, pending setups, queued emails, SSO
+//! client secrets and pending SSO sign-ins) and
 //! the MAC keys under a new key and records its fingerprint, in one transaction. While
 //! instances roll over, each holds the new key and the old one (`TESSERA_MASTER_KEY_OLD`):
 //! it seals under the new key, opens with either, and starts when either is recorded.
@@ -178,6 +179,9 @@ fn binding(row: &SealedRow) -> Option<(&'static str, Vec<u8>)> {
             Some(("totp", row.id.as_bytes().to_vec()))
         }
         SealedKind::Outbox => Some(("outbox", row.id.parse::<Uuid>().ok()?.as_bytes().to_vec())),
+        SealedKind::SsoClientSecret | SealedKind::SsoLogin => {
+            Some(("sso", row.id.as_bytes().to_vec()))
+        }
     }
 }
 
@@ -208,16 +212,17 @@ pub async fn rotate(
         created_at: check.created_at,
         rotated_at: Some(now),
     };
-    let open_with = |label| Sealer::with_keys(label, &candidates);
-    let (totp, outbox) = (open_with("totp"), open_with("outbox"));
-    let (seal_totp, seal_outbox) = (new.sealer("totp"), new.sealer("outbox"));
+    // Each purpose's opener (any candidate key) and sealer (the new key).
+    let purposes: Vec<(&str, Sealer, Sealer)> = ["totp", "outbox", "sso"]
+        .into_iter()
+        .map(|label| {
+            let opener = Sealer::with_keys(label, &candidates);
+            (label, opener, new.sealer(label))
+        })
+        .collect();
     let mut reseal = |row: &SealedRow| {
         let (label, associated) = binding(row)?;
-        let (opener, sealer) = if label == "totp" {
-            (&totp, &seal_totp)
-        } else {
-            (&outbox, &seal_outbox)
-        };
+        let (_, opener, sealer) = purposes.iter().find(|(l, _, _)| *l == label)?;
         let plain = opener.open(&row.sealed, &associated).ok()?;
         Some(sealer.seal(&plain, &associated))
     };

@@ -25,6 +25,10 @@ pub enum SealedKind {
     TotpEnrollment,
     /// `outbox.payload` of an email not yet sent, by email id.
     Outbox,
+    /// `sso_connections.client_secret_sealed`, by account id.
+    SsoClientSecret,
+    /// `sso_logins.secrets_sealed` (nonce and PKCE verifier), by pending sign-in id.
+    SsoLogin,
 }
 
 impl SealedKind {
@@ -33,6 +37,8 @@ impl SealedKind {
             Self::TotpFactor => "totp secret",
             Self::TotpEnrollment => "pending totp setup",
             Self::Outbox => "queued email",
+            Self::SsoClientSecret => "SSO client secret",
+            Self::SsoLogin => "pending SSO sign-in",
         }
     }
 }

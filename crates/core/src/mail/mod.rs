@@ -67,6 +67,12 @@ pub enum Message {
         token: String,
         expires_at: Timestamp,
     },
+    /// The team now requires 2FA and turns SSO off meanwhile (`disable_sso`, SPEC §12): a
+    /// link to choose a password, to sign in with it and set up 2FA.
+    SsoPasswordRequired {
+        token: String,
+        expires_at: Timestamp,
+    },
     /// Someone asked to create a team with this email: the link confirms it (SPEC §8).
     SignupConfirm {
         token: String,
@@ -140,6 +146,7 @@ impl Message {
             Self::PasswordLocked { .. } => "password_locked",
             Self::PasswordChanged { .. } => "password_changed",
             Self::PasswordResetLink { .. } => "password_reset_link",
+            Self::SsoPasswordRequired { .. } => "sso_password_required",
             Self::SignupConfirm { .. } => "signup_confirm",
             Self::SignupExisting => "signup_existing",
             Self::TeamCreated { .. } => "team_created",
@@ -157,6 +164,7 @@ impl Message {
             // Someone is waiting for it, on a page or at a prompt.
             Self::DeviceCode { .. }
             | Self::PasswordResetLink { .. }
+            | Self::SsoPasswordRequired { .. }
             | Self::SignupConfirm { .. }
             | Self::SignupExisting
             | Self::TeamCreated { .. }

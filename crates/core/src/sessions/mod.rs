@@ -75,6 +75,8 @@ pub enum SignInMethod {
     /// A passkey alone (SPEC §10): a key with user verification, no password (`amr`: `hwk`
     /// and `user`).
     Passkey,
+    /// The team's identity provider (SPEC §12), with no second step due.
+    Sso,
 }
 
 impl SignInMethod {
@@ -85,6 +87,7 @@ impl SignInMethod {
             Self::SecondStep(method) => method.as_str(),
             Self::TrustedDevice => "trusted_device",
             Self::Passkey => "passkey",
+            Self::Sso => "sso",
         }
     }
 }
@@ -154,6 +157,7 @@ impl Ctx {
                 reauthenticated_at: now,
                 ip: meta.ip.clone(),
                 user_agent: meta.user_agent.clone(),
+                sso: method == SignInMethod::Sso,
             },
             user,
             account,
@@ -373,6 +377,7 @@ mod tests {
             reauthenticated_at: t0,
             ip: None,
             user_agent: None,
+            sso: false,
         };
         let idle = 1800;
         assert_eq!(live(&s, idle, t0.plus_secs(59)), Liveness::Live);

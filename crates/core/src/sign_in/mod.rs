@@ -157,6 +157,7 @@ impl SignIn {
             two_factor_required: false,
             grace_period_until: None,
             trusted_devices: TrustedDevices::Allowed,
+            sso_two_factor: crate::model::SsoTwoFactor::Exempt,
             created_at: now,
         };
         let owner = User {

@@ -281,6 +281,7 @@ impl SignUp {
             two_factor_required: false,
             grace_period_until: None,
             trusted_devices: TrustedDevices::Allowed,
+            sso_two_factor: crate::model::SsoTwoFactor::Exempt,
             created_at: now,
         };
         let owner = User {

@@ -37,6 +37,9 @@ pub enum InvitationError {
     Revoked,
     #[error("a user with this email already exists")]
     EmailTaken,
+    /// The invitee signs in with the team's SSO: no password is chosen here.
+    #[error("this invitation is for single sign-on: sign in with SSO with your work email")]
+    UseSso,
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -48,6 +51,9 @@ pub struct InviteInput {
     pub email: String,
     pub name: String,
     pub role: String,
+    /// The invitee will sign in with the team's SSO (their first SSO sign-in creates the
+    /// user), rather than choose a password.
+    pub sso: bool,
 }
 
 /// The role an invitation may give: never a second owner.
@@ -78,6 +84,12 @@ impl Team {
         let email = Email::parse(&input.email).map_err(|e| FieldError::new("email", e.0))?;
         let name = validate::name("name", &input.name)?;
         let role = invited_role(&input.role)?;
+        let auth_source = if input.sso {
+            ctx.sso_domain_of(manager.account().id, &email).await?;
+            AuthSource::Sso
+        } else {
+            AuthSource::Password
+        };
         let admin = match role {
             Role::Admin => Some(ctx.recovery_admin(manager.clone())?),
             _ => None,
@@ -90,6 +102,7 @@ impl Team {
             name,
             role,
             invited_by: Some(manager.user().id),
+            auth_source,
             status: InvitationStatus::Pending,
             created_at: now,
             expires_at: now.plus_secs(ctx.policy.invitation_lifetime_secs),
@@ -115,6 +128,7 @@ impl Team {
                 "invitation_id": invitation.id,
                 "invitee": invitation.email.as_str(),
                 "role": role,
+                "auth_source": auth_source,
             }));
         let mut effects = Effects::event(event).and_email(ctx.mailer.seal(&email, now));
         if let Some(admin) = admin {
@@ -214,6 +228,9 @@ impl Invitations {
             invitation,
             account,
         } = self.find(token).await?;
+        if invitation.auth_source == AuthSource::Sso {
+            return Err(InvitationError::UseSso);
+        }
         let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
             Some(name) => validate::name("name", name)?,
             None => invitation.name.clone(),
@@ -258,6 +275,27 @@ impl Invitations {
 }
 
 impl Ctx {
+    /// For an SSO invitation: the team must have SSO, for the invitee's email domain.
+    async fn sso_domain_of(
+        &self,
+        account: crate::model::AccountId,
+        email: &Email,
+    ) -> Result<(), TeamError> {
+        let connection = self.store.sso_connection(account).await?;
+        let domain = email.normalized().rsplit_once('@').map(|(_, d)| d);
+        match connection {
+            None => Err(FieldError::new("sso", "the team has no single sign-on set up").into()),
+            Some(c) if !domain.is_some_and(|d| c.email_domains.iter().any(|a| a == d)) => {
+                Err(FieldError::new(
+                    "sso",
+                    "this email's domain is not one the team signs in with through SSO",
+                )
+                .into())
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
     /// Counts an invitation email against the account's and the recipient's daily windows;
     /// the keys counted, for [`Ctx::uncount_invitation`].
     async fn count_invitation(

@@ -1,12 +1,14 @@
 //! The account's 2FA policy (SPEC §4): required or not, with an optional grace period.
 //! Turning it on emails every user once (the store writes those emails only in the call that
 //! turned it on, so two managers switching it on at once email everyone once); turning it
-//! off changes no one's 2FA. How it applies to one user is [`super::enforcement`].
+//! off changes no one's 2FA. How it applies to one user is [`super::enforcement`]. With the
+//! team's SSO in `disable_sso` mode, turning it on also emails each SSO user a link to
+//! choose a password (SPEC §12).
 
 use super::{Team, TeamError};
 use crate::Timestamp;
 use crate::mail::Message;
-use crate::model::{Account, EventKind, RequestMeta, TrustedDevices};
+use crate::model::{Account, EventKind, RequestMeta, SsoTwoFactor, TrustedDevices};
 use crate::principal::RecoveryAdmin;
 use crate::store::Effects;
 use crate::validate::FieldError;
@@ -72,10 +74,25 @@ impl Team {
                     turned_on.and_email(ctx.email_in(&member.user, account, meta, now, message));
             }
         }
-        ctx.store
+        let updated = ctx
+            .store
             .set_two_factor_policy(account.id, input.required, grace, &effects, &turned_on)
             .await?
-            .ok_or(TeamError::NotFound)
+            .ok_or(TeamError::NotFound)?;
+        // `disable_sso` (SPEC §12): SSO is now off, so each SSO user gets a link to choose a
+        // password. Each user's send window keeps two managers turning it on at once from
+        // emailing anyone more than the window allows.
+        if input.required
+            && !account.two_factor_required
+            && updated.sso_two_factor == SsoTwoFactor::DisableSso
+        {
+            for user in ctx.store.sso_users(account.id).await? {
+                let message =
+                    |token, expires_at| Message::SsoPasswordRequired { token, expires_at };
+                ctx.send_reset_link(user, meta, now, message).await?;
+            }
+        }
+        Ok(updated)
     }
 }
 

@@ -96,6 +96,9 @@ pub(super) fn content(email: &OutgoingEmail, brand: &Brand) -> Content {
         Message::PasswordResetLink { token, expires_at } => {
             password_reset_link(f, token, *expires_at)
         }
+        Message::SsoPasswordRequired { token, expires_at } => {
+            sso_password_required(f, token, *expires_at)
+        }
         Message::SignupConfirm { token, expires_at } => signup_confirm(f, token, *expires_at),
         Message::SignupExisting => signup_existing(f),
         Message::TeamCreated { token, expires_at } => team_created(f, token, *expires_at),
@@ -436,6 +439,28 @@ fn password_reset_link(f: Facts, token: &str, expires_at: Timestamp) -> Content 
     .with_advice(
         "If you did not ask for this, ignore this email: your password stays as it is. Do \
          not forward it: the link lets anyone who has it choose your password.",
+    )
+}
+
+/// SPEC §12, `disable_sso`: the team turned the 2FA requirement on, which turns SSO off.
+fn sso_password_required(f: Facts, token: &str, expires_at: Timestamp) -> Content {
+    let Facts { product, team, .. } = f;
+    Content::alert(
+        format!("Choose a password for {product}: single sign-on is off while 2FA is required"),
+        "Choose a password",
+        vec![
+            format!(
+                "The team {team} now requires two-factor authentication, and while it does,                  signing in with single sign-on is turned off."
+            ),
+            format!(
+                "Choose a password with the link below (it works once, until {}), sign in with                  it, and set up two-factor authentication. If the link has expired, use                  \"Forgot your password?\" on the sign-in page.",
+                expires_at.to_human()
+            ),
+        ],
+    )
+    .with_action(f.button("Choose a password", &format!("/password/reset/{token}")))
+    .with_advice(
+        "Do not forward this email: the link lets anyone who has it choose your password.",
     )
 }
 

@@ -31,7 +31,7 @@ pub struct AcceptResponse {
     responses(
         (status = 201, body = AcceptResponse),
         (status = 404, description = "`not_found`: no invitation has this token", body = ErrorBody),
-        (status = 409, description = "`email_taken`", body = ErrorBody),
+        (status = 409, description = "`email_taken`, or `invitation_sso`: the invitee signs in with the team's SSO (`POST /login/sso`), which creates the user", body = ErrorBody),
         (status = 410, description = "`invitation_used`, `invitation_expired` or `invitation_revoked`", body = ErrorBody),
         (status = 422, description = "`validation_error`", body = ErrorBody),
     ))]

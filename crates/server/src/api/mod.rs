@@ -14,6 +14,7 @@ mod schema;
 mod second_step;
 mod sign_in;
 mod sign_up;
+mod sso;
 mod team;
 mod two_factor;
 mod webauthn;
@@ -157,6 +158,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(sign_up::signup))
         .routes(routes!(sign_up::confirm))
         .routes(routes!(sign_in::login))
+        .routes(routes!(sso::start))
+        .routes(routes!(sso::settings, sso::configure))
         .routes(routes!(second_step::verify))
         .routes(routes!(second_step::resend))
         .routes(routes!(sign_in::logout))

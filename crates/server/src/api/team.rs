@@ -205,6 +205,11 @@ pub struct InvitationRequest {
     /// `admin` or `member`.
     #[schema(example = "member")]
     pub role: String,
+    /// The invitee signs in with the team's SSO (their first SSO sign-in creates the user,
+    /// even without `jit_provisioning`) instead of choosing a password. The team must have SSO
+    /// for the email's domain.
+    #[serde(default)]
+    pub sso: bool,
 }
 
 /// Invites someone: they get an email with a link valid 7 days, where they choose a password.
@@ -226,6 +231,7 @@ pub async fn invite(
         email: body.email,
         name: body.name,
         role: body.role,
+        sso: body.sso,
     };
     let invitation = state.core.team.invite(&manager, input, &meta).await?;
     Ok((
@@ -284,6 +290,8 @@ pub struct InvitationBody {
     pub role: String,
     /// `pending`, `accepted`, `revoked` or `expired`.
     pub status: String,
+    /// `password` (chosen with the link) or `sso` (the first SSO sign-in creates the user).
+    pub auth_source: String,
     pub created_at: String,
     pub expires_at: String,
 }
@@ -296,6 +304,7 @@ impl InvitationBody {
             name: i.name.clone(),
             role: i.role.to_string(),
             status: i.status_at(now).to_string(),
+            auth_source: i.auth_source.to_string(),
             created_at: i.created_at.to_rfc3339(),
             expires_at: i.expires_at.to_rfc3339(),
         }

@@ -76,6 +76,10 @@ fn describe(kind: EventKind) -> &'static str {
             "Security key refused: its signature counter did not rise (a cloned key?)"
         }
         PasskeySignInFailed => "Failed sign-in with a passkey",
+        SsoSettingsChanged => "Team single sign-on settings changed",
+        SsoLinked => "Single sign-on identity linked",
+        SsoProvisioned => "Joined the team through single sign-on",
+        SsoSignInFailed => "Refused single sign-on",
     }
 }
 

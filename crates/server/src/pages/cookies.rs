@@ -23,6 +23,9 @@ pub enum Cookie {
     Device,
     /// Where to go back after a sign-in that passes through the second step (`return_to`).
     ReturnTo,
+    /// The `state` of an SSO sign-in this browser started (SPEC §12): the callback must bring
+    /// it back, so a callback link from someone else's sign-in signs nobody in here.
+    SsoState,
 }
 
 impl Cookie {
@@ -33,6 +36,7 @@ impl Cookie {
             Self::Challenge => "tessera_challenge",
             Self::Device => "tessera_device",
             Self::ReturnTo => "tessera_return_to",
+            Self::SsoState => "tessera_sso_state",
         }
     }
 
@@ -43,6 +47,7 @@ impl Cookie {
             Self::Challenge => "__Host-tessera_challenge",
             Self::Device => "__Host-tessera_device",
             Self::ReturnTo => "__Host-tessera_return_to",
+            Self::SsoState => "__Host-tessera_sso_state",
         }
     }
 }

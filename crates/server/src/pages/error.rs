@@ -229,6 +229,12 @@ impl From<InvitationError> for PageError {
                 "You already have a user",
                 "A user with this email exists already: sign in instead.",
             ),
+            InvitationError::UseSso => (
+                StatusCode::CONFLICT,
+                "Sign in with SSO",
+                "This invitation is for single sign-on: use \"Sign in with SSO\" on the sign-in \
+                 page with your work email.",
+            ),
             other => return Self::internal("a team page failed", other),
         };
         Self::Message {

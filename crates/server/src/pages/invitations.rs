@@ -23,6 +23,8 @@ struct InvitationPage {
     name: String,
     role: String,
     expires_at: Moment,
+    /// The invitee signs in with the team's SSO: no password form.
+    sso: bool,
     errors: AcceptErrors,
 }
 
@@ -49,6 +51,7 @@ fn invitation_page(
         name,
         role: open.invitation.role.to_string(),
         expires_at: open.invitation.expires_at.into(),
+        sso: open.invitation.auth_source == tessera_core::model::AuthSource::Sso,
         errors,
     };
     page(status, &template, csrf)

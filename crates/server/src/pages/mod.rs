@@ -14,6 +14,7 @@ mod second_step;
 mod security_keys;
 mod sign_in;
 mod sign_up;
+mod sso;
 mod step_up;
 mod team;
 mod two_factor;
@@ -35,6 +36,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(sign_in::home))
         .route("/login", get(sign_in::login_page).post(sign_in::login))
+        .route("/login/sso", get(sso::start))
+        .route("/login/sso/callback", get(sso::callback))
+        .route("/account/sso", get(sso::settings).post(sso::save))
         .route(
             "/login/2fa",
             get(second_step::code_page).post(second_step::verify),

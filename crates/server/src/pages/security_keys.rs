@@ -8,7 +8,7 @@ use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
 use super::step_up::recent;
 use super::two_factor::overview;
-use super::ui::{Nav, page, signed_in, to_login};
+use super::ui::{Nav, page, signed_in_to, to_login};
 use super::{Empty, PageSession, PageUser};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
@@ -49,6 +49,8 @@ struct PasskeyPage {
     csrf: String,
     options: String,
     challenge_token: String,
+    /// Where to go once signed in (checked), as on `/login`.
+    return_to: String,
     error: Option<String>,
 }
 
@@ -222,7 +224,7 @@ async fn refused(
 /// "Sign in with a passkey": the page that asks the authenticator.
 pub async fn passkey(
     State(state): State<AppState>,
-    CsrfForm { csrf, .. }: CsrfForm<Empty>,
+    CsrfForm { form, csrf }: CsrfForm<ReturnForm>,
 ) -> Response {
     match state.core.passkeys.start().await {
         Ok(started) => {
@@ -230,6 +232,10 @@ pub async fn passkey(
                 csrf: csrf.field.clone(),
                 options: started.options.to_string(),
                 challenge_token: started.token.expose().to_owned(),
+                return_to: state
+                    .return_origins
+                    .check(&form.return_to)
+                    .unwrap_or_default(),
                 error: None,
             };
             page(StatusCode::OK, &template, csrf)
@@ -238,12 +244,21 @@ pub async fn passkey(
     }
 }
 
+/// The form on `/login` that asks for a passkey: where to go once signed in.
+#[derive(Deserialize)]
+pub struct ReturnForm {
+    #[serde(default)]
+    return_to: String,
+}
+
 #[derive(Deserialize)]
 pub struct PasskeyForm {
     #[serde(default)]
     challenge_token: String,
     #[serde(default)]
     credential: String,
+    #[serde(default)]
+    return_to: String,
 }
 
 /// Signs in with the passkey's answer the script put in the form.
@@ -260,7 +275,8 @@ pub async fn passkey_finish(
     {
         Ok(done) => {
             state.metrics.sign_in("success");
-            signed_in(&state, &done)
+            let back = state.return_origins.check(&form.return_to);
+            signed_in_to(&state, &done, back.as_deref())
         }
         Err(e) => passkey_refused(&state, e).into_response(),
     }

@@ -55,7 +55,7 @@ pub async fn login_page(
     )
 }
 
-fn login_form(
+pub(super) fn login_form(
     csrf: Csrf,
     email: String,
     status: StatusCode,
@@ -157,7 +157,7 @@ fn login_refused(state: &AppState, e: LoginError) -> (&'static str, PageError) {
 
 /// Holds the challenge in a cookie (never in a URL) and goes to the page that asks for its
 /// code; where to go back after it (`back`, checked) waits in a cookie as long.
-fn to_step(
+pub(super) fn to_step(
     state: &AppState,
     pending: &PendingChallenge,
     path: &str,

@@ -265,6 +265,9 @@ pub struct InviteForm {
     name: String,
     #[serde(default)]
     role: String,
+    /// A checkbox: present when ticked (the invitee signs in with SSO).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sso: Option<String>,
 }
 
 async fn users_page(
@@ -355,6 +358,7 @@ pub async fn invite(
         email: form.email.clone(),
         name: form.name.clone(),
         role: form.role.clone(),
+        sso: form.sso.is_some(),
     };
     let outcome = state
         .core

@@ -28,9 +28,38 @@ async fn the_first_key_check_recorded_wins(store: Arc<dyn Store>, _: String) {
     assert_eq!(store.key_check().await.unwrap(), Some(a));
 }
 
-/// A user with a sealed TOTP secret and a queued email.
+/// A user with a sealed TOTP secret, a queued email, and the team's SSO client secret and a
+/// pending SSO sign-in.
 async fn sealed_values(store: &Arc<dyn Store>) -> Vec<SealedRow> {
     let u = with_enrollment(store, "sealed@example.com").await;
+    let connection = tessera_core::sso::SsoConnection {
+        account_id: u.account_id,
+        issuer: "https://id.example.com".into(),
+        client_id: "tessera".into(),
+        client_secret_sealed: vec![5; 40],
+        email_domains: vec!["example.com".into()],
+        jit_provisioning: false,
+        updated_at: T0,
+    };
+    store
+        .save_sso_connection(
+            &connection,
+            tessera_core::model::SsoTwoFactor::Exempt,
+            &Effects::default(),
+        )
+        .await
+        .unwrap();
+    let pending = tessera_core::sso::PendingSsoLogin {
+        id: uuid::Uuid::now_v7().to_string(),
+        state: Token::generate().hash(),
+        account_id: u.account_id,
+        issuer: connection.issuer.clone(),
+        secrets_sealed: vec![6; 40],
+        browser_bound: true,
+        created_at: T0,
+        expires_at: T0.plus_secs(600),
+    };
+    store.create_sso_login(&pending).await.unwrap();
     let email = SealedEmail {
         id: uuid::Uuid::now_v7(),
         kind: "password_locked",
@@ -50,6 +79,16 @@ async fn sealed_values(store: &Arc<dyn Store>) -> Vec<SealedRow> {
             .any(|r| r.kind == SealedKind::TotpEnrollment && r.id == u.id.to_string())
     );
     assert!(sample.iter().any(|r| r.kind == SealedKind::Outbox));
+    assert!(
+        sample
+            .iter()
+            .any(|r| r.kind == SealedKind::SsoClientSecret && r.id == u.account_id.to_string())
+    );
+    assert!(
+        sample
+            .iter()
+            .any(|r| r.kind == SealedKind::SsoLogin && r.id == pending.id)
+    );
     sample
 }
 

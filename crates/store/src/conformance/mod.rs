@@ -48,6 +48,7 @@ mod second_step;
 mod security_keys;
 mod sessions;
 mod signups;
+mod sso;
 mod team;
 mod throttles;
 
@@ -72,6 +73,7 @@ fn account(name: &str) -> Account {
         two_factor_required: false,
         grace_period_until: None,
         trusted_devices: tessera_core::model::TrustedDevices::Allowed,
+        sso_two_factor: tessera_core::model::SsoTwoFactor::Exempt,
         created_at: T0,
     }
 }
@@ -113,6 +115,7 @@ fn session(user: &User, expires_at: Timestamp) -> Session {
         reauthenticated_at: T0,
         ip: Some("127.0.0.1".into()),
         user_agent: Some("test".into()),
+        sso: false,
     }
 }
 

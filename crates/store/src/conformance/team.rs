@@ -37,6 +37,7 @@ fn invitation(account: &tessera_core::model::Account, email: &str) -> Invitation
         name: "Grace".into(),
         role: Role::Member,
         invited_by: None,
+        auth_source: AuthSource::Password,
         status: InvitationStatus::Pending,
         created_at: T0,
         expires_at: T0.plus_secs(7 * 24 * 3600),

@@ -309,6 +309,7 @@ fn signup(i: usize) -> (Account, User) {
         two_factor_required: false,
         grace_period_until: None,
         trusted_devices: tessera_core::model::TrustedDevices::Allowed,
+        sso_two_factor: tessera_core::model::SsoTwoFactor::Exempt,
         created_at: t0,
     };
     let user = User {

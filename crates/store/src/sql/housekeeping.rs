@@ -32,6 +32,7 @@ fn rule(sweep: Sweep) -> (&'static str, &'static str, &'static str) {
         Sweep::Devices => ("devices", "id", "expires_at <= $1"),
         Sweep::SentEmails => ("outbox", "id", "status = 'sent' AND sent_at <= $1"),
         Sweep::Events => ("security_events", "id", "created_at <= $1"),
+        Sweep::SsoLogins => ("sso_logins", "id", "expires_at <= $1"),
     }
 }
 

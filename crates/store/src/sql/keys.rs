@@ -24,6 +24,13 @@ const SEALED: &[(SealedKind, &str, &str, &str)] = &[
         "secret_sealed",
     ),
     (SealedKind::Outbox, "outbox", "id", "payload"),
+    (
+        SealedKind::SsoClientSecret,
+        "sso_connections",
+        "account_id",
+        "client_secret_sealed",
+    ),
+    (SealedKind::SsoLogin, "sso_logins", "id", "secrets_sealed"),
 ];
 
 fn check(row: &Row) -> StoreResult<KeyCheck> {

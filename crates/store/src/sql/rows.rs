@@ -29,7 +29,8 @@ macro_rules! account_columns {
         "a.id AS account_id, a.name AS account_name, \
          a.two_factor_required AS account_two_factor_required, \
          a.grace_period_until AS account_grace_period_until, \
-         a.trusted_devices AS account_trusted_devices, a.created_at AS account_created_at"
+         a.trusted_devices AS account_trusted_devices, \
+         a.sso_two_factor AS account_sso_two_factor, a.created_at AS account_created_at"
     };
 }
 
@@ -40,7 +41,7 @@ macro_rules! session_columns {
          s.created_at AS session_created_at, s.expires_at AS session_expires_at, \
          s.last_seen_at AS session_last_seen_at, \
          s.reauthenticated_at AS session_reauthenticated_at, \
-         s.ip AS session_ip, s.user_agent AS session_user_agent"
+         s.ip AS session_ip, s.user_agent AS session_user_agent, s.sso AS session_sso"
     };
 }
 
@@ -100,7 +101,7 @@ macro_rules! status_columns {
 macro_rules! invitation_columns {
     () => {
         "i.id, i.account_id, i.email, i.name, i.role, i.invited_by, i.status, i.created_at, \
-         i.expires_at"
+         i.expires_at, i.auth_source"
     };
 }
 
@@ -158,6 +159,7 @@ pub(super) fn account(row: &Row) -> StoreResult<Account> {
         two_factor_required: get(row, "account_two_factor_required")?,
         grace_period_until: optional_time(row, "account_grace_period_until")?,
         trusted_devices: parse(row, "account_trusted_devices")?,
+        sso_two_factor: parse(row, "account_sso_two_factor")?,
         created_at: time(row, "account_created_at")?,
     })
 }
@@ -171,6 +173,7 @@ pub(super) fn session(row: &Row) -> StoreResult<Session> {
         expires_at: time(row, "session_expires_at")?,
         last_seen_at: time(row, "session_last_seen_at")?,
         reauthenticated_at: time(row, "session_reauthenticated_at")?,
+        sso: get(row, "session_sso")?,
         ip: get(row, "session_ip")?,
         user_agent: get(row, "session_user_agent")?,
     })
@@ -230,6 +233,7 @@ pub(super) fn invitation(row: &Row) -> StoreResult<Invitation> {
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("invited_by: {e}")))?,
         status: parse(row, "status")?,
+        auth_source: parse(row, "auth_source")?,
         created_at: time(row, "created_at")?,
         expires_at: time(row, "expires_at")?,
     })

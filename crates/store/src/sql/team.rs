@@ -104,7 +104,8 @@ impl TeamStore for Backend {
             "id AS account_id, name AS account_name, \
              two_factor_required AS account_two_factor_required, \
              grace_period_until AS account_grace_period_until, \
-             trusted_devices AS account_trusted_devices, created_at AS account_created_at"
+             trusted_devices AS account_trusted_devices, \
+             sso_two_factor AS account_sso_two_factor, created_at AS account_created_at"
         ))
         .bind(account.to_string())
         .bind(policy.as_str())
@@ -162,8 +163,8 @@ impl TeamStore for Backend {
         .map_err(db)?;
         let inserted = query(
             "INSERT INTO invitations (id, account_id, token_hash, email, email_normalized, name, \
-             role, invited_by, status, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             role, invited_by, status, created_at, expires_at, auth_source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(invitation.id.to_string())
         .bind(invitation.account_id.to_string())
@@ -176,6 +177,7 @@ impl TeamStore for Backend {
         .bind(invitation.status.as_str())
         .bind(invitation.created_at.unix())
         .bind(invitation.expires_at.unix())
+        .bind(invitation.auth_source.as_str())
         .execute(&mut *tx)
         .await;
         match inserted {

@@ -14,6 +14,7 @@ use tessera_core::Clock;
 
 mod devices;
 mod passwords;
+mod sso;
 mod team;
 mod trust;
 mod two_factor;

@@ -139,7 +139,7 @@ impl TestApp {
     }
 
     /// The user's keys (`GET /me/webauthn`).
-    pub async fn keys(&self, token: &str) -> Vec<Value> {
+    pub async fn security_keys(&self, token: &str) -> Vec<Value> {
         let response = self.get("/api/v1/me/webauthn", Some(token)).await;
         assert_eq!(response.status(), StatusCode::OK);
         response.body().await.as_array().unwrap().clone()
@@ -166,7 +166,7 @@ async fn a_first_key_turns_two_factor_on_and_answers_the_second_step(app: TestAp
     assert_eq!(first["paper_key"].as_str().unwrap().len(), 64);
     let me = app.me_body(&token).await;
     assert_eq!(me["two_factor"]["enabled"], true, "{me}");
-    let keys = app.keys(&token).await;
+    let keys = app.security_keys(&token).await;
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["last_used_at"], Value::Null);
     // A second key is no first factor: no new codes.
@@ -198,7 +198,7 @@ async fn a_first_key_turns_two_factor_on_and_answers_the_second_step(app: TestAp
     assert_eq!(body["status"], "authenticated");
     assert_eq!(body["method_used"], "webauthn");
     let signed_in = body["session_token"].as_str().unwrap();
-    let keys = app.keys(signed_in).await;
+    let keys = app.security_keys(signed_in).await;
     assert!(keys[0]["last_used_at"].is_string(), "{keys:?}");
     assert!(keys[1]["last_used_at"].is_null(), "{keys:?}");
     // The challenge is spent.
@@ -285,7 +285,7 @@ async fn a_key_confirms_it_is_you_for_a_sensitive_action(app: TestApp) {
 
 async fn removing_the_last_key_turns_two_factor_off(app: TestApp) {
     let (token, _key) = app.user_with_key("last@example.com").await;
-    let keys = app.keys(&token).await;
+    let keys = app.security_keys(&token).await;
     let id = keys[0]["id"].as_str().unwrap();
     let removed = app
         .delete(&format!("/api/v1/me/webauthn/{id}"), Some(&token))

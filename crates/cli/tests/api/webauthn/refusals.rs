@@ -81,7 +81,7 @@ async fn a_removed_key_is_refused(app: TestApp) {
     let (token, mut old) = app.user_with_key("removed@example.com").await;
     let mut spare = Key::new(&app);
     app.register_key(&token, &mut spare, "Spare").await;
-    let keys = app.keys(&token).await;
+    let keys = app.security_keys(&token).await;
     let id = keys[0]["id"].as_str().unwrap();
     // Open a challenge while the old key is still registered: its options list it.
     let before = app.key_challenge("removed@example.com").await;
