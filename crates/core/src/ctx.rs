@@ -52,6 +52,10 @@ pub struct Deps {
     pub issuer: String,
     /// Who may create a team (`TESSERA_SIGNUP`, SPEC §8).
     pub signup: crate::sign_up::SignupMode,
+    /// Seals the private keys ID tokens are signed with (SPEC §13).
+    pub signing_sealer: Sealer,
+    /// `TESSERA_PUBLIC_URL`: the OpenID Connect issuer.
+    pub public_url: String,
 }
 
 /// [`Deps`], shared by every service of one [`crate::Tessera`].
@@ -65,6 +69,8 @@ pub(crate) struct Ctx {
     codes: CodeHasher,
     pub(crate) issuer: String,
     pub(crate) signup: crate::sign_up::SignupMode,
+    pub(crate) signing_sealer: Arc<Sealer>,
+    pub(crate) public_url: String,
 }
 
 impl Ctx {
@@ -79,6 +85,8 @@ impl Ctx {
             codes: deps.codes,
             issuer: deps.issuer,
             signup: deps.signup,
+            signing_sealer: Arc::new(deps.signing_sealer),
+            public_url: deps.public_url.trim_end_matches('/').to_owned(),
         }
     }
 

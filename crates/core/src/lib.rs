@@ -24,6 +24,7 @@
 //! | [`housekeeping`] | deleting what has expired, in batches, safe with several instances | §14 |
 //! | [`keys`] | the master-key guard and rotation, outside the services (run before them) | §14 |
 //! | [`mail`] | the messages, sealed into the outbox | §6 |
+//! | [`oidc_provider`] | Tessera as an OpenID Connect provider: clients, codes, tokens, signing keys | §13 |
 //!
 //! Shared vocabulary stays at the root: [`model`], [`time`], [`crypto`], [`codes`],
 //! [`email`], [`validate`], [`config`], [`password`], and [`store`] (`Effects`, errors, and
@@ -42,6 +43,7 @@ pub mod housekeeping;
 pub mod keys;
 pub mod mail;
 pub mod model;
+pub mod oidc_provider;
 pub mod operator;
 pub mod password;
 pub mod principal;
@@ -77,6 +79,7 @@ pub struct Tessera {
     pub invitations: team::Invitations,
     pub audit: audit::Audit,
     pub passwords: credentials::PasswordLifecycle,
+    pub oidc: oidc_provider::OidcProvider,
     ctx: Arc<ctx::Ctx>,
 }
 
@@ -94,6 +97,7 @@ impl Tessera {
             invitations: team::Invitations(ctx.clone()),
             audit: audit::Audit(ctx.clone()),
             passwords: credentials::PasswordLifecycle(ctx.clone()),
+            oidc: oidc_provider::OidcProvider::new(ctx.clone()),
             ctx,
         }
     }

@@ -367,6 +367,7 @@ mod tests {
                 reauthenticated_at: now,
                 ip: None,
                 user_agent: None,
+                method: None,
             },
             account: Account {
                 id: user.account_id,

@@ -113,7 +113,9 @@ impl Application {
             policy: config.security.clone(),
             every: Duration::from_secs(config.housekeeping_interval_secs),
         };
-        let core = Tessera::new(build_deps(&config, &keys, store, clock).await?);
+        let mut deps = build_deps(&config, &keys, store, clock).await?;
+        deps.public_url = public_url.clone();
+        let core = Tessera::new(deps);
         let state = AppState {
             core: core.clone(),
             metrics: Arc::new(Metrics::new(
@@ -276,6 +278,8 @@ pub async fn build_deps(
         codes: CodeHasher::new(keys.codes()),
         issuer: config.issuer.clone(),
         signup: config.signup,
+        signing_sealer: keys.sealer(tessera_core::keys::SIGNING_LABEL),
+        public_url: config.public_url.clone().unwrap_or_default(),
     })
 }
 
@@ -350,6 +354,7 @@ fn router(state: AppState, body_timeout: BodyTimeout) -> Router {
     Router::new()
         .nest("/api/v1", api::router())
         .merge(pages::router())
+        .merge(crate::oauth2::router())
         .route("/metrics", axum::routing::get(metrics::render))
         .fallback(pages::not_found)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed.into_response() })

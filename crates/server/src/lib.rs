@@ -11,6 +11,7 @@ pub mod config;
 mod error;
 mod extract;
 mod metrics;
+mod oauth2;
 mod pages;
 mod qr;
 mod serve;

@@ -70,6 +70,7 @@ mod sqlite {
     mod factors;
     mod housekeeping;
     pub(crate) mod keys;
+    mod oidc;
     mod outbox;
     mod rows;
     mod second_step;
@@ -102,6 +103,7 @@ mod postgres {
     mod factors;
     mod housekeeping;
     mod keys;
+    mod oidc;
     mod outbox;
     mod rows;
     mod second_step;

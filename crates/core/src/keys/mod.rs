@@ -11,7 +11,8 @@
 //! derived from the first key once and then kept sealed in the check: codes are stored only
 //! as MACs, which no rotation could recompute, so they survive every rotation unchanged.
 //!
-//! [`rotate`] re-seals every sealed value (TOTP secrets, pending setups, queued emails) and
+//! [`rotate`] re-seals every sealed value (TOTP secrets, pending setups, queued emails, OIDC
+//! signing keys) and
 //! the MAC keys under a new key and records its fingerprint, in one transaction. While
 //! instances roll over, each holds the new key and the old one (`TESSERA_MASTER_KEY_OLD`):
 //! it seals under the new key, opens with either, and starts when either is recorded.
@@ -26,6 +27,9 @@ use crate::store::StoreError;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use uuid::Uuid;
+
+/// What the OIDC signing keys are sealed for.
+pub const SIGNING_LABEL: &str = "oidc-signing";
 
 /// The associated data of the MAC keys' ciphertext.
 const MAC_KEYS_ROW: &[u8] = b"tessera/mac-keys";
@@ -178,6 +182,7 @@ fn binding(row: &SealedRow) -> Option<(&'static str, Vec<u8>)> {
             Some(("totp", row.id.as_bytes().to_vec()))
         }
         SealedKind::Outbox => Some(("outbox", row.id.parse::<Uuid>().ok()?.as_bytes().to_vec())),
+        SealedKind::OidcSigningKey => Some((SIGNING_LABEL, row.id.as_bytes().to_vec())),
     }
 }
 
@@ -209,15 +214,13 @@ pub async fn rotate(
         rotated_at: Some(now),
     };
     let open_with = |label| Sealer::with_keys(label, &candidates);
-    let (totp, outbox) = (open_with("totp"), open_with("outbox"));
-    let (seal_totp, seal_outbox) = (new.sealer("totp"), new.sealer("outbox"));
+    let sealers: Vec<(&str, Sealer, Sealer)> = ["totp", "outbox", SIGNING_LABEL]
+        .into_iter()
+        .map(|label| (label, open_with(label), new.sealer(label)))
+        .collect();
     let mut reseal = |row: &SealedRow| {
         let (label, associated) = binding(row)?;
-        let (opener, sealer) = if label == "totp" {
-            (&totp, &seal_totp)
-        } else {
-            (&outbox, &seal_outbox)
-        };
+        let (_, opener, sealer) = sealers.iter().find(|(l, _, _)| *l == label)?;
         let plain = opener.open(&row.sealed, &associated).ok()?;
         Some(sealer.seal(&plain, &associated))
     };

@@ -25,6 +25,8 @@ pub enum SealedKind {
     TotpEnrollment,
     /// `outbox.payload` of an email not yet sent, by email id.
     Outbox,
+    /// `oidc_signing_keys.private_sealed`, by key id (SPEC §13).
+    OidcSigningKey,
 }
 
 impl SealedKind {
@@ -33,6 +35,7 @@ impl SealedKind {
             Self::TotpFactor => "totp secret",
             Self::TotpEnrollment => "pending totp setup",
             Self::Outbox => "queued email",
+            Self::OidcSigningKey => "OIDC signing key",
         }
     }
 }

@@ -66,6 +66,14 @@ fn describe(kind: EventKind) -> &'static str {
         TotpReplayRefused => "Already used two-factor code refused",
         Reauthenticated => "Confirmed it was them (password and code again)",
         ReauthenticationFailed => "Failed attempt to confirm it was them",
+        OidcClientCreated => "Application registered for signing in with Tessera",
+        OidcClientRemoved => "Application removed from signing in with Tessera",
+        OidcAuthorized => "Signed in to an application",
+        OidcTokenIssued => "Application received tokens",
+        OidcCodeReused => "Refused: an application's sign-in code used twice (tokens revoked)",
+        OidcRefreshReused => "Refused: an application's refresh token used twice (tokens revoked)",
+        OidcSigningKeyRotated => "ID-token signing keys rotated",
+        OidcLogout => "Signed out by an application",
     }
 }
 

@@ -16,6 +16,8 @@ pub enum Cookie {
     Challenge,
     /// A device verified by an email code (SPEC §3), for 30 days.
     Device,
+    /// The way back to an application's authorization request across sign-in (SPEC §13).
+    Return,
 }
 
 impl Cookie {
@@ -25,6 +27,7 @@ impl Cookie {
             Self::Csrf => "tessera_csrf",
             Self::Challenge => "tessera_challenge",
             Self::Device => "tessera_device",
+            Self::Return => "tessera_return",
         }
     }
 
@@ -34,6 +37,7 @@ impl Cookie {
             Self::Csrf => "__Host-tessera_csrf",
             Self::Challenge => "__Host-tessera_challenge",
             Self::Device => "__Host-tessera_device",
+            Self::Return => "__Host-tessera_return",
         }
     }
 }

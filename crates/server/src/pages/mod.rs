@@ -8,6 +8,7 @@ mod csrf;
 mod devices;
 mod error;
 mod invitations;
+mod oauth2;
 mod passwords;
 mod second_step;
 mod sign_in;
@@ -106,6 +107,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/account/invitations/{id}/revoke",
             post(team::revoke_invitation),
+        )
+        .route(
+            "/oauth2/authorize",
+            get(oauth2::authorize_get).post(oauth2::authorize_post),
+        )
+        .route(
+            "/oauth2/logout",
+            get(oauth2::logout_get).post(oauth2::logout_post),
         )
         .route("/invitations/accept", post(invitations::accept))
         .route("/invitations/{token}", get(invitations::invitation))

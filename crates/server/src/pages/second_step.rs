@@ -5,7 +5,7 @@
 use super::cookies::Cookie;
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
-use super::ui::{device_cookie, page, signed_in, to_login, with_cookies};
+use super::ui::{device_cookie, page, signed_in_back, to_login, with_cookies};
 use super::{Empty, PageSession};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
@@ -245,7 +245,7 @@ async fn answer(
                 let lifetime = lifetime.max(state.core.policy().device_lifetime_secs);
                 set.push(state.cookies.set(Cookie::Device, &known, Some(lifetime)));
             }
-            with_cookies(signed_in(state, &done.signed_in), set)
+            with_cookies(signed_in_back(state, headers, &done.signed_in), set)
         }
         Err(e) => match code_refused(state, step, e) {
             None => with_cookies(to_login(), [clear]),

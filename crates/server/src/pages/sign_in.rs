@@ -4,12 +4,12 @@ use super::activity::EventRow;
 use super::cookies::Cookie;
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
-use super::ui::{Moment, Nav, page, signed_in, with_cookies};
+use super::ui::{Moment, Nav, page, signed_in_back, with_cookies};
 use super::{Empty, PageSession, PageUser};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -23,11 +23,22 @@ struct LoginPage {
     error: Option<String>,
 }
 
-pub async fn login_page(PageSession(session): PageSession, csrf: Csrf) -> Response {
+/// `?email=`: the address to fill in (an application's `login_hint`).
+#[derive(Deserialize)]
+pub struct LoginHint {
+    #[serde(default)]
+    email: String,
+}
+
+pub async fn login_page(
+    PageSession(session): PageSession,
+    Query(hint): Query<LoginHint>,
+    csrf: Csrf,
+) -> Response {
     if session.is_some() {
         return Redirect::to("/").into_response();
     }
-    login_form(csrf, String::new(), StatusCode::OK, None)
+    login_form(csrf, hint.email, StatusCode::OK, None)
 }
 
 fn login_form(csrf: Csrf, email: String, status: StatusCode, error: Option<String>) -> Response {
@@ -61,7 +72,7 @@ pub async fn login(
     match state.core.sign_in.login(input, &meta).await {
         Ok(LoginOutcome::SignedIn(done)) => {
             state.metrics.sign_in("success");
-            signed_in(&state, &done)
+            signed_in_back(&state, &headers, &done)
         }
         Ok(LoginOutcome::SecondStep(pending)) => {
             state.metrics.sign_in("second_step");

@@ -56,12 +56,34 @@ pub(super) fn page(status: StatusCode, template: &impl Template, csrf: Csrf) -> 
 
 /// Signed in: set the session cookie and go home.
 pub(super) fn signed_in(state: &AppState, signed_in: &SignedIn) -> Response {
+    with_cookies(
+        Redirect::to("/").into_response(),
+        [session_cookie(state, signed_in)],
+    )
+}
+
+fn session_cookie(state: &AppState, signed_in: &SignedIn) -> String {
     let session = &signed_in.context().session;
     let max_age = session.created_at.secs_until(session.expires_at);
-    let cookie = state
+    state
         .cookies
-        .set(Cookie::Session, signed_in.token().expose(), Some(max_age));
-    with_cookies(Redirect::to("/").into_response(), [cookie])
+        .set(Cookie::Session, signed_in.token().expose(), Some(max_age))
+}
+
+/// Signed in at the sign-in form: set the session cookie and go back to the application's
+/// authorization request that sent the browser to sign in (SPEC §13), or home.
+pub(super) fn signed_in_back(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    done: &SignedIn,
+) -> Response {
+    match super::oauth2::kept_return(state, headers) {
+        Some(path) => with_cookies(
+            super::oauth2::continue_to(&path, state),
+            [session_cookie(state, done)],
+        ),
+        None => signed_in(state, done),
+    }
 }
 
 /// Signs in a user who just chose their password in this browser (sign-up, an accepted

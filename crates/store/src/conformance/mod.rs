@@ -41,6 +41,7 @@ mod devices;
 mod events;
 mod factors;
 mod keys;
+mod oidc;
 mod outbox;
 mod second_step;
 mod sessions;
@@ -110,6 +111,7 @@ fn session(user: &User, expires_at: Timestamp) -> Session {
         reauthenticated_at: T0,
         ip: Some("127.0.0.1".into()),
         user_agent: Some("test".into()),
+        method: Some(tessera_core::sessions::SignInMethod::Password),
     }
 }
 

@@ -24,6 +24,12 @@ const SEALED: &[(SealedKind, &str, &str, &str)] = &[
         "secret_sealed",
     ),
     (SealedKind::Outbox, "outbox", "id", "payload"),
+    (
+        SealedKind::OidcSigningKey,
+        "oidc_signing_keys",
+        "id",
+        "private_sealed",
+    ),
 ];
 
 fn check(row: &Row) -> StoreResult<KeyCheck> {
