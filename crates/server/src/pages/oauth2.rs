@@ -272,7 +272,11 @@ async fn back_after_logout(
     request: &LogoutRequest,
     hint: Option<&serde_json::Value>,
 ) -> Response {
-    if let Some(uri) = request.post_logout_redirect_uri.as_deref() {
+    if let Some(uri) = request
+        .post_logout_redirect_uri
+        .as_deref()
+        .filter(|u| !u.is_empty())
+    {
         match state
             .core
             .oidc
