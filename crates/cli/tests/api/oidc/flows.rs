@@ -11,6 +11,7 @@ backend_tests!(
     prompt_login_asks_a_signed_in_user_to_authenticate_again,
     rp_initiated_logout_ends_the_session_and_its_tokens,
     a_rotated_signing_key_stays_published_until_its_tokens_expire,
+    signing_keys_are_re_encrypted_by_a_master_key_rotation,
     the_admin_command_lists_and_removes_clients,
 );
 
@@ -312,14 +313,6 @@ async fn rp_initiated_logout_ends_the_session_and_its_tokens(app: TestApp) {
 }
 
 async fn a_rotated_signing_key_stays_published_until_its_tokens_expire(app: TestApp) {
-    let kids = |jwks: &Value| -> Vec<String> {
-        jwks["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["kid"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let before = kids(&app.get("/oauth2/jwks", None).await.body().await);
     let (ok, out, err) = app.admin(&["rotate-signing-key"]);
     assert!(ok, "{err}");
@@ -366,4 +359,56 @@ async fn the_admin_command_lists_and_removes_clients(app: TestApp) {
     let (status, html) = app.browser().get(&url).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("No application is registered"), "{html}");
+}
+
+fn kids(jwks: &Value) -> Vec<String> {
+    let mut kids: Vec<String> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    kids.sort();
+    kids
+}
+
+async fn signing_keys_are_re_encrypted_by_a_master_key_rotation(mut app: TestApp) {
+    let Some((_, factor)) = app.user_with_2fa("ada@example.com").await else {
+        return;
+    };
+    // Registered before: the admin command holds the old key only.
+    let client = register(&app, "Wiki", &[]);
+    let before = kids(&app.get("/oauth2/jwks", None).await.body().await);
+    app.stop().await;
+    let new = app.new_key_file("new.key");
+    let out = app
+        .tessera()
+        .args(["admin", "rotate-master-key", "--new-key-file"])
+        .arg(&new)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let source = tessera_server::config::MasterKeySource::File {
+        path: new,
+        generate: false,
+    };
+    app.reconfigure(move |c| c.master_key = source).await;
+    // The same keys, and their private halves open under the new master key alone.
+    assert_eq!(
+        kids(&app.get("/oauth2/jwks", None).await.body().await),
+        before
+    );
+    let Some(rp) = Rp::new(&app, client) else {
+        return;
+    };
+    let started = rp.start(&[]).await;
+    let browser = app.browser();
+    let url = started["url"].as_str().unwrap();
+    let callback = sign_in_through_tessera(&app, &browser, url, "ada@example.com", &factor).await;
+    let done = rp.finish(&started, &callback, now(&app)).await;
+    assert_eq!(done["claims"]["email"], "ada@example.com", "{done}");
 }
