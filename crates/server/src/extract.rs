@@ -198,6 +198,13 @@ impl Inner for FullSession {
     }
 }
 
+impl Inner for ManagerSession {
+    type Principal = principal::Manager;
+    fn into_principal(self) -> Self::Principal {
+        self.0
+    }
+}
+
 impl Inner for AnySession {
     type Principal = principal::AnySession;
     fn into_principal(self) -> Self::Principal {

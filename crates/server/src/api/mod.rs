@@ -6,6 +6,7 @@ mod devices;
 mod health;
 mod invitations;
 mod me;
+mod oidc_clients;
 mod passwords;
 mod reauthenticate;
 mod schema;
@@ -176,6 +177,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(team::invite, team::invitations))
         .routes(routes!(team::revoke_invitation))
         .routes(routes!(activity::team))
+        .routes(routes!(oidc_clients::list, oidc_clients::add))
+        .routes(routes!(oidc_clients::remove))
         .routes(routes!(invitations::accept))
         .routes(routes!(health::health))
         .routes(routes!(health::ready))

@@ -7,6 +7,7 @@
 
 mod flows;
 mod refusals;
+mod team;
 
 use crate::helpers::{PASSWORD, PageBrowser, ResponseExt, SecondFactor, TestApp};
 use reqwest::StatusCode;
