@@ -9,6 +9,7 @@ mod devices;
 mod error;
 mod invitations;
 mod oauth2;
+mod oidc_clients;
 mod passwords;
 mod second_step;
 mod sign_in;
@@ -96,6 +97,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/account/settings/trusted-devices",
             post(team::save_trusted_devices),
+        )
+        .route(
+            "/account/oidc-clients",
+            get(oidc_clients::show).post(oidc_clients::add),
+        )
+        .route(
+            "/account/oidc-clients/{id}/remove",
+            post(oidc_clients::remove),
         )
         .route("/account/users", get(team::users))
         .route("/account/users/invite", post(team::invite))

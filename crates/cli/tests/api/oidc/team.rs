@@ -2,12 +2,13 @@
 //! registered by the owner within the step-up window, for the team's users only.
 
 use super::*;
-use crate::helpers::assert_error;
+use crate::helpers::{assert_error, assert_page};
 use serde_json::json;
 
 backend_tests!(
     the_owner_registers_a_client_for_the_teams_users_only,
     only_a_recent_owner_manages_the_teams_clients,
+    the_owner_registers_and_removes_a_client_on_the_page,
 );
 
 async fn the_owner_registers_a_client_for_the_teams_users_only(app: TestApp) {
@@ -121,4 +122,59 @@ async fn only_a_recent_owner_manages_the_teams_clients(app: TestApp) {
         .post("/api/v1/account/oidc-clients", body, Some(&t.owner))
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+async fn the_owner_registers_and_removes_a_client_on_the_page(app: TestApp) {
+    let browser = app.browser_signed_up("ada@example.com").await;
+    let (status, html) = browser.get("/account/oidc-clients").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("No application yet."));
+    let response = browser
+        .submit(
+            &html,
+            "/account/oidc-clients",
+            &[("name", "Wiki"), ("redirect_uris", "nonsense")],
+        )
+        .await;
+    let html = assert_page(response, StatusCode::UNPROCESSABLE_ENTITY, "redirect uris").await;
+    let fields = [
+        ("name", "Wiki"),
+        (
+            "redirect_uris",
+            "https://wiki.example/cb\n https://wiki.example/cb2 ",
+        ),
+        ("post_logout_redirect_uris", ""),
+    ];
+    let response = browser
+        .submit(&html, "/account/oidc-clients", &fields)
+        .await;
+    let html = assert_page(response, StatusCode::CREATED, "Wiki is registered").await;
+    let grab = |id: &str| {
+        html.split(&format!("id=\"{id}\">"))
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let (client_id, secret) = (grab("client-id"), grab("client-secret"));
+    assert!(client_id.starts_with("tsc_") && secret.len() >= 43);
+    assert_eq!(grab("issuer"), app.base);
+    let (_, html) = browser.get("/account/oidc-clients").await;
+    assert!(
+        html.contains(&client_id) && !html.contains(&secret),
+        "the secret is shown once"
+    );
+    assert!(html.contains("https://wiki.example/cb https://wiki.example/cb2"));
+    let response = browser
+        .submit(
+            &html,
+            &format!("/account/oidc-clients/{client_id}/remove"),
+            &[],
+        )
+        .await;
+    assert_eq!(response.location(), "/account/oidc-clients");
+    let (_, html) = browser.get("/account/oidc-clients").await;
+    assert!(!html.contains(&client_id));
 }
