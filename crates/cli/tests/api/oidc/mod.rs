@@ -5,6 +5,7 @@
 //! refreshes. The test itself is the browser between the two: it follows the redirects with
 //! a cookie jar through Tessera's sign-in pages, typing TOTP codes from oathtool.
 
+mod browser;
 mod flows;
 mod refusals;
 mod team;
@@ -29,13 +30,18 @@ pub struct Client {
 
 /// Registers a client with `tessera admin oidc-clients add` and `extra` options.
 pub fn register(app: &TestApp, name: &str, extra: &[&str]) -> Client {
+    register_at(app, name, REDIRECT_URI, extra)
+}
+
+/// [`register`] with another redirect URI.
+pub fn register_at(app: &TestApp, name: &str, redirect_uri: &str, extra: &[&str]) -> Client {
     let mut args = vec![
         "oidc-clients",
         "add",
         "--name",
         name,
         "--redirect-uri",
-        REDIRECT_URI,
+        redirect_uri,
         "--post-logout-redirect-uri",
         LOGGED_OUT_URI,
     ];
