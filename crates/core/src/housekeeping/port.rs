@@ -28,10 +28,14 @@ pub enum Sweep {
     SentEmails,
     /// Audit events recorded before the cutoff.
     Events,
+    /// OpenID Connect authorization codes that ended before the cutoff.
+    OidcCodes,
+    /// OpenID Connect access and refresh tokens that ended before the cutoff.
+    OidcTokens,
 }
 
 impl Sweep {
-    pub const ALL: [Sweep; 12] = [
+    pub const ALL: [Sweep; 14] = [
         Self::ExpiredSessions,
         Self::IdleSessions,
         Self::Challenges,
@@ -44,6 +48,8 @@ impl Sweep {
         Self::Devices,
         Self::SentEmails,
         Self::Events,
+        Self::OidcCodes,
+        Self::OidcTokens,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +66,8 @@ impl Sweep {
             Self::Devices => "devices",
             Self::SentEmails => "sent_emails",
             Self::Events => "events",
+            Self::OidcCodes => "oidc_codes",
+            Self::OidcTokens => "oidc_tokens",
         }
     }
 }

@@ -10,6 +10,7 @@ conformance!(
     a_reused_refresh_token_revokes_its_family,
     one_current_signing_key_per_algorithm_and_rotation_retires_it,
     clients_belong_to_the_operator_or_one_team,
+    housekeeping_deletes_codes_and_tokens_past_their_end,
 );
 
 fn client(account: Option<AccountId>) -> ClientRow {
@@ -339,5 +340,71 @@ async fn clients_belong_to_the_operator_or_one_team(store: Arc<dyn Store>, _: St
             .remove_client(&team.id, Some(a.id), &Effects::default())
             .await
             .unwrap()
+    );
+}
+
+async fn housekeeping_deletes_codes_and_tokens_past_their_end(store: Arc<dyn Store>, _: String) {
+    use tessera_core::housekeeping::Sweep;
+    let (user, c) = with_client(&store, "ada@example.com").await;
+    let g = grant(&c, &user);
+    let code = Token::generate();
+    let row = CodeRow {
+        grant: g.clone(),
+        redirect_uri: "https://app.example/cb".into(),
+        nonce: None,
+        code_challenge: None,
+        created_at: T0,
+        expires_at: T0.plus_secs(60),
+    };
+    store
+        .create_code(&code.hash(), &row, &Effects::default())
+        .await
+        .unwrap();
+    let (access, refresh, new) = tokens(&g, T0);
+    let none = Effects::default();
+    let spent = store.spend_code(&code.hash(), &new, &none, &none).await;
+    assert_eq!(spent.unwrap(), Spent::Done);
+    assert_eq!(
+        store
+            .sweep(Sweep::OidcCodes, T0.plus_secs(59), 10)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .sweep(Sweep::OidcCodes, T0.plus_secs(60), 10)
+            .await
+            .unwrap(),
+        1
+    );
+    // The access token ends after 600 s, the refresh token after 3600 s.
+    assert_eq!(
+        store
+            .sweep(Sweep::OidcTokens, T0.plus_secs(600), 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .find_access_token(&access.hash(), T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_refresh_token(&refresh.hash())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .sweep(Sweep::OidcTokens, T0.plus_secs(3600), 10)
+            .await
+            .unwrap(),
+        1
     );
 }

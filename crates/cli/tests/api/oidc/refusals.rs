@@ -300,8 +300,8 @@ async fn the_token_endpoint_answers_standard_errors(app: TestApp) {
         let basic = response.headers().get("www-authenticate").cloned();
         let body = response.body().await;
         assert_eq!(body["error"], error, "{body}");
-        if error == "invalid_client" && basic.is_some() {
-            assert!(basic.unwrap().to_str().unwrap().starts_with("Basic"));
+        if let Some(basic) = basic.filter(|_| error == "invalid_client") {
+            assert!(basic.to_str().unwrap().starts_with("Basic"));
         }
     }
     let garbage = app
