@@ -33,13 +33,28 @@ impl Connection {
         body: Option<&str>,
         bearer: Option<&str>,
     ) -> Result<Response> {
+        let authorization = bearer.map(|token| format!("Bearer {token}"));
+        let body = body.map(|b| ("application/json", b));
+        self.request(method, path, body, authorization.as_deref())
+            .await
+    }
+
+    /// Sends `method path` with an optional body of a content type and an `Authorization`
+    /// header; reads the answer.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &str)>,
+        authorization: Option<&str>,
+    ) -> Result<Response> {
         let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
-        if let Some(token) = bearer {
-            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        if let Some(value) = authorization {
+            request.push_str(&format!("Authorization: {value}\r\n"));
         }
-        if let Some(body) = body {
+        if let Some((content_type, body)) = body {
             request.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             ));
         } else {
