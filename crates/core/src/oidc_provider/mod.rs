@@ -17,8 +17,10 @@
 //!   `UPDATE … WHERE used_at IS NULL` spends it, so of two concurrent exchanges one wins. A
 //!   code used again revokes every token its first use issued.
 //! - access token: opaque, [`ACCESS_SECS`] (10 min).
-//! - refresh token: [`REFRESH_SECS`] (12 h, a session's lifetime), spent at each use and
-//!   replaced (rotation); one used twice revokes the whole family.
+//! - refresh token: [`REFRESH_SECS`] (12 h, a session's lifetime), and only while the
+//!   Tessera session it was issued on exists (signing out, "sign out everywhere", a changed
+//!   or reset password end it); spent at each use and replaced (rotation); one used twice
+//!   revokes the whole family.
 //! - RP-initiated logout ends the Tessera session and revokes the tokens issued on it.
 
 pub mod authorize;
@@ -202,19 +204,17 @@ impl OidcProvider {
     /// `tessera admin rotate-signing-key`: new current keys; the old ones stay published
     /// until their tokens expire.
     pub(crate) async fn rotate_keys(&self) -> Result<Vec<String>, OidcInternal> {
-        let now = self.ctx.now();
-        let event = NewEvent {
-            account_id: None,
-            user_id: None,
-            email: None,
-            kind: EventKind::OidcSigningKeyRotated,
-            meta: crate::operator::operator_meta(),
-            detail: json!({}),
-            at: now,
-        };
-        let effects = Effects::event(event);
         for alg in SigningAlg::ALL {
-            self.add_key(alg, true, &effects).await?;
+            let event = NewEvent {
+                account_id: None,
+                user_id: None,
+                email: None,
+                kind: EventKind::OidcSigningKeyRotated,
+                meta: crate::operator::operator_meta(),
+                detail: json!({ "alg": alg.as_str() }),
+                at: self.ctx.now(),
+            };
+            self.add_key(alg, true, &Effects::event(event)).await?;
         }
         let keys = self.published_keys().await?;
         Ok(keys

@@ -143,8 +143,9 @@ pub trait OidcStore: Send + Sync {
     ) -> StoreResult<Spent>;
     /// A refresh token, spent or not, if it exists.
     async fn find_refresh_token(&self, token: &TokenHash) -> StoreResult<Option<(TokenRow, bool)>>;
-    /// The same for a refresh token: spent once (rotation); a reused one, or one of a revoked
-    /// family, revokes the whole family.
+    /// The same for a refresh token: spent once (rotation), and only while the session it
+    /// was issued on (if any) exists; a reused one, or one of a revoked family, revokes the
+    /// whole family.
     async fn spend_refresh_token(
         &self,
         token: &TokenHash,

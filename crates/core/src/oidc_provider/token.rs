@@ -5,7 +5,8 @@
 use super::clients::secret_matches;
 use super::signing::{ID_TOKEN_SECS, SigningAlg, at_hash};
 use super::{
-    ACCESS_SECS, ClientRow, Grant, NewTokens, OidcInternal, OidcProvider, REFRESH_SECS, Spent, acr,
+    ACCESS_SECS, ClientRow, CodeRow, Grant, NewTokens, OidcInternal, OidcProvider, REFRESH_SECS,
+    Spent, acr,
 };
 use crate::crypto::{Token, secure_eq};
 use crate::model::{EventKind, RequestMeta, User, UserId};
@@ -102,6 +103,25 @@ impl From<crate::store::StoreError> for UserinfoError {
     }
 }
 
+/// The redirect URI and the PKCE verifier of a code exchange, against the code's request.
+fn check_exchange(row: &CodeRow, request: &TokenRequest) -> Result<(), TokenError> {
+    if request.redirect_uri.as_deref() != Some(row.redirect_uri.as_str()) {
+        return Err(TokenError::InvalidGrant(
+            "redirect_uri differs from the authorization request's",
+        ));
+    }
+    match (&row.code_challenge, request.code_verifier.as_deref()) {
+        (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => Ok(()),
+        (None, None) => Ok(()),
+        (Some(_), _) => Err(TokenError::InvalidGrant(
+            "the PKCE code_verifier does not match",
+        )),
+        (None, Some(_)) => Err(TokenError::InvalidGrant(
+            "code_verifier given, but the authorization request had no code_challenge",
+        )),
+    }
+}
+
 /// The S256 transform of a PKCE verifier (RFC 7636 §4.2).
 fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
@@ -169,7 +189,7 @@ impl OidcProvider {
                 .ok_or(TokenError::InvalidRequest("code is required"))?,
         );
         let refused = TokenError::InvalidGrant("the code is invalid, expired or used");
-        let Some((row, _used)) = self.ctx.store.find_code(&code.hash()).await? else {
+        let Some((row, used)) = self.ctx.store.find_code(&code.hash()).await? else {
             return Err(refused);
         };
         if row.grant.client_id != client.id {
@@ -177,24 +197,9 @@ impl OidcProvider {
                 "the code was issued to another client",
             ));
         }
-        if request.redirect_uri.as_deref() != Some(row.redirect_uri.as_str()) {
-            return Err(TokenError::InvalidGrant(
-                "redirect_uri differs from the authorization request's",
-            ));
-        }
-        match (&row.code_challenge, request.code_verifier.as_deref()) {
-            (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
-            (None, None) => {}
-            (Some(_), _) => {
-                return Err(TokenError::InvalidGrant(
-                    "the PKCE code_verifier does not match",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(TokenError::InvalidGrant(
-                    "code_verifier given, but the authorization request had no code_challenge",
-                ));
-            }
+        // A used code is refused whatever else the request says, and revokes its grant.
+        if !used {
+            check_exchange(&row, request)?;
         }
         let now = self.ctx.now();
         let (user, account) = self.user_of(row.grant.user_id).await?.ok_or(refused)?;

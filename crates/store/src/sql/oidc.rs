@@ -394,7 +394,9 @@ impl OidcStore for Backend {
         let spent = query(
             "UPDATE oidc_tokens SET used_at = $2 \
              WHERE token_hash = $1 AND kind = 'refresh' AND used_at IS NULL \
-             AND revoked_at IS NULL AND expires_at > $2",
+             AND revoked_at IS NULL AND expires_at > $2 \
+             AND (session_id IS NULL \
+                  OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = oidc_tokens.session_id))",
         )
         .bind(token_hash.as_bytes())
         .bind(now.unix())

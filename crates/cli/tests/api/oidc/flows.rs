@@ -10,6 +10,7 @@ backend_tests!(
     a_public_client_gets_es256_id_tokens_with_client_secret_post_elsewhere,
     prompt_login_asks_a_signed_in_user_to_authenticate_again,
     rp_initiated_logout_ends_the_session_and_its_tokens,
+    signing_out_everywhere_ends_the_apps_refresh_tokens,
     a_rotated_signing_key_stays_published_until_its_tokens_expire,
     signing_keys_are_re_encrypted_by_a_master_key_rotation,
     the_admin_command_lists_and_removes_clients,
@@ -411,4 +412,29 @@ async fn signing_keys_are_re_encrypted_by_a_master_key_rotation(mut app: TestApp
     let callback = sign_in_through_tessera(&app, &browser, url, "ada@example.com", &factor).await;
     let done = rp.finish(&started, &callback, now(&app)).await;
     assert_eq!(done["claims"]["email"], "ada@example.com", "{done}");
+}
+
+async fn signing_out_everywhere_ends_the_apps_refresh_tokens(app: TestApp) {
+    let Some((token, factor)) = app.user_with_2fa("ada@example.com").await else {
+        return;
+    };
+    let Some(rp) = Rp::new(&app, register(&app, "Wiki", &[])) else {
+        return;
+    };
+    let started = rp.start(&[]).await;
+    let browser = app.browser();
+    let url = started["url"].as_str().unwrap();
+    let callback = sign_in_through_tessera(&app, &browser, url, "ada@example.com", &factor).await;
+    let done = rp.finish(&started, &callback, now(&app)).await;
+    let refreshed = rp
+        .refresh(done["token"]["refresh_token"].as_str().unwrap())
+        .await;
+    let refresh = refreshed["token"]["refresh_token"]
+        .as_str()
+        .expect("refreshed");
+    // From the API session: every other session ends, the browser's among them.
+    let response = app.end_other_sessions(&token).await;
+    assert!(response.status().is_success());
+    let refused = rp.refresh(refresh).await;
+    assert_eq!(refused["error"], "invalid_grant", "{refused}");
 }
