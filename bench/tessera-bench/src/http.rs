@@ -38,24 +38,26 @@ impl Connection {
             .iter()
             .map(|value| ("Authorization", value.as_str()))
             .collect();
+        let body = body.map(|b| ("application/json", b));
         self.send_with(method, path, body, &headers).await
     }
 
-    /// [`Connection::send`] with any headers.
+    /// Sends `method path` with an optional body of a content type (`(type, body)`) and any
+    /// headers; reads the answer.
     pub async fn send_with(
         &mut self,
         method: &str,
         path: &str,
-        body: Option<&str>,
+        body: Option<(&str, &str)>,
         headers: &[(&str, &str)],
     ) -> Result<Response> {
         let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
-        if let Some(body) = body {
+        if let Some((content_type, body)) = body {
             request.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             ));
         } else {

@@ -28,6 +28,9 @@ pub enum Kind {
     GateCookie,
     /// `GET /api/v1/gate` with an API key.
     GateKey,
+    /// `POST /oauth2/token`: a seeded authorization code exchanged by its client
+    /// (`client_secret_basic`), an ID token signed (RS256).
+    OidcToken,
 }
 
 pub struct Plan {
@@ -41,6 +44,30 @@ pub struct Plan {
     pub sessions: Vec<String>,
     /// API keys for `gate-key`, used in turn.
     pub keys: Vec<String>,
+    /// The `Authorization` header of the OIDC client, for `oidc-token`.
+    pub client: Option<String>,
+}
+
+/// Where the seeded authorization codes were sent back to.
+pub const OIDC_REDIRECT_URI: &str = "https://bench.example/callback";
+
+/// The seeded OIDC client and its codes: a file of `client_id,client_secret`, then a code a
+/// line. Answers the client's `Authorization: Basic …` header, and the codes as seeds.
+pub fn read_oidc_seeds(path: &std::path::Path) -> Result<(String, Vec<Seeded>)> {
+    use base64::Engine;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.lines().filter(|line| !line.is_empty());
+    let client = lines.next().context("no client line")?;
+    let basic = base64::engine::general_purpose::STANDARD.encode(client.replacen(',', ":", 1));
+    let codes = lines
+        .map(|code| Seeded {
+            challenge: code.to_owned(),
+            secret: Vec::new(),
+            email: String::new(),
+        })
+        .collect();
+    Ok((format!("Basic {basic}"), codes))
 }
 
 /// One seeded user: (challenge token, base32 TOTP secret, email).
@@ -203,8 +230,8 @@ async fn work(
     let mut tally = Tally::default();
     tokio::time::sleep_until(start.into()).await;
     let mut k = worker;
-    let mut bearer = None;
-    let mut cookie = None;
+    let mut authorization: Option<String> = None;
+    let mut cookie: Option<String> = None;
     loop {
         let due = match plan.rate {
             Some(rate) => {
@@ -237,7 +264,10 @@ async fn work(
             }
             Kind::Me => {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                bearer = plan.sessions.get(i % plan.sessions.len().max(1));
+                authorization = plan
+                    .sessions
+                    .get(i % plan.sessions.len().max(1))
+                    .map(|token| format!("Bearer {token}"));
                 ("GET", "/api/v1/me", None)
             }
             Kind::Hello => ("GET", "/", None),
@@ -249,11 +279,32 @@ async fn work(
             }
             Kind::GateKey => {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                bearer = plan.keys.get(i % plan.keys.len().max(1));
+                authorization = plan
+                    .keys
+                    .get(i % plan.keys.len().max(1))
+                    .map(|key| format!("Bearer {key}"));
                 ("GET", "/api/v1/gate", None)
             }
+            Kind::OidcToken => {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(seed) = seeds.get(i) else {
+                    *tally.statuses.entry("out_of_seeds".into()).or_default() += 1;
+                    break;
+                };
+                authorization.clone_from(&plan.client);
+                let form = format!(
+                    "grant_type=authorization_code&code={}&redirect_uri={}",
+                    seed.challenge,
+                    OIDC_REDIRECT_URI.replace(':', "%3A").replace('/', "%2F")
+                );
+                ("POST", "/oauth2/token", Some(form))
+            }
         };
-        let authorization = bearer.map(|token| format!("Bearer {token}"));
+        let content_type = if matches!(plan.kind, Kind::OidcToken) {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json"
+        };
         let mut headers: Vec<(&str, &str)> = Vec::new();
         if let Some(value) = &authorization {
             headers.push(("Authorization", value));
@@ -262,7 +313,12 @@ async fn work(
             headers.push(("Cookie", value));
         }
         let outcome = connection
-            .send_with(method, path, body.as_deref(), &headers)
+            .send_with(
+                method,
+                path,
+                body.as_deref().map(|b| (content_type, b)),
+                &headers,
+            )
             .await;
         let latency = due.elapsed();
         let status = match outcome {

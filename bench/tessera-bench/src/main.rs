@@ -40,6 +40,13 @@ enum Command {
         /// Where to write `challenge_token,secret,email` lines.
         #[arg(long)]
         out: PathBuf,
+        /// Also register an OIDC client and issue this many authorization codes (one for
+        /// each of the first users), for `load --kind oidc-token`.
+        #[arg(long, default_value_t = 0)]
+        oidc_codes: usize,
+        /// Where to write the client (`client_id,client_secret`) and the codes.
+        #[arg(long)]
+        oidc_out: Option<PathBuf>,
     },
     /// Sends load to a server at ADDR (host:port); prints one JSON line.
     Load {
@@ -53,7 +60,8 @@ enum Command {
         /// Requests per second on a fixed schedule (default: as fast as answered).
         #[arg(long)]
         rate: Option<f64>,
-        /// The seed file (verify, login, and me, which signs in with its first line).
+        /// The seed file (verify, login, and me, which signs in with its first line; for
+        /// oidc-token, the file `seed --oidc-out` wrote).
         #[arg(long)]
         seeds: Option<PathBuf>,
         /// With `--kind login`: also probe `GET /me` at this rate and report its latency.
@@ -123,6 +131,8 @@ async fn run(command: Command) -> Result<()> {
             challenges,
             team_size,
             out,
+            oidc_codes,
+            oidc_out,
         } => {
             seed::run(seed::Seed {
                 database,
@@ -131,6 +141,7 @@ async fn run(command: Command) -> Result<()> {
                 challenges,
                 team_size,
                 out,
+                oidc: oidc_out.map(|out| (oidc_codes, out)),
             })
             .await?;
             return Ok(());
@@ -146,10 +157,15 @@ async fn run(command: Command) -> Result<()> {
             sessions,
             idle_first,
         } => {
-            let seeds = Arc::new(match &seeds {
-                Some(path) => load::read_seeds(path)?,
-                None => Vec::new(),
-            });
+            let (client, seeds) = match (&seeds, kind) {
+                (Some(path), load::Kind::OidcToken) => {
+                    let (client, codes) = load::read_oidc_seeds(path)?;
+                    (Some(client), codes)
+                }
+                (Some(path), _) => (None, load::read_seeds(path)?),
+                (None, _) => (None, Vec::new()),
+            };
+            let seeds = Arc::new(seeds);
             let needs_session = matches!(
                 kind,
                 load::Kind::Me | load::Kind::GateCookie | load::Kind::GateKey
@@ -177,6 +193,7 @@ async fn run(command: Command) -> Result<()> {
                 rate,
                 sessions: tokens.clone(),
                 keys,
+                client,
             };
             match probe_me_rate {
                 Some(probe_rate) => {
@@ -188,6 +205,7 @@ async fn run(command: Command) -> Result<()> {
                         rate: Some(probe_rate),
                         sessions: tokens,
                         keys: Vec::new(),
+                        client: None,
                     };
                     let (main, probe) = tokio::try_join!(
                         load::run(plan, rest.clone()),

@@ -36,6 +36,8 @@ pub struct Seed {
     /// Users per team account (the first is its owner).
     pub team_size: usize,
     pub out: std::path::PathBuf,
+    /// Authorization codes to issue (for the first users) and where to write them.
+    pub oidc: Option<(usize, std::path::PathBuf)>,
 }
 
 enum Db {
@@ -167,20 +169,72 @@ pub async fn run(seed: Seed) -> Result<()> {
         team_size: seed.team_size.max(1),
     };
     let mut out = std::io::BufWriter::new(std::fs::File::create(&seed.out)?);
+    let mut oidc = match &seed.oidc {
+        Some((codes, path)) => Some(Oidc::register(&mut db, *codes, path).await?),
+        None => None,
+    };
     let mut done = 0;
     while done < seed.users {
         let n = BATCH.min(seed.users - done);
-        Batch::build(done..done + n, &common, &mut out)?
+        Batch::build(done..done + n, &common, &mut out, oidc.as_mut())?
             .insert(&mut db)
             .await?;
         done += n;
     }
     out.flush()?;
+    if let Some(oidc) = oidc.as_mut() {
+        oidc.out.flush()?;
+    }
     if let Db::Postgres(_) = db {
         db.execute("ANALYZE").await?;
     }
     db.close().await;
     Ok(())
+}
+
+/// The OIDC client the seeded codes belong to, and where they are written.
+struct Oidc {
+    client_id: String,
+    codes: usize,
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl Oidc {
+    /// Registers a confidential client as `tessera admin oidc-clients add` would, and starts
+    /// the file of its credentials and codes.
+    async fn register(db: &mut Db, codes: usize, path: &std::path::Path) -> Result<Self> {
+        let client_id = format!("tsc_bench{}", uuid::Uuid::new_v4().simple());
+        let secret = Token::generate();
+        db.insert(
+            "oidc_clients",
+            &[
+                "id",
+                "name",
+                "secret_hash",
+                "redirect_uris",
+                "post_logout_redirect_uris",
+                "id_token_alg",
+                "created_at",
+            ],
+            vec![vec![
+                Value::Text(client_id.clone()),
+                Value::Text("Bench".into()),
+                Value::Blob(secret.hash().0.to_vec()),
+                Value::Text(crate::load::OIDC_REDIRECT_URI.into()),
+                Value::Text(String::new()),
+                Value::Text("RS256".into()),
+                Value::Int(now()),
+            ]],
+        )
+        .await?;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        writeln!(out, "{client_id},{}", secret.expose())?;
+        Ok(Self {
+            client_id,
+            codes,
+            out,
+        })
+    }
 }
 
 /// What every seeded user shares.
@@ -200,12 +254,18 @@ struct Batch {
     users: Vec<Vec<Value>>,
     factors: Vec<Vec<Value>>,
     challenges: Vec<Vec<Value>>,
+    codes: Vec<Vec<Value>>,
 }
 
 impl Batch {
     /// The rows of the users numbered `range`, in teams of `team_size`; writes a line to
     /// `out` for each challenge.
-    fn build(range: Range<usize>, common: &Common, out: &mut impl Write) -> Result<Self> {
+    fn build(
+        range: Range<usize>,
+        common: &Common,
+        out: &mut impl Write,
+        mut oidc: Option<&mut Oidc>,
+    ) -> Result<Self> {
         // Each batch's challenges live from when it is written, not from when seeding began.
         let at = now();
         let mut batch = Self::default();
@@ -219,7 +279,10 @@ impl Batch {
                     Value::Int(at),
                 ]);
             }
-            batch.add_user(i, &account, at, common, out)?;
+            let user = batch.add_user(i, &account, at, common, out)?;
+            if let Some(oidc) = oidc.as_deref_mut().filter(|o| i < o.codes) {
+                batch.add_code(&user, at, oidc)?;
+            }
         }
         Ok(batch)
     }
@@ -232,7 +295,7 @@ impl Batch {
         at: i64,
         common: &Common,
         out: &mut impl Write,
-    ) -> Result<()> {
+    ) -> Result<String> {
         let user = uuid::Uuid::now_v7().to_string();
         let email = format!("user{i}@bench.example");
         let role = if i.is_multiple_of(common.team_size) {
@@ -263,13 +326,33 @@ impl Batch {
             self.challenges.push(vec![
                 Value::Text(uuid::Uuid::now_v7().to_string()),
                 Value::Blob(token.hash().0.to_vec()),
-                Value::Text(user),
+                Value::Text(user.clone()),
                 Value::Text("two_factor".to_owned()),
                 Value::Int(at),
                 Value::Int(at + common.challenge_lifetime),
             ]);
             writeln!(out, "{},{},{email}", token.expose(), secret.base32())?;
         }
+        Ok(user)
+    }
+
+    /// An authorization code of the bench client for `user`, as a sign-in with TOTP issues
+    /// it; valid for an hour (a real one lives 60 s) so the load can spend it.
+    fn add_code(&mut self, user: &str, at: i64, oidc: &mut Oidc) -> Result<()> {
+        let code = Token::generate();
+        self.codes.push(vec![
+            Value::Blob(code.hash().0.to_vec()),
+            Value::Text(uuid::Uuid::new_v4().to_string()),
+            Value::Text(oidc.client_id.clone()),
+            Value::Text(user.to_owned()),
+            Value::Text(crate::load::OIDC_REDIRECT_URI.into()),
+            Value::Text("openid email profile".into()),
+            Value::Int(at),
+            Value::Text("pwd otp mfa".into()),
+            Value::Int(at),
+            Value::Int(at + 3600),
+        ]);
+        writeln!(oidc.out, "{}", code.expose())?;
         Ok(())
     }
 
@@ -316,6 +399,23 @@ impl Batch {
                 "expires_at",
             ],
             self.challenges,
+        )
+        .await?;
+        db.insert(
+            "oidc_codes",
+            &[
+                "code_hash",
+                "grant_id",
+                "client_id",
+                "user_id",
+                "redirect_uri",
+                "scope",
+                "auth_time",
+                "amr",
+                "created_at",
+                "expires_at",
+            ],
+            self.codes,
         )
         .await?;
         db.execute("COMMIT").await
@@ -404,6 +504,7 @@ mod tests {
             challenges: 600,
             team_size: TEAM_SIZE,
             out: dir.join("challenges.csv"),
+            oidc: Some((30, dir.join("oidc.csv"))),
         };
         run(seed(1_201)).await.unwrap();
 
@@ -416,7 +517,12 @@ mod tests {
         shapes.sort_by_key(|s| s.3[5..].parse::<usize>().unwrap());
         let want: Vec<Shape> = (0..1_201).map(|i| expected(i, 600)).collect();
         assert_eq!(shapes, want);
-        for (table, rows) in [("accounts", 121), ("login_challenges", 600)] {
+        for (table, rows) in [
+            ("accounts", 121),
+            ("login_challenges", 600),
+            ("oidc_clients", 1),
+            ("oidc_codes", 30),
+        ] {
             let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
                 .fetch_one(&mut c)
                 .await
@@ -453,6 +559,26 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 600);
+        // The client's credentials, then its codes, each stored as its hash.
+        let oidc = std::fs::read_to_string(dir.join("oidc.csv")).unwrap();
+        let mut lines = oidc.lines();
+        let (client, secret) = lines.next().unwrap().split_once(',').unwrap();
+        let stored: Vec<u8> =
+            sqlx::query_scalar("SELECT secret_hash FROM oidc_clients WHERE id = ?")
+                .bind(client)
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        assert_eq!(stored, Token::from_client(secret).hash().0.to_vec());
+        for code in lines {
+            let found: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM oidc_codes WHERE code_hash = ?")
+                    .bind(Token::from_client(code).hash().0.to_vec())
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap();
+            assert_eq!(found, 1);
+        }
         c.close().await.unwrap();
 
         let again = run(seed(10)).await.unwrap_err();

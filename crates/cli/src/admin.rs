@@ -78,6 +78,13 @@ pub enum AdminCommand {
         #[arg(value_name = "TARGET")]
         target: String,
     },
+    /// Applications that sign their users in with Tessera (OpenID Connect, SPEC §13).
+    #[command(name = "oidc-clients", subcommand)]
+    OidcClients(OidcClientsCommand),
+    /// Make new ID-token signing keys (RS256 and ES256). The old keys stay published in the
+    /// JWKS until the tokens they signed have expired.
+    #[command(name = "rotate-signing-key")]
+    RotateSigningKey,
     /// List queued and failed emails: id, status, kind, recipient, attempts, next attempt,
     /// last error.
     Mail {
@@ -87,6 +94,35 @@ pub enum AdminCommand {
         /// At most this many, oldest first.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OidcClientsCommand {
+    /// Register an application; prints `client_id: …` and (for a confidential client)
+    /// `client_secret: …`, the secret this once.
+    Add {
+        #[arg(long, value_name = "N")]
+        name: String,
+        /// Where Tessera may send the browser back with a code (exact match); repeatable.
+        #[arg(long = "redirect-uri", value_name = "U", required = true)]
+        redirect_uris: Vec<String>,
+        /// Where the application may ask to return after sign-out; repeatable.
+        #[arg(long = "post-logout-redirect-uri", value_name = "U")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (single-page or native app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// Sign its ID tokens with ES256 instead of RS256.
+        #[arg(long, value_name = "ALG", default_value = "RS256")]
+        id_token_alg: String,
+    },
+    /// The operator's applications: client id, name, type, algorithm, redirect URIs.
+    List,
+    /// Remove an application; its tokens stop working.
+    Remove {
+        #[arg(value_name = "CLIENT_ID")]
+        client_id: String,
     },
 }
 
@@ -148,6 +184,13 @@ pub async fn run(command: AdminCommand, config: &Config) -> anyhow::Result<()> {
             events(&operator(store).await?, &email, limit).await
         }
         AdminCommand::Mail { all, limit } => mail(&*store, all, limit).await,
+        AdminCommand::OidcClients(command) => oidc_clients(&operator(store).await?, command).await,
+        AdminCommand::RotateSigningKey => {
+            for key in operator(store).await?.rotate_signing_key().await? {
+                println!("current signing key: {key}");
+            }
+            Ok(())
+        }
         AdminCommand::RotateMasterKey { .. }
         | AdminCommand::Backup { .. }
         | AdminCommand::RestoreCheck { .. } => unreachable!("run before the database opens"),
@@ -248,6 +291,54 @@ async fn mail(store: &dyn Store, all: bool, limit: i64) -> anyhow::Result<()> {
                 .unwrap_or("-")
                 .replace(['\t', '\n'], " ")
         );
+    }
+    Ok(())
+}
+
+async fn oidc_clients(operator: &Operator, command: OidcClientsCommand) -> anyhow::Result<()> {
+    use tessera_core::oidc_provider::clients::NewClient;
+    match command {
+        OidcClientsCommand::Add {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            id_token_alg,
+        } => {
+            let registered = operator
+                .add_oidc_client(&NewClient {
+                    name,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    public,
+                    id_token_alg: Some(id_token_alg),
+                })
+                .await?;
+            println!("client_id: {}", registered.client.id);
+            if let Some(secret) = &registered.secret {
+                println!("client_secret: {}", secret.expose());
+            }
+        }
+        OidcClientsCommand::List => {
+            for c in operator.oidc_clients().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    c.id,
+                    c.name,
+                    if c.secret_hash.is_some() {
+                        "confidential"
+                    } else {
+                        "public"
+                    },
+                    c.id_token_alg,
+                    c.redirect_uris.join(" ")
+                );
+            }
+        }
+        OidcClientsCommand::Remove { client_id } => {
+            operator.remove_oidc_client(&client_id).await?;
+            println!("removed {client_id}");
+        }
     }
     Ok(())
 }

@@ -60,6 +60,10 @@ pub struct Deps {
     pub sso_sealer: Sealer,
     /// The teams' identity providers, over HTTP (SPEC §12).
     pub identity_provider: Arc<dyn crate::sso::IdentityProvider>,
+    /// Seals the private keys ID tokens are signed with (SPEC §13).
+    pub signing_sealer: Sealer,
+    /// `TESSERA_PUBLIC_URL`: the OpenID Connect issuer.
+    pub public_url: String,
 }
 
 /// [`Deps`], shared by every service of one [`crate::Tessera`].
@@ -77,6 +81,8 @@ pub(crate) struct Ctx {
     pub(crate) webauthn: Option<crate::factors::webauthn::RelyingParty>,
     pub(crate) sso_sealer: Sealer,
     pub(crate) identity_provider: Arc<dyn crate::sso::IdentityProvider>,
+    pub(crate) signing_sealer: Arc<Sealer>,
+    pub(crate) public_url: String,
 }
 
 impl Ctx {
@@ -95,6 +101,8 @@ impl Ctx {
             webauthn: deps.webauthn,
             sso_sealer: deps.sso_sealer,
             identity_provider: deps.identity_provider,
+            signing_sealer: Arc::new(deps.signing_sealer),
+            public_url: deps.public_url.trim_end_matches('/').to_owned(),
         }
     }
 

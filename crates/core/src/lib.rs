@@ -26,6 +26,7 @@
 //! | [`api_keys`] | API keys: their format, grants, allowlists, and checking a presented key | §11 |
 //! | [`keys`] | the master-key guard and rotation, outside the services (run before them) | §14 |
 //! | [`mail`] | the messages, sealed into the outbox | §6 |
+//! | [`oidc_provider`] | Tessera as an OpenID Connect provider: clients, codes, tokens, signing keys | §13 |
 //!
 //! Shared vocabulary stays at the root: [`model`], [`time`], [`crypto`], [`codes`],
 //! [`email`], [`validate`], [`config`], [`password`], and [`store`] (`Effects`, errors, and
@@ -45,6 +46,7 @@ pub mod housekeeping;
 pub mod keys;
 pub mod mail;
 pub mod model;
+pub mod oidc_provider;
 pub mod operator;
 pub mod password;
 pub mod principal;
@@ -84,6 +86,7 @@ pub struct Tessera {
     pub passwords: credentials::PasswordLifecycle,
     pub api_keys: api_keys::ApiKeys,
     pub sso: sso::Sso,
+    pub oidc: oidc_provider::OidcProvider,
     ctx: Arc<ctx::Ctx>,
 }
 
@@ -104,6 +107,7 @@ impl Tessera {
             passwords: credentials::PasswordLifecycle(ctx.clone()),
             api_keys: api_keys::ApiKeys(ctx.clone()),
             sso: sso::Sso(ctx.clone()),
+            oidc: oidc_provider::OidcProvider::new(ctx.clone()),
             ctx,
         }
     }

@@ -187,6 +187,14 @@ text_enum!(
         SsoLinked => "sso_linked",
         SsoProvisioned => "sso_provisioned",
         SsoSignInFailed => "sso_sign_in_failed",
+        OidcClientCreated => "oidc_client_created",
+        OidcClientRemoved => "oidc_client_removed",
+        OidcAuthorized => "oidc_authorized",
+        OidcTokenIssued => "oidc_token_issued",
+        OidcCodeReused => "oidc_code_reused",
+        OidcRefreshReused => "oidc_refresh_reused",
+        OidcSigningKeyRotated => "oidc_signing_key_rotated",
+        OidcLogout => "oidc_logout",
     }
 );
 
@@ -285,8 +293,9 @@ pub struct Session {
     pub reauthenticated_at: Timestamp,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
-    /// Opened by a sign-in through the team's identity provider (SPEC §12; `amr` `sso`).
-    pub sso: bool,
+    /// How the user proved who they are at the sign-in (`None` for sessions from before it
+    /// was recorded): the `amr` of the ID tokens issued on the session (SPEC §13).
+    pub method: Option<crate::sessions::SignInMethod>,
 }
 
 /// A login challenge: a user has given the right password and must now give a code.

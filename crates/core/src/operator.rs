@@ -29,7 +29,7 @@ pub enum OperatorError {
 internal_from!(OperatorError);
 
 /// How operator actions appear in the audit log.
-fn operator_meta() -> RequestMeta {
+pub(crate) fn operator_meta() -> RequestMeta {
     RequestMeta {
         ip: None,
         user_agent: Some("tessera admin".to_owned()),
@@ -138,5 +138,44 @@ impl Operator {
     ) -> Result<Vec<SecurityEvent>, OperatorError> {
         let user = self.user_by_email(email).await?;
         Ok(self.0.store.user_events(user.id, None, limit).await?)
+    }
+}
+
+/// The operator's side of the OpenID Connect provider (SPEC §13).
+impl Operator {
+    fn oidc(&self) -> crate::oidc_provider::OidcProvider {
+        crate::oidc_provider::OidcProvider::new(Arc::clone(&self.0))
+    }
+
+    /// `tessera admin oidc-clients add`.
+    pub async fn add_oidc_client(
+        &self,
+        new: &crate::oidc_provider::clients::NewClient,
+    ) -> Result<crate::oidc_provider::clients::Registered, crate::oidc_provider::clients::ClientError>
+    {
+        self.oidc().add_operator_client(new).await
+    }
+
+    /// `tessera admin oidc-clients list`.
+    pub async fn oidc_clients(
+        &self,
+    ) -> Result<Vec<crate::oidc_provider::ClientRow>, crate::oidc_provider::clients::ClientError>
+    {
+        self.oidc().operator_clients().await
+    }
+
+    /// `tessera admin oidc-clients remove`.
+    pub async fn remove_oidc_client(
+        &self,
+        id: &str,
+    ) -> Result<(), crate::oidc_provider::clients::ClientError> {
+        self.oidc().remove_operator_client(id).await
+    }
+
+    /// `tessera admin rotate-signing-key`: the new current keys, as `ALG KID` lines.
+    pub async fn rotate_signing_key(
+        &self,
+    ) -> Result<Vec<String>, crate::oidc_provider::OidcInternal> {
+        self.oidc().rotate_keys().await
     }
 }

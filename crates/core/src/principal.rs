@@ -49,7 +49,7 @@ impl SessionContext {
         enforcement(
             &self.account,
             &self.user,
-            self.session.sso,
+            self.session.method == Some(crate::sessions::SignInMethod::Sso),
             self.two_factor_enabled,
             now,
         )
@@ -492,7 +492,7 @@ mod tests {
                 reauthenticated_at: now,
                 ip: None,
                 user_agent: None,
-                sso: false,
+                method: None,
             },
             account: Account {
                 id: user.account_id,

@@ -18,6 +18,7 @@ use crate::housekeeping::HousekeepingStore;
 use crate::keys::KeyStore;
 use crate::mail::{Alert, OutboxStore, SealedEmail};
 use crate::model::{NewEvent, SessionId};
+use crate::oidc_provider::OidcStore;
 use crate::second_step::ChallengeStore;
 use crate::sessions::SessionStore;
 use crate::sign_in::AccountStore;
@@ -151,6 +152,7 @@ pub trait Store:
     + HousekeepingStore
     + ApiKeyStore
     + SsoStore
+    + OidcStore
 {
     /// Checks that the database answers (a read).
     async fn ping(&self) -> StoreResult<()>;

@@ -120,6 +120,7 @@ impl Application {
         deps.webauthn = relying_party(&public_url, &config.issuer);
         // The redirect URI names the address actually bound (`:0` picks one).
         deps.identity_provider = Arc::new(OidcProvider::new(&public_url)?);
+        deps.public_url = public_url.clone();
         let core = Tessera::new(deps);
         let state = AppState {
             core: core.clone(),
@@ -306,6 +307,8 @@ pub async fn build_deps(
                 .as_deref()
                 .unwrap_or(&format!("http://{}", config.bind)),
         )?),
+        signing_sealer: keys.sealer(tessera_core::keys::SIGNING_LABEL),
+        public_url: config.public_url.clone().unwrap_or_default(),
     })
 }
 
@@ -417,6 +420,7 @@ fn router(state: AppState, body_timeout: BodyTimeout, return_origins: &[String])
     Router::new()
         .nest("/api/v1", api::router())
         .merge(pages::router())
+        .merge(crate::oauth2::router())
         .route("/metrics", axum::routing::get(metrics::render))
         .fallback(pages::not_found)
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed.into_response() })

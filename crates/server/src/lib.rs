@@ -15,6 +15,7 @@ mod extract;
 mod idp;
 mod key_auth;
 mod metrics;
+mod oauth2;
 mod pages;
 mod qr;
 mod return_to;

@@ -71,6 +71,7 @@ mod sqlite {
     mod factors;
     mod housekeeping;
     pub(crate) mod keys;
+    mod oidc;
     mod outbox;
     mod rows;
     mod second_step;
@@ -106,6 +107,7 @@ mod postgres {
     mod factors;
     mod housekeeping;
     mod keys;
+    mod oidc;
     mod outbox;
     mod rows;
     mod second_step;

@@ -48,6 +48,7 @@ mod helpers;
 mod housekeeping;
 mod keys;
 mod mail;
+mod oidc;
 mod ops;
 mod otp;
 mod pages;

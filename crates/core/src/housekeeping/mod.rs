@@ -17,6 +17,7 @@
 //! | devices | past their lifetime (30 days): no longer recognized anyway |
 //! | sent emails | 30 days after delivery (`sent_email_retention_days`) |
 //! | audit events | after `event_retention_days` (400, `TESSERA_EVENT_RETENTION_DAYS`) |
+//! | OIDC codes, access and refresh tokens | a day past their end (used or not) |
 //!
 //! Pending and failed emails are never deleted: they wait for delivery or an operator.
 
@@ -69,6 +70,8 @@ pub fn cutoffs(policy: &SecurityPolicy, now: Timestamp) -> Vec<(Sweep, Timestamp
             ago(policy.event_retention_days.max(1) * DAY_SECS),
         ),
         (Sweep::SsoLogins, now),
+        (Sweep::OidcCodes, ago(GRACE_SECS)),
+        (Sweep::OidcTokens, ago(GRACE_SECS)),
     ]
 }
 

@@ -32,10 +32,14 @@ pub enum Sweep {
     Events,
     /// SSO sign-ins sent to the provider that never came back, expired before the cutoff.
     SsoLogins,
+    /// OpenID Connect authorization codes that ended before the cutoff.
+    OidcCodes,
+    /// OpenID Connect access and refresh tokens that ended before the cutoff.
+    OidcTokens,
 }
 
 impl Sweep {
-    pub const ALL: [Sweep; 14] = [
+    pub const ALL: [Sweep; 16] = [
         Self::ExpiredSessions,
         Self::IdleSessions,
         Self::Challenges,
@@ -50,6 +54,8 @@ impl Sweep {
         Self::SentEmails,
         Self::Events,
         Self::SsoLogins,
+        Self::OidcCodes,
+        Self::OidcTokens,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +74,8 @@ impl Sweep {
             Self::SentEmails => "sent_emails",
             Self::Events => "events",
             Self::SsoLogins => "sso_logins",
+            Self::OidcCodes => "oidc_codes",
+            Self::OidcTokens => "oidc_tokens",
         }
     }
 }

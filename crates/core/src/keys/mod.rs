@@ -12,7 +12,7 @@
 //! as MACs, which no rotation could recompute, so they survive every rotation unchanged.
 //!
 //! [`rotate`] re-seals every sealed value (TOTP secrets, pending setups, queued emails, SSO
-//! client secrets and pending SSO sign-ins) and
+//! client secrets and pending SSO sign-ins, OIDC signing keys) and
 //! the MAC keys under a new key and records its fingerprint, in one transaction. While
 //! instances roll over, each holds the new key and the old one (`TESSERA_MASTER_KEY_OLD`):
 //! it seals under the new key, opens with either, and starts when either is recorded.
@@ -27,6 +27,9 @@ use crate::store::StoreError;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use uuid::Uuid;
+
+/// What the OIDC signing keys are sealed for.
+pub const SIGNING_LABEL: &str = "oidc-signing";
 
 /// The associated data of the MAC keys' ciphertext.
 const MAC_KEYS_ROW: &[u8] = b"tessera/mac-keys";
@@ -182,6 +185,7 @@ fn binding(row: &SealedRow) -> Option<(&'static str, Vec<u8>)> {
         SealedKind::SsoClientSecret | SealedKind::SsoLogin => {
             Some(("sso", row.id.as_bytes().to_vec()))
         }
+        SealedKind::OidcSigningKey => Some((SIGNING_LABEL, row.id.as_bytes().to_vec())),
     }
 }
 
@@ -212,17 +216,14 @@ pub async fn rotate(
         created_at: check.created_at,
         rotated_at: Some(now),
     };
-    // Each purpose's opener (any candidate key) and sealer (the new key).
-    let purposes: Vec<(&str, Sealer, Sealer)> = ["totp", "outbox", "sso"]
+    let open_with = |label| Sealer::with_keys(label, &candidates);
+    let sealers: Vec<(&str, Sealer, Sealer)> = ["totp", "outbox", "sso", SIGNING_LABEL]
         .into_iter()
-        .map(|label| {
-            let opener = Sealer::with_keys(label, &candidates);
-            (label, opener, new.sealer(label))
-        })
+        .map(|label| (label, open_with(label), new.sealer(label)))
         .collect();
     let mut reseal = |row: &SealedRow| {
         let (label, associated) = binding(row)?;
-        let (_, opener, sealer) = purposes.iter().find(|(l, _, _)| *l == label)?;
+        let (_, opener, sealer) = sealers.iter().find(|(l, _, _)| *l == label)?;
         let plain = opener.open(&row.sealed, &associated).ok()?;
         Some(sealer.seal(&plain, &associated))
     };

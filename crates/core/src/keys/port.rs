@@ -29,6 +29,8 @@ pub enum SealedKind {
     SsoClientSecret,
     /// `sso_logins.secrets_sealed` (nonce and PKCE verifier), by pending sign-in id.
     SsoLogin,
+    /// `oidc_signing_keys.private_sealed`, by key id (SPEC §13).
+    OidcSigningKey,
 }
 
 impl SealedKind {
@@ -39,6 +41,7 @@ impl SealedKind {
             Self::Outbox => "queued email",
             Self::SsoClientSecret => "SSO client secret",
             Self::SsoLogin => "pending SSO sign-in",
+            Self::OidcSigningKey => "OIDC signing key",
         }
     }
 }

@@ -80,6 +80,22 @@ pub enum SignInMethod {
 }
 
 impl SignInMethod {
+    /// The method `as_str` names, if any.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "password" => Self::Password,
+            "invitation" => Self::Invitation,
+            "trusted_device" => Self::TrustedDevice,
+            "totp" => Self::SecondStep(Method::Totp),
+            "recovery_code" => Self::SecondStep(Method::RecoveryCode),
+            "email_code" => Self::SecondStep(Method::EmailCode),
+            "webauthn" => Self::SecondStep(Method::WebAuthn),
+            "passkey" => Self::Passkey,
+            "sso" => Self::Sso,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
@@ -157,7 +173,7 @@ impl Ctx {
                 reauthenticated_at: now,
                 ip: meta.ip.clone(),
                 user_agent: meta.user_agent.clone(),
-                sso: method == SignInMethod::Sso,
+                method: Some(method),
             },
             user,
             account,
@@ -377,7 +393,7 @@ mod tests {
             reauthenticated_at: t0,
             ip: None,
             user_agent: None,
-            sso: false,
+            method: None,
         };
         let idle = 1800;
         assert_eq!(live(&s, idle, t0.plus_secs(59)), Liveness::Live);

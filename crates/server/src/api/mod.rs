@@ -8,6 +8,7 @@ mod gate;
 mod health;
 mod invitations;
 mod me;
+mod oidc_clients;
 mod passwords;
 mod reauthenticate;
 mod schema;
@@ -198,6 +199,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(api_keys::list, api_keys::create))
         .routes(routes!(api_keys::change, api_keys::revoke))
         .routes(routes!(gate::gate))
+        .routes(routes!(oidc_clients::list, oidc_clients::add))
+        .routes(routes!(oidc_clients::remove))
         .routes(routes!(invitations::accept))
         .routes(routes!(health::health))
         .routes(routes!(health::ready))

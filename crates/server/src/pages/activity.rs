@@ -80,6 +80,14 @@ fn describe(kind: EventKind) -> &'static str {
         SsoLinked => "Single sign-on identity linked",
         SsoProvisioned => "Joined the team through single sign-on",
         SsoSignInFailed => "Refused single sign-on",
+        OidcClientCreated => "Application registered for signing in with Tessera",
+        OidcClientRemoved => "Application removed from signing in with Tessera",
+        OidcAuthorized => "Signed in to an application",
+        OidcTokenIssued => "Application received tokens",
+        OidcCodeReused => "Refused: an application's sign-in code used twice (tokens revoked)",
+        OidcRefreshReused => "Refused: an application's refresh token used twice (tokens revoked)",
+        OidcSigningKeyRotated => "ID-token signing keys rotated",
+        OidcLogout => "Signed out by an application",
     }
 }
 

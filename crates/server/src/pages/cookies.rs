@@ -26,6 +26,8 @@ pub enum Cookie {
     /// The `state` of an SSO sign-in this browser started (SPEC §12): the callback must bring
     /// it back, so a callback link from someone else's sign-in signs nobody in here.
     SsoState,
+    /// The way back to an application's authorization request across sign-in (SPEC §13).
+    Return,
 }
 
 impl Cookie {
@@ -37,6 +39,7 @@ impl Cookie {
             Self::Device => "tessera_device",
             Self::ReturnTo => "tessera_return_to",
             Self::SsoState => "tessera_sso_state",
+            Self::Return => "tessera_return",
         }
     }
 
@@ -48,6 +51,7 @@ impl Cookie {
             Self::Device => "__Host-tessera_device",
             Self::ReturnTo => "__Host-tessera_return_to",
             Self::SsoState => "__Host-tessera_sso_state",
+            Self::Return => "__Host-tessera_return",
         }
     }
 }

@@ -9,6 +9,8 @@ mod csrf;
 mod devices;
 mod error;
 mod invitations;
+mod oauth2;
+mod oidc_clients;
 mod passwords;
 mod second_step;
 mod security_keys;
@@ -118,6 +120,14 @@ pub fn router() -> Router<AppState> {
             get(api_keys::show).post(api_keys::create),
         )
         .route("/account/api-keys/{id}/revoke", post(api_keys::revoke))
+        .route(
+            "/account/oidc-clients",
+            get(oidc_clients::show).post(oidc_clients::add),
+        )
+        .route(
+            "/account/oidc-clients/{id}/remove",
+            post(oidc_clients::remove),
+        )
         .route("/account/users", get(team::users))
         .route("/account/users/invite", post(team::invite))
         .route("/account/users/{id}/delete", post(team::delete_user))
@@ -128,6 +138,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/account/invitations/{id}/revoke",
             post(team::revoke_invitation),
+        )
+        .route(
+            "/oauth2/authorize",
+            get(oauth2::authorize_get).post(oauth2::authorize_post),
+        )
+        .route(
+            "/oauth2/logout",
+            get(oauth2::logout_get).post(oauth2::logout_post),
         )
         .route("/invitations/accept", post(invitations::accept))
         .route("/invitations/{token}", get(invitations::invitation))

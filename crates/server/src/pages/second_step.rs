@@ -5,7 +5,7 @@
 use super::cookies::Cookie;
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
-use super::ui::{device_cookie, page, return_cookie, signed_in_to, to_login, with_cookies};
+use super::ui::{device_cookie, page, return_cookie, signed_in_back, to_login, with_cookies};
 use super::{Empty, PageSession};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
@@ -267,7 +267,8 @@ async fn answer(
             }
             set.push(state.cookies.clear(Cookie::ReturnTo));
             let back = return_cookie(state, headers);
-            with_cookies(signed_in_to(state, &done.signed_in, back.as_deref()), set)
+            let done = &done.signed_in;
+            with_cookies(signed_in_back(state, headers, done, back.as_deref()), set)
         }
         Err(e) => match code_refused(state, step, e) {
             None => with_cookies(to_login(), [clear]),

@@ -4,7 +4,7 @@ use super::activity::EventRow;
 use super::cookies::Cookie;
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
-use super::ui::{Moment, Nav, page, signed_in_to, with_cookies};
+use super::ui::{Moment, Nav, page, signed_in_back, with_cookies};
 use super::{Empty, PageSession, PageUser};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
@@ -28,10 +28,13 @@ struct LoginPage {
 
 /// `/login?return_to=…`: where the gate (SPEC §11) or a page sends a browser to sign in
 /// and come back. Only a local path or an allowed origin is kept ([`crate::return_to`]).
+/// `?email=`: the address to fill in (an application's `login_hint`).
 #[derive(Deserialize)]
 pub struct LoginQuery {
     #[serde(default)]
     return_to: String,
+    #[serde(default)]
+    email: String,
 }
 
 pub async fn login_page(
@@ -48,7 +51,7 @@ pub async fn login_page(
     }
     login_form(
         csrf,
-        String::new(),
+        query.email,
         StatusCode::OK,
         None,
         back.unwrap_or_default(),
@@ -96,7 +99,7 @@ pub async fn login(
     match state.core.sign_in.login(input, &meta).await {
         Ok(LoginOutcome::SignedIn(done)) => {
             state.metrics.sign_in("success");
-            signed_in_to(&state, &done, back.as_deref())
+            signed_in_back(&state, &headers, &done, back.as_deref())
         }
         Ok(LoginOutcome::SecondStep(pending)) => {
             state.metrics.sign_in("second_step");

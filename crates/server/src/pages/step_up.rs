@@ -165,6 +165,9 @@ pub async fn submit(
         webauthn: (!sent.webauthn.is_empty()).then_some(sent.webauthn),
     };
     let refused = match state.core.sessions.reauthenticate(&me, input, &meta).await {
+        Ok(_) if super::oauth2::is_way_back(&sent.return_to) => {
+            return super::oauth2::continue_to(&sent.return_to, &state);
+        }
         Ok(_) => return Redirect::to(local_path(&sent.return_to)).into_response(),
         Err(ReauthError::Invalid(e)) if e.field == "code" => PageError::refused(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -62,12 +62,18 @@ pub(super) fn signed_in(state: &AppState, signed_in: &SignedIn) -> Response {
 /// Signed in: set the session cookie and go to `back` (a `return_to` already checked), or
 /// home.
 pub(super) fn signed_in_to(state: &AppState, signed_in: &SignedIn, back: Option<&str>) -> Response {
+    with_cookies(
+        Redirect::to(back.unwrap_or("/")).into_response(),
+        [session_cookie(state, signed_in)],
+    )
+}
+
+fn session_cookie(state: &AppState, signed_in: &SignedIn) -> String {
     let session = &signed_in.context().session;
     let max_age = session.created_at.secs_until(session.expires_at);
-    let cookie = state
+    state
         .cookies
-        .set(Cookie::Session, signed_in.token().expose(), Some(max_age));
-    with_cookies(Redirect::to(back.unwrap_or("/")).into_response(), [cookie])
+        .set(Cookie::Session, signed_in.token().expose(), Some(max_age))
 }
 
 /// Where to go back after a sign-in that passed through the second step: the `return_to`
@@ -76,6 +82,24 @@ pub(super) fn return_cookie(state: &AppState, headers: &axum::http::HeaderMap) -
     let kept = state.cookies.get(headers, Cookie::ReturnTo)?;
     let text = String::from_utf8(tessera_core::crypto::from_b64(&kept)?).ok()?;
     state.return_origins.check(&text)
+}
+
+/// Signed in by any way of signing in: set the session cookie and go back to the
+/// application's authorization request that sent the browser to sign in (SPEC §13), else to
+/// `back` (a checked `return_to`, SPEC §11), else home.
+pub(super) fn signed_in_back(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    done: &SignedIn,
+    back: Option<&str>,
+) -> Response {
+    match super::oauth2::kept_return(state, headers) {
+        Some(path) => with_cookies(
+            super::oauth2::continue_to(&path, state),
+            [session_cookie(state, done)],
+        ),
+        None => signed_in_to(state, done, back),
+    }
 }
 
 /// Signs in a user who just chose their password in this browser (sign-up, an accepted

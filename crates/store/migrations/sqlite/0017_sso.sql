@@ -10,10 +10,6 @@ ALTER TABLE accounts ADD COLUMN sso_two_factor TEXT NOT NULL DEFAULT 'exempt'
 ALTER TABLE invitations ADD COLUMN auth_source TEXT NOT NULL DEFAULT 'password'
     CHECK (auth_source IN ('password', 'sso'));
 
--- Whether a session was opened by a sign-in through the team's identity provider: the 2FA
--- exemption of `exempt` mode holds for such sessions only.
-ALTER TABLE sessions ADD COLUMN sso INTEGER NOT NULL DEFAULT 0;
-
 CREATE TABLE sso_connections (
     account_id           TEXT PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
     issuer               TEXT NOT NULL,

@@ -43,6 +43,7 @@ mod events;
 mod factors;
 mod housekeeping;
 mod keys;
+mod oidc;
 mod outbox;
 mod second_step;
 mod security_keys;
@@ -115,7 +116,7 @@ fn session(user: &User, expires_at: Timestamp) -> Session {
         reauthenticated_at: T0,
         ip: Some("127.0.0.1".into()),
         user_agent: Some("test".into()),
-        sso: false,
+        method: Some(tessera_core::sessions::SignInMethod::Password),
     }
 }
 

@@ -33,6 +33,8 @@ fn rule(sweep: Sweep) -> (&'static str, &'static str, &'static str) {
         Sweep::SentEmails => ("outbox", "id", "status = 'sent' AND sent_at <= $1"),
         Sweep::Events => ("security_events", "id", "created_at <= $1"),
         Sweep::SsoLogins => ("sso_logins", "id", "expires_at <= $1"),
+        Sweep::OidcCodes => ("oidc_codes", "code_hash", "expires_at <= $1"),
+        Sweep::OidcTokens => ("oidc_tokens", "token_hash", "expires_at <= $1"),
     }
 }
 

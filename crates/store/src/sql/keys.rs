@@ -31,6 +31,12 @@ const SEALED: &[(SealedKind, &str, &str, &str)] = &[
         "client_secret_sealed",
     ),
     (SealedKind::SsoLogin, "sso_logins", "id", "secrets_sealed"),
+    (
+        SealedKind::OidcSigningKey,
+        "oidc_signing_keys",
+        "id",
+        "private_sealed",
+    ),
 ];
 
 fn check(row: &Row) -> StoreResult<KeyCheck> {

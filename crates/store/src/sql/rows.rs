@@ -41,7 +41,7 @@ macro_rules! session_columns {
          s.created_at AS session_created_at, s.expires_at AS session_expires_at, \
          s.last_seen_at AS session_last_seen_at, \
          s.reauthenticated_at AS session_reauthenticated_at, \
-         s.ip AS session_ip, s.user_agent AS session_user_agent, s.sso AS session_sso"
+         s.ip AS session_ip, s.user_agent AS session_user_agent, s.method AS session_method"
     };
 }
 
@@ -117,12 +117,12 @@ pub(super) use {
     signup_columns, status_columns, two_factor_on, user_columns,
 };
 
-fn get<T: Decode>(row: &Row, column: &str) -> StoreResult<T> {
+pub(super) fn get<T: Decode>(row: &Row, column: &str) -> StoreResult<T> {
     row.try_get(column)
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn parse<T: FromStr>(row: &Row, column: &str) -> StoreResult<T>
+pub(super) fn parse<T: FromStr>(row: &Row, column: &str) -> StoreResult<T>
 where
     T::Err: std::fmt::Display,
 {
@@ -131,7 +131,7 @@ where
         .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
-fn time(row: &Row, column: &str) -> StoreResult<Timestamp> {
+pub(super) fn time(row: &Row, column: &str) -> StoreResult<Timestamp> {
     get::<i64>(row, column).map(Timestamp::from_unix)
 }
 
@@ -173,9 +173,11 @@ pub(super) fn session(row: &Row) -> StoreResult<Session> {
         expires_at: time(row, "session_expires_at")?,
         last_seen_at: time(row, "session_last_seen_at")?,
         reauthenticated_at: time(row, "session_reauthenticated_at")?,
-        sso: get(row, "session_sso")?,
         ip: get(row, "session_ip")?,
         user_agent: get(row, "session_user_agent")?,
+        method: get::<Option<String>>(row, "session_method")?
+            .as_deref()
+            .and_then(tessera_core::sessions::SignInMethod::parse),
     })
 }
 

@@ -37,7 +37,7 @@ pub(super) async fn insert(
     }
     query(
         "INSERT INTO sessions (id, user_id, token_hash, kind, created_at, expires_at, ip, \
-         user_agent, last_seen_at, reauthenticated_at, sso) \
+         user_agent, last_seen_at, reauthenticated_at, method) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(session.id.to_string())
@@ -50,7 +50,7 @@ pub(super) async fn insert(
     .bind(session.user_agent.as_deref())
     .bind(session.last_seen_at.unix())
     .bind(session.reauthenticated_at.unix())
-    .bind(session.sso)
+    .bind(session.method.map(|m| m.as_str()))
     .execute(&mut **tx)
     .await
     .map_err(db)?;
