@@ -95,6 +95,11 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
         ("/password/reset", "post"),
         ("/me/devices/{id}/trust", "delete"),
         ("/account/trusted-devices-policy", "put"),
+        ("/account/api-keys", "get"),
+        ("/account/api-keys", "post"),
+        ("/account/api-keys/{id}", "put"),
+        ("/account/api-keys/{id}", "delete"),
+        ("/gate", "get"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -117,7 +122,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
             "{method} {path}"
         );
     }
-    assert_eq!(paths.len(), 34, "every documented path is listed above");
+    assert_eq!(paths.len(), 37, "every documented path is listed above");
     // Every operation may answer 503 (a database outage), and one with a body 413.
     for (path, operation) in paths {
         for (method, operation) in operation.as_object().unwrap() {
@@ -129,6 +134,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
     }
     assert!(paths["/login"]["post"]["responses"]["413"].is_object());
     assert!(doc["components"]["securitySchemes"]["session"].is_object());
+    assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }
 

@@ -9,7 +9,7 @@ use super::{Empty, PageSession, PageUser};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -27,20 +27,24 @@ struct LoginPage {
 }
 
 /// `/login?return_to=…`: where the gate (SPEC §11) or a page sends a browser to sign in
-/// and come back. Only a local path or an allowed origin is kept ([`crate::return_to`]).
-#[derive(Deserialize)]
-pub struct LoginQuery {
-    #[serde(default)]
-    return_to: String,
+/// and come back. Only a local path or an allowed origin is kept ([`crate::return_to`]); a
+/// query that says nothing usable is ignored, never refused.
+fn return_to_of(query: Option<&str>) -> String {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or_default())
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(name, _)| name == "return_to")
+        .map(|(_, value)| value)
+        .unwrap_or_default()
 }
 
 pub async fn login_page(
     State(state): State<AppState>,
     PageSession(session): PageSession,
-    Query(query): Query<LoginQuery>,
+    RawQuery(query): RawQuery,
     csrf: Csrf,
 ) -> Response {
-    let back = state.return_origins.check(&query.return_to);
+    let back = state.return_origins.check(&return_to_of(query.as_deref()));
     if let Some(session) = session {
         // Signed in already: straight back, unless the session must set up 2FA first.
         let to = back.filter(|_| !session.setup_only());
