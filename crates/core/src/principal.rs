@@ -78,6 +78,8 @@ pub enum Forbidden {
     /// A power that amounts to account recovery, and the manager has no 2FA themselves
     /// (`TESSERA_ADMIN_REQUIRES_2FA`).
     AdminTwoFactorRequired,
+    /// Something only a person in a session may do, asked with an API key (SPEC §11).
+    ApiKey,
 }
 
 impl Forbidden {
@@ -90,6 +92,7 @@ impl Forbidden {
             Self::TheOwner => "the_owner",
             Self::ReauthenticationRequired => "reauthentication_required",
             Self::AdminTwoFactorRequired => "admin_two_factor_required",
+            Self::ApiKey => "api_key",
         }
     }
 
@@ -108,6 +111,10 @@ impl Forbidden {
             Self::AdminTwoFactorRequired => {
                 "turn on two-factor authentication for your own user first: administrators \
                  need it to delete users, reset 2FA, invite admins or change the team's policy"
+            }
+            Self::ApiKey => {
+                "an API key cannot do this: an owner or admin must, signed in (inviting an \
+                 admin is one of the powers that amount to account recovery)"
             }
         }
     }
@@ -355,6 +362,9 @@ pub mod grant {
         UsersRead => "users:read",
         /// `GET /account/events`.
         EventsRead => "events:read",
+        /// `POST`, `GET` and `DELETE /account/invitations` (members only: inviting an admin
+        /// is a recovery power).
+        InvitationsWrite => "invitations:write",
     }
 }
 

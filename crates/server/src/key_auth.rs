@@ -11,7 +11,9 @@ use axum::http::header;
 use axum::http::request::Parts;
 use tessera_core::api_keys::{ApiKeyError, InsufficientGrant, KeyRefused, looks_like_key};
 use tessera_core::model::Account;
+use tessera_core::principal::grant::InvitationsWrite;
 use tessera_core::principal::{ApiKeyPrincipal, Grant, Granted, Manager, Reads};
+use tessera_core::team::Inviter;
 
 /// The text after `Bearer `, if it is meant as an API key.
 pub(crate) fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
@@ -42,6 +44,16 @@ impl<G: Grant> Reads<G> for Caller<G> {
         match self {
             Self::Manager(manager) => Reads::<G>::account_read(manager),
             Self::Key(key) => key.account_read(),
+        }
+    }
+}
+
+impl Caller<InvitationsWrite> {
+    /// Who invites: the manager, or the key (which invites members only).
+    pub fn inviter(&self) -> Inviter<'_> {
+        match self {
+            Self::Manager(manager) => Inviter::Manager(manager),
+            Self::Key(key) => Inviter::Key(key),
         }
     }
 }

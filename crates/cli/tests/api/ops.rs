@@ -98,6 +98,11 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
         ("/account/oidc-clients", "get"),
         ("/account/oidc-clients", "post"),
         ("/account/oidc-clients/{id}", "delete"),
+        ("/account/api-keys", "get"),
+        ("/account/api-keys", "post"),
+        ("/account/api-keys/{id}", "put"),
+        ("/account/api-keys/{id}", "delete"),
+        ("/gate", "get"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -132,6 +137,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
     }
     assert!(paths["/login"]["post"]["responses"]["413"].is_object());
     assert!(doc["components"]["securitySchemes"]["session"].is_object());
+    assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 }
 

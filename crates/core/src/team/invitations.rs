@@ -5,6 +5,7 @@
 //! throttle's row lock) before it is written, and given back if it was not.
 
 use super::{Team, TeamError};
+use crate::Timestamp;
 use crate::crypto::Token;
 use crate::ctx::{Ctx, Internal, internal_from};
 use crate::email::Email;
@@ -13,7 +14,8 @@ use crate::model::{
     Account, AuthSource, EventKind, Invitation, InvitationId, InvitationStatus, NewEvent,
     RequestMeta, Role, User, UserId,
 };
-use crate::principal::Manager;
+use crate::principal::grant::InvitationsWrite;
+use crate::principal::{Forbidden, Granted, Manager, Reads};
 use crate::sessions::SignInMethod;
 use crate::sign_in::Registered;
 use crate::store::{Effects, StoreError, Unique};
@@ -70,38 +72,91 @@ pub struct OpenInvitation {
     pub account: Account,
 }
 
+/// Who invites: a manager in a session, or an API key granted `invitations:write`, which
+/// invites members only (inviting an admin is a power that amounts to account recovery).
+#[derive(Clone, Copy)]
+pub enum Inviter<'a> {
+    Manager(&'a Manager),
+    Key(&'a Granted<InvitationsWrite>),
+}
+
+impl<'a> From<&'a Manager> for Inviter<'a> {
+    fn from(manager: &'a Manager) -> Self {
+        Self::Manager(manager)
+    }
+}
+
+impl<'a> From<&'a Granted<InvitationsWrite>> for Inviter<'a> {
+    fn from(key: &'a Granted<InvitationsWrite>) -> Self {
+        Self::Key(key)
+    }
+}
+
+impl Inviter<'_> {
+    /// The person acting: the manager, or the key's creator.
+    fn user(&self) -> &User {
+        match self {
+            Self::Manager(manager) => manager.user(),
+            Self::Key(key) => key.creator(),
+        }
+    }
+
+    fn account(&self) -> &Account {
+        match self {
+            Self::Manager(manager) => manager.account(),
+            Self::Key(key) => key.account(),
+        }
+    }
+
+    /// An event of theirs, naming the key when one acted.
+    fn event(
+        &self,
+        kind: EventKind,
+        meta: &RequestMeta,
+        now: Timestamp,
+        mut detail: serde_json::Value,
+    ) -> NewEvent {
+        if let Self::Key(key) = self {
+            detail["api_key_id"] = json!(key.key().id);
+        }
+        NewEvent::for_user(self.user(), kind, meta, now).with_detail(detail)
+    }
+}
+
 impl Team {
     /// Invites someone to the account; the link goes to them by email and is valid for
     /// `invitation_lifetime_secs`. Inviting an admin is a power that amounts to account
     /// recovery ([`crate::principal::RecoveryAdmin`]); inviting a member is not.
-    pub async fn invite(
+    pub async fn invite<'a>(
         &self,
-        manager: &Manager,
+        who: impl Into<Inviter<'a>>,
         input: InviteInput,
         meta: &RequestMeta,
     ) -> Result<Invitation, TeamError> {
         let ctx = &self.0;
+        let who = who.into();
         let email = Email::parse(&input.email).map_err(|e| FieldError::new("email", e.0))?;
         let name = validate::name("name", &input.name)?;
         let role = invited_role(&input.role)?;
         let auth_source = if input.sso {
-            ctx.sso_domain_of(manager.account().id, &email).await?;
+            ctx.sso_domain_of(who.account().id, &email).await?;
             AuthSource::Sso
         } else {
             AuthSource::Password
         };
-        let admin = match role {
-            Role::Admin => Some(ctx.recovery_admin(manager.clone())?),
+        let admin = match (role, who) {
+            (Role::Admin, Inviter::Manager(manager)) => Some(ctx.recovery_admin(manager.clone())?),
+            (Role::Admin, Inviter::Key(_)) => return Err(Forbidden::ApiKey.into()),
             _ => None,
         };
         let now = ctx.now();
         let invitation = Invitation {
             id: InvitationId::new(),
-            account_id: manager.account().id,
+            account_id: who.account().id,
             email,
             name,
             role,
-            invited_by: Some(manager.user().id),
+            invited_by: Some(who.user().id),
             auth_source,
             status: InvitationStatus::Pending,
             created_at: now,
@@ -111,25 +166,24 @@ impl Team {
         let email = OutgoingEmail {
             to: invitation.email.as_str().to_owned(),
             to_name: invitation.name.clone(),
-            account_name: Some(manager.account().name.clone()),
+            account_name: Some(who.account().name.clone()),
             at: now,
             ip: meta.ip.clone(),
             user_agent: meta.user_agent.clone(),
             message: Message::Invitation {
-                inviter: manager.user().name.clone(),
+                inviter: who.user().name.clone(),
                 role: role.to_string(),
                 token: token.expose().to_owned(),
                 expires_at: invitation.expires_at,
             },
         };
-        let event = manager
-            .event(EventKind::UserInvited, meta, now)
-            .with_detail(json!({
-                "invitation_id": invitation.id,
-                "invitee": invitation.email.as_str(),
-                "role": role,
-                "auth_source": auth_source,
-            }));
+        let detail = json!({
+            "invitation_id": invitation.id,
+            "invitee": invitation.email.as_str(),
+            "role": role,
+            "auth_source": auth_source,
+        });
+        let event = who.event(EventKind::UserInvited, meta, now, detail);
         let mut effects = Effects::event(event).and_email(ctx.mailer.seal(&email, now));
         if let Some(admin) = admin {
             effects = effects.and(admin.restarted(now));
@@ -150,31 +204,33 @@ impl Team {
         }
     }
 
-    pub async fn open_invitations(&self, manager: &Manager) -> Result<Vec<Invitation>, TeamError> {
+    /// The invitations still open: for managers, and keys granted `invitations:write`.
+    pub async fn open_invitations(
+        &self,
+        who: &impl Reads<InvitationsWrite>,
+    ) -> Result<Vec<Invitation>, TeamError> {
         Ok(self
             .0
             .store
-            .open_invitations(manager.account().id, self.0.now())
+            .open_invitations(who.account_read().id, self.0.now())
             .await?)
     }
 
     /// Withdraws an open invitation: its link stops working.
-    pub async fn revoke_invitation(
+    pub async fn revoke_invitation<'a>(
         &self,
-        manager: &Manager,
+        who: impl Into<Inviter<'a>>,
         id: InvitationId,
         meta: &RequestMeta,
     ) -> Result<(), TeamError> {
+        let who = who.into();
         let now = self.0.now();
-        let effects = Effects::event(
-            manager
-                .event(EventKind::InvitationRevoked, meta, now)
-                .with_detail(json!({ "invitation_id": id })),
-        );
+        let detail = json!({ "invitation_id": id });
+        let effects = Effects::event(who.event(EventKind::InvitationRevoked, meta, now, detail));
         if self
             .0
             .store
-            .revoke_invitation(manager.account().id, id, now, &effects)
+            .revoke_invitation(who.account().id, id, now, &effects)
             .await?
         {
             Ok(())

@@ -14,7 +14,7 @@ pub mod invitations;
 mod policy;
 mod port;
 
-pub use invitations::{InvitationError, Invitations, InviteInput, OpenInvitation};
+pub use invitations::{InvitationError, Invitations, InviteInput, Inviter, OpenInvitation};
 pub use policy::PolicyInput;
 pub use port::{TeamStore, TeamUser};
 

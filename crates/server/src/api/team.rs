@@ -1,12 +1,13 @@
 //! Account administration (SPEC §4): the 2FA policy, users and invitations (the account's
-//! audit log is in [`super::activity`]). Every handler takes a [`ManagerSession`]: members get `403 forbidden` before
-//! any handler runs. The powers that amount to account recovery take a
+//! audit log is in [`super::activity`]). Every handler takes a manager's session (members
+//! get `403 forbidden` before any handler runs), some also an API key with the grant for it
+//! ([`Caller`], SPEC §11). The powers that amount to account recovery take a
 //! [`RecoveryAdminSession`] (SPEC §9, review F6): within the step-up window, with 2FA on.
 
 use super::path_id as id;
 use super::schema::{AccountBody, TrustedDevicesPolicyBody, TwoFactorPolicyBody, UserBody};
 use crate::error::{AppError, ErrorBody, Json};
-use crate::extract::{ClientMeta, ManagerSession, RecoveryAdminSession};
+use crate::extract::{ClientMeta, RecoveryAdminSession};
 use crate::key_auth::Caller;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::Timestamp;
 use tessera_core::model::{Invitation, InvitationId, TrustedDevices, UserId};
 use tessera_core::principal::Reads;
-use tessera_core::principal::grant::{AccountRead, UsersRead};
+use tessera_core::principal::grant::{AccountRead, InvitationsWrite, UsersRead};
 use tessera_core::team::{InviteInput, PolicyInput};
 use tessera_core::validate::FieldError;
 use utoipa::ToSchema;
@@ -213,18 +214,21 @@ pub struct InvitationRequest {
 }
 
 /// Invites someone: they get an email with a link valid 7 days, where they choose a password.
+///
+/// Also for API keys granted `invitations:write`, which invite members only (`403 forbidden`
+/// for an admin).
 #[utoipa::path(post, path = "/account/invitations", tag = "account",
-    security(("session" = [])), request_body = InvitationRequest,
+    security(("session" = []), ("api_key" = ["invitations:write"])), request_body = InvitationRequest,
     responses(
         (status = 201, body = InvitationBody),
-        (status = 403, description = "`forbidden` (members; the last two only when inviting an admin), `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on) or `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`)", body = ErrorBody),
+        (status = 403, description = "`forbidden` (members, or a key inviting an admin; the last two only when inviting an admin), `insufficient_grant`, `ip_not_allowed`, `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on) or `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`)", body = ErrorBody),
         (status = 409, description = "`already_member` (a member of this team has the email) or `invitation_exists`", body = ErrorBody),
         (status = 422, description = "`validation_error`", body = ErrorBody),
     ))]
 pub async fn invite(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    ManagerSession(manager): ManagerSession,
+    caller: Caller<InvitationsWrite>,
     Json(body): Json<InvitationRequest>,
 ) -> Result<(StatusCode, Json<InvitationBody>), AppError> {
     let input = InviteInput {
@@ -233,7 +237,11 @@ pub async fn invite(
         role: body.role,
         sso: body.sso,
     };
-    let invitation = state.core.team.invite(&manager, input, &meta).await?;
+    let invitation = state
+        .core
+        .team
+        .invite(caller.inviter(), input, &meta)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(InvitationBody::new(&invitation, state.core.now())),
@@ -242,17 +250,17 @@ pub async fn invite(
 
 /// The invitations not yet accepted, revoked or expired, newest first.
 #[utoipa::path(get, path = "/account/invitations", tag = "account",
-    security(("session" = [])),
+    security(("session" = []), ("api_key" = ["invitations:write"])),
     responses(
         (status = 200, body = Vec<InvitationBody>),
-        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 403, description = "`forbidden`, `insufficient_grant` or `ip_not_allowed`", body = ErrorBody),
     ))]
 pub async fn invitations(
     State(state): State<AppState>,
-    ManagerSession(manager): ManagerSession,
+    caller: Caller<InvitationsWrite>,
 ) -> Result<Json<Vec<InvitationBody>>, AppError> {
     let now = state.core.now();
-    let open = state.core.team.open_invitations(&manager).await?;
+    let open = state.core.team.open_invitations(&caller).await?;
     Ok(Json(
         open.iter().map(|i| InvitationBody::new(i, now)).collect(),
     ))
@@ -260,23 +268,23 @@ pub async fn invitations(
 
 /// Withdraws an invitation: its link stops working.
 #[utoipa::path(delete, path = "/account/invitations/{id}", tag = "account",
-    security(("session" = [])), params(("id" = String, Path, description = "Invitation id")),
+    security(("session" = []), ("api_key" = ["invitations:write"])), params(("id" = String, Path, description = "Invitation id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 403, description = "`forbidden`, `insufficient_grant` or `ip_not_allowed`", body = ErrorBody),
         (status = 404, description = "`not_found`: no open invitation by that id", body = ErrorBody),
     ))]
 pub async fn revoke_invitation(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    ManagerSession(manager): ManagerSession,
+    caller: Caller<InvitationsWrite>,
     Path(invitation): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let invitation = id::<InvitationId>(&invitation)?;
     state
         .core
         .team
-        .revoke_invitation(&manager, invitation, &meta)
+        .revoke_invitation(caller.inviter(), invitation, &meta)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,7 +9,7 @@ use super::{Empty, PageSession, PageUser};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -28,22 +28,26 @@ struct LoginPage {
 
 /// `/login?return_to=…`: where the gate (SPEC §11) or a page sends a browser to sign in
 /// and come back. Only a local path or an allowed origin is kept ([`crate::return_to`]).
-/// `?email=`: the address to fill in (an application's `login_hint`).
-#[derive(Deserialize)]
-pub struct LoginQuery {
-    #[serde(default)]
-    return_to: String,
-    #[serde(default)]
-    email: String,
+/// `?email=`: the address to fill in (an application's `login_hint`). A query that says
+/// nothing usable is ignored, never refused.
+fn query_value(query: Option<&str>, name: &str) -> String {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or_default())
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+        .unwrap_or_default()
 }
 
 pub async fn login_page(
     State(state): State<AppState>,
     PageSession(session): PageSession,
-    Query(query): Query<LoginQuery>,
+    RawQuery(query): RawQuery,
     csrf: Csrf,
 ) -> Response {
-    let back = state.return_origins.check(&query.return_to);
+    let back = state
+        .return_origins
+        .check(&query_value(query.as_deref(), "return_to"));
     if let Some(session) = session {
         // Signed in already: straight back, unless the session must set up 2FA first.
         let to = back.filter(|_| !session.setup_only());
@@ -51,7 +55,7 @@ pub async fn login_page(
     }
     login_form(
         csrf,
-        query.email,
+        query_value(query.as_deref(), "email"),
         StatusCode::OK,
         None,
         back.unwrap_or_default(),

@@ -15,6 +15,7 @@ backend_tests!(
     a_manager_gives_only_grants_of_what_they_may_do,
     creating_a_key_needs_a_recent_authentication,
     a_key_use_is_recorded_at_most_once_a_minute,
+    a_key_invites_members_only_with_its_grant,
 );
 
 async fn a_key_is_shown_once_in_its_format_and_listed_by_its_prefix(app: TestApp) {
@@ -335,4 +336,49 @@ async fn a_key_use_is_recorded_at_most_once_a_minute(app: TestApp) {
     app.clock.advance(31);
     app.users(&key).await;
     assert_ne!(last_use().await.0, first, "once the minute is over");
+}
+
+async fn a_key_invites_members_only_with_its_grant(app: TestApp) {
+    let owner = app.signed_in("owner@example.com").await;
+    let (key, id) = app.new_key(&owner, &["invitations:write"], &[]).await;
+    let invited = app.invite(&key, "grace@example.com", "member").await;
+    assert_eq!(invited.status(), StatusCode::CREATED);
+    let invitation = invited.body().await["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.emails_of_kind("grace@example.com", "invitation").await,
+        1
+    );
+    let open = app.invitations(&key).await;
+    assert_eq!(open.status(), StatusCode::OK);
+    assert_eq!(open.body().await.as_array().unwrap().len(), 1);
+    // Inviting an admin is a recovery power: never by a key.
+    assert_error(
+        app.invite(&key, "eve@example.com", "admin").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let (reader, _) = app.new_key(&owner, &["users:read"], &[]).await;
+    let body = assert_error(
+        app.invite(&reader, "bob@example.com", "member").await,
+        StatusCode::FORBIDDEN,
+        "insufficient_grant",
+    )
+    .await;
+    assert_eq!(body["error"]["grant"], "invitations:write");
+    // The log says which key acted, for whom.
+    let events = app.account_events(&owner, "").await.body().await;
+    let made = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "user_invited")
+        .expect("a user_invited event")
+        .clone();
+    assert_eq!(made["detail"]["api_key_id"], id);
+    assert_eq!(made["email"], "owner@example.com");
+    assert_eq!(
+        app.revoke_invitation(&key, &invitation).await.status(),
+        StatusCode::NO_CONTENT
+    );
 }

@@ -85,6 +85,12 @@ async fn sign_in_goes_back_only_to_allowed_places(mut app: TestApp) {
         .get("/login?return_to=https%3A%2F%2Fevil.example%2F")
         .await;
     assert!(!page.contains("evil.example"), "{page}");
+    // An odd query is no error: the page is shown.
+    let (status, _) = app
+        .browser()
+        .get("/login?return_to=%2Fa&return_to=%2Fb&x=%ZZ")
+        .await;
+    assert_eq!(status, StatusCode::OK);
     // Through the second step too, the way back waits in a cookie.
     let (_, factor) = app
         .user_with_2fa("grace@example.com")
