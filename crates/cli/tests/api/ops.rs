@@ -95,6 +95,13 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
         ("/password/reset", "post"),
         ("/me/devices/{id}/trust", "delete"),
         ("/account/trusted-devices-policy", "put"),
+        ("/me/webauthn/register/start", "post"),
+        ("/me/webauthn/register/finish", "post"),
+        ("/me/webauthn", "get"),
+        ("/me/webauthn/{id}", "delete"),
+        ("/login/passkey/start", "post"),
+        ("/login/passkey/finish", "post"),
+        ("/me/reauthenticate/options", "post"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -117,7 +124,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
             "{method} {path}"
         );
     }
-    assert_eq!(paths.len(), 34, "every documented path is listed above");
+    assert_eq!(paths.len(), 41, "every documented path is listed above");
     // Every operation may answer 503 (a database outage), and one with a body 413.
     for (path, operation) in paths {
         for (method, operation) in operation.as_object().unwrap() {

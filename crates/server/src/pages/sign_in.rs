@@ -21,20 +21,33 @@ struct LoginPage {
     csrf: String,
     email: String,
     error: Option<String>,
+    /// "Sign in with a passkey" is offered (the public URL is a relying party).
+    passkeys: bool,
 }
 
-pub async fn login_page(PageSession(session): PageSession, csrf: Csrf) -> Response {
+pub async fn login_page(
+    State(state): State<AppState>,
+    PageSession(session): PageSession,
+    csrf: Csrf,
+) -> Response {
     if session.is_some() {
         return Redirect::to("/").into_response();
     }
-    login_form(csrf, String::new(), StatusCode::OK, None)
+    login_form(&state, csrf, String::new(), StatusCode::OK, None)
 }
 
-fn login_form(csrf: Csrf, email: String, status: StatusCode, error: Option<String>) -> Response {
+fn login_form(
+    state: &AppState,
+    csrf: Csrf,
+    email: String,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
     let template = LoginPage {
         csrf: csrf.field.clone(),
         email,
         error,
+        passkeys: state.core.webauthn_available(),
     };
     page(status, &template, csrf)
 }
@@ -76,7 +89,7 @@ pub async fn login(
             state.metrics.sign_in(label);
             refused
                 .or_form(async |status, message| {
-                    login_form(csrf, form.email, status, Some(message))
+                    login_form(&state, csrf, form.email, status, Some(message))
                 })
                 .await
         }
