@@ -103,6 +103,13 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
         ("/account/api-keys/{id}", "put"),
         ("/account/api-keys/{id}", "delete"),
         ("/gate", "get"),
+        ("/me/webauthn/register/start", "post"),
+        ("/me/webauthn/register/finish", "post"),
+        ("/me/webauthn", "get"),
+        ("/me/webauthn/{id}", "delete"),
+        ("/login/passkey/start", "post"),
+        ("/login/passkey/finish", "post"),
+        ("/me/reauthenticate/options", "post"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -125,7 +132,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
             "{method} {path}"
         );
     }
-    assert_eq!(paths.len(), 36, "every documented path is listed above");
+    assert_eq!(paths.len(), 48, "every documented path is listed above");
     // Every operation may answer 503 (a database outage), and one with a body 413.
     for (path, operation) in paths {
         for (method, operation) in operation.as_object().unwrap() {

@@ -24,6 +24,8 @@ struct LoginPage {
     error: Option<String>,
     /// Where to go after signing in (checked), kept through the form.
     return_to: String,
+    /// "Sign in with a passkey" is offered (the public URL is a relying party).
+    passkeys: bool,
 }
 
 /// `/login?return_to=…`: where the gate (SPEC §11) or a page sends a browser to sign in
@@ -54,6 +56,7 @@ pub async fn login_page(
         return Redirect::to(to.as_deref().unwrap_or("/")).into_response();
     }
     login_form(
+        &state,
         csrf,
         query_value(query.as_deref(), "email"),
         StatusCode::OK,
@@ -63,6 +66,7 @@ pub async fn login_page(
 }
 
 pub(super) fn login_form(
+    state: &AppState,
     csrf: Csrf,
     email: String,
     status: StatusCode,
@@ -74,6 +78,7 @@ pub(super) fn login_form(
         email,
         error,
         return_to,
+        passkeys: state.core.webauthn_available(),
     };
     page(status, &template, csrf)
 }
@@ -119,7 +124,7 @@ pub async fn login(
             refused
                 .or_form(async |status, message| {
                     let back = back.unwrap_or_default();
-                    login_form(csrf, form.email, status, Some(message), back)
+                    login_form(&state, csrf, form.email, status, Some(message), back)
                 })
                 .await
         }

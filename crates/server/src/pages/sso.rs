@@ -103,7 +103,7 @@ pub async fn start(
             refusal(e)
                 .or_form(async |status, message| {
                     let back = back.unwrap_or_default();
-                    login_form(csrf, query.email, status, Some(message), back)
+                    login_form(&state, csrf, query.email, status, Some(message), back)
                 })
                 .await
         }
@@ -164,7 +164,14 @@ pub async fn callback(
             state.metrics.sign_in(e.code());
             refusal(e)
                 .or_form(async |status, message| {
-                    login_form(csrf, String::new(), status, Some(message), String::new())
+                    login_form(
+                        &state,
+                        csrf,
+                        String::new(),
+                        status,
+                        Some(message),
+                        String::new(),
+                    )
                 })
                 .await
         }
