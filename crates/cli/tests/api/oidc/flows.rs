@@ -236,6 +236,12 @@ async fn prompt_login_asks_a_signed_in_user_to_authenticate_again(app: TestApp) 
         query_param(&callback, "state").as_deref(),
         started["state"].as_str()
     );
+    // login_hint fills in the email on the sign-in page.
+    let started = rp.start(&["login_hint=ada@example.com"]).await;
+    let login = redirected(&elsewhere, started["url"].as_str().unwrap()).await;
+    assert_eq!(login, "/login?email=ada%40example.com");
+    let (_, html) = elsewhere.get(&login).await;
+    assert!(html.contains("value=\"ada@example.com\""), "{html}");
 }
 
 async fn rp_initiated_logout_ends_the_session_and_its_tokens(app: TestApp) {
