@@ -95,6 +95,9 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
         ("/password/reset", "post"),
         ("/me/devices/{id}/trust", "delete"),
         ("/account/trusted-devices-policy", "put"),
+        ("/login/sso", "post"),
+        ("/account/sso", "get"),
+        ("/account/sso", "put"),
     ] {
         assert!(
             paths[path][method].is_object(),
@@ -117,7 +120,7 @@ async fn the_openapi_document_covers_every_endpoint(app: TestApp) {
             "{method} {path}"
         );
     }
-    assert_eq!(paths.len(), 34, "every documented path is listed above");
+    assert_eq!(paths.len(), 36, "every documented path is listed above");
     // Every operation may answer 503 (a database outage), and one with a body 413.
     for (path, operation) in paths {
         for (method, operation) in operation.as_object().unwrap() {

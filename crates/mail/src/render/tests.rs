@@ -37,6 +37,7 @@ fn every_message() -> Vec<(Message, &'static str, Vec<&'static str>)> {
                 role: "admin".into(),
                 token: "tok123".into(),
                 expires_at: T,
+                sso: false,
             },
             "Grace invited you to Acme & Co on Tessera",
             vec![
@@ -164,6 +165,18 @@ fn every_message() -> Vec<(Message, &'static str, Vec<&'static str>)> {
             ],
         ),
         (
+            Message::SsoPasswordRequired {
+                token: "tok789".into(),
+                expires_at: T,
+            },
+            "Choose a password for Tessera: single sign-on is off while 2FA is required",
+            vec![
+                "https://auth.example.com/password/reset/tok789",
+                "until 2026-11-18 11:16 UTC",
+                "now required in Acme & Co",
+            ],
+        ),
+        (
             Message::SignupConfirm {
                 token: "tok456".into(),
                 expires_at: T,
@@ -277,6 +290,13 @@ fn every_branch() -> Vec<Message> {
         Message::TwoFactorRequired {
             by: "Grace".into(),
             deadline: None,
+        },
+        Message::Invitation {
+            inviter: "Grace".into(),
+            role: "member".into(),
+            token: "tok123".into(),
+            expires_at: T,
+            sso: true,
         },
     ]);
     messages
