@@ -10,13 +10,13 @@
 //! makes browsers refuse a form submission that redirects to another origin, and the
 //! provider's origin cannot be named in a policy sent before the email is known.
 
+use super::PageManager;
 use super::cookies::Cookie;
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
 use super::sign_in::{login_form, to_step};
 use super::step_up::recovery_refused;
 use super::ui::{Nav, capitalize, page, render, signed_in, with_cookies};
-use super::{PageManager, PageSession};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
 use askama::Template;
@@ -63,17 +63,15 @@ pub struct StartQuery {
     email: String,
 }
 
-/// `GET /login/sso?email=E`: off to the team's identity provider.
+/// `GET /login/sso?email=E`: off to the team's identity provider. Also for someone signed in
+/// already: signing in again is how an SSO user confirms it is them (the new session's
+/// step-up window starts at once).
 pub async fn start(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    PageSession(session): PageSession,
     Query(query): Query<StartQuery>,
     csrf: Csrf,
 ) -> Response {
-    if session.is_some() {
-        return Redirect::to("/").into_response();
-    }
     match state.core.sso.start(&query.email, true, &meta).await {
         Ok(started) => {
             state.metrics.sign_in("sso_started");
