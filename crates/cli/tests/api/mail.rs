@@ -118,6 +118,7 @@ async fn every_message_arrives_through_smtp(app: TestApp) {
             role: "member".into(),
             token: "invite-token".into(),
             expires_at: t,
+            sso: false,
         },
         Message::DeviceCode {
             code: "204816".into(),

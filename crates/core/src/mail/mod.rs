@@ -25,6 +25,9 @@ pub enum Message {
         role: String,
         token: String,
         expires_at: Timestamp,
+        /// The invitee signs in with the team's SSO, not a password (SPEC §12).
+        #[serde(default)]
+        sso: bool,
     },
     /// The 6-digit code that confirms a sign-in from an unrecognized device.
     DeviceCode {

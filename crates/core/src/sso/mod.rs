@@ -242,17 +242,15 @@ impl Sso {
             .get_account(pending.account_id)
             .await?
             .ok_or(SsoError::NotConfigured)?;
-        let fail = |error: SsoError| (error, account.clone());
-        let outcome = self
+        match self
             .complete(&pending, &account, &callback, meta, now)
             .await
-            .map_err(fail);
-        match outcome {
+        {
             Ok(outcome) => {
                 ctx.ip_refund(meta).await?;
                 Ok(outcome)
             }
-            Err((error, account)) => {
+            Err(error) => {
                 if !matches!(error, SsoError::Internal(_)) {
                     self.record_failure(&account, &error, meta, now).await?;
                 }

@@ -175,6 +175,7 @@ impl Team {
                 role: role.to_string(),
                 token: token.expose().to_owned(),
                 expires_at: invitation.expires_at,
+                sso: auth_source == AuthSource::Sso,
             },
         };
         let detail = json!({

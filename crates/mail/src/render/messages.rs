@@ -82,7 +82,8 @@ pub(super) fn content(email: &OutgoingEmail, brand: &Brand) -> Content {
             role,
             token,
             expires_at,
-        } => invitation(f, inviter, role, token, *expires_at),
+            sso,
+        } => invitation(f, inviter, role, token, (*expires_at, *sso)),
         Message::DeviceCode { code, expires_at } => device_code(f, code, *expires_at),
         Message::TwoFactorEnabled => two_factor_enabled(f),
         Message::TwoFactorDisabled { via } => two_factor_disabled(f, *via),
@@ -194,15 +195,26 @@ fn api_key_created(
     )
 }
 
-fn invitation(f: Facts, inviter: &str, role: &str, token: &str, expires_at: Timestamp) -> Content {
+fn invitation(
+    f: Facts,
+    inviter: &str,
+    role: &str,
+    token: &str,
+    (expires_at, sso): (Timestamp, bool),
+) -> Content {
     let Facts { product, team, .. } = f;
+    let then = if sso {
+        "Accept it by signing in with your team's single sign-on"
+    } else {
+        "Accept the invitation to choose your password"
+    };
     Content::notice(
         format!("{inviter} invited you to {team} on {product}"),
         &format!("Join {team} on {product}"),
         vec![
             format!("{inviter} invited you to join {team} on {product} as {role}."),
             format!(
-                "Accept the invitation to choose your password. The link works once, until {}.",
+                "{then}. The link works once, until {}.",
                 expires_at.to_human()
             ),
             "If you did not expect this invitation, you can ignore this email.".to_owned(),
@@ -450,18 +462,19 @@ fn sso_password_required(f: Facts, token: &str, expires_at: Timestamp) -> Conten
         "Choose a password",
         vec![
             format!(
-                "The team {team} now requires two-factor authentication, and while it does,                  signing in with single sign-on is turned off."
+                "Two-factor authentication is now required in {team}, and while it is, signing \
+                 in with single sign-on is turned off."
             ),
             format!(
-                "Choose a password with the link below (it works once, until {}), sign in with                  it, and set up two-factor authentication. If the link has expired, use                  \"Forgot your password?\" on the sign-in page.",
+                "Choose a password with the link below (it works once, until {}), sign in with \
+                 it, and set up two-factor authentication. If the link has expired, use \
+                 \"Forgot your password?\" on the sign-in page.",
                 expires_at.to_human()
             ),
         ],
     )
     .with_action(f.button("Choose a password", &format!("/password/reset/{token}")))
-    .with_advice(
-        "Do not forward this email: the link lets anyone who has it choose your password.",
-    )
+    .with_advice("Do not forward this email: the link lets anyone who has it choose your password.")
 }
 
 fn signup_confirm(f: Facts, token: &str, expires_at: Timestamp) -> Content {

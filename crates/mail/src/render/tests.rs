@@ -37,6 +37,7 @@ fn every_message() -> Vec<(Message, &'static str, Vec<&'static str>)> {
                 role: "admin".into(),
                 token: "tok123".into(),
                 expires_at: T,
+                sso: false,
             },
             "Grace invited you to Acme & Co on Tessera",
             vec![
@@ -161,6 +162,18 @@ fn every_message() -> Vec<(Message, &'static str, Vec<&'static str>)> {
                 "https://auth.example.com/password/reset/tok456",
                 "until 2026-11-18 11:16 UTC",
                 "192.0.2.7",
+            ],
+        ),
+        (
+            Message::SsoPasswordRequired {
+                token: "tok789".into(),
+                expires_at: T,
+            },
+            "Choose a password for Tessera: single sign-on is off while 2FA is required",
+            vec![
+                "https://auth.example.com/password/reset/tok789",
+                "until 2026-11-18 11:16 UTC",
+                "now required in Acme & Co",
             ],
         ),
         (
@@ -293,6 +306,13 @@ fn every_branch() -> Vec<Message> {
         Message::TwoFactorRequired {
             by: "Grace".into(),
             deadline: None,
+        },
+        Message::Invitation {
+            inviter: "Grace".into(),
+            role: "member".into(),
+            token: "tok123".into(),
+            expires_at: T,
+            sso: true,
         },
     ]);
     messages

@@ -10,13 +10,13 @@
 //! makes browsers refuse a form submission that redirects to another origin, and the
 //! provider's origin cannot be named in a policy sent before the email is known.
 
+use super::PageManager;
 use super::cookies::Cookie;
 use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
 use super::sign_in::{login_form, to_step};
 use super::step_up::recovery_refused;
-use super::ui::{Nav, capitalize, page, render, return_cookie, signed_in_to, with_cookies};
-use super::{PageManager, PageSession};
+use super::ui::{Nav, capitalize, page, render, return_cookie, signed_in_back, with_cookies};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
 use askama::Template;
@@ -67,18 +67,16 @@ pub struct StartQuery {
     return_to: String,
 }
 
-/// `GET /login/sso?email=E`: off to the team's identity provider.
+/// `GET /login/sso?email=E`: off to the team's identity provider. Also for someone signed in
+/// already: signing in again is how an SSO user confirms it is them (the new session's
+/// step-up window starts at once).
 pub async fn start(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    PageSession(session): PageSession,
     Query(query): Query<StartQuery>,
     csrf: Csrf,
 ) -> Response {
     let back = state.return_origins.check(&query.return_to);
-    if session.is_some() {
-        return Redirect::to(back.as_deref().unwrap_or("/")).into_response();
-    }
     match state.core.sso.start(&query.email, true, &meta).await {
         Ok(started) => {
             state.metrics.sign_in("sso_started");
@@ -149,7 +147,7 @@ pub async fn callback(
     let response = match state.core.sso.finish(callback, &meta).await {
         Ok(LoginOutcome::SignedIn(done)) => {
             state.metrics.sign_in("success");
-            let response = signed_in_to(&state, &done, back.as_deref());
+            let response = signed_in_back(&state, &headers, &done, back.as_deref());
             with_cookies(response, [state.cookies.clear(Cookie::ReturnTo)])
         }
         Ok(LoginOutcome::SecondStep(pending)) => {

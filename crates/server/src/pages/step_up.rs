@@ -85,6 +85,8 @@ struct ReauthPage {
     return_to: String,
     two_factor: bool,
     window_minutes: i64,
+    /// An SSO user's email: they may confirm by signing in again through the provider.
+    sso_email: Option<String>,
     error: Option<String>,
     /// Security-key request options (JSON) when the user has keys: the page's script offers
     /// "Use your security key" beside the code.
@@ -113,6 +115,8 @@ async fn form(
         return_to: local_path(return_to).to_owned(),
         two_factor: me.two_factor_enabled(),
         window_minutes: state.core.sessions.reauth_window_secs() / 60,
+        sso_email: (me.user().auth_source == tessera_core::model::AuthSource::Sso)
+            .then(|| me.user().email.as_str().to_owned()),
         error,
     };
     page(status, &template, csrf)

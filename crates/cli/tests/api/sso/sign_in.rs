@@ -22,6 +22,7 @@ backend_tests!(
     the_api_starts_the_same_flow,
     an_sso_invitation_creates_the_user_at_the_first_sso_sign_in,
     sign_ins_started_and_never_finished_are_limited_per_address,
+    an_sso_user_confirms_it_is_them_by_signing_in_again,
 );
 
 async fn a_first_sso_sign_in_provisions_a_member(app: TestApp) {
@@ -452,4 +453,25 @@ async fn sign_ins_started_and_never_finished_are_limited_per_address(app: TestAp
         .open("/login/sso?email=grace%40acme.test")
         .await;
     assert_page(page, StatusCode::TOO_MANY_REQUESTS, "Too many attempts").await;
+}
+
+async fn an_sso_user_confirms_it_is_them_by_signing_in_again(app: TestApp) {
+    let Some(_c) = connected(&app, true, "exempt").await else {
+        return;
+    };
+    let b = app.browser();
+    let first = b.sso(&app, "grace@acme.test", "grace").await;
+    let token = session_cookie(&first);
+    // Past the step-up window: a sensitive action asks her to confirm, and she has no
+    // password.
+    app.clock.advance(16 * 60);
+    let response = app.setup_2fa(&token).await;
+    assert_error(response, StatusCode::FORBIDDEN, "reauthentication_required").await;
+    let page = b.open("/reauthenticate?return_to=/settings/security").await;
+    assert_page(page, StatusCode::OK, "Sign in again with SSO").await;
+    // Signing in again through the provider is a fresh authentication.
+    let again = b.sso(&app, "grace@acme.test", "grace").await;
+    assert_eq!(again.location(), "/");
+    let fresh = session_cookie(&again);
+    assert_eq!(app.setup_2fa(&fresh).await.status(), StatusCode::OK);
 }
