@@ -76,7 +76,7 @@ impl Application {
         create_private_dir(&config.data_dir)?;
         let (store, keys) = open_store(&config, clock.now()).await?;
         let open_files = serve::raise_open_file_limit();
-        let limits = Limits::new(&config.server, open_files);
+        let limits = Limits::new(&config.server, open_files, &config.trusted_proxies);
         tracing::info!(
             max_connections = limits.max_connections,
             max_connections_per_ip = limits.max_per_ip,

@@ -5,7 +5,9 @@
 //!   request, so an idle connection is closed after the same time. (The body then has as long
 //!   again, see `body`.)
 //! - At most `max_connections_per_ip` connections are open from one client address (an IPv6
-//!   client counts by its /64): one more is closed at once, before anything is read. At most
+//!   client counts by its /64): one more is closed at once, before anything is read. A
+//!   reverse proxy of `TESSERA_TRUSTED_PROXIES` speaks for many clients: its connections are
+//!   not capped by address (only in all). At most
 //!   `max_connections` are open in all: at that cap a new connection takes the place of the
 //!   oldest one with no request in flight (idle, or still sending its head), and is refused
 //!   only if every open one has a request in flight (see [`Open`]). Refusals are logged once
@@ -28,6 +30,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tessera_core::api_keys::IpRule;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
@@ -36,18 +39,21 @@ use tower::ServiceExt;
 const MAX_DEFAULT_CONNECTIONS: usize = 16_384;
 
 /// What [`serve`] enforces, resolved from [`ServerConfig`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Limits {
     pub header_timeout: Duration,
     pub max_connections: usize,
     /// `None`: no cap per address.
     pub max_per_ip: Option<usize>,
+    /// Addresses the cap per address does not apply to: the trusted reverse proxies.
+    pub proxies: Arc<[IpRule]>,
     pub shutdown_grace: Duration,
 }
 
 impl Limits {
-    /// The configured limits; the connection cap from `open_files` when it is `0`.
-    pub fn new(config: &ServerConfig, open_files: u64) -> Self {
+    /// The configured limits; the connection cap from `open_files` when it is `0`; no cap
+    /// per address for `proxies`.
+    pub fn new(config: &ServerConfig, open_files: u64, proxies: &[IpRule]) -> Self {
         let max_connections = match config.max_connections {
             0 => usize::try_from(open_files / 2)
                 .unwrap_or(MAX_DEFAULT_CONNECTIONS)
@@ -59,6 +65,7 @@ impl Limits {
             max_connections,
             max_per_ip: (config.max_connections_per_ip > 0)
                 .then_some(config.max_connections_per_ip),
+            proxies: proxies.into(),
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         }
     }
@@ -149,7 +156,9 @@ pub async fn serve(
                 }
             },
         };
-        let Some(slot) = PerAddress::enter(&per_ip, peer.ip(), limits.max_per_ip) else {
+        let proxy = limits.proxies.iter().any(|rule| rule.contains(peer.ip()));
+        let cap = limits.max_per_ip.filter(|_| !proxy);
+        let Some(slot) = PerAddress::enter(&per_ip, peer.ip(), cap) else {
             stats.refused_per_ip.fetch_add(1, Ordering::Relaxed);
             refusals.note(|n| {
                 tracing::warn!(
@@ -390,15 +399,15 @@ mod tests {
     #[test]
     fn the_default_cap_is_half_the_open_file_limit_within_bounds() {
         let config = ServerConfig::default();
-        assert_eq!(Limits::new(&config, 1024).max_connections, 512);
-        assert_eq!(Limits::new(&config, 1 << 20).max_connections, 16_384);
-        assert_eq!(Limits::new(&config, 8).max_connections, 16);
+        assert_eq!(Limits::new(&config, 1024, &[]).max_connections, 512);
+        assert_eq!(Limits::new(&config, 1 << 20, &[]).max_connections, 16_384);
+        assert_eq!(Limits::new(&config, 8, &[]).max_connections, 16);
         let set = ServerConfig {
             max_connections: 100,
             max_connections_per_ip: 0,
             ..config
         };
-        let limits = Limits::new(&set, 1024);
+        let limits = Limits::new(&set, 1024, &[]);
         assert_eq!(limits.max_connections, 100);
         assert_eq!(limits.max_per_ip, None);
     }

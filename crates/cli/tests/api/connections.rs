@@ -85,7 +85,11 @@ async fn a_half_sent_head_and_an_idle_connection_are_closed_after_the_header_tim
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_cap_per_address_are_closed_and_others_served() {
-    let app = app_with(|c| c.server.max_connections_per_ip = 3).await;
+    let app = app_with(|c| {
+        c.server.max_connections_per_ip = 3;
+        c.trusted_proxies = vec![tessera_core::api_keys::IpRule::parse("127.0.0.4").unwrap()];
+    })
+    .await;
     let to = address(&app);
     let mut held = Vec::new();
     for _ in 0..3 {
@@ -123,6 +127,23 @@ async fn connections_over_the_cap_per_address_are_closed_and_others_served() {
         .await
         .unwrap();
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    // A trusted reverse proxy speaks for many clients: no cap by its address.
+    let mut proxied = Vec::new();
+    for _ in 0..6 {
+        proxied.push(connect_from([127, 0, 0, 4], to).await);
+    }
+    for stream in &mut proxied {
+        stream
+            .write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buffer = [0; 512];
+        let n = stream.read(&mut buffer).await.unwrap();
+        assert!(
+            buffer[..n].starts_with(b"HTTP/1.1 200"),
+            "a proxied connection is served"
+        );
+    }
     // Once one of the three goes, the address may connect again.
     drop(held.pop());
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -188,14 +188,18 @@ pub struct PasskeyStartResponse {
     responses(
         (status = 200, body = PasskeyStartResponse),
         (status = 409, description = "`webauthn_unavailable`", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: each start counts against the \
+            client's address like a failed sign-in (given back when the sign-in succeeds)",
+            body = ErrorBody),
     ))]
 pub async fn passkey_start(
     State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
 ) -> Result<Json<PasskeyStartResponse>, AppError> {
     let started = state
         .core
         .passkeys
-        .start()
+        .start(&meta)
         .await
         .map_err(|e| passkey_error(e, state.core.now()))?;
     Ok(Json(PasskeyStartResponse {

@@ -224,9 +224,10 @@ async fn refused(
 /// "Sign in with a passkey": the page that asks the authenticator.
 pub async fn passkey(
     State(state): State<AppState>,
+    ClientMeta(meta): ClientMeta,
     CsrfForm { form, csrf }: CsrfForm<ReturnForm>,
 ) -> Response {
-    match state.core.passkeys.start().await {
+    match state.core.passkeys.start(&meta).await {
         Ok(started) => {
             let template = PasskeyPage {
                 csrf: csrf.field.clone(),

@@ -15,6 +15,7 @@ backend_tests!(
     one_assertion_raced_twice_signs_in_once,
     one_passkey_assertion_raced_twice_signs_in_once,
     malformed_or_oversized_answers_are_validation_errors,
+    passkey_starts_count_against_the_address_and_a_sign_in_gives_one_back,
 );
 
 async fn a_counter_that_does_not_rise_is_refused_and_recorded(app: TestApp) {
@@ -257,4 +258,45 @@ async fn malformed_or_oversized_answers_are_validation_errors(app: TestApp) {
     )
     .await;
     assert_eq!(body["error"]["field"], "name", "{body}");
+}
+
+/// Anyone may start a passkey sign-in, and each start stores a ceremony: starts count against
+/// the client's address like failed sign-ins (SPEC §3), a finished sign-in gives its start
+/// back, and a finish with a token that opens nothing counts too.
+async fn passkey_starts_count_against_the_address_and_a_sign_in_gives_one_back(app: TestApp) {
+    let (_, mut key) = app.user_with_key("starts@example.com").await;
+    let max = tessera_core::SecurityPolicy::default().ip_max_failures;
+    let start = || app.post("/api/v1/login/passkey/start", json!({}), None);
+    let first = start().await.body().await;
+    let finished = app
+        .post(
+            "/api/v1/login/passkey/finish",
+            json!({ "challenge_token": first["challenge_token"],
+                    "credential": key.get_discoverable(&first["options"]) }),
+            None,
+        )
+        .await;
+    assert_eq!(finished.status(), StatusCode::OK, "given back");
+    let bogus = app
+        .post(
+            "/api/v1/login/passkey/finish",
+            json!({ "challenge_token": "no-such-token",
+                    "credential": key.get_discoverable(&first["options"]) }),
+            None,
+        )
+        .await;
+    assert_error(bogus, StatusCode::UNAUTHORIZED, "challenge_expired").await;
+    for _ in 1..max {
+        assert_eq!(start().await.status(), StatusCode::OK);
+    }
+    let refused = start().await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    // The same limit as failed sign-ins from the address.
+    assert_error(
+        app.login("starts@example.com", "wrong password").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    )
+    .await;
 }

@@ -58,9 +58,14 @@ pub struct PasskeyStart {
 pub struct Passkeys(pub(crate) Arc<Ctx>);
 
 impl Passkeys {
-    pub async fn start(&self) -> Result<PasskeyStart, PasskeyError> {
+    /// Starts a passkey sign-in. Anyone may, so each start (a stored ceremony) counts against
+    /// the client's address like a failed sign-in; a sign-in that succeeds gives it back.
+    pub async fn start(&self, meta: &RequestMeta) -> Result<PasskeyStart, PasskeyError> {
         let ctx = &self.0;
         let rp = rp(ctx)?;
+        if let Err(RetryAt(retry_at)) = ctx.ip_admit(meta, ctx.now()).await? {
+            return Err(PasskeyError::TooManyAttempts { retry_at });
+        }
         let (mut options, state) =
             rp.webauthn
                 .start_discoverable_authentication()
@@ -107,15 +112,15 @@ impl Passkeys {
         let rp = rp(ctx)?;
         let assertion: PublicKeyCredential = read_json("credential", credential)?;
         let now = ctx.now();
-        if let Err(RetryAt(retry_at)) = ctx.ip_admit(meta, now).await? {
-            return Err(PasskeyError::TooManyAttempts { retry_at });
-        }
         let key = CeremonyKey::Passkey(Token::from_client(token).hash());
-        let state = ctx
-            .store
-            .take_ceremony(&key, now)
-            .await?
-            .ok_or(PasskeyError::ChallengeExpired)?;
+        // Its start was counted against the address; a token that opens no ceremony counts
+        // by itself.
+        let Some(state) = ctx.store.take_ceremony(&key, now).await? else {
+            if let Err(RetryAt(retry_at)) = ctx.ip_admit(meta, now).await? {
+                return Err(PasskeyError::TooManyAttempts { retry_at });
+            }
+            return Err(PasskeyError::ChallengeExpired);
+        };
         let ceremony = Ceremony::<DiscoverableAuthentication>::from_json(&state)?;
         let Ok((handle, credential_id)) =
             rp.webauthn.identify_discoverable_authentication(&assertion)
