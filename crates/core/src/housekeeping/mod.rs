@@ -33,6 +33,8 @@ const THROTTLE_KEEP_SECS: i64 = 30 * 24 * 3600;
 /// Used and expired links and send records are kept a day, for a person looking into one.
 const GRACE_SECS: i64 = 24 * 3600;
 const DAY_SECS: i64 = 24 * 3600;
+/// A revoked or expired API key is kept this long, then deleted.
+const API_KEY_RETENTION_DAYS: i64 = 30;
 
 /// Rows deleted per statement.
 pub const BATCH: i64 = 1000;
@@ -72,6 +74,9 @@ pub fn cutoffs(policy: &SecurityPolicy, now: Timestamp) -> Vec<(Sweep, Timestamp
         (Sweep::SsoLogins, now),
         (Sweep::OidcCodes, ago(GRACE_SECS)),
         (Sweep::OidcTokens, ago(GRACE_SECS)),
+        // A revoked or expired key is still recognized (its uses refused as such, and
+        // audited) for a month, then forgotten.
+        (Sweep::ApiKeys, ago(API_KEY_RETENTION_DAYS * DAY_SECS)),
     ]
 }
 

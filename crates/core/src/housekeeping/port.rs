@@ -36,10 +36,12 @@ pub enum Sweep {
     OidcCodes,
     /// OpenID Connect access and refresh tokens that ended before the cutoff.
     OidcTokens,
+    /// API keys revoked or expired before the cutoff.
+    ApiKeys,
 }
 
 impl Sweep {
-    pub const ALL: [Sweep; 16] = [
+    pub const ALL: [Sweep; 17] = [
         Self::ExpiredSessions,
         Self::IdleSessions,
         Self::Challenges,
@@ -56,6 +58,7 @@ impl Sweep {
         Self::SsoLogins,
         Self::OidcCodes,
         Self::OidcTokens,
+        Self::ApiKeys,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +79,7 @@ impl Sweep {
             Self::SsoLogins => "sso_logins",
             Self::OidcCodes => "oidc_codes",
             Self::OidcTokens => "oidc_tokens",
+            Self::ApiKeys => "api_keys",
         }
     }
 }

@@ -12,6 +12,7 @@ conformance!(
     keys_are_listed_changed_and_revoked_once,
     a_key_use_is_recorded_once_per_interval,
     a_key_goes_with_its_creator,
+    housekeeping_forgets_revoked_and_expired_keys_after_their_end,
 );
 
 fn new_key(user: &User, label: &str) -> ApiKey {
@@ -211,4 +212,48 @@ async fn a_key_goes_with_its_creator(store: Arc<dyn Store>, _: String) {
             .await,
         Err(StoreError::Raced)
     ));
+}
+
+async fn housekeeping_forgets_revoked_and_expired_keys_after_their_end(
+    store: Arc<dyn Store>,
+    _: String,
+) {
+    use tessera_core::housekeeping::Sweep;
+    let (account, user) = signup(&store, "sweep@example.com").await;
+    let revoked = new_key(&user, "Revoked");
+    let expired = ApiKey {
+        expires_at: Some(T0.plus_secs(60)),
+        ..new_key(&user, "Expired")
+    };
+    let live = ApiKey {
+        expires_at: None,
+        ..new_key(&user, "Live")
+    };
+    for (key, n) in [(&revoked, 1), (&expired, 2), (&live, 3)] {
+        store
+            .create_api_key(key, &hash(n), &Effects::default())
+            .await
+            .unwrap();
+    }
+    assert!(
+        store
+            .revoke_api_key(
+                account.id,
+                revoked.id,
+                T0.plus_secs(10),
+                &Effects::default()
+            )
+            .await
+            .unwrap()
+    );
+    // Not yet past the cutoff: nothing goes.
+    assert_eq!(store.sweep(Sweep::ApiKeys, T0, 100).await.unwrap(), 0);
+    let later = T0.plus_secs(2 * 24 * 3600);
+    assert_eq!(store.sweep(Sweep::ApiKeys, later, 100).await.unwrap(), 2);
+    assert!(store.find_api_key(&hash(1)).await.unwrap().is_none());
+    assert!(store.find_api_key(&hash(2)).await.unwrap().is_none());
+    assert!(
+        store.find_api_key(&hash(3)).await.unwrap().is_some(),
+        "a live key stays"
+    );
 }

@@ -35,6 +35,7 @@ fn rule(sweep: Sweep) -> (&'static str, &'static str, &'static str) {
         Sweep::SsoLogins => ("sso_logins", "id", "expires_at <= $1"),
         Sweep::OidcCodes => ("oidc_codes", "code_hash", "expires_at <= $1"),
         Sweep::OidcTokens => ("oidc_tokens", "token_hash", "expires_at <= $1"),
+        Sweep::ApiKeys => ("api_keys", "id", "(revoked_at <= $1 OR expires_at <= $1)"),
     }
 }
 
