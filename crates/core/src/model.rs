@@ -180,6 +180,7 @@ text_enum!(
         ApiKeyRevoked => "api_key_revoked",
         ApiKeyRefused => "api_key_refused",
         SecurityKeyAdded => "security_key_added",
+        AuthenticatorAdded => "authenticator_added",
         SecurityKeyRemoved => "security_key_removed",
         SecurityKeyCounterRefused => "security_key_counter_refused",
         PasskeySignInFailed => "passkey_sign_in_failed",

@@ -71,6 +71,7 @@ fn describe(kind: EventKind) -> &'static str {
         ApiKeyRevoked => "API key revoked",
         ApiKeyRefused => "API key refused",
         SecurityKeyAdded => "Security key added",
+        AuthenticatorAdded => "Authenticator app added (two-factor authentication was on already)",
         SecurityKeyRemoved => "Security key removed",
         SecurityKeyCounterRefused => {
             "Security key refused: its signature counter did not rise (a cloned key?)"

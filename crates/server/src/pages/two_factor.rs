@@ -168,6 +168,7 @@ pub async fn show(
         Some("password") => Some("Your password is changed. Your other sessions were signed out."),
         Some("key_added") => Some("Your security key is added."),
         Some("key_removed") => Some("Your security key is removed."),
+        Some("app_added") => Some("Your authenticator app is added."),
         _ => None,
     };
     overview(&state, &context, csrf, StatusCode::OK, notice, None).await
@@ -225,6 +226,10 @@ pub async fn activate(
         .activate(&context, &form.code, &meta)
         .await
     {
+        // An app added beside security keys: 2FA was on, the recovery codes stay.
+        Ok(codes) if codes.is_empty() => {
+            Redirect::to("/settings/security?notice=app_added").into_response()
+        }
         Ok(codes) => codes_page(
             &context,
             csrf,

@@ -7,6 +7,7 @@
 mod refusals;
 
 use crate::helpers::{PASSWORD, ResponseExt, TestApp};
+use tessera_core::Clock;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::AuthenticatorBackend;
@@ -18,6 +19,7 @@ backend_tests!(
     a_passkey_signs_in_alone_and_satisfies_the_team_requirement,
     removing_the_last_key_turns_two_factor_off,
     a_key_confirms_it_is_you_for_a_sensitive_action,
+    an_authenticator_app_is_added_beside_a_key,
 );
 
 /// A security key: a software authenticator (ours to copy, to play a cloned key).
@@ -310,4 +312,54 @@ async fn removing_the_last_key_turns_two_factor_off(app: TestApp) {
             .await;
         assert_eq!(again.status(), StatusCode::NOT_FOUND);
     }
+}
+
+/// 2FA on through a key: an authenticator app is one more factor. Its activation keeps the
+/// recovery codes (none new), and either factor answers the second step.
+async fn an_authenticator_app_is_added_beside_a_key(app: TestApp) {
+    let (token, mut key) = app.user_with_key("both@example.com").await;
+    let before = app.me_body(&token).await["two_factor"]["recovery_codes_remaining"].clone();
+    let setup = app.setup_2fa(&token).await;
+    assert_eq!(setup.status(), StatusCode::OK);
+    let setup = setup.body().await;
+    let secret = setup["secret"].as_str().unwrap().to_owned();
+    let Some(code) = crate::otp::oathtool(&secret, app.clock.now()) else {
+        return;
+    };
+    let activated = app.activate_2fa(&token, &code).await;
+    assert_eq!(activated.status(), StatusCode::OK);
+    let activated = activated.body().await;
+    assert_eq!(activated["recovery_codes"], json!([]), "{activated}");
+    let me = app.me_body(&token).await;
+    assert_eq!(me["two_factor"]["recovery_codes_remaining"], before, "{me}");
+    let kinds = app.event_kinds(&token).await;
+    assert!(
+        kinds.contains(&"authenticator_added".to_owned()),
+        "{kinds:?}"
+    );
+    // Now set up: a second setup is refused.
+    crate::helpers::assert_error(
+        app.setup_2fa(&token).await,
+        StatusCode::CONFLICT,
+        "already_enabled",
+    )
+    .await;
+    app.clock.advance(30);
+
+    // The second step offers both, and takes either.
+    let challenge = app.key_challenge("both@example.com").await;
+    let methods = challenge["methods"].to_string();
+    assert!(
+        methods.contains("totp") && methods.contains("webauthn"),
+        "{methods}"
+    );
+    let code = crate::otp::oathtool(&secret, app.clock.now()).unwrap();
+    let token_of = challenge["challenge_token"].as_str().unwrap();
+    assert_eq!(app.verify(token_of, &code).await.status(), StatusCode::OK);
+    let challenge = app.key_challenge("both@example.com").await;
+    let assertion = key.get(&challenge["webauthn_options"]);
+    assert_eq!(
+        app.verify_key(&challenge, &assertion).await.status(),
+        StatusCode::OK
+    );
 }

@@ -24,7 +24,8 @@ pub struct Setup {
 }
 
 impl Factors {
-    /// Starts a TOTP setup, replacing a pending one; nothing is active until confirmed.
+    /// Starts a TOTP setup, replacing a pending one; nothing is active until confirmed. A
+    /// user whose 2FA is on through security keys may add an authenticator app too.
     pub async fn start_setup(
         &self,
         me: &Recent<AnySession>,
@@ -32,7 +33,7 @@ impl Factors {
     ) -> Result<Setup, TwoFactorError> {
         let ctx = &self.0;
         let user = me.user();
-        if ctx.two_factor_on(user.id).await? {
+        if ctx.store.get_totp_factor(user.id).await?.is_some() {
             return Err(TwoFactorError::AlreadyEnabled);
         }
         let now = ctx.now();
@@ -58,7 +59,9 @@ impl Factors {
     }
 
     /// Confirms the pending setup with a code from the app: 2FA is on, and the recovery codes
-    /// (returned, shown once) replace any old ones.
+    /// (returned, shown once) replace any old ones. For a user whose 2FA was on already
+    /// (security keys), the app is one more factor: their recovery codes stay, none are
+    /// returned.
     pub async fn activate(
         &self,
         me: &AnySession,
@@ -79,12 +82,20 @@ impl Factors {
         };
         let secret = ctx.open_secret(user, &enrollment.secret_sealed)?;
         let step = matching_step(&secret, &code, now).ok_or(TwoFactorError::InvalidCode)?;
-        let codes = ctx.policy.recovery_code_format.generate_set();
+        let effects;
+        let codes = if ctx.two_factor_on(user.id).await? {
+            // One more factor, as a security key added after the first is: recorded, 2FA
+            // unchanged.
+            effects = Effects::event(me.event(EventKind::AuthenticatorAdded, meta, now));
+            Vec::new()
+        } else {
+            let event = me.event(EventKind::TwoFactorEnabled, meta, now);
+            effects = ctx
+                .notify(event, user, meta, Message::TwoFactorEnabled)
+                .await?;
+            ctx.policy.recovery_code_format.generate_set()
+        };
         let hashes = recovery::hashes(ctx, user, &codes);
-        let event = me.event(EventKind::TwoFactorEnabled, meta, now);
-        let effects = ctx
-            .notify(event, user, meta, Message::TwoFactorEnabled)
-            .await?;
         let activation = ctx
             .store
             .activate_totp(
