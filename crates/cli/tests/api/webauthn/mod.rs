@@ -7,9 +7,9 @@
 mod refusals;
 
 use crate::helpers::{PASSWORD, ResponseExt, TestApp};
-use tessera_core::Clock;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tessera_core::Clock;
 use webauthn_authenticator_rs::AuthenticatorBackend;
 use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
