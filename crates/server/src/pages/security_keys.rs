@@ -8,13 +8,13 @@ use super::csrf::{Csrf, CsrfForm};
 use super::error::PageError;
 use super::step_up::recent;
 use super::two_factor::overview;
-use super::ui::{Nav, page, signed_in_to, to_login};
+use super::ui::{Nav, page, signed_in_back, to_login};
 use super::{Empty, PageSession, PageUser};
 use crate::extract::ClientMeta;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tessera_core::factors::totp::group;
@@ -262,10 +262,12 @@ pub struct PasskeyForm {
     return_to: String,
 }
 
-/// Signs in with the passkey's answer the script put in the form.
+/// Signs in with the passkey's answer the script put in the form; then on to an
+/// application's authorization request that sent the browser to sign in, or `return_to`.
 pub async fn passkey_finish(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
+    headers: HeaderMap,
     CsrfForm { form, .. }: CsrfForm<PasskeyForm>,
 ) -> Response {
     match state
@@ -277,7 +279,7 @@ pub async fn passkey_finish(
         Ok(done) => {
             state.metrics.sign_in("success");
             let back = state.return_origins.check(&form.return_to);
-            signed_in_to(&state, &done, back.as_deref())
+            signed_in_back(&state, &headers, &done, back.as_deref())
         }
         Err(e) => passkey_refused(&state, e).into_response(),
     }

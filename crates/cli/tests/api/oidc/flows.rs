@@ -14,6 +14,7 @@ backend_tests!(
     a_rotated_signing_key_stays_published_until_its_tokens_expire,
     signing_keys_are_re_encrypted_by_a_master_key_rotation,
     the_admin_command_lists_and_removes_clients,
+    a_passkey_sign_in_goes_back_to_the_app_with_hwk,
 );
 
 async fn discovery_names_every_endpoint_of_this_issuer(app: TestApp) {
@@ -443,4 +444,59 @@ async fn signing_out_everywhere_ends_the_apps_refresh_tokens(app: TestApp) {
     assert!(response.status().is_success());
     let refused = rp.refresh(refresh).await;
     assert_eq!(refused["error"], "invalid_grant", "{refused}");
+}
+
+/// Signing in with a passkey on Tessera's page also goes back to the application's
+/// authorization request, and the ID token says how: `hwk` and `mfa`, no password.
+async fn a_passkey_sign_in_goes_back_to_the_app_with_hwk(app: TestApp) {
+    let (_, mut key) = app.user_with_key("pia@example.com").await;
+    let Some(rp) = Rp::new(&app, register(&app, "Wiki", &[])) else {
+        return;
+    };
+    let started = rp.start(&[]).await;
+    let browser = app.browser();
+    let login = redirected(&browser, started["url"].as_str().unwrap()).await;
+    assert!(login.starts_with("/login"), "{login}");
+    let (_, html) = browser.get(&login).await;
+    let response = browser.submit(&html, "/login/passkey", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    let attribute = |name: &str| {
+        html.split(&format!("{name}=\""))
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&#34;", "\"")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let options: Value = serde_json::from_str(&attribute("data-options")).unwrap();
+    let challenge = html
+        .split("name=\"challenge_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let assertion = key.get_discoverable(&options).to_string();
+    let response = browser
+        .submit(
+            &html,
+            "/login/passkey/finish",
+            &[("challenge_token", &challenge), ("credential", &assertion)],
+        )
+        .await;
+    let callback = continue_page(&app, &browser, response).await;
+    assert!(callback.starts_with(REDIRECT_URI), "{callback}");
+    let done = rp.finish(&started, &callback, now(&app)).await;
+    assert!(done.get("error").is_none(), "{done}");
+    assert_eq!(done["claims"]["email"], "pia@example.com");
+    assert_eq!(done["claims"]["amr"], serde_json::json!(["hwk", "mfa"]));
+    assert_eq!(done["claims"]["acr"], "2");
 }
