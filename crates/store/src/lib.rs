@@ -73,6 +73,8 @@ mod sqlite {
     pub(crate) mod keys;
     mod oidc;
     mod outbox;
+    #[cfg(test)]
+    mod plans;
     mod rows;
     mod second_step;
     mod sessions;

@@ -70,6 +70,22 @@ fn joined<T: ToString>(items: &[T]) -> String {
         .join(" ")
 }
 
+/// The key of hash `$1` with its creator and account (every request with a key: the gate).
+pub(super) const FIND_BY_HASH: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    ", ",
+    user_columns!(),
+    ", ",
+    account_columns!(),
+    ", ",
+    two_factor_on!("u.id"),
+    " AS two_factor_enabled \
+     FROM api_keys k JOIN users u ON u.id = k.created_by \
+     JOIN accounts a ON a.id = k.account_id \
+     WHERE k.key_hash = $1"
+);
+
 #[async_trait]
 impl ApiKeyStore for Backend {
     async fn create_api_key(
@@ -206,24 +222,11 @@ impl ApiKeyStore for Backend {
     }
 
     async fn find_api_key(&self, hash: &TokenHash) -> StoreResult<Option<ApiKeyContext>> {
-        let found = query(concat!(
-            "SELECT ",
-            key_columns!(),
-            ", ",
-            user_columns!(),
-            ", ",
-            account_columns!(),
-            ", ",
-            two_factor_on!("u.id"),
-            " AS two_factor_enabled \
-             FROM api_keys k JOIN users u ON u.id = k.created_by \
-             JOIN accounts a ON a.id = k.account_id \
-             WHERE k.key_hash = $1"
-        ))
-        .bind(hash.as_bytes())
-        .fetch_optional(self.reader())
-        .await
-        .map_err(db)?;
+        let found = query(FIND_BY_HASH)
+            .bind(hash.as_bytes())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db)?;
         found
             .map(|row| {
                 Ok(ApiKeyContext {

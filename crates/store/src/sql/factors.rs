@@ -17,10 +17,13 @@ const FACTOR_TABLES: &[&str] = &[
     "DELETE FROM webauthn_credentials WHERE user_id = $1",
 ];
 
+/// The 2FA status of user `$1` at `$2`.
+pub(super) const STATUS: &str = concat!("SELECT ", rows::status_columns!("$1", "$2"));
+
 #[async_trait]
 impl FactorStore for Backend {
     async fn active_factors(&self, user: UserId) -> StoreResult<Vec<FactorKind>> {
-        query("SELECT kind FROM active_factors WHERE user_id = $1 ORDER BY enabled_at")
+        query("SELECT kind FROM active_factors WHERE user_id = $1 GROUP BY kind ORDER BY MIN(enabled_at)")
             .bind(user.to_string())
             .fetch_all(self.reader())
             .await
@@ -39,7 +42,7 @@ impl FactorStore for Backend {
         user: UserId,
         now: Timestamp,
     ) -> StoreResult<TwoFactorStatus> {
-        let row = query(concat!("SELECT ", rows::status_columns!("$1", "$2")))
+        let row = query(STATUS)
             .bind(user.to_string())
             .bind(now.unix())
             .fetch_one(self.reader())

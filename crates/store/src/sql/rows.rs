@@ -81,9 +81,9 @@ macro_rules! two_factor_on {
 macro_rules! status_columns {
     ($user:literal, $now:literal) => {
         concat!(
-            "(SELECT MIN(enabled_at) FROM active_factors WHERE user_id = ",
+            "(SELECT enabled_at FROM active_factors WHERE user_id = ",
             $user,
-            ") AS status_enabled_at, \
+            " ORDER BY enabled_at LIMIT 1) AS status_enabled_at, \
              (SELECT COUNT(*) FROM recovery_codes WHERE user_id = ",
             $user,
             " AND used_at IS NULL) \

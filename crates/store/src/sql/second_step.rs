@@ -15,6 +15,23 @@ use tessera_core::second_step::{
 };
 use tessera_core::store::{Effects, StoreResult};
 
+/// A live challenge of token hash `$1` at `$2`, with its user, account and TOTP factor (every
+/// second step).
+pub(super) const FIND_CONTEXT: &str = concat!(
+    "SELECT ",
+    challenge_columns!(),
+    ", ",
+    user_columns!(),
+    ", ",
+    account_columns!(),
+    ", ",
+    factor_columns!(),
+    " FROM login_challenges c JOIN users u ON u.id = c.user_id \
+     JOIN accounts a ON a.id = u.account_id \
+     LEFT JOIN totp_factors f ON f.user_id = u.id \
+     WHERE c.token_hash = $1 AND c.expires_at > $2"
+);
+
 #[async_trait]
 impl ChallengeStore for Backend {
     async fn create_challenge(&self, challenge: &Challenge, token: &TokenHash) -> StoreResult<()> {
@@ -63,25 +80,12 @@ impl ChallengeStore for Backend {
         token: &TokenHash,
         now: Timestamp,
     ) -> StoreResult<Option<ChallengeContext>> {
-        let row = query(concat!(
-            "SELECT ",
-            challenge_columns!(),
-            ", ",
-            user_columns!(),
-            ", ",
-            account_columns!(),
-            ", ",
-            factor_columns!(),
-            " FROM login_challenges c JOIN users u ON u.id = c.user_id \
-             JOIN accounts a ON a.id = u.account_id \
-             LEFT JOIN totp_factors f ON f.user_id = u.id \
-             WHERE c.token_hash = $1 AND c.expires_at > $2"
-        ))
-        .bind(token.as_bytes())
-        .bind(now.unix())
-        .fetch_optional(self.reader())
-        .await
-        .map_err(db)?;
+        let row = query(FIND_CONTEXT)
+            .bind(token.as_bytes())
+            .bind(now.unix())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db)?;
         row.map(|row| {
             Ok(ChallengeContext {
                 challenge: rows::challenge(&row)?,

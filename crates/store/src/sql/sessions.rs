@@ -107,6 +107,18 @@ macro_rules! session_by_token {
     };
 }
 
+/// The session of token hash `$1` (every authenticated request).
+pub(super) const FIND: &str = concat!("SELECT ", session_context_columns!(), session_by_token!());
+
+/// [`FIND`] with the user's 2FA status at `$2` (`GET /me`).
+pub(super) const FIND_WITH_STATUS: &str = concat!(
+    "SELECT ",
+    session_context_columns!(),
+    ", ",
+    status_columns!("u.id", "$2"),
+    session_by_token!()
+);
+
 fn context(row: &Row) -> StoreResult<SessionContext> {
     Ok(SessionContext {
         session: rows::session(row)?,
@@ -131,15 +143,11 @@ impl SessionStore for Backend {
     }
 
     async fn find_session(&self, token: &TokenHash) -> StoreResult<Option<SessionContext>> {
-        let row = query(concat!(
-            "SELECT ",
-            session_context_columns!(),
-            session_by_token!()
-        ))
-        .bind(token.as_bytes())
-        .fetch_optional(self.reader())
-        .await
-        .map_err(db)?;
+        let row = query(FIND)
+            .bind(token.as_bytes())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db)?;
         row.map(|row| context(&row)).transpose()
     }
 
@@ -148,18 +156,12 @@ impl SessionStore for Backend {
         token: &TokenHash,
         now: Timestamp,
     ) -> StoreResult<Option<(SessionContext, TwoFactorStatus)>> {
-        let row = query(concat!(
-            "SELECT ",
-            session_context_columns!(),
-            ", ",
-            status_columns!("u.id", "$2"),
-            session_by_token!()
-        ))
-        .bind(token.as_bytes())
-        .bind(now.unix())
-        .fetch_optional(self.reader())
-        .await
-        .map_err(db)?;
+        let row = query(FIND_WITH_STATUS)
+            .bind(token.as_bytes())
+            .bind(now.unix())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db)?;
         row.map(|row| Ok((context(&row)?, rows::status(&row)?)))
             .transpose()
     }
