@@ -1,6 +1,6 @@
 //! The keys ID tokens are signed with (SPEC §13): RS256 (2048-bit RSA, the default) and
 //! ES256 (P-256), made here, kept with the private half sealed under the master key (bound to
-//! the key's id), published as a JWKS, signed and checked with `jsonwebtoken`.
+//! the key's id), published as a JWKS, signed with `ring` and checked with `jsonwebtoken`.
 //!
 //! Each algorithm has one current key, made when first needed. `tessera admin
 //! rotate-signing-key` retires the current keys and makes new ones; a retired key stays in
@@ -12,7 +12,7 @@ use crate::crypto::{Sealer, random_bytes};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -55,7 +55,7 @@ pub enum SigningError {
     #[error("a stored signing key is unusable: {0}")]
     Stored(String),
     #[error("cannot sign: {0}")]
-    Sign(#[from] jsonwebtoken::errors::Error),
+    Sign(String),
     #[error(transparent)]
     Sealed(#[from] crate::crypto::Unsealable),
 }
@@ -127,36 +127,74 @@ fn ec_key() -> Result<(Vec<u8>, Value), SigningError> {
     Ok((pkcs8.as_ref().to_vec(), jwk))
 }
 
-/// A key ready to sign with.
+/// A key ready to sign with: parsed once, when first used, and kept (parsing an RSA key
+/// costs more than signing with it, and a P-256 key's public point is computed on parsing).
 pub struct Signer {
     pub kid: String,
-    alg: SigningAlg,
-    key: EncodingKey,
+    pair: KeyPair,
+    /// The JWS header, base64url-encoded: the same for every token of the key.
+    header: String,
+    rng: ring::rand::SystemRandom,
+}
+
+enum KeyPair {
+    Rsa(ring::signature::RsaKeyPair),
+    Ec(ring::signature::EcdsaKeyPair),
 }
 
 impl Signer {
     /// Opens a stored key.
     pub fn open(row: &SigningKeyRow, sealer: &Sealer) -> Result<Self, SigningError> {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RsaKeyPair};
         let alg = SigningAlg::parse(&row.alg)
             .ok_or_else(|| SigningError::Stored(format!("unknown algorithm {}", row.alg)))?;
         let der = sealer.open(&row.private_sealed, row.id.as_bytes())?;
-        let key = match alg {
-            SigningAlg::Rs256 => EncodingKey::from_rsa_der(&der),
-            SigningAlg::Es256 => EncodingKey::from_ec_der(&der),
+        let rng = ring::rand::SystemRandom::new();
+        let unusable = |e: &dyn std::fmt::Display| SigningError::Stored(e.to_string());
+        let pair = match alg {
+            SigningAlg::Rs256 => {
+                KeyPair::Rsa(RsaKeyPair::from_der(&der).map_err(|e| unusable(&e))?)
+            }
+            SigningAlg::Es256 => KeyPair::Ec(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
+                    .map_err(|e| unusable(&e))?,
+            ),
         };
+        let header = json!({"alg": alg.as_str(), "kid": row.id, "typ": "JWT"});
         Ok(Self {
             kid: row.id.clone(),
-            alg,
-            key,
+            pair,
+            header: URL_SAFE_NO_PAD.encode(header.to_string()),
+            rng,
         })
     }
 
-    /// A compact JWS of `claims`.
+    /// A compact JWS of `claims` (RFC 7515): header, claims and signature, base64url.
     pub fn sign(&self, claims: &impl Serialize) -> Result<String, SigningError> {
-        let mut header = Header::new(self.alg.jose());
-        header.kid = Some(self.kid.clone());
-        header.typ = Some("JWT".into());
-        Ok(jsonwebtoken::encode(&header, claims, &self.key)?)
+        let claims = serde_json::to_vec(claims).map_err(|e| SigningError::Sign(e.to_string()))?;
+        let mut token = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(claims));
+        let failed = |_| SigningError::Sign("the signing key refused to sign".into());
+        let signature = match &self.pair {
+            KeyPair::Rsa(pair) => {
+                let mut signature = vec![0; pair.public().modulus_len()];
+                pair.sign(
+                    &ring::signature::RSA_PKCS1_SHA256,
+                    &self.rng,
+                    token.as_bytes(),
+                    &mut signature,
+                )
+                .map_err(failed)?;
+                signature
+            }
+            KeyPair::Ec(pair) => pair
+                .sign(&self.rng, token.as_bytes())
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+        };
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
     }
 }
 
