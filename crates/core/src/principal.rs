@@ -10,8 +10,9 @@
 //!   on.
 //! - [`Manager`]: the owner or an admin, in a full session; built only by [`Manager::new`].
 //!   Only a manager reaches the team's use cases ([`crate::team`]).
-//! - [`Managed`]: a user of the manager's account whom the manager may act on
-//!   ([`may_act_on`]); handed out only by [`crate::team::Team::managed`].
+//! - [`Managed`]: a user of the account whom the one acting (a recovery admin, or the creator
+//!   of a key granted `users:write`) may act on ([`may_act_on`]); handed out only by
+//!   [`crate::team::Team::managed`].
 //! - [`Recent`]: any of the above whose session authenticated within the step-up window
 //!   (SPEC §9, "sudo mode": 15 min, `TESSERA_REAUTH_MINUTES`), built only by
 //!   [`crate::sessions::Sessions::recent`] against the clock (or by a use case that has just
@@ -25,7 +26,12 @@
 //!   [`crate::api_keys::ApiKeys::authenticate`]; never a session, untouched by 2FA. It acts
 //!   only through [`Granted`]: the key holding one [`Grant`], checked by
 //!   [`crate::api_keys::ApiKeys::granted`]. A use case that a key may call takes
-//!   `&impl Reads<G>`, which a [`Manager`] and a `Granted<G>` both are.
+//!   `&impl Reads<G>`, which a [`Manager`] and a `Granted<G>` both are; a recovery power open
+//!   to keys takes a [`crate::team::Acting<G>`]: a [`RecoveryAdmin`] or a `Granted<G>`. A key
+//!   holds a recovery grant (`users:write`, `policy:write`) only while its creator, read with
+//!   the key at each use, is a manager who passes the recovery admin's 2FA rule
+//!   ([`crate::api_keys::grants::may_hold`]); it needs no step-up, having no session (its
+//!   creation needed one).
 
 use crate::Timestamp;
 use crate::api_keys::{ApiKey, ApiKeyContext};
@@ -365,6 +371,12 @@ pub mod grant {
         /// `POST`, `GET` and `DELETE /account/invitations` (members only: inviting an admin
         /// is a recovery power).
         InvitationsWrite => "invitations:write",
+        /// `DELETE /account/users/{id}` and `POST /account/users/{id}/two-factor/reset`: a
+        /// recovery power, within what the key's creator may do ([`super::may_act_on`]).
+        UsersWrite => "users:write",
+        /// `PUT /account/two-factor-policy` and `PUT /account/trusted-devices-policy` (not the
+        /// SSO settings, which hold a secret: people only).
+        PolicyWrite => "policy:write",
     }
 }
 
@@ -425,15 +437,16 @@ pub fn may_act_on(actor: &User, target: &User) -> Result<(), Forbidden> {
     }
 }
 
-/// A user of the manager's account whom the manager may act on.
+/// A user of the actor's account whom the actor may act on: a recovery admin, or the
+/// creator of a key granted `users:write`.
 pub struct Managed {
     user: User,
 }
 
 impl Managed {
-    /// Only after [`may_act_on`] (see [`crate::team::Team::managed`]).
-    pub(crate) fn new(manager: &Manager, user: User) -> Result<Self, Forbidden> {
-        may_act_on(manager.user(), &user)?;
+    /// Only after [`may_act_on`] by the person acting (see [`crate::team::Team::managed`]).
+    pub(crate) fn new(actor: &User, user: User) -> Result<Self, Forbidden> {
+        may_act_on(actor, &user)?;
         Ok(Self { user })
     }
 

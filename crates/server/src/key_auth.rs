@@ -1,10 +1,13 @@
 //! API keys at the HTTP edge (SPEC §11): `Authorization: Bearer tsk_…` on the account API,
 //! by grant. [`Caller<G>`] is what an endpoint open to keys takes: a manager's session, or a
-//! key holding grant `G`; the core's use case then takes it as `&impl Reads<G>`. A key never
-//! reaches the endpoints that take a session: it is not a session.
+//! key holding grant `G`; the core's use case then takes it as `&impl Reads<G>`. A power
+//! that amounts to account recovery takes [`Caller<G, RecoveryAdminSession>`] (the session
+//! then within the step-up window, with 2FA), which the core takes as an
+//! [`Acting<G>`]. A key never reaches the endpoints that take only a session: it is not a
+//! session.
 
 use crate::error::AppError;
-use crate::extract::{ClientMeta, ManagerSession};
+use crate::extract::{ClientMeta, ManagerSession, RecoveryAdminSession};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -12,8 +15,8 @@ use axum::http::request::Parts;
 use tessera_core::api_keys::{ApiKeyError, InsufficientGrant, KeyRefused, looks_like_key};
 use tessera_core::model::Account;
 use tessera_core::principal::grant::InvitationsWrite;
-use tessera_core::principal::{ApiKeyPrincipal, Grant, Granted, Manager, Reads};
-use tessera_core::team::Inviter;
+use tessera_core::principal::{ApiKeyPrincipal, Grant, Granted, Reads};
+use tessera_core::team::{Acting, Inviter};
 
 /// The text after `Bearer `, if it is meant as an API key.
 pub(crate) fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
@@ -33,16 +36,19 @@ pub(crate) async fn authenticate(
     Ok(state.core.api_keys.authenticate(presented, &meta).await?)
 }
 
-/// A manager's session, or an API key holding grant `G`.
-pub enum Caller<G> {
-    Manager(Manager),
+/// A person's session, as the extractor `S` admits it (a manager's by default), or an API
+/// key holding grant `G`.
+// Clippy cannot size the generic session (which is as large as the key): one per request.
+#[allow(clippy::large_enum_variant)]
+pub enum Caller<G, S = ManagerSession> {
+    Session(S),
     Key(Granted<G>),
 }
 
 impl<G: Grant> Reads<G> for Caller<G> {
     fn account_read(&self) -> &Account {
         match self {
-            Self::Manager(manager) => Reads::<G>::account_read(manager),
+            Self::Session(ManagerSession(manager)) => Reads::<G>::account_read(manager),
             Self::Key(key) => key.account_read(),
         }
     }
@@ -52,13 +58,27 @@ impl Caller<InvitationsWrite> {
     /// Who invites: the manager, or the key (which invites members only).
     pub fn inviter(&self) -> Inviter<'_> {
         match self {
-            Self::Manager(manager) => Inviter::Manager(manager),
+            Self::Session(ManagerSession(manager)) => Inviter::Manager(manager),
             Self::Key(key) => Inviter::Key(key),
         }
     }
 }
 
-impl<G: Grant + Send> FromRequestParts<AppState> for Caller<G> {
+impl<G> Caller<G, RecoveryAdminSession> {
+    /// Who uses the recovery power: the admin, or the key (as its creator).
+    pub fn acting(&self) -> Acting<'_, G> {
+        match self {
+            Self::Session(RecoveryAdminSession(admin)) => Acting::Admin(admin),
+            Self::Key(key) => Acting::Key(key),
+        }
+    }
+}
+
+impl<G, S> FromRequestParts<AppState> for Caller<G, S>
+where
+    G: Grant + Send,
+    S: FromRequestParts<AppState, Rejection = AppError> + Send,
+{
     type Rejection = AppError;
 
     async fn from_request_parts(
@@ -66,8 +86,7 @@ impl<G: Grant + Send> FromRequestParts<AppState> for Caller<G> {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Some(presented) = presented_key(&parts.headers).map(str::to_owned) else {
-            let ManagerSession(manager) = ManagerSession::from_request_parts(parts, state).await?;
-            return Ok(Self::Manager(manager));
+            return Ok(Self::Session(S::from_request_parts(parts, state).await?));
         };
         let key = authenticate(parts, state, &presented).await?;
         let route = parts

@@ -7,13 +7,16 @@
 //! only [`Team::managed`] hands out, after [`crate::principal::may_act_on`]. Members manage
 //! only themselves (`/me`). The powers that amount to account recovery (deleting a user,
 //! resetting their 2FA, inviting an admin, the 2FA policy) need a [`RecoveryAdmin`]: a
-//! manager within the step-up window, with 2FA on themselves (SPEC §9, review F6).
+//! manager within the step-up window, with 2FA on themselves (SPEC §9, review F6); all but
+//! inviting an admin are also open to an API key with the grant for them ([`Acting`]).
 
+mod acting;
 pub mod enforcement;
 pub mod invitations;
 mod policy;
 mod port;
 
+pub use acting::Acting;
 pub use invitations::{InvitationError, Invitations, InviteInput, Inviter, OpenInvitation};
 pub use policy::PolicyInput;
 pub use port::{TeamStore, TeamUser};
@@ -21,7 +24,7 @@ pub use port::{TeamStore, TeamUser};
 use crate::ctx::{Ctx, Internal, internal_from};
 use crate::mail::{Message, ResetBy};
 use crate::model::{EventKind, NewEvent, RequestMeta, SecurityEvent, UserId};
-use crate::principal::grant::{EventsRead, UsersRead};
+use crate::principal::grant::{EventsRead, UsersRead, UsersWrite};
 use crate::principal::{Forbidden, Managed, Manager, Reads, RecoveryAdmin};
 use crate::store::Effects;
 use crate::throttle::Scope;
@@ -55,7 +58,7 @@ pub enum TeamError {
 
 internal_from!(TeamError);
 
-/// The team's use cases, for its managers. Cheap to clone.
+/// The team's use cases, for its managers (and keys with the grant for one). Cheap to clone.
 #[derive(Clone)]
 pub struct Team(pub(crate) Arc<Ctx>);
 
@@ -78,16 +81,22 @@ impl Team {
         self.0.recovery_admin(manager)
     }
 
-    /// A user of the manager's account the manager may act on.
-    pub async fn managed(&self, manager: &Manager, id: UserId) -> Result<Managed, TeamError> {
+    /// A user of the account whom the one acting (the admin, or the key's creator) may act
+    /// on now.
+    pub async fn managed<'a>(
+        &self,
+        who: impl Into<Acting<'a, UsersWrite>>,
+        id: UserId,
+    ) -> Result<Managed, TeamError> {
+        let who = who.into();
         let user = self
             .0
             .store
             .get_user(id)
             .await?
-            .filter(|u| u.account_id == manager.account().id)
+            .filter(|u| u.account_id == who.account().id)
             .ok_or(TeamError::NotFound)?;
-        Ok(Managed::new(manager, user)?)
+        Ok(Managed::new(who.user(), user)?)
     }
 
     /// The account's users: for its managers, and keys granted `users:read`.
@@ -97,24 +106,22 @@ impl Team {
 
     /// Deletes a user: their sessions, factors and devices go with them; their events stay.
     /// Inviting the same email again gives a fresh user, without 2FA (Mailgun's reset path).
-    pub async fn delete_user(
+    pub async fn delete_user<'a>(
         &self,
-        manager: &RecoveryAdmin,
+        who: impl Into<Acting<'a, UsersWrite>>,
         target: Managed,
         meta: &RequestMeta,
     ) -> Result<(), TeamError> {
+        let who = who.into();
         let now = self.0.now();
         let user = target.into_user();
-        let effects = Effects::event(
-            manager
-                .event(EventKind::UserDeleted, meta, now)
-                .with_detail(json!({
-                    "target_id": user.id,
-                    "target_email": user.email.as_str(),
-                    "target_role": user.role,
-                })),
-        )
-        .and(manager.restarted(now));
+        let detail = json!({
+            "target_id": user.id,
+            "target_email": user.email.as_str(),
+            "target_role": user.role,
+        });
+        let effects = Effects::event(who.event(EventKind::UserDeleted, meta, now, detail))
+            .and(who.restarted(now));
         let throttles = Scope::of_user(&user);
         if self
             .0
@@ -129,33 +136,35 @@ impl Team {
     }
 
     /// An admin's reset of a user's 2FA (SparkPost): every factor, the recovery codes and
-    /// paper key are void, the user's sessions end, and they are emailed. If the account
-    /// requires 2FA, they set it up again at their next sign-in.
-    pub async fn reset_two_factor(
+    /// paper key are void, the user's sessions end, and they are emailed (by a key: as by
+    /// its creator). If the account requires 2FA, they set it up again at their next sign-in.
+    pub async fn reset_two_factor<'a>(
         &self,
-        manager: &RecoveryAdmin,
+        who: impl Into<Acting<'a, UsersWrite>>,
         target: Managed,
         meta: &RequestMeta,
     ) -> Result<(), TeamError> {
+        let who = who.into();
         let ctx = &self.0;
         let now = ctx.now();
         let user = target.into_user();
-        let account = manager.account();
+        let account = who.account();
+        let detail = who.detail(json!({
+            "by": "admin",
+            "admin_id": who.user().id,
+            "admin_email": who.user().email.as_str(),
+        }));
         let event =
-            NewEvent::for_user(&user, EventKind::TwoFactorReset, meta, now).with_detail(json!({
-                "by": "admin",
-                "admin_id": manager.user().id,
-                "admin_email": manager.user().email.as_str(),
-            }));
+            NewEvent::for_user(&user, EventKind::TwoFactorReset, meta, now).with_detail(detail);
         let message = Message::TwoFactorReset {
             by: ResetBy::Admin {
-                name: manager.user().name.clone(),
+                name: who.user().name.clone(),
             },
             required: account.two_factor_required,
         };
         let effects = Effects::event(event)
             .and_email(ctx.email_in(&user, account, meta, now, message))
-            .and(manager.restarted(now));
+            .and(who.restarted(now));
         if ctx
             .store
             .disable_two_factor(user.id, true, &effects)

@@ -5,11 +5,11 @@
 //! team's SSO in `disable_sso` mode, turning it on also emails each SSO user a link to
 //! choose a password (SPEC §12).
 
-use super::{Team, TeamError};
+use super::{Acting, Team, TeamError};
 use crate::Timestamp;
 use crate::mail::Message;
 use crate::model::{Account, EventKind, RequestMeta, SsoTwoFactor, TrustedDevices};
-use crate::principal::RecoveryAdmin;
+use crate::principal::grant::PolicyWrite;
 use crate::store::Effects;
 use crate::validate::FieldError;
 use serde_json::json;
@@ -44,30 +44,29 @@ fn grace_period(input: &PolicyInput<'_>, now: Timestamp) -> Result<Option<Timest
 
 impl Team {
     /// Sets whether the account requires 2FA, and until when users may still skip it.
-    pub async fn set_two_factor_policy(
+    pub async fn set_two_factor_policy<'a>(
         &self,
-        manager: &RecoveryAdmin,
+        who: impl Into<Acting<'a, PolicyWrite>>,
         input: PolicyInput<'_>,
         meta: &RequestMeta,
     ) -> Result<Account, TeamError> {
+        let who = who.into();
         let ctx = &self.0;
         let now = ctx.now();
         let grace = grace_period(&input, now)?;
-        let account = manager.account();
-        let effects = Effects::event(
-            manager
-                .event(EventKind::TwoFactorPolicyChanged, meta, now)
-                .with_detail(json!({
-                    "required": input.required,
-                    "grace_period_until": grace.map(Timestamp::to_rfc3339),
-                })),
-        )
-        .and(manager.restarted(now));
+        let account = who.account();
+        let detail = json!({
+            "required": input.required,
+            "grace_period_until": grace.map(Timestamp::to_rfc3339),
+        });
+        let effects =
+            Effects::event(who.event(EventKind::TwoFactorPolicyChanged, meta, now, detail))
+                .and(who.restarted(now));
         let mut turned_on = Effects::default();
         if input.required {
             for member in ctx.store.team_members(account.id).await? {
                 let message = Message::TwoFactorRequired {
-                    by: manager.user().name.clone(),
+                    by: who.user().name.clone(),
                     deadline: grace,
                 };
                 turned_on =
@@ -100,23 +99,22 @@ impl Team {
     /// Sets whether the account's users may have devices skip the second step (SPEC §9).
     /// The policy is checked at every use, so forbidding it stops every trusted device at
     /// once; the store also ends their trust then, so allowing it again revives none. A
-    /// 2FA policy, so a power of a [`RecoveryAdmin`] (SPEC §9: step-up).
-    pub async fn set_trusted_devices_policy(
+    /// 2FA policy, so a power of a [`crate::principal::RecoveryAdmin`] (SPEC §9: step-up), or
+    /// of a key granted `policy:write`.
+    pub async fn set_trusted_devices_policy<'a>(
         &self,
-        manager: &RecoveryAdmin,
+        who: impl Into<Acting<'a, PolicyWrite>>,
         policy: TrustedDevices,
         meta: &RequestMeta,
     ) -> Result<Account, TeamError> {
+        let who = who.into();
         let ctx = &self.0;
         let now = ctx.now();
-        let effects = Effects::event(
-            manager
-                .event(EventKind::TrustedDevicesPolicyChanged, meta, now)
-                .with_detail(json!({ "trusted_devices": policy.as_str() })),
-        )
-        .and(manager.restarted(now));
+        let detail = json!({ "trusted_devices": policy.as_str() });
+        let event = who.event(EventKind::TrustedDevicesPolicyChanged, meta, now, detail);
+        let effects = Effects::event(event).and(who.restarted(now));
         ctx.store
-            .set_trusted_devices_policy(manager.account().id, policy, &effects)
+            .set_trusted_devices_policy(who.account().id, policy, &effects)
             .await?
             .ok_or(TeamError::NotFound)
     }

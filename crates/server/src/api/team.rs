@@ -1,8 +1,9 @@
 //! Account administration (SPEC §4): the 2FA policy, users and invitations (the account's
 //! audit log is in [`super::activity`]). Every handler takes a manager's session (members
-//! get `403 forbidden` before any handler runs), some also an API key with the grant for it
+//! get `403 forbidden` before any handler runs), or an API key with the grant for it
 //! ([`Caller`], SPEC §11). The powers that amount to account recovery take a
-//! [`RecoveryAdminSession`] (SPEC §9, review F6): within the step-up window, with 2FA on.
+//! [`RecoveryAdminSession`] (SPEC §9, review F6): within the step-up window, with 2FA on;
+//! or a key granted `users:write` or `policy:write`, acting as its creator.
 
 use super::path_id as id;
 use super::schema::{AccountBody, TrustedDevicesPolicyBody, TwoFactorPolicyBody, UserBody};
@@ -16,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use tessera_core::Timestamp;
 use tessera_core::model::{Invitation, InvitationId, TrustedDevices, UserId};
 use tessera_core::principal::Reads;
-use tessera_core::principal::grant::{AccountRead, InvitationsWrite, UsersRead};
+use tessera_core::principal::grant::{
+    AccountRead, InvitationsWrite, PolicyWrite, UsersRead, UsersWrite,
+};
 use tessera_core::team::{InviteInput, PolicyInput};
 use tessera_core::validate::FieldError;
 use utoipa::ToSchema;
@@ -49,17 +52,21 @@ pub struct PolicyRequest {
 /// Turning the requirement on emails every user. Users without 2FA may go on during the grace
 /// period; after it (or at once, without one) they must set it up at their next request.
 /// Turning it off changes no user's 2FA.
+///
+/// Also for API keys granted `policy:write`, acting as their creator (who must still be the
+/// owner or an admin, with 2FA while `TESSERA_ADMIN_REQUIRES_2FA` is on); no step-up.
 #[utoipa::path(put, path = "/account/two-factor-policy", tag = "account",
-    security(("session" = [])), request_body = PolicyRequest,
+    security(("session" = []), ("api_key" = ["policy:write"])), request_body = PolicyRequest,
     responses(
         (status = 200, body = TwoFactorPolicyBody),
-        (status = 403, description = "`forbidden` (members), `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on) or `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`)", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `session_expired`, `invalid_api_key` or `api_key_expired`", body = ErrorBody),
+        (status = 403, description = "`forbidden` (members), `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on), `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`), `insufficient_grant` (also when the key's creator may no longer give it) or `ip_not_allowed`", body = ErrorBody),
         (status = 422, description = "`validation_error`: a bad or past date", body = ErrorBody),
     ))]
 pub async fn set_policy(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    RecoveryAdminSession(manager): RecoveryAdminSession,
+    caller: Caller<PolicyWrite, RecoveryAdminSession>,
     Json(body): Json<PolicyRequest>,
 ) -> Result<Json<TwoFactorPolicyBody>, AppError> {
     let input = PolicyInput {
@@ -69,7 +76,7 @@ pub async fn set_policy(
     let account = state
         .core
         .team
-        .set_two_factor_policy(&manager, input, &meta)
+        .set_two_factor_policy(caller.acting(), input, &meta)
         .await?;
     Ok(Json(TwoFactorPolicyBody::from(&account)))
 }
@@ -86,17 +93,20 @@ pub struct TrustedDevicesPolicyRequest {
 ///
 /// Checked at every sign-in: `forbidden` makes every device ask for the second step again at
 /// once, and ends their trust (allowing it again later revives none).
+///
+/// Also for API keys granted `policy:write`, acting as their creator; no step-up.
 #[utoipa::path(put, path = "/account/trusted-devices-policy", tag = "account",
-    security(("session" = [])), request_body = TrustedDevicesPolicyRequest,
+    security(("session" = []), ("api_key" = ["policy:write"])), request_body = TrustedDevicesPolicyRequest,
     responses(
         (status = 200, body = TrustedDevicesPolicyBody),
-        (status = 403, description = "`forbidden`, `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on) or `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`)", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `session_expired`, `invalid_api_key` or `api_key_expired`", body = ErrorBody),
+        (status = 403, description = "`forbidden`, `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on), `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`), `insufficient_grant` (also when the key's creator may no longer give it) or `ip_not_allowed`", body = ErrorBody),
         (status = 422, description = "`validation_error`: neither `allowed` nor `forbidden`", body = ErrorBody),
     ))]
 pub async fn set_trusted_devices_policy(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    RecoveryAdminSession(manager): RecoveryAdminSession,
+    caller: Caller<PolicyWrite, RecoveryAdminSession>,
     Json(body): Json<TrustedDevicesPolicyRequest>,
 ) -> Result<Json<TrustedDevicesPolicyBody>, AppError> {
     let policy: TrustedDevices = body
@@ -106,7 +116,7 @@ pub async fn set_trusted_devices_policy(
     let account = state
         .core
         .team
-        .set_trusted_devices_policy(&manager, policy, &meta)
+        .set_trusted_devices_policy(caller.acting(), policy, &meta)
         .await?;
     Ok(Json(TrustedDevicesPolicyBody {
         trusted_devices: account.trusted_devices.as_str(),
@@ -137,26 +147,28 @@ pub async fn users(
 
 /// Deletes a user: their sessions, factors and devices go with them; their events stay.
 /// Inviting the same email again gives a fresh user without 2FA.
+///
+/// Also for API keys granted `users:write`, acting as their creator: never on the owner nor
+/// on the creator themselves, and only while the creator is the owner or an admin (with 2FA
+/// while `TESSERA_ADMIN_REQUIRES_2FA` is on); no step-up.
 #[utoipa::path(delete, path = "/account/users/{id}", tag = "account",
-    security(("session" = [])), params(("id" = String, Path, description = "User id")),
+    security(("session" = []), ("api_key" = ["users:write"])), params(("id" = String, Path, description = "User id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "`forbidden` (members, yourself, or the owner), `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on) or `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`)", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `session_expired`, `invalid_api_key` or `api_key_expired`", body = ErrorBody),
+        (status = 403, description = "`forbidden` (members, yourself or the owner; for a key, its creator or the owner), `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on), `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`), `insufficient_grant` (also when the key's creator may no longer give it) or `ip_not_allowed`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
         (status = 409, description = "`conflict`: a concurrent change (the caller deleted by another admin meanwhile) got in the way; nothing was changed", body = ErrorBody),
     ))]
 pub async fn delete_user(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    RecoveryAdminSession(manager): RecoveryAdminSession,
+    caller: Caller<UsersWrite, RecoveryAdminSession>,
     Path(user): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    let target = state
-        .core
-        .team
-        .managed(&manager, id::<UserId>(&user)?)
-        .await?;
-    state.core.team.delete_user(&manager, target, &meta).await?;
+    let who = caller.acting();
+    let target = state.core.team.managed(who, id::<UserId>(&user)?).await?;
+    state.core.team.delete_user(who, target, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -168,31 +180,28 @@ pub struct ResetResponse {
 /// Resets a user's 2FA: their secret, recovery codes and paper key stop working, their
 /// sessions end, and they are emailed. If the account requires 2FA, they set it up again at
 /// their next sign-in.
+///
+/// Also for API keys granted `users:write`, acting as their creator (as for deleting a user;
+/// the email names the creator); no step-up.
 #[utoipa::path(post, path = "/account/users/{id}/two-factor/reset", tag = "account",
-    security(("session" = [])), params(("id" = String, Path, description = "User id")),
+    security(("session" = []), ("api_key" = ["users:write"])), params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, body = ResetResponse),
-        (status = 403, description = "`forbidden` (members, yourself, or the owner), `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on) or `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`)", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`, `session_expired`, `invalid_api_key` or `api_key_expired`", body = ErrorBody),
+        (status = 403, description = "`forbidden` (members, yourself or the owner; for a key, its creator or the owner), `two_factor_setup_required`, `admin_two_factor_required` (the caller has no 2FA and `TESSERA_ADMIN_REQUIRES_2FA` is on), `reauthentication_required` (no authentication of this session in the last 15 minutes: `POST /me/reauthenticate`), `insufficient_grant` (also when the key's creator may no longer give it) or `ip_not_allowed`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
         (status = 409, description = "`not_enabled`: the user has no 2FA", body = ErrorBody),
     ))]
 pub async fn reset_two_factor(
     State(state): State<AppState>,
     ClientMeta(meta): ClientMeta,
-    RecoveryAdminSession(manager): RecoveryAdminSession,
+    caller: Caller<UsersWrite, RecoveryAdminSession>,
     Path(user): Path<String>,
 ) -> Result<Json<ResetResponse>, AppError> {
-    let target = state
-        .core
-        .team
-        .managed(&manager, id::<UserId>(&user)?)
-        .await?;
+    let who = caller.acting();
+    let target = state.core.team.managed(who, id::<UserId>(&user)?).await?;
     let user = UserBody::new(target.user(), false);
-    state
-        .core
-        .team
-        .reset_two_factor(&manager, target, &meta)
-        .await?;
+    state.core.team.reset_two_factor(who, target, &meta).await?;
     Ok(Json(ResetResponse { user }))
 }
 

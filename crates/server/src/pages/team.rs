@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tessera_core::model::{InvitationId, TrustedDevices, UserId};
-use tessera_core::principal::{Forbidden, Manager};
+use tessera_core::principal::{Forbidden, Manager, RecoveryAdmin};
 use tessera_core::team::{InviteInput, PolicyInput, TeamError};
 
 /// The fixed notices a redirect may ask for: nothing typed by anyone is echoed.
@@ -395,23 +395,23 @@ async fn back_to_users(
     }
 }
 
-/// Runs an action on one user, then shows the list again with its outcome.
+/// Runs an admin's action on one user, then shows the list again with its outcome.
 async fn on_user(
     state: &AppState,
-    manager: &Manager,
+    admin: &RecoveryAdmin,
     csrf: Csrf,
     id: &str,
     action: impl AsyncFnOnce(tessera_core::principal::Managed) -> Result<(), TeamError>,
     done: &str,
 ) -> Response {
     let outcome = match id.parse::<UserId>() {
-        Ok(id) => match state.core.team.managed(manager, id).await {
+        Ok(id) => match state.core.team.managed(admin, id).await {
             Ok(target) => action(target).await,
             Err(e) => Err(e),
         },
         Err(_) => Err(TeamError::NotFound),
     };
-    back_to_users(state, manager, csrf, outcome, done, InviteForm::default()).await
+    back_to_users(state, admin, csrf, outcome, done, InviteForm::default()).await
 }
 
 pub async fn delete_user(
@@ -426,7 +426,7 @@ pub async fn delete_user(
         Err(why) => return refused_on_users(&state, &manager, csrf, why).await,
     };
     let action = async |target| state.core.team.delete_user(&admin, target, &meta).await;
-    on_user(&state, &manager, csrf, &id, action, "deleted").await
+    on_user(&state, &admin, csrf, &id, action, "deleted").await
 }
 
 /// A recovery power refused: re-authenticate and come back, or the list with the reason.
@@ -467,7 +467,7 @@ pub async fn reset_two_factor(
             .reset_two_factor(&admin, target, &meta)
             .await
     };
-    on_user(&state, &manager, csrf, &id, action, "reset").await
+    on_user(&state, &admin, csrf, &id, action, "reset").await
 }
 
 pub async fn revoke_invitation(

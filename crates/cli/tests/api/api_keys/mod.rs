@@ -1,13 +1,15 @@
 //! API keys and the gate (SPEC §11): keys made, listed, changed, revoked and used by grant
-//! ([`keys`]), their allowlists and failures ([`refusals`]), races ([`races`]), the gate
-//! over HTTP ([`gate`]), `return_to` on the sign-in page ([`return_to`]), and a real nginx
-//! in front of an app, over HTTP and in Chromium ([`nginx`]).
+//! ([`keys`]), the recovery grants `users:write` and `policy:write` ([`recovery`]), their
+//! allowlists and failures ([`refusals`]), races ([`races`]), the gate over HTTP ([`gate`]),
+//! `return_to` on the sign-in page ([`return_to`]), and a real nginx in front of an app, over
+//! HTTP and in Chromium ([`nginx`]).
 
 mod gate;
 mod keys;
 mod nginx;
 mod page;
 mod races;
+mod recovery;
 mod refusals;
 mod return_to;
 
