@@ -17,7 +17,10 @@ pub const TESSERA_GRANTS: &[(&str, &str)] = &[
     ("users:write", "delete users and reset their 2FA"),
     ("invitations:write", "invite people to the team"),
     ("events:read", "read the account's audit log"),
-    ("policy:write", "change the team's 2FA and trusted-device policies"),
+    (
+        "policy:write",
+        "change the team's 2FA and trusted-device policies",
+    ),
 ];
 
 /// The grants that amount to account recovery, which need a manager with 2FA on
