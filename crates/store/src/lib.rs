@@ -41,6 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::store::{Store, StoreError, Unavailable, Unique};
 
+mod at_once;
 pub mod backup;
 mod group;
 mod lite;
@@ -60,6 +61,8 @@ mod sqlite {
     /// One writer at a time: a read in a write transaction already sees the latest state.
     pub(crate) const FOR_UPDATE: &str = "";
     pub(crate) const FOR_NO_KEY_UPDATE: &str = "";
+    /// One writer at a time: the user's sessions need no version (see `sessions::insert`).
+    pub(crate) const LOCK_USER_FOR_SESSION: &str = "SELECT id FROM users WHERE id = $1";
     pub(crate) type Row = crate::query::Row;
     /// A write transaction: a savepoint in the group writer's batch.
     pub(crate) type Tx = crate::GroupTx;
@@ -98,6 +101,11 @@ mod postgres {
     /// The same, for a row that only serializes its writers: it does not block the
     /// foreign-key checks of inserts that refer to it (which take `FOR KEY SHARE`).
     pub(crate) const FOR_NO_KEY_UPDATE: &str = " FOR NO KEY UPDATE";
+    /// Locks the user's row as [`FOR_NO_KEY_UPDATE`] does (an update of a column no key
+    /// refers to) and moves their sessions' version on: a second step answered in one
+    /// statement (`at_once`) sees that a session was opened since it read the version.
+    pub(crate) const LOCK_USER_FOR_SESSION: &str = "UPDATE users \
+        SET sessions_version = sessions_version + 1 WHERE id = $1 RETURNING id";
     pub(crate) type Row = crate::query::Row;
     /// A write transaction.
     pub(crate) type Tx = crate::PgTx;
@@ -146,6 +154,16 @@ impl SqliteStore {
     /// A write of exactly one statement: on SQLite, a transaction like any other.
     async fn begin_single(&self) -> Result<GroupTx, DbError> {
         self.write.begin().await
+    }
+    /// SQLite runs in-process: a statement costs no round trip, every answer takes the
+    /// transaction (see `at_once` for PostgreSQL).
+    async fn answer_at_once(
+        &self,
+        _attempt: tessera_core::second_step::ChallengeAttempt,
+        _lock: &mut tessera_core::second_step::LockGate<'_>,
+        _completing: Option<tessera_core::second_step::Completing<'_>>,
+    ) -> Result<Option<tessera_core::second_step::Attempted>, StoreError> {
+        Ok(None)
     }
     fn reader(&self) -> &Readers {
         &self.read

@@ -34,7 +34,7 @@ mod unfinished;
 
 pub use port::{
     Attempted, ChallengeAttempt, ChallengeContext, ChallengeStore, Completing, DeviceWrite,
-    Expired, LockGate,
+    Expired, LockGate, Seen,
 };
 
 use crate::Timestamp;
@@ -381,6 +381,7 @@ impl Ctx {
             challenge,
             user,
             account,
+            seen,
             ..
         } = context;
         let OnSuccess {
@@ -419,6 +420,7 @@ impl Ctx {
             challenge: challenge_id,
             max_attempts,
             now,
+            seen,
         };
         let mut lock = LockGate {
             scope: Scope::SecondStep,

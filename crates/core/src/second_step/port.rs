@@ -19,6 +19,25 @@ pub struct ChallengeContext {
     pub account: Account,
     /// The user's TOTP factor, if they have one.
     pub totp: Option<TotpFactor>,
+    /// What the same read saw of the other rows a right answer changes, if the backend read
+    /// them: handed back with the attempt ([`ChallengeAttempt::seen`]).
+    pub seen: Option<Seen>,
+}
+
+/// The rows besides the challenge that a right answer changes, as the challenge's read saw
+/// them. A backend whose every statement costs a network round trip (PostgreSQL) answers a
+/// right code in one statement: it passes the lock's rules ([`LockGate`]) over `lock`, and
+/// writes only if each row is still as seen (a compare-and-set); if one is not, nothing is
+/// written and the attempt takes the transaction after all. So the rules are the same ones,
+/// run in core, and the outcome is the transaction's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// The user's second-step lock (at rest when it has no row).
+    pub lock: ThrottleState,
+    /// The version of the user's set of sessions, which every session opened for them
+    /// moves on: unchanged, no session of theirs was opened since the read, and the cap on
+    /// their sessions can be kept without taking turns on their row.
+    pub sessions: i64,
 }
 
 /// One attempt at a login challenge.
@@ -28,6 +47,8 @@ pub struct ChallengeAttempt {
     /// The attempts a challenge may have had before this one (it dies at this many).
     pub max_attempts: i64,
     pub now: Timestamp,
+    /// [`ChallengeContext::seen`], for a backend that can answer in one statement.
+    pub seen: Option<Seen>,
 }
 
 /// The user's second-step lock as an attempt passes it, under the lock's row lock.

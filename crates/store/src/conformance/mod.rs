@@ -37,6 +37,7 @@ macro_rules! conformance {
 
 mod accounts;
 mod api_keys;
+mod at_once;
 mod credentials;
 mod devices;
 mod events;

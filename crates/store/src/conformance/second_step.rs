@@ -149,6 +149,7 @@ async fn attempt_behind(
                 challenge: c,
                 max_attempts: 5,
                 now,
+                seen: None,
             },
             &mut LockGate {
                 scope: SCOPE,
@@ -174,15 +175,15 @@ pub(super) async fn attempt(
 }
 
 /// A proof with a session and no effects.
-struct Spend {
-    proof: Proof,
-    session: tessera_core::model::Session,
-    token: tessera_core::crypto::TokenHash,
-    effects: Effects,
+pub(super) struct Spend {
+    pub(super) proof: Proof,
+    pub(super) session: tessera_core::model::Session,
+    pub(super) token: tessera_core::crypto::TokenHash,
+    pub(super) effects: Effects,
 }
 
 impl Spend {
-    fn new(user: &User, proof: Proof) -> Self {
+    pub(super) fn new(user: &User, proof: Proof) -> Self {
         Self {
             proof,
             session: session(user, T0.plus_secs(3600)),
@@ -191,7 +192,7 @@ impl Spend {
         }
     }
 
-    fn completing(&self) -> Option<Completing<'_>> {
+    pub(super) fn completing(&self) -> Option<Completing<'_>> {
         Some(Completing {
             proof: &self.proof,
             session: Some((&self.session, &self.token)),
@@ -201,7 +202,7 @@ impl Spend {
     }
 }
 
-async fn enabled(store: &Arc<dyn Store>, email: &str, recovery: &[u8]) -> User {
+pub(super) async fn enabled(store: &Arc<dyn Store>, email: &str, recovery: &[u8]) -> User {
     let u = with_enrollment(store, email).await;
     store
         .activate_totp(

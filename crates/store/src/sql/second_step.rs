@@ -11,12 +11,13 @@ use tessera_core::factors::Proof;
 use tessera_core::model::{Challenge, ChallengeId};
 use tessera_core::second_step::{
     Attempted, ChallengeAttempt, ChallengeContext, ChallengeStore, Completing, DeviceWrite,
-    Expired, LockGate,
+    Expired, LockGate, Seen,
 };
 use tessera_core::store::{Effects, StoreResult};
+use tessera_core::throttle::Scope;
 
-/// A live challenge of token hash `$1` at `$2`, with its user, account and TOTP factor (every
-/// second step).
+/// A live challenge of token hash `$1` at `$2`, with its user, account, TOTP factor and
+/// second-step lock (every second step).
 pub(super) const FIND_CONTEXT: &str = concat!(
     "SELECT ",
     challenge_columns!(),
@@ -26,9 +27,14 @@ pub(super) const FIND_CONTEXT: &str = concat!(
     account_columns!(),
     ", ",
     factor_columns!(),
-    " FROM login_challenges c JOIN users u ON u.id = c.user_id \
+    // What a right answer changes besides (see `Seen`): the user's second-step lock (scope
+    // `$3`) and the version of their sessions.
+    ", u.sessions_version AS seen_sessions, t.failures AS seen_failures, \
+     t.window_start AS seen_window_start, t.locked_until AS seen_locked_until \
+     FROM login_challenges c JOIN users u ON u.id = c.user_id \
      JOIN accounts a ON a.id = u.account_id \
      LEFT JOIN totp_factors f ON f.user_id = u.id \
+     LEFT JOIN throttles t ON t.scope = $3 AND t.key = u.id \
      WHERE c.token_hash = $1 AND c.expires_at > $2"
 );
 
@@ -83,6 +89,7 @@ impl ChallengeStore for Backend {
         let row = query(FIND_CONTEXT)
             .bind(token.as_bytes())
             .bind(now.unix())
+            .bind(Scope::SecondStep.as_str())
             .fetch_optional(self.reader())
             .await
             .map_err(db)?;
@@ -92,6 +99,7 @@ impl ChallengeStore for Backend {
                 user: rows::user(&row)?,
                 account: rows::account(&row)?,
                 totp: rows::factor(&row)?,
+                seen: Some(seen(&row)?),
             })
         })
         .transpose()
@@ -103,6 +111,11 @@ impl ChallengeStore for Backend {
         lock: &mut LockGate<'_>,
         completing: Option<Completing<'_>>,
     ) -> StoreResult<Attempted> {
+        // A right code in one statement where round trips cost (PostgreSQL), if nothing
+        // changed since the challenge was read; else (and for every other outcome) here.
+        if let Some(done) = self.answer_at_once(attempt, lock, completing).await? {
+            return Ok(done);
+        }
         let mut tx = self.begin().await.map_err(db)?;
         let counted = query(
             "UPDATE login_challenges SET attempts = attempts + 1 \
@@ -202,6 +215,7 @@ impl ChallengeStore for Backend {
                     user: rows::user(row)?,
                     account: rows::account(row)?,
                     totp: None,
+                    seen: None,
                 })
             })
             .collect()
@@ -219,6 +233,21 @@ impl ChallengeStore for Backend {
         events::settle(tx, ended, effects).await
     }
 }
+/// What the context read saw of the user's lock (at rest without a row) and sessions.
+fn seen(row: &super::Row) -> StoreResult<Seen> {
+    let failures: Option<i64> = row.try_get("seen_failures").map_err(db)?;
+    let window_start: Option<i64> = row.try_get("seen_window_start").map_err(db)?;
+    let locked_until: Option<i64> = row.try_get("seen_locked_until").map_err(db)?;
+    Ok(Seen {
+        lock: throttles::state(
+            failures.unwrap_or(0),
+            window_start.unwrap_or(0),
+            locked_until,
+        ),
+        sessions: row.try_get("seen_sessions").map_err(db)?,
+    })
+}
+
 /// Spends a proof for `user` inside `tx`, each kind with its own factor (the one place a new
 /// kind registers here); `false` if it was spent already (a replayed TOTP
 /// step, a used recovery code) or is not the challenge's latest email code.

@@ -3,7 +3,7 @@
 use super::rows::{
     self, account_columns, session_columns, status_columns, two_factor_on, user_columns,
 };
-use super::{Backend, FOR_NO_KEY_UPDATE, Row, events};
+use super::{Backend, LOCK_USER_FOR_SESSION, Row, events};
 use crate::db;
 use crate::query::query;
 use async_trait::async_trait;
@@ -19,19 +19,18 @@ use tessera_core::store::{Effects, StepUp, StoreError, StoreResult};
 /// Inserts a session inside a transaction (sign-in, second step), and ends the user's
 /// oldest sessions beyond [`MAX_SESSIONS_PER_USER`]. The user's row is locked first, so
 /// their concurrent sign-ins take turns and the cap holds; a user deleted meanwhile is a lost
-/// race, not a foreign-key failure.
+/// race, not a foreign-key failure. On PostgreSQL the lock moves the user's
+/// `sessions_version` on, for a second step answered in one statement to see (`at_once`).
 pub(super) async fn insert(
     tx: &mut super::Tx,
     session: &Session,
     token: &TokenHash,
 ) -> StoreResult<()> {
-    let user = query(&format!(
-        "SELECT id FROM users WHERE id = $1{FOR_NO_KEY_UPDATE}"
-    ))
-    .bind(session.user_id.to_string())
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db)?;
+    let user = query(LOCK_USER_FOR_SESSION)
+        .bind(session.user_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db)?;
     if user.is_none() {
         return Err(StoreError::Raced);
     }

@@ -8,7 +8,7 @@ use tessera_core::Timestamp;
 use tessera_core::store::StoreResult;
 use tessera_core::throttle::{Scope, ThrottleChange, ThrottleState, ThrottleStore};
 
-fn state(failures: i64, window_start: i64, locked_until: Option<i64>) -> ThrottleState {
+pub(super) fn state(failures: i64, window_start: i64, locked_until: Option<i64>) -> ThrottleState {
     ThrottleState {
         failures,
         window_start: Timestamp::from_unix(window_start),

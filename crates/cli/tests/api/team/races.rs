@@ -2,11 +2,12 @@
 //! deleting each other, get clear answers (4xx), never a 500 from a foreign key; and the
 //! outcome is one the rules allow.
 
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{PASSWORD, ResponseExt, TestApp};
 use reqwest::StatusCode;
 
 backend_tests!(
     a_user_deleted_while_signing_in_gets_a_clear_answer,
+    a_user_deleted_during_the_second_step_gets_a_clear_answer,
     two_admins_deleting_each_other_get_clear_answers,
 );
 
@@ -39,6 +40,50 @@ async fn a_user_deleted_while_signing_in_gets_a_clear_answer(app: TestApp) {
             app.login(&email, PASSWORD).await.status(),
             StatusCode::UNAUTHORIZED
         );
+    }
+}
+
+/// The second step of a user deleted meanwhile (on PostgreSQL, answered in one statement
+/// when nothing changed since its read, else in its transaction): a sign-in or a refusal,
+/// never a failure, and no session outlives the user.
+async fn a_user_deleted_during_the_second_step_gets_a_clear_answer(app: TestApp) {
+    let owner = app.owner_with_2fa("owner@example.com").await;
+    for round in 0..ROUNDS {
+        let email = format!("second{round}@example.com");
+        let (id, member) = app.join(&owner, &email, "member").await;
+        let Some(factor) = app.enable_2fa(&member).await else {
+            return;
+        };
+        let mut answers = Vec::new();
+        for _ in 0..4 {
+            let challenge = app.two_factor_challenge(&email).await;
+            let (api, code) = (app.api(), app.totp(&factor));
+            answers.push(tokio::spawn(async move {
+                let response = api.verify(&challenge, &code).await;
+                let status = response.status();
+                let token = response.body().await["session_token"]
+                    .as_str()
+                    .map(str::to_owned);
+                (status, token)
+            }));
+        }
+        let deleted = app.delete_user(&owner, &id).await.status();
+        assert_eq!(deleted, StatusCode::NO_CONTENT);
+        for answer in answers {
+            let (status, token) = answer.await.unwrap();
+            assert!(
+                [
+                    StatusCode::OK,
+                    StatusCode::UNAUTHORIZED,
+                    StatusCode::CONFLICT
+                ]
+                .contains(&status),
+                "a second step racing the deletion answered {status}"
+            );
+            if let Some(token) = token {
+                assert_eq!(app.me(&token).await.status(), StatusCode::UNAUTHORIZED);
+            }
+        }
     }
 }
 
