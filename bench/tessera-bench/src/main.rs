@@ -86,6 +86,11 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+    /// ID tokens signed with an RS256 key per second, on every core.
+    Rs256 {
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
     /// Write-and-flush rate of one page in DIR.
     Fsync {
         dir: PathBuf,
@@ -218,6 +223,7 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::Totp { seconds } => micro::totp(seconds),
         Command::Argon2 { seconds } => micro::argon2(seconds)?,
+        Command::Rs256 { seconds } => micro::rs256(seconds)?,
         Command::Fsync { dir, seconds } => micro::fsync(&dir, seconds)?,
         Command::Report { dir } => {
             print!("{}", report::render(&dir)?);

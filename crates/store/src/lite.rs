@@ -48,7 +48,7 @@ pub(crate) struct Readers {
     path: PathBuf,
     /// A file nothing writes (a backup): opened without locks or a log, changing nothing.
     immutable: bool,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Reader>>,
     /// Set while the data volume is read-only (see `volume`): a read would write to the
     /// mapped WAL index, so none runs.
     read_only: Arc<AtomicBool>,
@@ -91,22 +91,61 @@ impl Readers {
     }
 
     /// Runs `work` on an idle connection (or a new one), then puts the connection back.
-    fn with<T>(&self, work: impl FnOnce(&Connection) -> Result<T, DbError>) -> Result<T, DbError> {
+    fn with<T>(&self, work: impl FnOnce(&mut Reader) -> Result<T, DbError>) -> Result<T, DbError> {
         if self.read_only.load(Ordering::SeqCst) {
             return Err(DbError::VolumeReadOnly);
         }
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match idle {
+        let mut conn = match idle {
             Some(conn) => conn,
-            None => self.open()?,
+            None => Reader {
+                conn: self.open()?,
+                columns: Columns::default(),
+            },
         };
-        let result = work(&conn);
+        let result = work(&mut conn);
         // A statement that failed leaves nothing open on the connection: it can be reused.
         self.idle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(conn);
         result
+    }
+}
+
+/// A read-only connection and the column names of the statements it ran.
+struct Reader {
+    conn: Connection,
+    columns: Columns,
+}
+
+/// The column names of each statement, by its text: they never change, and reading them
+/// again (an allocation per column) on every run cost more than the lookup they name.
+#[derive(Default)]
+struct Columns(std::collections::HashMap<(usize, usize), (Box<str>, Arc<[String]>)>);
+
+impl Columns {
+    /// Statements are kept by where their text is, checked against the text itself (a
+    /// statement built at run time may reuse the place of another).
+    fn of(&mut self, sql: &str, statement: &Statement<'_>) -> Arc<[String]> {
+        let at = (sql.as_ptr() as usize, sql.len());
+        if let Some((text, names)) = self.0.get(&at)
+            && **text == *sql
+        {
+            return Arc::clone(names);
+        }
+        let names: Arc<[String]> = statement
+            .column_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        // The store's statements are a few hundred; texts built at run time are not kept
+        // forever.
+        if self.0.len() >= 1024 {
+            self.0.clear();
+        }
+        self.0.insert(at, (sql.into(), Arc::clone(&names)));
+        names
     }
 }
 
@@ -170,14 +209,23 @@ fn read(value: ValueRef<'_>) -> Result<Value, DbError> {
     })
 }
 
-/// Runs `query` to its end, keeping at most `keep` rows.
-fn rows(conn: &Connection, query: &Query<'_>, keep: usize) -> Result<Vec<Row>, DbError> {
+/// Runs `query` to its end, keeping at most `keep` rows; the column names from `columns`
+/// when given.
+fn rows(
+    conn: &Connection,
+    columns: Option<&mut Columns>,
+    query: &Query<'_>,
+    keep: usize,
+) -> Result<Vec<Row>, DbError> {
     let mut statement = prepare(conn, query)?;
-    let columns: Arc<[String]> = statement
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let columns: Arc<[String]> = match columns {
+        Some(cache) => cache.of(query.sql, &statement),
+        None => statement
+            .column_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    };
     let mut found = Vec::new();
     let mut rows = statement.raw_query();
     while let Some(row) = rows.next()? {
@@ -206,21 +254,23 @@ impl Exec for &mut Conn {
         execute(&self.0, &query)
     }
     async fn fetch_all(self, query: Query<'_>) -> Result<Vec<Row>, DbError> {
-        rows(&self.0, &query, usize::MAX)
+        rows(&self.0, None, &query, usize::MAX)
     }
     async fn fetch_optional(self, query: Query<'_>) -> Result<Option<Row>, DbError> {
-        Ok(rows(&self.0, &query, 1)?.pop())
+        Ok(rows(&self.0, None, &query, 1)?.pop())
     }
 }
 
 impl Exec for &Readers {
     async fn execute(self, query: Query<'_>) -> Result<u64, DbError> {
-        self.with(|conn| execute(conn, &query))
+        self.with(|reader| execute(&reader.conn, &query))
     }
     async fn fetch_all(self, query: Query<'_>) -> Result<Vec<Row>, DbError> {
-        self.with(|conn| rows(conn, &query, usize::MAX))
+        self.with(|reader| rows(&reader.conn, Some(&mut reader.columns), &query, usize::MAX))
     }
     async fn fetch_optional(self, query: Query<'_>) -> Result<Option<Row>, DbError> {
-        Ok(self.with(|conn| rows(conn, &query, 1))?.pop())
+        Ok(self
+            .with(|reader| rows(&reader.conn, Some(&mut reader.columns), &query, 1))?
+            .pop())
     }
 }
