@@ -200,6 +200,8 @@ pub enum Priority {
 }
 
 impl Priority {
+    pub const ALL: [Self; 3] = [Self::Interactive, Self::Notice, Self::Bulk];
+
     pub fn rank(self) -> i64 {
         self as i64
     }

@@ -20,6 +20,18 @@ const HOT: &[(&str, &str)] = &[
     ("a user's 2FA status", super::factors::STATUS),
 ];
 
+/// SQLite's plan of `sql`, a line per step.
+fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    // Unbound parameters are NULL: the plan is the same as for any value.
+    let mut rows = plan.raw_query();
+    let mut lines = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        lines.push(row.get::<_, String>(3).unwrap());
+    }
+    lines
+}
+
 /// The tables a plan line says are scanned whole (`SCAN t`, not `SEARCH t USING …`).
 fn scanned_tables(conn: &Connection, sql: &str) -> Vec<String> {
     let tables: Vec<String> = conn
@@ -29,14 +41,7 @@ fn scanned_tables(conn: &Connection, sql: &str) -> Vec<String> {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-    // Unbound parameters are NULL: the plan is the same as for any value.
-    let mut rows = plan.raw_query();
-    let mut lines = Vec::new();
-    while let Some(row) = rows.next().unwrap() {
-        lines.push(row.get::<_, String>(3).unwrap());
-    }
-    lines
+    plan(conn, sql)
         .iter()
         .filter_map(|line| line.strip_prefix("SCAN "))
         .map(|rest| {
@@ -64,6 +69,30 @@ async fn hot_statements_read_by_index() {
             "{what} scans a table: {sql}"
         );
     }
+}
+
+/// The outbox's workers poll often: a poll seeks the due emails and never reads the ones
+/// waiting for a later retry (every pending row, when the SMTP server has been down).
+#[tokio::test]
+async fn a_poll_of_the_outbox_reads_only_due_emails() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("tessera.db");
+    crate::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let probe = plan(&conn, &super::outbox::due_probe());
+    assert!(
+        probe.iter().any(|line| line.contains("next_attempt_at<")),
+        "{probe:?}"
+    );
+    // The claim seeks the due emails the same way, then updates them by id.
+    let claim = plan(&conn, &super::outbox::claim_statement());
+    assert!(
+        claim.iter().any(|line| line.contains("next_attempt_at<")),
+        "{claim:?}"
+    );
+    assert!(claim[0].contains("(id=?)"), "{claim:?}");
 }
 
 /// The check itself sees a scan: the statement of 0015's view, which read every TOTP factor.
