@@ -86,8 +86,8 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
-    /// ID tokens signed with an RS256 key per second, on every core.
-    Rs256 {
+    /// ID tokens signed per second with an RS256 and an ES256 key, on every core.
+    Signing {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
@@ -223,7 +223,7 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::Totp { seconds } => micro::totp(seconds),
         Command::Argon2 { seconds } => micro::argon2(seconds)?,
-        Command::Rs256 { seconds } => micro::rs256(seconds)?,
+        Command::Signing { seconds } => micro::signing(seconds)?,
         Command::Fsync { dir, seconds } => micro::fsync(&dir, seconds)?,
         Command::Report { dir } => {
             print!("{}", report::render(&dir)?);

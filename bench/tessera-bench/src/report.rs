@@ -97,33 +97,62 @@ fn ratio_row(
 
 /// Where the time goes, as measured with `perf` and `/proc/stat` on the server under load.
 const WHY: &str = "\
+- Found and fixed on the way (each a regression the round-two merges brought in, found with \
+  `perf` on this table): the `active_factors` view grouped security keys per user, and \
+  SQLite cannot narrow a grouped view to one user inside a subquery, so every session \
+  lookup read every TOTP factor (`GET /me` 48/s on this table's 400,000 users; the plans of \
+  the statements on every request's path are now checked by a test); the outbox's poll \
+  and claim read every pending email through the status index, so a queue of notices \
+  waiting for a retry (no SMTP server in this run) took half the server's CPU under sign-ins.
+- The gate and `GET /me`: the server state was cloned field by field for every extractor \
+  (a tenth of the gate's CPU; now one `Arc`), every request ran in a task of its own \
+  (threads waking each other; the gate, `/me` and health now run in their connection's \
+  task, as a client leaving can cut nothing they need finished), SQLite was built with a \
+  process-wide page-cache mutex and an allocation counter behind another (both off: \
+  `.cargo/config.toml`), and readers allocated every column name for every row (now kept \
+  per statement). What is left, by `perf`: a quarter of the server's CPU is the kernel's \
+  TCP path, as for the hello-world; a third is SQLite's read (a read transaction on the WAL \
+  index, then the session, user, account and factor B-trees); the rest is hyper, axum's \
+  layers (security headers, metrics, body limits) and the answer. The hello-world does \
+  only the first. 0.5× of it leaves about 13 µs of CPU per request on these two cores, \
+  shared with the load generator; a lookup in SQLite alone takes about 5. The steady rows \
+  offer half the hello-world's rate, above what the gate answers, so their latency is \
+  queueing: met only once the throughput goal is.
 - SQLite second step: statements run in the calling thread through rusqlite, write \
   transactions share one `COMMIT` (group commit), savepoint journals stay in memory, and \
-  the challenge, user, account and factor are one read. That took it from about 2,300/s to \
-  6,000-7,000/s (over four runs), durability unchanged. What is left is the one write connection: while a \
-  batch's `COMMIT` writes its pages to the log and syncs them, the next batch waits, and \
-  about a quarter of the two cores stays idle. Each second step changes about ten pages in \
-  random places of the B-trees (the challenge, the new session and its four indexes, the \
-  TOTP step, the audit event), which SQLite logs as whole 4 KiB pages. 15,000/s on two \
-  cores shared with the load generator would leave under 130 µs of CPU per request for \
-  HTTP, crypto and the database together. Syncing the log outside the writer's turn \
-  (`synchronous = NORMAL` and an fsync of our own before answering) measured +9 %, but it \
-  would let other connections read a change before it is on disk, so it is not done.
-- The p99 at a steady 5,000/s comes from running close to that ceiling; at 1,000/s it is \
-  under 10 ms.
-- PostgreSQL costs one network round trip per statement through sqlx, and a second step \
-  is one read and a transaction of about seven statements; pgbench's reference transaction \
-  is one statement. 0.7× of it would take the second step in one round trip: a stored \
-  procedure, with the throttle and TOTP-step rules written a second time in PL/pgSQL.
-- `GET /me` is one read. Close to a tenth of the server's CPU goes to the file locks \
-  SQLite takes on its shared-memory index for every read transaction (fcntl), most of the \
-  rest to the HTTP stack, JSON, and the task each request runs in (so that a client that \
-  disconnects cannot cut a handler in half).
+  the challenge, user, account and factor are one read. What is left is the one write \
+  connection: while a batch's `COMMIT` writes its pages to the log and syncs them, the \
+  next batch waits. Each second step changes about ten pages in random places of the \
+  B-trees (the challenge and its indexes, the new session and its indexes, the TOTP step, \
+  the device, the audit event, the notice queued), which SQLite logs as whole 4 KiB pages; \
+  one redundant session index was dropped. Tables WITHOUT ROWID were not tried: SQLite \
+  rebuilds a table to change it, and sessions and challenges are referenced by foreign \
+  keys. Syncing the log outside the writer's turn measured +9 % but would let other \
+  connections read a change before it is on disk, so it is not done.
+- PostgreSQL second step: a right TOTP code is now answered in one statement (data-modifying \
+  CTEs that compare-and-set what was read, with the throttle decided in core; anything \
+  changed since the read falls back to the transaction): 1.2-1.6× the transaction's rate \
+  over four rounds. What is left is PostgreSQL's own CPU, about 850 µs per sign-in for \
+  ten row writes, twenty index entries, the foreign-key checks and the commit; pgbench's \
+  transaction is one row. Pool size measured (8, 16, 32, 64 connections): 16 is best and \
+  stays. Pipelining through tokio-postgres was not built: it saves the round trips the \
+  one statement already saves. 0.5× of pgbench would take fewer writes per sign-in.
+- Two instances share the one database and these two cores with PostgreSQL and both load \
+  generators; PostgreSQL alone takes over half the CPU with one instance, so a second \
+  instance adds contention, not capacity. Instances share nothing but the database (no \
+  cache, no lock beyond rows), so on a machine where PostgreSQL has cores of its own the \
+  sum follows the database's headroom; this machine cannot show it.
+- OIDC token endpoint: each exchange signs an RS256 ID token, and two cores sign about \
+  3,700 a second with nothing else to do (the row below the endpoint's); 0.3× the \
+  hello-world is ten times that. Signing now uses a key parsed once (`jsonwebtoken` parsed \
+  the RSA key for every signature); the exchange also writes the code's use and two tokens \
+  durably. An ES256 key signs about 25 times as fast on the same cores (`tessera-bench \
+  signing`); a client may ask for ES256 ID tokens.
 - Password sign-in is argon2id on every core; the server's work around each hash (HTTP, \
   reading the user, writing the challenge, the `/me` probe) costs 10-15 % beside the \
-  reference, which does nothing else, so the ratio lands either side of 0.9× from run to run.
+  reference, which does nothing else.
 - The peer (Django + django-otp, sync gunicorn workers) spends about 5 ms of CPU per \
-  sign-in; Tessera's lead over it, 17-22× over four runs, moves with both.
+  sign-in; Tessera's lead over it moves with the SQLite second step.
 - Figures move by 10-15 % between runs on this shared machine; the load generator shares \
   its two cores.";
 
@@ -274,7 +303,7 @@ fn request_rows(r: &Results) -> Vec<Row> {
         r.get("oidc_token", "/ok_per_sec"),
         (
             "Tessera's RS256 signer, every core",
-            r.get("rs256", "/rs256_per_sec"),
+            r.get("signing", "/rs256_per_sec"),
         ),
         "–",
         0.0,
@@ -556,7 +585,7 @@ mod tests {
             r#"{"load": {"ok_per_sec": 19}, "probe": {"p50_ms": 2, "p99_ms": 25}}"#,
         ),
         ("argon2", r#"{"argon2_per_sec": 20}"#),
-        ("rs256", r#"{"rs256_per_sec": 32000}"#),
+        ("signing", r#"{"rs256_per_sec": 32000, "es256_per_sec": 640000}"#),
         (
             "pg_verify_two",
             r#"{"ok_per_sec": 3150, "p50_ms": 5, "p99_ms": 25}"#,
