@@ -105,7 +105,7 @@ fn on_every_core(seconds: f64, batch: u64, f: impl Fn(u64) + Sync) -> (f64, usiz
 /// (2048-bit RSA, the OIDC provider's default), the ceiling of a token endpoint that signs
 /// one ID token per code exchange; with an ES256 key (P-256) for comparison.
 pub fn signing(seconds: f64) -> Result<Value> {
-    use tessera_core::oidc_provider::signing::{SigningAlg, Signer, generate};
+    use tessera_core::oidc_provider::signing::{Signer, SigningAlg, generate};
     let sealer = tessera_core::crypto::MasterKey::generate().sealer("bench");
     let claims = json!({
         "iss": "https://tessera.example", "sub": uuid::Uuid::new_v4().to_string(),
