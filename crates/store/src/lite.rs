@@ -122,17 +122,23 @@ struct Reader {
 /// The column names of each statement, by its text: they never change, and reading them
 /// again (an allocation per column) on every run cost more than the lookup they name.
 #[derive(Default)]
-struct Columns(std::collections::HashMap<(usize, usize), (Box<str>, Arc<[String]>)>);
+struct Columns(std::collections::HashMap<(usize, usize), Named>);
+
+/// A statement's text and its column names.
+struct Named {
+    text: Box<str>,
+    names: Arc<[String]>,
+}
 
 impl Columns {
     /// Statements are kept by where their text is, checked against the text itself (a
     /// statement built at run time may reuse the place of another).
     fn of(&mut self, sql: &str, statement: &Statement<'_>) -> Arc<[String]> {
         let at = (sql.as_ptr() as usize, sql.len());
-        if let Some((text, names)) = self.0.get(&at)
-            && **text == *sql
+        if let Some(named) = self.0.get(&at)
+            && *named.text == *sql
         {
-            return Arc::clone(names);
+            return Arc::clone(&named.names);
         }
         let names: Arc<[String]> = statement
             .column_names()
@@ -144,7 +150,13 @@ impl Columns {
         if self.0.len() >= 1024 {
             self.0.clear();
         }
-        self.0.insert(at, (sql.into(), Arc::clone(&names)));
+        self.0.insert(
+            at,
+            Named {
+                text: sql.into(),
+                names: Arc::clone(&names),
+            },
+        );
         names
     }
 }
