@@ -2,3 +2,8 @@
 -- `sessions_user_idx` (user_id) did: one B-tree less to change for each session opened or
 -- ended (a second step writes about ten pages; see bench/RESULTS.md).
 DROP INDEX sessions_user_idx;
+
+-- A challenge's or user's deletion finds the WebAuthn ceremonies it cascades to by index,
+-- not by reading them all (a challenge is deleted by every second step).
+CREATE INDEX webauthn_ceremonies_challenge_idx ON webauthn_ceremonies (challenge_id);
+CREATE INDEX webauthn_ceremonies_user_idx ON webauthn_ceremonies (user_id);
