@@ -164,6 +164,10 @@ pub(super) async fn spend_code(
     Ok(matches)
 }
 
+/// Ends user `$1`'s open device challenge (a device sign-in, each time).
+pub(super) const END_DEVICE_CHALLENGES: &str =
+    "DELETE FROM login_challenges WHERE user_id = $1 AND kind = 'device'";
+
 #[async_trait]
 impl DeviceStore for Backend {
     async fn create_device_challenge(
@@ -181,7 +185,7 @@ impl DeviceStore for Backend {
         }
         // One live device challenge per user: signing in again replaces the code, as a
         // resend does, instead of adding a second one to guess at.
-        query("DELETE FROM login_challenges WHERE user_id = $1 AND kind = 'device'")
+        query(END_DEVICE_CHALLENGES)
             .bind(challenge.user_id.to_string())
             .execute(&mut *tx)
             .await

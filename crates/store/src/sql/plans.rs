@@ -18,6 +18,10 @@ const HOT: &[(&str, &str)] = &[
         super::second_step::FIND_CONTEXT,
     ),
     ("a user's 2FA status", super::factors::STATUS),
+    (
+        "a device challenge replaced (every device sign-in)",
+        super::devices::END_DEVICE_CHALLENGES,
+    ),
 ];
 
 /// SQLite's plan of `sql`, a line per step.

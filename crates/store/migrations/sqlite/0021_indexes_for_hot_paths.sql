@@ -7,3 +7,8 @@ DROP INDEX sessions_user_idx;
 -- not by reading them all (a challenge is deleted by every second step).
 CREATE INDEX webauthn_ceremonies_challenge_idx ON webauthn_ceremonies (challenge_id);
 CREATE INDEX webauthn_ceremonies_user_idx ON webauthn_ceremonies (user_id);
+
+-- A user's challenges are ended by user: a device sign-in replaces the user's open device
+-- challenge, a password change or 2FA turned off ends them all. Without this index each
+-- read every challenge of every user.
+CREATE INDEX login_challenges_user_idx ON login_challenges (user_id);
