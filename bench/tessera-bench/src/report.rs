@@ -251,7 +251,68 @@ fn second_step_rows(r: &Results) -> Vec<Row> {
             1.6,
             r.latency("pg_verify_two"),
         ),
+        pg_cpu_row(r),
+        pipelining_row(
+            r,
+            "…pgbench: ten row writes a transaction, one by one",
+            "/in_turn",
+        ),
+        pipelining_row(r, "…the same ten, pipelined (libpq)", "/pipelined"),
+        pipelining_row(
+            r,
+            "…the same ten in one statement (data-modifying CTEs)",
+            "/one_statement",
+        ),
     ]
+}
+
+/// PostgreSQL's own CPU time per second step, against its time per pgbench one-row insert.
+fn pg_cpu_row(r: &Results) -> Row {
+    let micros = |cpu: Option<f64>, count: Option<f64>| {
+        cpu.zip(count)
+            .filter(|(_, n)| *n > 0.0)
+            .map(|(cpu, n)| cpu * 1e6 / n)
+    };
+    let step = micros(
+        r.get("pg_verify", "/pg_cpu_seconds"),
+        r.get("pg_verify", "/ok"),
+    );
+    let row = micros(
+        r.get("pgbench", "/cpu_seconds"),
+        r.get("pgbench", "/tps")
+            .zip(r.get("pgbench", "/seconds"))
+            .map(|(tps, secs)| tps * secs),
+    );
+    let us = |v: Option<f64>| v.map_or_else(|| "not measured".to_owned(), |v| format!("{v:.0} µs"));
+    Row {
+        figure: "…PostgreSQL's CPU per second step",
+        measured: us(step),
+        reference: format!("per pgbench one-row insert: {}", us(row)),
+        ratio_text: step
+            .zip(row)
+            .map_or_else(|| "–".to_owned(), |(s, r)| format!("{:.1}×", s / r)),
+        goal: "–",
+        met: None,
+        latency: String::new(),
+    }
+}
+
+/// What pipelining would give: pgbench's rate for ten writes a transaction, sent one way,
+/// against one row a transaction in the same protocol.
+fn pipelining_row(r: &Results, figure: &'static str, pointer: &str) -> Row {
+    let mut row = ratio_row(
+        figure,
+        r.get("pgbench_ten", pointer),
+        (
+            "one row a transaction, same protocol",
+            r.get("pgbench_ten", "/one_row"),
+        ),
+        "–",
+        0.0,
+        String::new(),
+    );
+    row.met = None;
+    row
 }
 
 /// A rate offered at a steady pace, judged by its latency rather than a reference.
@@ -534,7 +595,7 @@ mod tests {
     use super::{WHY, render, thousands};
 
     /// Every measurement of a run, some goals met and some not.
-    const RUN: [(&str, &str); 25] = [
+    const RUN: [(&str, &str); 26] = [
         (
             "machine",
             r#"{"date": "2026-01-02", "commit": "abc1234", "cpu": "Test CPU", "cores": "2", "kernel": "Linux 6.1"}"#,
@@ -559,9 +620,16 @@ mod tests {
         ),
         (
             "pg_verify",
-            r#"{"ok_per_sec": 2100, "p50_ms": 4, "p99_ms": 19.96}"#,
+            r#"{"ok": 21000, "ok_per_sec": 2100, "p50_ms": 4, "p99_ms": 19.96, "pg_cpu_seconds": 16.8}"#,
         ),
-        ("pgbench", r#"{"tps": 3500}"#),
+        (
+            "pgbench",
+            r#"{"tps": 3500, "seconds": 10, "cpu_seconds": 1.75}"#,
+        ),
+        (
+            "pgbench_ten",
+            r#"{"one_row": 4000, "in_turn": 800, "pipelined": 2000, "one_statement": 2200}"#,
+        ),
         ("me", r#"{"ok_per_sec": 30000, "p50_ms": 0.5, "p99_ms": 3}"#),
         ("hello", r#"{"ok_per_sec": 50000}"#),
         (
@@ -632,6 +700,10 @@ Every figure is divided by a reference measured in the same run on the same mach
 | …and at a steady 1,000/s offered (for reference) | 1,000/s | latency from when each request was due | – | – | – | p50 0.9 ms · p99 2.0 ms |
 | second step over HTTP, PostgreSQL | 2,100/s | pgbench one-row insert transactions: 3,500/s | 0.60× | ≥ 0.5× pgbench | yes | p50 4.0 ms · p99 20.0 ms |
 | …on two instances sharing the database (their sum) | 3,150/s | one instance, as above: 2,100/s | 1.50× | ≥ 1.6× one instance | **no** | p50 5.0 ms · p99 25.0 ms |
+| …PostgreSQL's CPU per second step | 800 µs | per pgbench one-row insert: 50 µs | 16.0× | – | – |  |
+| …pgbench: ten row writes a transaction, one by one | 800/s | one row a transaction, same protocol: 4,000/s | 0.20× | – | – |  |
+| …the same ten, pipelined (libpq) | 2,000/s | one row a transaction, same protocol: 4,000/s | 0.50× | – | – |  |
+| …the same ten in one statement (data-modifying CTEs) | 2,200/s | one row a transaction, same protocol: 4,000/s | 0.55× | – | – |  |
 | `GET /api/v1/me` with a session | 30,000/s | axum hello-world: 50,000/s | 0.60× | ≥ 0.5× hello-world | yes | p50 0.5 ms · p99 3.0 ms |
 | the gate (`GET /api/v1/gate`) with a session cookie | 30,000/s | axum hello-world: 50,000/s | 0.60× | ≥ 0.5× hello-world | yes | p50 0.5 ms · p99 3.0 ms |
 | …with a session cookie at half hello-world's rate offered | 25,000/s | latency from when each request was due | – | p99 < 5 ms at half hello-world's rate | yes | p50 0.4 ms · p99 2.5 ms |
