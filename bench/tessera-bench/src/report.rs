@@ -104,24 +104,32 @@ const WHY: &str = "\
   the statements on every request's path are now checked by a test); the outbox's poll \
   and claim read every pending email through the status index, so the backlog of notices \
   that sign-ins queue faster than they are delivered (here to the mail folder, each file \
-  synced) took half the server's CPU. That delivery (about 50,000 notices from the second \
-  step rows) still runs beside the rows measured after them on that database: `/me` and \
-  the gate; the scale rows, on fresh databases, show `/me` without it (about 0.26× the \
-  hello-world).
+  synced) took half the server's CPU. The second step rows now come last on their \
+  database: the notices they queue (about 50,000 in a few seconds) were still being \
+  delivered while `/me`, the gate, the token endpoint and password sign-in were measured \
+  after them, which halved `/me` and the gate in the previous run (0.15-0.18×).
 - The gate and `GET /me`: the server state was cloned field by field for every extractor \
   (a tenth of the gate's CPU; now one `Arc`), every request ran in a task of its own \
   (threads waking each other; the gate, `/me` and health now run in their connection's \
   task, as a client leaving can cut nothing they need finished), SQLite was built with a \
   process-wide page-cache mutex and an allocation counter behind another (both off: \
   `.cargo/config.toml`), and readers allocated every column name for every row (now kept \
-  per statement). What is left, by `perf`: a quarter of the server's CPU is the kernel's \
-  TCP path, as for the hello-world; a third is SQLite's read (a read transaction on the WAL \
-  index, then the session, user, account and factor B-trees); the rest is hyper, axum's \
-  layers (security headers, metrics, body limits) and the answer. The hello-world does \
-  only the first. 0.5× of it leaves about 13 µs of CPU per request on these two cores, \
-  shared with the load generator; a lookup in SQLite alone takes about 5. The steady rows \
-  offer half the hello-world's rate, above what the gate answers, so their latency is \
-  queueing: met only once the throughput goal is.
+  per statement). What is left, by `perf` and the server's own CPU time: the server spends \
+  40-48 µs of CPU per gate or `/me` request where the hello-world spends 9 (quick runs on \
+  a fresh database, each beside its hello-world). A quarter of it is the kernel's TCP \
+  path, as for the hello-world; a third is SQLite's read (a read transaction on the WAL \
+  index, then the session, user, account and factor B-trees, keyed by 36-character ids); \
+  the rest is spread thin over hyper, axum's layers, the row's conversion and the answer, \
+  no symbol above 5 %. Measured and not kept: the generic layers (security headers, panic \
+  catcher, body limit and timeout, the task per request) wrapped once around the router \
+  instead of around each route (axum clones a route's layer stack for every request): \
+  36.7-44.7 µs per gate request against 40.3-42.1 before, within the noise, and the \
+  metrics would no longer have counted the answers those layers give (timeouts, bodies \
+  too large). 0.5× of the hello-world would leave the gate 18 µs. An in-process cache of \
+  sessions would get there but answer for a session already revoked (by another instance, \
+  or by `tessera admin` beside SQLite), which the gate must never do. The steady rows offer \
+  half the hello-world's rate, above what the gate answers, so their latency is queueing: \
+  met only once the throughput goal is.
 - SQLite second step: statements run in the calling thread through rusqlite, write \
   transactions share one `COMMIT` (group commit), savepoint journals stay in memory, and \
   the challenge, user, account and factor are one read. What is left is the one write \
@@ -131,34 +139,52 @@ const WHY: &str = "\
   the device, the audit event, the notice queued), which SQLite logs as whole 4 KiB pages; \
   one redundant session index was dropped. Challenges kept WITHOUT ROWID (one B-tree less \
   per challenge written and deleted) measured 3,517 and 3,487/s against 3,494 and 4,148/s \
-  without, back to back: no gain beside the noise, so the table stays as it is. Syncing the log outside the writer's turn measured +9 % but would let other \
-  connections read a change before it is on disk, so it is not done.
+  without, back to back: no gain beside the noise, so the table stays as it is. The audit \
+  log keeps `AUTOINCREMENT`: its counter is one page per group commit, not per sign-in. \
+  Syncing the log outside the writer's turn measured +9 % but would let other connections \
+  read a change before it is on disk, so it is not done.
 - PostgreSQL second step: a right TOTP code is now answered in one statement (data-modifying \
   CTEs that compare-and-set what was read, with the throttle decided in core; anything \
   changed since the read falls back to the transaction): 1.2-1.6× the transaction's rate \
-  over four rounds. What is left is PostgreSQL's own CPU, about 850 µs per sign-in for \
-  ten row writes, twenty index entries, the foreign-key checks and the commit; pgbench's \
-  transaction is one row. Pool size measured (8, 16, 32, 64 connections): 16 is best and \
-  stays. Pipelining through tokio-postgres was not built: it saves the round trips the \
-  one statement already saves. 0.5× of pgbench would take fewer writes per sign-in.
+  over four rounds. Pipelining, the other lever, measured with PostgreSQL's own client \
+  (libpq's pipeline mode in pgbench, the best case for any client, `tokio-postgres` \
+  included) on ten one-row inserts a transaction: one by one 0.13× the one-row rate, \
+  pipelined 0.48×, in one statement 0.57× (the rows under the PostgreSQL row): pipelining \
+  saves the round trips the one statement saves, and a little less, so it was not built \
+  (it would also mean a second PostgreSQL driver beside sqlx). Even ten trivial rows in \
+  one round trip stay near 0.5× of one row. What is left is PostgreSQL's own CPU, measured \
+  from its processes: about 1,100 µs per sign-in, twelve times a one-row insert, for ten \
+  row writes, twenty index entries, the foreign-key checks and the commit, on the cores \
+  Tessera and the load generator share. Pool size measured (8, 16, 32, 64 connections): \
+  16 is best and stays. 0.5× of pgbench would take two or three row writes per sign-in; \
+  Tessera writes the challenge's end, the lock, the TOTP step, the session, the device, the \
+  audit event and the notice, none of which it can drop.
 - Two instances share the one database and these two cores with PostgreSQL and both load \
   generators; PostgreSQL alone takes over half the CPU with one instance, so a second \
   instance adds contention, not capacity. Instances share nothing but the database (no \
   cache, no lock beyond rows), so on a machine where PostgreSQL has cores of its own the \
   sum follows the database's headroom; this machine cannot show it.
-- OIDC token endpoint: each exchange signs an RS256 ID token, and two cores sign about \
-  3,700 a second with nothing else to do (the row below the endpoint's); 0.3× the \
-  hello-world is ten times that. Signing now uses a key parsed once (`jsonwebtoken` parsed \
+- OIDC token endpoint: each exchange signs an RS256 ID token, and two cores sign only a \
+  few thousand a second with nothing else to do (the row below the endpoint's: 2,400 to \
+  3,700 a second from run to run on this shared machine); 0.3× the hello-world is over ten \
+  times that. Signing now uses a key parsed once (`jsonwebtoken` parsed \
   the RSA key for every signature); the exchange also writes the code's use and two tokens \
   durably. An ES256 key signs about 25 times as fast on the same cores (`tessera-bench \
   signing`); a client may ask for ES256 ID tokens.
-- Password sign-in is argon2id on every core; the server's work around each hash (HTTP, \
-  reading the user, writing the challenge, the `/me` probe) costs 10-15 % beside the \
-  reference, which does nothing else.
+- Password sign-in is argon2id on every core. Measured after the second step rows, as in \
+  the previous run, it shared the cores with the delivery of their notices (0.61×); \
+  measured before them it keeps pace with the reference, the server's work around each \
+  hash (HTTP, reading the user, writing the challenge, the `/me` probe) within the noise.
 - The peer (Django + django-otp, sync gunicorn workers) spends about 5 ms of CPU per \
   sign-in; Tessera's lead over it moves with the SQLite second step.
-- Figures move by 10-15 % between runs on this shared machine; the load generator shares \
-  its two cores.";
+- `GET /me` over a million users against a thousand: 0.97× in the previous run, 0.81× in \
+  this one; the two scale rows alone, run again three times on the same build right after \
+  it: 0.86×, 1.06× and 1.14×. The row moves with the machine, not with the table's size \
+  (each lookup is four index descents, one level deeper at a million rows). A larger page \
+  cache for the readers (32 MiB instead of SQLite's 2 MiB) measured the same server CPU \
+  per request (48-56 µs against 49-51) and was not kept.
+- Figures move by 10-15 % between runs on this shared machine, more for short rows; the \
+  load generator shares its two cores.";
 
 pub fn render(dir: &Path) -> Result<String> {
     let r = Results { dir };
@@ -283,7 +309,12 @@ fn pg_cpu_row(r: &Results) -> Row {
             .zip(r.get("pgbench", "/seconds"))
             .map(|(tps, secs)| tps * secs),
     );
-    let us = |v: Option<f64>| v.map_or_else(|| "not measured".to_owned(), |v| format!("{v:.0} µs"));
+    let us = |v: Option<f64>| {
+        v.map_or_else(
+            || "not measured".to_owned(),
+            |v| format!("{} µs", thousands(v)),
+        )
+    };
     Row {
         figure: "…PostgreSQL's CPU per second step",
         measured: us(step),

@@ -49,7 +49,7 @@ const DRIVER: &str = "/usr/bin/chromedriver";
 pub struct Browser {
     pub client: Client,
     base: String,
-    _driver: Child,
+    _driver: Driver,
     _profile: tempfile::TempDir,
     downloads: tempfile::TempDir,
 }
@@ -59,6 +59,22 @@ pub fn screenshot_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../target/e2e-screenshots")
         .to_path_buf()
+}
+
+/// chromedriver, leading a process group of its own: dropped, it is killed with the whole
+/// group, the Chromium processes it started among them (killed alone, it leaves them running
+/// past the test, as a test that fails never closes its session).
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl Browser {
@@ -82,7 +98,9 @@ impl Browser {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
+            .process_group(0)
             .spawn()
+            .map(Driver)
             .expect("chromedriver starts");
         let profile = tempfile::tempdir().unwrap();
         let downloads = tempfile::tempdir().unwrap();
