@@ -3,36 +3,60 @@
 //! belong to no other change.
 
 use crate::Timestamp;
+use crate::api_keys::ApiKeyContext;
 use crate::ctx::{Ctx, Internal};
-use crate::model::{EventKind, RequestMeta, SecurityEvent, UserId};
+use crate::model::{EventKind, NewEvent, RequestMeta, SecurityEvent, UserId};
 use crate::principal::{AnySession, Forbidden, FullSession};
 use crate::store::{Effects, StoreResult};
 use crate::throttle::{self, Scope, Window};
 use async_trait::async_trait;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// At most one refusal a minute is audited per session (every one is logged by the server).
+/// At most one refusal a minute is audited per session or API key (every one is logged by
+/// the server).
 const REFUSALS_AUDITED: Window = Window { max: 1, secs: 60 };
 
 impl Ctx {
     /// Audits that a signed-in principal was refused (SPEC §8): an `access_denied` event with
-    /// the reason and what was asked, at most one a minute per session, counted under the
-    /// throttle's row lock so racing refusals cannot write more.
+    /// the reason and `detail` (what was asked), at most one a minute per session.
     pub(crate) async fn record_refusal(
         &self,
         who: &AnySession,
         why: Forbidden,
-        asked: &str,
+        mut detail: Value,
         meta: &RequestMeta,
     ) -> Result<(), Internal> {
         let now: Timestamp = self.now();
+        detail["reason"] = json!(why.code());
         let event = who
             .event(EventKind::AccessDenied, meta, now)
-            .with_detail(json!({ "reason": why.code(), "route": asked }));
-        let key = who.session().id.to_string();
+            .with_detail(detail);
+        self.record_once_a_minute(&who.session().id.to_string(), event)
+            .await
+    }
+
+    /// Audits a refused use of a real API key (`api_key_refused`, with `detail`: the key, the
+    /// reason, what was asked), at most one a minute per key.
+    pub(crate) async fn record_key_refusal(
+        &self,
+        context: &ApiKeyContext,
+        detail: Value,
+        meta: &RequestMeta,
+        now: Timestamp,
+    ) -> Result<(), Internal> {
+        let event = NewEvent::for_user(&context.creator, EventKind::ApiKeyRefused, meta, now)
+            .with_detail(detail);
+        self.record_once_a_minute(&format!("api_key:{}", context.key.id), event)
+            .await
+    }
+
+    /// Records `event` unless one was recorded for `key` in the last minute, counted under
+    /// the throttle's row lock so racing refusals cannot write more.
+    async fn record_once_a_minute(&self, key: &str, event: NewEvent) -> Result<(), Internal> {
+        let now = event.at;
         self.store
-            .update_throttle(Scope::AccessDenied, &key, &mut |state| {
+            .update_throttle(Scope::AccessDenied, key, &mut |state| {
                 let (next, verdict) = throttle::window_admit(state, now, &REFUSALS_AUDITED);
                 let effects = match verdict {
                     Ok(()) => Effects::event(event.clone()),
@@ -71,7 +95,9 @@ impl Audit {
         asked: &str,
         meta: &RequestMeta,
     ) -> Result<(), Internal> {
-        self.0.record_refusal(who, why, asked, meta).await
+        self.0
+            .record_refusal(who, why, json!({ "route": asked }), meta)
+            .await
     }
 
     /// The signed-in user's events, newest first, older than event `before` when given.

@@ -38,10 +38,10 @@ pub use secret::{ApiKeySecret, KEY_PREFIX, looks_like_key};
 use crate::Timestamp;
 use crate::ctx::{Ctx, Internal, internal_from};
 use crate::mail::Message;
-use crate::model::{ApiKeyId, EventKind, NewEvent, RequestMeta, Role};
+use crate::model::{ApiKeyId, EventKind, RequestMeta, Role};
 use crate::principal::{AnySession, ApiKeyPrincipal, Forbidden, Grant, Granted, Manager, Recent};
 use crate::store::Effects;
-use crate::throttle::{self, RetryAt, Scope, Window};
+use crate::throttle::RetryAt;
 use crate::validate::FieldError;
 use serde_json::json;
 use std::sync::Arc;
@@ -50,8 +50,6 @@ use std::sync::Arc;
 pub const TOUCH_EVERY_SECS: i64 = 60;
 /// The most grants a key holds.
 const MAX_GRANTS: usize = 64;
-/// At most one refused use a minute is audited per key.
-const REFUSALS_AUDITED: Window = Window { max: 1, secs: 60 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiKeyError {
@@ -291,7 +289,9 @@ impl ApiKeys {
         };
         if let Some((reason, refused)) = refusal {
             let detail = json!({ "api_key_id": context.key.id, "reason": reason });
-            self.audit_refusal(&context, detail, meta, now).await?;
+            self.0
+                .record_key_refusal(&context, detail, meta, now)
+                .await?;
             return Err(match refused {
                 KeyRefused::IpNotAllowed => refused,
                 other => self.failed(meta, now, other).await,
@@ -349,7 +349,11 @@ impl ApiKeys {
             "route": asked,
         });
         let now = self.0.now();
-        if let Err(e) = self.audit_refusal(key.context(), detail, meta, now).await {
+        if let Err(e) = self
+            .0
+            .record_key_refusal(key.context(), detail, meta, now)
+            .await
+        {
             tracing::error!(error = %e, "cannot audit a refused API key");
         }
         InsufficientGrant(grant.to_owned())
@@ -419,31 +423,6 @@ impl ApiKeys {
             },
             Err(e) => KeyRefused::Internal(e),
         }
-    }
-
-    /// Audits a refused use of a real key, at most once a minute per key.
-    async fn audit_refusal(
-        &self,
-        context: &ApiKeyContext,
-        detail: serde_json::Value,
-        meta: &RequestMeta,
-        now: Timestamp,
-    ) -> Result<(), Internal> {
-        let event = NewEvent::for_user(&context.creator, EventKind::ApiKeyRefused, meta, now)
-            .with_detail(detail);
-        let key = format!("api_key:{}", context.key.id);
-        self.0
-            .store
-            .update_throttle(Scope::AccessDenied, &key, &mut |state| {
-                let (next, verdict) = throttle::window_admit(state, now, &REFUSALS_AUDITED);
-                let effects = match verdict {
-                    Ok(()) => Effects::event(event.clone()),
-                    Err(_) => Effects::default(),
-                };
-                (next, effects)
-            })
-            .await?;
-        Ok(())
     }
 }
 

@@ -25,7 +25,7 @@ use crate::ctx::{Ctx, Internal, internal_from};
 use crate::mail::{Message, ResetBy};
 use crate::model::{EventKind, NewEvent, RequestMeta, SecurityEvent, UserId};
 use crate::principal::grant::{EventsRead, UsersRead, UsersWrite};
-use crate::principal::{Forbidden, Managed, Manager, Reads, RecoveryAdmin};
+use crate::principal::{Forbidden, Managed, Manager, Principal, Reads, RecoveryAdmin};
 use crate::store::Effects;
 use crate::throttle::Scope;
 use crate::validate::FieldError;
@@ -82,11 +82,14 @@ impl Team {
     }
 
     /// A user of the account whom the one acting (the admin, or the key's creator) may act
-    /// on now.
+    /// on now. A refusal (oneself, the owner) is audited, as any refused request: an admin's
+    /// as `access_denied` for their session, a key's as `api_key_refused`; each at most once
+    /// a minute per session or key.
     pub async fn managed<'a>(
         &self,
         who: impl Into<Acting<'a, UsersWrite>>,
         id: UserId,
+        meta: &RequestMeta,
     ) -> Result<Managed, TeamError> {
         let who = who.into();
         let user = self
@@ -96,7 +99,32 @@ impl Team {
             .await?
             .filter(|u| u.account_id == who.account().id)
             .ok_or(TeamError::NotFound)?;
-        Ok(Managed::new(who.user(), user)?)
+        match Managed::new(who.user(), user) {
+            Ok(managed) => Ok(managed),
+            Err(why) => {
+                let audited = match who {
+                    Acting::Admin(admin) => {
+                        let detail = json!({ "target_id": id });
+                        self.0.record_refusal(admin.any(), why, detail, meta).await
+                    }
+                    Acting::Key(key) => {
+                        let detail = json!({
+                            "api_key_id": key.key().id,
+                            "reason": why.code(),
+                            "target_id": id,
+                        });
+                        let now = self.0.now();
+                        self.0
+                            .record_key_refusal(key.context(), detail, meta, now)
+                            .await
+                    }
+                };
+                if let Err(e) = audited {
+                    tracing::error!(error = %e, "cannot audit a refused action on a user");
+                }
+                Err(why.into())
+            }
+        }
     }
 
     /// The account's users: for its managers, and keys granted `users:read`.

@@ -167,7 +167,11 @@ pub async fn delete_user(
     Path(user): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let who = caller.acting();
-    let target = state.core.team.managed(who, id::<UserId>(&user)?).await?;
+    let target = state
+        .core
+        .team
+        .managed(who, id::<UserId>(&user)?, &meta)
+        .await?;
     state.core.team.delete_user(who, target, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -199,7 +203,11 @@ pub async fn reset_two_factor(
     Path(user): Path<String>,
 ) -> Result<Json<ResetResponse>, AppError> {
     let who = caller.acting();
-    let target = state.core.team.managed(who, id::<UserId>(&user)?).await?;
+    let target = state
+        .core
+        .team
+        .managed(who, id::<UserId>(&user)?, &meta)
+        .await?;
     let user = UserBody::new(target.user(), false);
     state.core.team.reset_two_factor(who, target, &meta).await?;
     Ok(Json(ResetResponse { user }))

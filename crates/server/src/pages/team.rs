@@ -19,7 +19,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tessera_core::model::{InvitationId, TrustedDevices, UserId};
+use tessera_core::model::{InvitationId, RequestMeta, TrustedDevices, UserId};
 use tessera_core::principal::{Forbidden, Manager, RecoveryAdmin};
 use tessera_core::team::{InviteInput, PolicyInput, TeamError};
 
@@ -401,11 +401,12 @@ async fn on_user(
     admin: &RecoveryAdmin,
     csrf: Csrf,
     id: &str,
+    meta: &RequestMeta,
     action: impl AsyncFnOnce(tessera_core::principal::Managed) -> Result<(), TeamError>,
     done: &str,
 ) -> Response {
     let outcome = match id.parse::<UserId>() {
-        Ok(id) => match state.core.team.managed(admin, id).await {
+        Ok(id) => match state.core.team.managed(admin, id, meta).await {
             Ok(target) => action(target).await,
             Err(e) => Err(e),
         },
@@ -426,7 +427,7 @@ pub async fn delete_user(
         Err(why) => return refused_on_users(&state, &manager, csrf, why).await,
     };
     let action = async |target| state.core.team.delete_user(&admin, target, &meta).await;
-    on_user(&state, &admin, csrf, &id, action, "deleted").await
+    on_user(&state, &admin, csrf, &id, &meta, action, "deleted").await
 }
 
 /// A recovery power refused: re-authenticate and come back, or the list with the reason.
@@ -467,7 +468,7 @@ pub async fn reset_two_factor(
             .reset_two_factor(&admin, target, &meta)
             .await
     };
-    on_user(&state, &admin, csrf, &id, action, "reset").await
+    on_user(&state, &admin, csrf, &id, &meta, action, "reset").await
 }
 
 pub async fn revoke_invitation(

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 backend_tests!(
     a_key_with_users_write_resets_a_users_2fa_and_deletes_them,
     users_write_acts_only_as_far_as_the_keys_creator_may,
+    refusals_to_act_on_the_owner_or_oneself_are_audited,
     a_key_with_policy_write_sets_the_teams_policies,
     keys_still_never_change_sso_nor_invite_an_admin,
     a_revoked_key_is_refused_for_the_recovery_powers,
@@ -133,6 +134,65 @@ async fn users_write_acts_only_as_far_as_the_keys_creator_may(mut app: TestApp) 
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let event = latest(&app, &t.owner, "user_deleted").await;
     assert_eq!(event["email"], "admin@example.com");
+}
+
+/// The account's events of `kind`, newest first.
+async fn all_of(app: &TestApp, owner: &str, kind: &str) -> Vec<Value> {
+    let events = app.account_events(owner, "").await.body().await;
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .cloned()
+        .collect()
+}
+
+async fn refusals_to_act_on_the_owner_or_oneself_are_audited(app: TestApp) {
+    let t = app.team().await;
+    let (key, key_id) = app.new_key(&t.admin, &["users:write"], &[]).await;
+    for _ in 0..3 {
+        assert_error(
+            app.delete_user(&key, &t.owner_id).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+    }
+    // As the key's other refusals: in the creator's name, naming the key, the reason and
+    // the user; at most once a minute per key, so three refusals are one event.
+    let refused = all_of(&app, &t.owner, "api_key_refused").await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["email"], "admin@example.com");
+    assert_eq!(refused[0]["detail"]["api_key_id"], key_id);
+    assert_eq!(refused[0]["detail"]["reason"], "the_owner");
+    assert_eq!(refused[0]["detail"]["target_id"], t.owner_id.as_str());
+    // A minute on, the next one is audited: the key's creator themselves.
+    app.clock.advance(61);
+    assert_error(
+        app.reset_2fa(&key, &t.admin_id).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let refused = all_of(&app, &t.owner, "api_key_refused").await;
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[0]["detail"]["reason"], "yourself");
+    assert_eq!(refused[0]["detail"]["target_id"], t.admin_id.as_str());
+    // The admin in their session is refused alike, audited as any refused request of a
+    // session (`access_denied`).
+    assert!(all_of(&app, &t.owner, "access_denied").await.is_empty());
+    assert_error(
+        app.reset_2fa(&t.admin, &t.owner_id).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let denied = all_of(&app, &t.owner, "access_denied").await;
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0]["email"], "admin@example.com");
+    assert_eq!(denied[0]["detail"]["reason"], "the_owner");
+    assert_eq!(denied[0]["detail"]["target_id"], t.owner_id.as_str());
 }
 
 async fn a_key_with_policy_write_sets_the_teams_policies(app: TestApp) {
