@@ -6,7 +6,7 @@ use crate::Timestamp;
 use crate::api_keys::ApiKeyContext;
 use crate::ctx::{Ctx, Internal};
 use crate::model::{EventKind, NewEvent, RequestMeta, SecurityEvent, UserId};
-use crate::principal::{AnySession, Forbidden, FullSession};
+use crate::principal::{AnySession, ApiKeyPrincipal, Forbidden, FullSession};
 use crate::store::{Effects, StoreResult};
 use crate::throttle::{self, Scope, Window};
 use async_trait::async_trait;
@@ -17,7 +17,37 @@ use std::sync::Arc;
 /// the server).
 const REFUSALS_AUDITED: Window = Window { max: 1, secs: 60 };
 
+/// Who was refused a use case: a person in a session, or an API key.
+pub(crate) enum Refused<'a> {
+    Session(&'a AnySession),
+    Key(&'a ApiKeyPrincipal),
+}
+
 impl Ctx {
+    /// Audits that `who` was refused `why` (`detail`: what was asked): a session as
+    /// `access_denied`, a key as `api_key_refused` in its creator's name; at most once a
+    /// minute per session or key. A failure to audit is logged; the refusal stands.
+    pub(crate) async fn audit_refused(
+        &self,
+        who: Refused<'_>,
+        why: Forbidden,
+        mut detail: Value,
+        meta: &RequestMeta,
+    ) {
+        let audited = match who {
+            Refused::Session(session) => self.record_refusal(session, why, detail, meta).await,
+            Refused::Key(key) => {
+                detail["api_key_id"] = json!(key.key().id);
+                detail["reason"] = json!(why.code());
+                self.record_key_refusal(key.context(), detail, meta, self.now())
+                    .await
+            }
+        };
+        if let Err(e) = audited {
+            tracing::error!(error = %e, "cannot audit a refusal");
+        }
+    }
+
     /// Audits that a signed-in principal was refused (SPEC §8): an `access_denied` event with
     /// the reason and `detail` (what was asked), at most one a minute per session.
     pub(crate) async fn record_refusal(

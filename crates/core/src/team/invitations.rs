@@ -6,6 +6,7 @@
 
 use super::{Team, TeamError};
 use crate::Timestamp;
+use crate::audit::Refused;
 use crate::crypto::Token;
 use crate::ctx::{Ctx, Internal, internal_from};
 use crate::email::Email;
@@ -15,7 +16,7 @@ use crate::model::{
     RequestMeta, Role, User, UserId,
 };
 use crate::principal::grant::InvitationsWrite;
-use crate::principal::{Forbidden, Granted, Manager, Reads};
+use crate::principal::{Forbidden, Granted, Manager, Principal, Reads};
 use crate::sessions::SignInMethod;
 use crate::sign_in::Registered;
 use crate::store::{Effects, StoreError, Unique};
@@ -144,9 +145,23 @@ impl Team {
         } else {
             AuthSource::Password
         };
+        // Inviting an admin is a recovery power: refused, it is audited as any refusal.
         let admin = match (role, who) {
-            (Role::Admin, Inviter::Manager(manager)) => Some(ctx.recovery_admin(manager.clone())?),
-            (Role::Admin, Inviter::Key(_)) => return Err(Forbidden::ApiKey.into()),
+            (Role::Admin, Inviter::Manager(manager)) => match ctx.recovery_admin(manager.clone()) {
+                Ok(admin) => Some(admin),
+                Err(why) => {
+                    let detail = json!({ "invited_role": "admin" });
+                    ctx.audit_refused(Refused::Session(manager.any()), why, detail, meta)
+                        .await;
+                    return Err(why.into());
+                }
+            },
+            (Role::Admin, Inviter::Key(key)) => {
+                let detail = json!({ "invited_role": "admin" });
+                ctx.audit_refused(Refused::Key(key), Forbidden::ApiKey, detail, meta)
+                    .await;
+                return Err(Forbidden::ApiKey.into());
+            }
             _ => None,
         };
         let now = ctx.now();

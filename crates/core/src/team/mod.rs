@@ -21,6 +21,7 @@ pub use invitations::{InvitationError, Invitations, InviteInput, Inviter, OpenIn
 pub use policy::PolicyInput;
 pub use port::{TeamStore, TeamUser};
 
+use crate::audit::Refused;
 use crate::ctx::{Ctx, Internal, internal_from};
 use crate::mail::{Message, ResetBy};
 use crate::model::{EventKind, NewEvent, RequestMeta, SecurityEvent, UserId};
@@ -82,9 +83,8 @@ impl Team {
     }
 
     /// A user of the account whom the one acting (the admin, or the key's creator) may act
-    /// on now. A refusal (oneself, the owner) is audited, as any refused request: an admin's
-    /// as `access_denied` for their session, a key's as `api_key_refused`; each at most once
-    /// a minute per session or key.
+    /// on now. A refusal (oneself, the owner) is audited, as any refused request
+    /// ([`Ctx::audit_refused`]).
     pub async fn managed<'a>(
         &self,
         who: impl Into<Acting<'a, UsersWrite>>,
@@ -102,26 +102,12 @@ impl Team {
         match Managed::new(who.user(), user) {
             Ok(managed) => Ok(managed),
             Err(why) => {
-                let audited = match who {
-                    Acting::Admin(admin) => {
-                        let detail = json!({ "target_id": id });
-                        self.0.record_refusal(admin.any(), why, detail, meta).await
-                    }
-                    Acting::Key(key) => {
-                        let detail = json!({
-                            "api_key_id": key.key().id,
-                            "reason": why.code(),
-                            "target_id": id,
-                        });
-                        let now = self.0.now();
-                        self.0
-                            .record_key_refusal(key.context(), detail, meta, now)
-                            .await
-                    }
+                let refused = match who {
+                    Acting::Admin(admin) => Refused::Session(admin.any()),
+                    Acting::Key(key) => Refused::Key(key),
                 };
-                if let Err(e) = audited {
-                    tracing::error!(error = %e, "cannot audit a refused action on a user");
-                }
+                let detail = json!({ "target_id": id });
+                self.0.audit_refused(refused, why, detail, meta).await;
                 Err(why.into())
             }
         }

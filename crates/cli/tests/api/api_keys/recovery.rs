@@ -250,7 +250,7 @@ async fn a_key_with_policy_write_sets_the_teams_policies(app: TestApp) {
 async fn keys_still_never_change_sso_nor_invite_an_admin(app: TestApp) {
     let owner = app.owner_with_2fa("owner@example.com").await;
     let grants = ["users:write", "policy:write", "invitations:write"];
-    let (key, _) = app.new_key(&owner, &grants, &[]).await;
+    let (key, key_id) = app.new_key(&owner, &grants, &[]).await;
     // The SSO settings hold the provider's secret: a person's, signed in (a key is no
     // session there).
     let sso = json!({"issuer": "https://id.example.com", "client_id": "tessera",
@@ -263,13 +263,32 @@ async fn keys_still_never_change_sso_nor_invite_an_admin(app: TestApp) {
     .await;
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("signed-in session"), "{message}");
-    // Inviting an admin stays a person's recovery power, whatever the key holds.
+    // Inviting an admin stays a person's recovery power, whatever the key holds; refused,
+    // it is audited.
     assert_error(
         app.invite(&key, "eve@example.com", "admin").await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
+    let refused = all_of(&app, &owner, "api_key_refused").await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["detail"]["api_key_id"], key_id);
+    assert_eq!(refused[0]["detail"]["reason"], "api_key");
+    assert_eq!(refused[0]["detail"]["invited_role"], "admin");
+    // The owner, in a session past its step-up window, is sent to re-authenticate: audited
+    // the same way, as the session's refusal.
+    app.clock.advance(16 * 60);
+    assert_error(
+        app.invite(&owner, "eve@example.com", "admin").await,
+        StatusCode::FORBIDDEN,
+        "reauthentication_required",
+    )
+    .await;
+    let denied = all_of(&app, &owner, "access_denied").await;
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0]["detail"]["reason"], "reauthentication_required");
+    assert_eq!(denied[0]["detail"]["invited_role"], "admin");
 }
 
 async fn a_revoked_key_is_refused_for_the_recovery_powers(app: TestApp) {
