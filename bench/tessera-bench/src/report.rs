@@ -125,9 +125,10 @@ const WHY: &str = "\
   instead of around each route (axum clones a route's layer stack for every request): \
   36.7-44.7 µs per gate request against 40.3-42.1 before, within the noise, and the \
   metrics would no longer have counted the answers those layers give (timeouts, bodies \
-  too large). 0.5× of the hello-world would leave the gate 18 µs. An in-process cache of \
-  sessions would get there but answer for a session already revoked (by another instance, \
-  or by `tessera admin` beside SQLite), which the gate must never do. The steady rows offer \
+  too large). 0.5× of the hello-world would leave the gate 18 µs. Even an in-process cache \
+  of sessions would save only SQLite's third (about 27 µs would be left), and it could \
+  answer for a session already revoked (by another instance, or by `tessera admin` beside \
+  SQLite), which the gate must never do. The steady rows offer \
   half the hello-world's rate, above what the gate answers, so their latency is queueing: \
   met only once the throughput goal is.
 - SQLite second step: statements run in the calling thread through rusqlite, write \
