@@ -95,6 +95,13 @@ fn ratio_row(
     }
 }
 
+/// A ratio shown for what it explains, with no goal of its own.
+fn info_row(figure: &'static str, measured: Option<f64>, reference: (&str, Option<f64>)) -> Row {
+    let mut row = ratio_row(figure, measured, reference, "–", 0.0, String::new());
+    row.met = None;
+    row
+}
+
 /// Where the time goes, as measured with `perf` and `/proc/stat` on the server under load.
 const WHY: &str = "\
 - Found and fixed on the way (each a regression the round-two merges brought in, found with \
@@ -332,19 +339,14 @@ fn pg_cpu_row(r: &Results) -> Row {
 /// What pipelining would give: pgbench's rate for ten writes a transaction, sent one way,
 /// against one row a transaction in the same protocol.
 fn pipelining_row(r: &Results, figure: &'static str, pointer: &str) -> Row {
-    let mut row = ratio_row(
+    info_row(
         figure,
         r.get("pgbench_ten", pointer),
         (
             "one row a transaction, same protocol",
             r.get("pgbench_ten", "/one_row"),
         ),
-        "–",
-        0.0,
-        String::new(),
-    );
-    row.met = None;
-    row
+    )
 }
 
 /// A rate offered at a steady pace, judged by its latency rather than a reference.
@@ -395,18 +397,14 @@ fn request_rows(r: &Results) -> Vec<Row> {
         0.3,
         r.latency("oidc_token"),
     );
-    let mut signing = ratio_row(
+    let signing = info_row(
         "…against signing alone",
         r.get("oidc_token", "/ok_per_sec"),
         (
             "Tessera's RS256 signer, every core",
             r.get("signing", "/rs256_per_sec"),
         ),
-        "–",
-        0.0,
-        String::new(),
     );
-    signing.met = None;
     let peer = ratio_row(
         "second step, Tessera on SQLite vs the peer",
         r.get("sqlite_verify", "/ok_per_sec"),

@@ -74,6 +74,30 @@ async fn answer(
         .unwrap()
 }
 
+/// Answers every one of `reads` at once with the TOTP code of `step`: their outcomes.
+async fn answer_at_once(
+    store: &Arc<dyn Store>,
+    reads: Vec<(ChallengeId, Seen)>,
+    u: &User,
+    step: i64,
+) -> Vec<Attempted> {
+    let tasks: Vec<_> = reads
+        .into_iter()
+        .map(|read| {
+            let (store, u) = (Arc::clone(store), u.clone());
+            tokio::spawn(async move {
+                let right = Spend::new(&u, Proof::Totp { step });
+                answer(&store, read, &u, right.completing()).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    outcomes
+}
+
 async fn sessions_of(store: &Arc<dyn Store>, u: &User) -> usize {
     let since = Timestamp::from_unix(0);
     let all = store.list_sessions(u.id, T0, since, None, 1000).await;
@@ -103,19 +127,7 @@ async fn the_same_right_code_raced_signs_in_once(store: Arc<dyn Store>, _: Strin
     let u = enabled(&store, "raced@example.com", &[1; 32]).await;
     // One challenge answered ten times at once with the same right code.
     let read_once = read(&store, &u).await;
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            let (store, u) = (Arc::clone(&store), u.clone());
-            tokio::spawn(async move {
-                let right = Spend::new(&u, Proof::Totp { step: 101 });
-                answer(&store, read_once, &u, right.completing()).await
-            })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for t in tasks {
-        outcomes.push(t.await.unwrap());
-    }
+    let outcomes = answer_at_once(&store, vec![read_once; 10], &u, 101).await;
     let done = outcomes.iter().filter(|o| **o == Attempted::Done).count();
     assert_eq!(done, 1, "{outcomes:?}");
     assert_eq!(sessions_of(&store, &u).await, 1);
@@ -124,20 +136,7 @@ async fn the_same_right_code_raced_signs_in_once(store: Arc<dyn Store>, _: Strin
     for _ in 0..10 {
         reads.push(read(&store, &u).await);
     }
-    let tasks: Vec<_> = reads
-        .into_iter()
-        .map(|read| {
-            let (store, u) = (Arc::clone(&store), u.clone());
-            tokio::spawn(async move {
-                let right = Spend::new(&u, Proof::Totp { step: 102 });
-                answer(&store, read, &u, right.completing()).await
-            })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for t in tasks {
-        outcomes.push(t.await.unwrap());
-    }
+    let outcomes = answer_at_once(&store, reads, &u, 102).await;
     let done = outcomes.iter().filter(|o| **o == Attempted::Done).count();
     assert_eq!(done, 1, "{outcomes:?}");
     // The others were counted as the replays they are.

@@ -58,14 +58,21 @@ fn scanned_tables(conn: &Connection, sql: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn hot_statements_read_by_index() {
+/// A fresh database with every migration, and a connection to it (the folder goes with
+/// the first).
+async fn migrated() -> (tempfile::TempDir, Connection) {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("tessera.db");
     crate::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
     let conn = Connection::open(&path).unwrap();
+    (folder, conn)
+}
+
+#[tokio::test]
+async fn hot_statements_read_by_index() {
+    let (_folder, conn) = migrated().await;
     for (what, sql) in HOT {
         assert_eq!(
             scanned_tables(&conn, sql),
@@ -79,12 +86,7 @@ async fn hot_statements_read_by_index() {
 /// waiting for a later retry (every pending row, when the SMTP server has been down).
 #[tokio::test]
 async fn a_poll_of_the_outbox_reads_only_due_emails() {
-    let folder = tempfile::tempdir().unwrap();
-    let path = folder.path().join("tessera.db");
-    crate::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let conn = Connection::open(&path).unwrap();
+    let (_folder, conn) = migrated().await;
     let probe = plan(&conn, &super::outbox::due_probe());
     assert!(
         probe.iter().any(|line| line.contains("next_attempt_at<")),
@@ -102,12 +104,7 @@ async fn a_poll_of_the_outbox_reads_only_due_emails() {
 /// The check itself sees a scan: the statement of 0015's view, which read every TOTP factor.
 #[tokio::test]
 async fn a_scan_through_a_grouped_view_is_seen() {
-    let folder = tempfile::tempdir().unwrap();
-    let path = folder.path().join("tessera.db");
-    crate::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let conn = Connection::open(&path).unwrap();
+    let (_folder, conn) = migrated().await;
     conn.execute_batch(
         "CREATE VIEW grouped_factors (user_id, kind, enabled_at) AS \
          SELECT user_id, 'totp', enabled_at FROM totp_factors UNION ALL \

@@ -20,14 +20,11 @@ const TRUST_POLICY: &str = "/api/v1/account/trusted-devices-policy";
 
 /// The newest event of `kind` in the account's log.
 async fn latest(app: &TestApp, owner: &str, kind: &str) -> Value {
-    let events = app.account_events(owner, "").await.body().await;
-    events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == kind)
-        .unwrap_or_else(|| panic!("a {kind} event in {events}"))
-        .clone()
+    let events = all_of(app, owner, kind).await;
+    events
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no {kind} event in the account's log"))
 }
 
 async fn assert_lacks(response: Response, grant: &str) {
