@@ -148,16 +148,19 @@ async fn all_of(app: &TestApp, owner: &str, kind: &str) -> Vec<Value> {
 async fn refusals_to_act_on_the_owner_or_oneself_are_audited(app: TestApp) {
     let t = app.team().await;
     let (key, key_id) = app.new_key(&t.admin, &["users:write"], &[]).await;
-    for _ in 0..3 {
-        assert_error(
-            app.delete_user(&key, &t.owner_id).await,
-            StatusCode::FORBIDDEN,
-            "forbidden",
-        )
-        .await;
+    // Eight refusals at once.
+    let racing: Vec<_> = (0..8)
+        .map(|_| {
+            let (api, key, owner) = (app.api(), key.clone(), t.owner_id.clone());
+            tokio::spawn(async move { api.delete_user(&key, &owner).await })
+        })
+        .collect();
+    for refusal in racing {
+        assert_error(refusal.await.unwrap(), StatusCode::FORBIDDEN, "forbidden").await;
     }
     // As the key's other refusals: in the creator's name, naming the key, the reason and
-    // the user; at most once a minute per key, so three refusals are one event.
+    // the user; at most once a minute per key, counted under a row lock, so eight racing
+    // refusals are one event.
     let refused = all_of(&app, &t.owner, "api_key_refused").await;
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0]["email"], "admin@example.com");
